@@ -1,0 +1,189 @@
+// The tapstack command line: bring a stack up on a TAP device and run services on it.
+
+import { parseCidr, parseIpv4 } from './ipv4/address.ts';
+import { parseMac } from './link/ethernet.ts';
+import { availableServices, SERVICE_NAMES, type ServiceName, startServices } from './services/index.ts';
+import './services/all.ts';
+import { createStack, type Stack, StackConfigError, TapError } from './stack.ts';
+
+const USAGE = `usage: tapstack [options]
+  --tap NAME          TAP device (default tap0; created if missing, removed on exit only if created)
+  --ip A.B.C.D/N      the stack's address (default 10.0.0.2/24)
+  --host-ip A.B.C.D/N address for the kernel's end of the TAP, which is brought up (default 10.0.0.1/24)
+  --no-host-config    leave the kernel's end of the TAP as it is
+  --gateway A.B.C.D   default gateway (default: the host ip)
+  --mac XX:XX:XX:XX:XX:XX  (default: a stable locally administered address)
+  --mtu N             (default 1500)
+  --services LIST     comma-separated: ${SERVICE_NAMES.join(', ')} (default: all available)
+  --pcap FILE         capture every frame in and out
+  --stats-on-exit     print the counters as JSON when closing
+  -h, --help`;
+
+export interface CliOptions {
+  tap: string;
+  ip: string;
+  hostIp: string | null;
+  gateway: string | undefined;
+  mac: string | undefined;
+  mtu: number;
+  services: ServiceName[];
+  pcap: string | undefined;
+  statsOnExit: boolean;
+}
+
+export class UsageError extends Error {}
+
+export function parseArgs(argv: string[]): CliOptions | 'help' {
+  const o: CliOptions = {
+    tap: 'tap0',
+    ip: '10.0.0.2/24',
+    hostIp: '10.0.0.1/24',
+    gateway: undefined,
+    mac: undefined,
+    mtu: 1500,
+    services: availableServices(),
+    pcap: undefined,
+    statsOnExit: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    const inline = arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : undefined;
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '-h':
+      case '--help':
+        return 'help';
+      case '--tap': {
+        const v = value();
+        if (!/^[A-Za-z0-9_.-]{1,15}$/.test(v)) throw new UsageError(`--tap: invalid device name '${v}'`);
+        o.tap = v;
+        break;
+      }
+      case '--ip': {
+        const v = value();
+        if (!parseCidr(v, 24)) throw new UsageError(`--ip: invalid address '${v}' (expected A.B.C.D/N)`);
+        o.ip = v.includes('/') ? v : `${v}/24`;
+        break;
+      }
+      case '--host-ip': {
+        const v = value();
+        if (!parseCidr(v, 24)) throw new UsageError(`--host-ip: invalid address '${v}' (expected A.B.C.D/N)`);
+        o.hostIp = v.includes('/') ? v : `${v}/24`;
+        break;
+      }
+      case '--no-host-config':
+        o.hostIp = null;
+        break;
+      case '--gateway': {
+        const v = value();
+        if (parseIpv4(v) === null) throw new UsageError(`--gateway: invalid address '${v}'`);
+        o.gateway = v;
+        break;
+      }
+      case '--mac': {
+        const v = value();
+        const m = parseMac(v);
+        if (!m || (m[0]! & 1) === 1) throw new UsageError(`--mac: invalid unicast MAC '${v}'`);
+        o.mac = v;
+        break;
+      }
+      case '--mtu': {
+        const v = value();
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n < 576 || n > 65535) throw new UsageError(`--mtu: invalid value '${v}' (576..65535)`);
+        o.mtu = n;
+        break;
+      }
+      case '--services': {
+        const v = value();
+        const names = v === '' || v === 'none' ? [] : v.split(',').map((s) => s.trim());
+        const out: ServiceName[] = [];
+        for (const n of names) {
+          if (!(SERVICE_NAMES as readonly string[]).includes(n)) throw new UsageError(`--services: unknown service '${n}' (known: ${SERVICE_NAMES.join(', ')})`);
+          if (!availableServices().includes(n as ServiceName)) throw new UsageError(`--services: '${n}' is not implemented yet (available: ${availableServices().join(', ') || 'none'})`);
+          out.push(n as ServiceName);
+        }
+        o.services = out;
+        break;
+      }
+      case '--pcap':
+        o.pcap = value();
+        break;
+      case '--stats-on-exit':
+        o.statsOnExit = true;
+        break;
+      default:
+        throw new UsageError(`unknown argument '${arg}'`);
+    }
+  }
+  return o;
+}
+
+async function main(): Promise<number> {
+  let options: CliOptions | 'help';
+  try {
+    options = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`tapstack: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (options === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const opts = options;
+  let stack: Stack;
+  try {
+    stack = await createStack({
+      tap: options.tap,
+      ip: options.ip,
+      hostIp: options.hostIp ?? undefined,
+      gateway: options.gateway,
+      mac: options.mac,
+      mtu: options.mtu,
+      pcap: options.pcap,
+    });
+  } catch (err) {
+    if (err instanceof TapError || err instanceof StackConfigError) {
+      process.stderr.write(`tapstack: ${err.message}\n`);
+      return err instanceof StackConfigError ? 2 : 1;
+    }
+    process.stderr.write(`tapstack: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const stopServices = await startServices(stack, options.services);
+  process.stdout.write(
+    `tapstack up dev ${options.tap} ip ${options.ip} mac ${stack.macAddress} mtu ${stack.mtu} services ${options.services.join(',') || 'none'}\n`,
+  );
+  return new Promise<number>((resolve) => {
+    let closing = false;
+    const shutdown = async (): Promise<void> => {
+      if (closing) return;
+      closing = true;
+      await stopServices();
+      if (opts.statsOnExit) process.stdout.write(JSON.stringify(stack.counters()) + '\n');
+      await stack.close();
+      resolve(0);
+    };
+    process.on('SIGINT', () => void shutdown());
+    process.on('SIGTERM', () => void shutdown());
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`tapstack: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,9 @@
+// Public API of tapstack.
+export { createStack, Stack, StackConfigError, stableMac, type StackOptions } from './stack.ts';
+export { RealClock, VirtualClock, type Clock, type Timer } from './clock.ts';
+export { createLinkPair, MemoryLink, MemoryHub } from './link/memory.ts';
+export { FaultyLink, type FaultOptions } from './link/faults.ts';
+export { PcapWriter, CapturingLink } from './link/pcap.ts';
+export type { Link } from './link/link.ts';
+export { TapDevice, TapError } from './tap/tap.ts';
+export { formatIpv4, parseIpv4 } from './ipv4/address.ts';

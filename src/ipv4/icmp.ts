@@ -1,0 +1,194 @@
+// ICMP logic (RFC 792, RFC 1122 3.2.2): answer echo requests, send destination unreachable
+// and time exceeded with Linux's rate limits, and hand errors about our own datagrams to
+// the protocol that sent them.
+
+import type { Clock } from '../clock.ts';
+import { LayerCounters } from '../counters.ts';
+import { isMulticast } from './address.ts';
+import {
+  emitIcmpHeader,
+  ICMP_DEST_UNREACHABLE,
+  ICMP_ECHO_REPLY,
+  ICMP_ECHO_REQUEST,
+  ICMP_HEADER_LEN,
+  ICMP_PARAMETER_PROBLEM,
+  ICMP_TIME_EXCEEDED,
+  IcmpPacket,
+  UNREACH_FRAG_NEEDED,
+  UNREACH_PROTOCOL,
+} from './icmp-packet.ts';
+import { IPV4_MIN_HEADER, Ipv4Packet, PROTO_ICMP } from './ipv4-packet.ts';
+import { type Ipv4Layer, TX_HEADROOM } from './ipv4.ts';
+
+/** RFC 1812 4.3.2.3: an error quotes as much of the datagram as fits in 576 bytes. */
+const MAX_ERROR_DATAGRAM = 576;
+
+export interface IcmpRateLimitOptions {
+  /** Linux icmp_ratelimit: minimum spacing of errors to one destination, in ms (1000). */
+  perDestinationMs?: number;
+  /** Linux allows a burst of 6 spaced-out tokens per destination (XRLIM_BURST_FACTOR). */
+  perDestinationBurst?: number;
+  /** Linux icmp_msgs_per_sec (1000) and icmp_msgs_burst (50): a global bucket. */
+  globalPerSecond?: number;
+  globalBurst?: number;
+}
+
+/**
+ * Token buckets as Linux keeps them: one global (net/ipv4/icmp.c icmp_global_allow) and one
+ * per destination (inet_peer_xrlim_allow). Error messages only; echo replies are not limited.
+ */
+export class IcmpRateLimiter {
+  private readonly perDestMs: number;
+  private readonly perDestBurst: number;
+  private readonly globalRate: number;
+  private readonly globalBurst: number;
+  private globalTokens: number;
+  private globalStamp: number;
+  private readonly peers = new Map<number, { tokens: number; stamp: number }>();
+
+  constructor(
+    private readonly clock: Clock,
+    o: IcmpRateLimitOptions = {},
+  ) {
+    this.perDestMs = o.perDestinationMs ?? 1000;
+    this.perDestBurst = o.perDestinationBurst ?? 6;
+    this.globalRate = o.globalPerSecond ?? 1000;
+    this.globalBurst = o.globalBurst ?? 50;
+    this.globalTokens = this.globalBurst;
+    this.globalStamp = clock.now();
+  }
+
+  allow(dst: number): boolean {
+    const now = this.clock.now();
+    this.globalTokens = Math.min(this.globalBurst, this.globalTokens + ((now - this.globalStamp) * this.globalRate) / 1000);
+    this.globalStamp = now;
+    if (this.globalTokens < 1) return false;
+    if (this.perDestMs > 0) {
+      let peer = this.peers.get(dst);
+      if (!peer) {
+        if (this.peers.size >= 4096) this.peers.delete(this.peers.keys().next().value!);
+        peer = { tokens: this.perDestBurst * this.perDestMs, stamp: now };
+        this.peers.set(dst, peer);
+      }
+      peer.tokens = Math.min(this.perDestBurst * this.perDestMs, peer.tokens + (now - peer.stamp));
+      peer.stamp = now;
+      if (peer.tokens < this.perDestMs) return false;
+      peer.tokens -= this.perDestMs;
+    }
+    this.globalTokens -= 1;
+    return true;
+  }
+}
+
+export interface IcmpOptions {
+  rateLimit?: IcmpRateLimitOptions;
+  /** Linux icmp_echo_ignore_broadcasts (default on). */
+  ignoreBroadcastEcho?: boolean;
+}
+
+export class IcmpLayer {
+  readonly counters = new LayerCounters();
+  readonly rateLimiter: IcmpRateLimiter;
+  private readonly view = new IcmpPacket();
+  private readonly quoted = new Ipv4Packet();
+  private readonly txBuf: Buffer;
+  private readonly ignoreBroadcastEcho: boolean;
+
+  constructor(
+    private readonly ip: Ipv4Layer,
+    clock: Clock,
+    options: IcmpOptions = {},
+  ) {
+    this.rateLimiter = new IcmpRateLimiter(clock, options.rateLimit);
+    this.ignoreBroadcastEcho = options.ignoreBroadcastEcho ?? true;
+    this.txBuf = Buffer.alloc(TX_HEADROOM + 65536);
+    ip.register(PROTO_ICMP, (ipv4, off, len) => this.receive(ipv4, off, len));
+    ip.onUnknownProtocol = (ipv4) => this.sendError(ICMP_DEST_UNREACHABLE, UNREACH_PROTOCOL, 0, ipv4);
+  }
+
+  receive(ipv4: Ipv4Packet, off: number, len: number): void {
+    this.counters.rx++;
+    const icmp = this.view;
+    const bad = icmp.parse(ipv4.buf, off, len);
+    if (bad) return this.counters.drop(bad);
+    switch (icmp.type) {
+      case ICMP_ECHO_REQUEST:
+        return this.answerEcho(ipv4, icmp);
+      case ICMP_DEST_UNREACHABLE:
+      case ICMP_TIME_EXCEEDED:
+      case ICMP_PARAMETER_PROBLEM:
+        return this.receiveError(icmp);
+      case ICMP_ECHO_REPLY:
+        return this.counters.drop('icmp-echo-reply-unsolicited');
+      default:
+        return this.counters.drop('icmp-unhandled-type');
+    }
+  }
+
+  /** RFC 792 echo: same identifier, sequence and data, back to the sender. */
+  private answerEcho(ipv4: Ipv4Packet, icmp: IcmpPacket): void {
+    if (this.ignoreBroadcastEcho && ipv4.dst !== this.ip.ip) return this.counters.drop('icmp-echo-broadcast');
+    const out = this.txBuf;
+    const dataLen = icmp.dataLength;
+    icmp.buf.copy(out, TX_HEADROOM + ICMP_HEADER_LEN, icmp.dataOffset, icmp.dataOffset + dataLen);
+    const len = emitIcmpHeader(out, TX_HEADROOM, ICMP_ECHO_REPLY, 0, icmp.rest, dataLen);
+    this.counters.tx++;
+    // RFC 1122 3.2.2.6: the reply's TOS is the request's.
+    this.ip.send(PROTO_ICMP, ipv4.src, out, TX_HEADROOM, len, { tos: ipv4.tos });
+  }
+
+  private receiveError(icmp: IcmpPacket): void {
+    const quoted = this.quoted;
+    // The quoted datagram is usually cut short, so its total length cannot be checked; its
+    // checksum still can.
+    const bad = quoted.parse(icmp.buf, icmp.dataOffset, icmp.dataLength, true);
+    if (bad === 'ip-bad-length' || bad === null) {
+      const headerLength = (icmp.buf[icmp.dataOffset]! & 0x0f) * 4;
+      if (bad === 'ip-bad-length') {
+        // Re-point the view with the length we have, for the accessors.
+        quoted.buf = icmp.buf;
+        quoted.off = icmp.dataOffset;
+        quoted.headerLength = headerLength;
+        quoted.totalLength = icmp.dataLength;
+      }
+      const transportOff = icmp.dataOffset + headerLength;
+      const transportLen = icmp.dataLength - headerLength;
+      if (quoted.src !== this.ip.ip) return this.counters.drop('icmp-error-not-ours');
+      if (transportLen < 8) return this.counters.drop('icmp-error-short-quote');
+      const mtu = icmp.type === ICMP_DEST_UNREACHABLE && icmp.code === UNREACH_FRAG_NEEDED ? icmp.sequence : 0;
+      this.ip.deliverError({ type: icmp.type, code: icmp.code, mtu }, quoted, transportOff, transportLen);
+      return;
+    }
+    this.counters.drop('icmp-error-bad-quote');
+  }
+
+  /**
+   * Sends an ICMP error about `offending` (RFC 1122 3.2.2: never about an ICMP error, a
+   * broadcast or multicast, a non-first fragment, or a datagram from a non-unicast source).
+   * Returns whether it was sent.
+   */
+  sendError(type: number, code: number, rest: number, offending: Ipv4Packet): boolean {
+    const src = offending.src;
+    if (offending.dst !== this.ip.ip) return this.suppress('icmp-error-to-broadcast');
+    if (src === 0 || isMulticast(src) || this.ip.isBroadcast(src)) return this.suppress('icmp-error-bad-source');
+    if (offending.fragmentOffset !== 0) return this.suppress('icmp-error-non-first-fragment');
+    if (offending.protocol === PROTO_ICMP) {
+      const t = offending.buf[offending.payloadOffset];
+      if (offending.payloadLength < 1 || t === undefined || !(t === ICMP_ECHO_REQUEST || t === ICMP_ECHO_REPLY || t === 13 || t === 15 || t === 17))
+        return this.suppress('icmp-error-about-error');
+    }
+    if (!this.rateLimiter.allow(src)) return this.suppress('icmp-rate-limited');
+    const quoteLen = Math.min(offending.totalLength, MAX_ERROR_DATAGRAM - IPV4_MIN_HEADER - ICMP_HEADER_LEN);
+    const out = this.txBuf;
+    offending.buf.copy(out, TX_HEADROOM + ICMP_HEADER_LEN, offending.off, offending.off + quoteLen);
+    const len = emitIcmpHeader(out, TX_HEADROOM, type, code, rest, quoteLen);
+    this.counters.tx++;
+    this.ip.send(PROTO_ICMP, src, out, TX_HEADROOM, len);
+    return true;
+  }
+
+  private suppress(reason: string): false {
+    this.counters.drop(reason);
+    return false;
+  }
+}

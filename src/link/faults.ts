@@ -1,0 +1,114 @@
+// A fault-injecting link: wraps any Link and, from a seed, drops, duplicates, reorders,
+// delays and corrupts frames in both directions. The same seed gives the same faults.
+
+import type { Clock } from '../clock.ts';
+import { seededRandom } from '../counters.ts';
+import { type FrameReceiver, type Link, LINK_HEADROOM } from './link.ts';
+
+export interface FaultOptions {
+  seed: number;
+  /** Probabilities in [0, 1], applied per frame and per direction. */
+  drop?: number;
+  duplicate?: number;
+  reorder?: number;
+  corrupt?: number;
+  /** Extra delay (ms) drawn uniformly from [0, maxDelayMs] for delayed or reordered frames. */
+  maxDelayMs?: number;
+  delay?: number;
+  /** Which directions suffer: 'both' (default), 'tx' (frames we send) or 'rx'. */
+  direction?: 'both' | 'tx' | 'rx';
+}
+
+export interface FaultCounters {
+  dropped: number;
+  duplicated: number;
+  reordered: number;
+  delayed: number;
+  corrupted: number;
+}
+
+export class FaultyLink implements Link {
+  readonly counters: FaultCounters = { dropped: 0, duplicated: 0, reordered: 0, delayed: 0, corrupted: 0 };
+  private readonly random: () => number;
+  private receiver: FrameReceiver = () => {};
+  /** Faults can be switched off at run time, e.g. to let a test finish cleanly. */
+  enabled = true;
+
+  constructor(
+    private readonly inner: Link,
+    private readonly clock: Clock,
+    private readonly options: FaultOptions,
+  ) {
+    this.random = seededRandom(options.seed);
+    inner.setReceiver((buf, off, len) => {
+      if (this.applies('rx')) this.perturb(buf, off, len, (b, o, l) => this.receiver(b, o, l));
+      else this.receiver(buf, off, len);
+    });
+  }
+
+  get mtu(): number {
+    return this.inner.mtu;
+  }
+
+  send(buf: Buffer, off: number, len: number): void {
+    if (this.applies('tx')) this.perturb(buf, off, len, (b, o, l) => this.inner.send(b, o, l));
+    else this.inner.send(buf, off, len);
+  }
+
+  setReceiver(receiver: FrameReceiver): void {
+    this.receiver = receiver;
+  }
+
+  close(): Promise<void> | void {
+    return this.inner.close();
+  }
+
+  private applies(dir: 'tx' | 'rx'): boolean {
+    const d = this.options.direction ?? 'both';
+    return this.enabled && (d === 'both' || d === dir);
+  }
+
+  private perturb(buf: Buffer, off: number, len: number, pass: FrameReceiver): void {
+    const o = this.options;
+    const r = this.random;
+    if (o.drop && r() < o.drop) {
+      this.counters.dropped++;
+      return;
+    }
+    let copies = 1;
+    if (o.duplicate && r() < o.duplicate) {
+      this.counters.duplicated++;
+      copies = 2;
+    }
+    for (let c = 0; c < copies; c++) {
+      let frame = buf;
+      let frameOff = off;
+      if (o.corrupt && r() < o.corrupt) {
+        this.counters.corrupted++;
+        frame = withHeadroom(buf, off, len);
+        frameOff = LINK_HEADROOM;
+        // Flip one bit anywhere after the Ethernet header, so checksums must catch it.
+        const at = len > 14 ? 14 + Math.floor(r() * (len - 14)) : Math.floor(r() * len);
+        frame[at]! ^= 1 << Math.floor(r() * 8);
+      }
+      const reorder = o.reorder !== undefined && r() < o.reorder;
+      const delay = o.delay !== undefined && r() < o.delay;
+      if (reorder || delay) {
+        if (reorder) this.counters.reordered++;
+        else this.counters.delayed++;
+        const copy = frame === buf ? withHeadroom(buf, off, len) : frame;
+        const ms = 1 + r() * (o.maxDelayMs ?? 10);
+        this.clock.setTimer(ms, () => pass(copy, LINK_HEADROOM, len));
+      } else {
+        pass(frame, frameOff, len);
+      }
+    }
+  }
+}
+
+/** A copy of a frame that keeps LINK_HEADROOM free bytes before it, as Link.send expects. */
+function withHeadroom(buf: Buffer, off: number, len: number): Buffer {
+  const copy = Buffer.alloc(LINK_HEADROOM + len);
+  buf.copy(copy, LINK_HEADROOM, off, off + len);
+  return copy;
+}

@@ -1,0 +1,27 @@
+// The Link is the only thing the stack needs from below: send a whole Ethernet frame, and
+// receive whole Ethernet frames. A TAP device, an in-memory wire, a fault injector and a
+// pcap tap all implement it, so everything above runs the same over any of them.
+
+export type FrameReceiver = (buf: Buffer, off: number, len: number) => void;
+
+export interface Link {
+  /** Largest IP packet the link carries (Ethernet payload size). */
+  readonly mtu: number;
+  /**
+   * Sends one Ethernet frame. The link must not keep a reference to buf after returning:
+   * callers reuse their transmit buffers at once.
+   */
+  send(buf: Buffer, off: number, len: number): void;
+  /**
+   * Sets the function called for each received frame. The bytes are valid only during the
+   * call: whoever needs them later copies them.
+   */
+  setReceiver(receiver: FrameReceiver): void;
+  close(): Promise<void> | void;
+}
+
+/**
+ * Bytes before `off` that a Link may overwrite when sending (a TAP with IFF_VNET_HDR puts its
+ * 10-byte virtio-net header there). Every transmit buffer reserves them.
+ */
+export const LINK_HEADROOM = 16;

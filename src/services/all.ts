@@ -1,0 +1,3 @@
+// Importing this module registers every service implementation with the registry.
+// (Each protocol's services add an import line here.)
+export {};

@@ -1,0 +1,33 @@
+// Services the command line can run on a stack. Each starts on a stack and returns a
+// function that stops it. Layers register what they can serve; a name with no
+// implementation yet is reported as unavailable rather than silently ignored.
+
+import type { Stack } from '../stack.ts';
+
+export type StopService = () => void | Promise<void>;
+export type ServiceStarter = (stack: Stack) => StopService | Promise<StopService>;
+
+/** The names the command line accepts, in the order they are started. */
+export const SERVICE_NAMES = ['echo', 'discard', 'chargen', 'http'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+/** Parts of each service (a UDP part, a TCP part, ...); filled in by the modules below. */
+const registry = new Map<ServiceName, ServiceStarter[]>();
+
+export function registerService(name: ServiceName, start: ServiceStarter): void {
+  const list = registry.get(name) ?? [];
+  list.push(start);
+  registry.set(name, list);
+}
+
+export function availableServices(): ServiceName[] {
+  return SERVICE_NAMES.filter((n) => (registry.get(n)?.length ?? 0) > 0);
+}
+
+export async function startServices(stack: Stack, names: readonly ServiceName[]): Promise<StopService> {
+  const stops: StopService[] = [];
+  for (const name of names) for (const start of registry.get(name) ?? []) stops.push(await start(stack));
+  return async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
+}

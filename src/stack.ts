@@ -1,0 +1,203 @@
+// The stack wires the layers of one interface together and exposes them. Receive:
+// link -> Ethernet demux -> ARP or IPv4 -> ICMP / UDP / TCP. Transmit goes back down through
+// IPv4 (routing, fragmentation) and ARP (next-hop resolution) to the link.
+
+import { createHash } from 'node:crypto';
+import { ArpLayer, type ArpOptions } from './arp/arp.ts';
+import { type Clock, RealClock } from './clock.ts';
+import { LayerCounters } from './counters.ts';
+import { formatIpv4, parseCidr, parseIpv4 } from './ipv4/address.ts';
+import { IcmpLayer, type IcmpOptions } from './ipv4/icmp.ts';
+import { Ipv4Layer } from './ipv4/ipv4.ts';
+import {
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  EthernetFrame,
+  formatMac,
+  isGroupMac,
+  type Mac,
+  macEquals,
+  parseMac,
+} from './link/ethernet.ts';
+import type { Link } from './link/link.ts';
+import { CapturingLink, PcapWriter } from './link/pcap.ts';
+import { configureHostSide, TapDevice, TapError } from './tap/tap.ts';
+
+export interface StackOptions {
+  /** A TAP device name to open (created if missing). Give either tap or link. */
+  tap?: string;
+  /** Any Link: an in-memory link, a fault injector, ... */
+  link?: Link;
+  /** Our address with prefix, e.g. "10.0.0.2/24". */
+  ip: string;
+  /** Address for the kernel's end of the TAP ("10.0.0.1/24"); omitted: left as it is. */
+  hostIp?: string;
+  /** Default gateway; defaults to hostIp's address when given. */
+  gateway?: string;
+  /** "02:..."; defaults to a stable locally administered address derived from ip and device. */
+  mac?: string;
+  mtu?: number;
+  clock?: Clock;
+  /** Write every frame in and out to this pcap file. */
+  pcap?: string;
+  /** Seed for everything random in the stack (ISNs, ports); unset: crypto-random. */
+  seed?: number;
+  arp?: ArpOptions;
+  icmp?: IcmpOptions;
+  /** Use IFF_VNET_HDR on the TAP (offloads). */
+  vnetHeader?: boolean;
+}
+
+export class StackConfigError extends Error {
+  readonly code = 'ERR_INVALID_ARG_VALUE';
+}
+
+/** A layer above IPv4 that the stack should close and report counters for. */
+export interface StackModule {
+  readonly counters: LayerCounters;
+  close(): void | Promise<void>;
+}
+
+export class Stack {
+  readonly clock: Clock;
+  readonly link: Link;
+  readonly mac: Mac;
+  readonly ip: number;
+  readonly prefix: number;
+  readonly mtu: number;
+  readonly arp: ArpLayer;
+  readonly ipv4: Ipv4Layer;
+  readonly icmp: IcmpLayer;
+  readonly ethCounters = new LayerCounters();
+  readonly seed: number | undefined;
+  /** Upper layers (UDP, TCP) register here so that counters and close() reach them. */
+  readonly modules = new Map<string, StackModule>();
+  /** The TAP device when the stack runs on one. */
+  readonly tap: TapDevice | null;
+  private readonly eth = new EthernetFrame();
+  private closed = false;
+
+  constructor(
+    options: StackOptions & { link: Link },
+    parsed: { ip: number; prefix: number; gateway: number | null; mac: Mac },
+    tap: TapDevice | null,
+  ) {
+    this.clock = options.clock ?? new RealClock();
+    this.link = options.link;
+    this.tap = tap;
+    this.mac = parsed.mac;
+    this.ip = parsed.ip;
+    this.prefix = parsed.prefix;
+    this.mtu = options.mtu ?? this.link.mtu;
+    this.seed = options.seed;
+    const link = this.link;
+    const eth = this.ethCounters;
+    const countedLink = {
+      send(buf: Buffer, off: number, len: number): void {
+        eth.tx++;
+        link.send(buf, off, len);
+      },
+    };
+    this.arp = new ArpLayer(countedLink, this.clock, this.mac, this.ip, options.arp);
+    this.ipv4 = new Ipv4Layer(this.arp, this.clock, { ip: this.ip, prefix: this.prefix, gateway: parsed.gateway, mtu: this.mtu });
+    this.icmp = new IcmpLayer(this.ipv4, this.clock, options.icmp);
+    this.link.setReceiver((buf, off, len) => this.receiveFrame(buf, off, len));
+  }
+
+  get address(): string {
+    return formatIpv4(this.ip);
+  }
+
+  get macAddress(): string {
+    return formatMac(this.mac);
+  }
+
+  /** Entry point for every received frame. Never throws. */
+  receiveFrame(buf: Buffer, off: number, len: number): void {
+    const c = this.ethCounters;
+    c.rx++;
+    try {
+      const eth = this.eth;
+      const bad = eth.parse(buf, off, len);
+      if (bad) return c.drop(bad);
+      if (!isGroupMac(buf, off) && !macEquals(buf, off, this.mac)) return c.drop('eth-not-for-us');
+      const type = eth.etherType;
+      if (type === ETHERTYPE_IPV4) this.ipv4.receive(buf, eth.payloadOffset, eth.payloadLength);
+      else if (type === ETHERTYPE_ARP) this.arp.receive(buf, eth.payloadOffset, eth.payloadLength);
+      else c.drop('eth-unknown-type');
+    } catch (err) {
+      // A bug in a layer must not take the interface down: count it under its message.
+      c.drop(`internal-error: ${(err as Error).message}`);
+    }
+  }
+
+  /** Counters of every layer: frames in and out and drops by reason. */
+  counters(): Record<string, { rx: number; tx: number; drops: Record<string, number> }> {
+    const out: Record<string, { rx: number; tx: number; drops: Record<string, number> }> = {
+      ethernet: this.ethCounters.toJSON(),
+      arp: this.arp.counters.toJSON(),
+      ipv4: this.ipv4.counters.toJSON(),
+      icmp: this.icmp.counters.toJSON(),
+    };
+    for (const [name, m] of this.modules) out[name] = m.counters.toJSON();
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const m of [...this.modules.values()].reverse()) await m.close();
+    this.ipv4.reassembler?.close();
+    this.arp.close();
+    await this.link.close();
+  }
+}
+
+/** A stable locally administered MAC (02:...) derived from a name, so restarts keep it. */
+export function stableMac(seedText: string): Mac {
+  const h = createHash('sha256').update(seedText).digest();
+  const mac = Buffer.from(h.subarray(0, 6));
+  mac[0] = (mac[0]! & 0xfc) | 0x02; // unicast, locally administered
+  return mac;
+}
+
+export async function createStack(options: StackOptions): Promise<Stack> {
+  const cidr = parseCidr(options.ip, 24);
+  if (!cidr) throw new StackConfigError(`invalid ip: ${options.ip}`);
+  const hostCidr = options.hostIp !== undefined ? parseCidr(options.hostIp, cidr.prefix) : null;
+  if (options.hostIp !== undefined && !hostCidr) throw new StackConfigError(`invalid hostIp: ${options.hostIp}`);
+  let gateway: number | null = hostCidr ? hostCidr.addr : null;
+  if (options.gateway !== undefined) {
+    gateway = parseIpv4(options.gateway);
+    if (gateway === null) throw new StackConfigError(`invalid gateway: ${options.gateway}`);
+  }
+  const mtu = options.mtu ?? 1500;
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new StackConfigError(`invalid mtu: ${mtu} (576..65535)`);
+  let mac: Mac;
+  if (options.mac !== undefined) {
+    const m = parseMac(options.mac);
+    if (!m || (m[0]! & 1) === 1) throw new StackConfigError(`invalid mac: ${options.mac}`);
+    mac = m;
+  } else {
+    mac = stableMac(`tapstack:${options.tap ?? 'link'}:${options.ip}`);
+  }
+  let link = options.link;
+  let tap: TapDevice | null = null;
+  if (!link) {
+    if (!options.tap) throw new StackConfigError('createStack needs a tap device name or a link');
+    tap = TapDevice.open({ name: options.tap, mtu, vnetHeader: options.vnetHeader });
+    try {
+      if (hostCidr) configureHostSide(options.tap, `${formatIpv4(hostCidr.addr)}/${hostCidr.prefix}`, mtu);
+    } catch (err) {
+      await tap.close();
+      throw err;
+    }
+    link = tap;
+  }
+  if (options.pcap) link = new CapturingLink(link, new PcapWriter(options.pcap));
+  const stack = new Stack({ ...options, link, mtu }, { ip: cidr.addr, prefix: cidr.prefix, gateway, mac }, tap);
+  stack.arp.announce();
+  return stack;
+}
+
+export { TapError };

@@ -1,0 +1,47 @@
+// The only foreign calls the project makes: ioctl(2) on /dev/net/tun, at set-up time.
+// Everything per frame uses Node's own read/write paths (see tap.ts).
+
+import { DataType, load, open } from 'ffi-rs';
+
+let libcOpened = false;
+
+function libc(): void {
+  if (!libcOpened) {
+    open({ library: 'libc', path: '' });
+    libcOpened = true;
+  }
+}
+
+export interface IoctlResult {
+  value: number;
+  errno: number;
+  message: string;
+}
+
+/** ioctl(fd, request, arg) where arg points to a buffer the kernel reads (and may write). */
+export function ioctlBuffer(fd: number, request: number, arg: Buffer): IoctlResult {
+  libc();
+  const r = load({
+    library: 'libc',
+    funcName: 'ioctl',
+    retType: DataType.I32,
+    paramsType: [DataType.I32, DataType.I64, DataType.U8Array],
+    paramsValue: [fd, request, arg],
+    errno: true,
+  }) as unknown as { value: number; errnoCode: number; errnoMessage: string };
+  return { value: r.value, errno: r.errnoCode, message: r.errnoMessage };
+}
+
+/** ioctl(fd, request, value) where the argument is an integer passed by value. */
+export function ioctlValue(fd: number, request: number, value: number): IoctlResult {
+  libc();
+  const r = load({
+    library: 'libc',
+    funcName: 'ioctl',
+    retType: DataType.I32,
+    paramsType: [DataType.I32, DataType.I64, DataType.I64],
+    paramsValue: [fd, request, value],
+    errno: true,
+  }) as unknown as { value: number; errnoCode: number; errnoMessage: string };
+  return { value: r.value, errno: r.errnoCode, message: r.errnoMessage };
+}
