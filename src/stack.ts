@@ -171,7 +171,7 @@ export async function createStack(options: StackOptions): Promise<Stack> {
     gateway = parseIpv4(options.gateway);
     if (gateway === null) throw new StackConfigError(`invalid gateway: ${options.gateway}`);
   }
-  const mtu = options.mtu ?? 1500;
+  const mtu = options.mtu ?? options.link?.mtu ?? 1500;
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new StackConfigError(`invalid mtu: ${mtu} (576..65535)`);
   let mac: Mac;
   if (options.mac !== undefined) {

@@ -8,6 +8,8 @@ import { BROADCAST_MAC, emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_I
 import { type Link, LINK_HEADROOM } from '../link/link.ts';
 import { ARP_REPLY, ARP_REQUEST, ArpPacket, emitArp } from './arp-packet.ts';
 
+const UNKNOWN_MAC = Buffer.alloc(6);
+
 export interface ArpOptions {
   /** How long a learned entry is used before it must be confirmed again (Linux: ~30 s reachable). */
   entryTtlMs?: number;
@@ -15,8 +17,13 @@ export interface ArpOptions {
   retryMs?: number;
   /** Requests sent before giving up (Linux mcast_solicit: 3). */
   maxRequests?: number;
-  /** Packets held per unresolved address (RFC 1122 2.3.2.2 asks for at least one). */
+  /**
+   * Packets held per unresolved address (RFC 1122 2.3.2.2 asks for at least one). Linux's
+   * unres_qlen is 101, enough for a 64 KB datagram's 45 fragments.
+   */
   queueLimit?: number;
+  /** Largest number of neighbour entries (Linux gc_thresh3: 1024). */
+  maxEntries?: number;
 }
 
 interface NeighbourEntry {
@@ -46,6 +53,7 @@ export class ArpLayer {
   private readonly retryMs: number;
   private readonly maxRequests: number;
   private readonly queueLimit: number;
+  private readonly maxEntries: number;
   /** Called with the address when resolution fails, so senders can report EHOSTUNREACH. */
   onUnreachable: (ip: number) => void = () => {};
 
@@ -59,7 +67,8 @@ export class ArpLayer {
     this.ttlMs = options.entryTtlMs ?? 30_000;
     this.retryMs = options.retryMs ?? 1000;
     this.maxRequests = options.maxRequests ?? 3;
-    this.queueLimit = options.queueLimit ?? 16;
+    this.queueLimit = options.queueLimit ?? 101;
+    this.maxEntries = options.maxEntries ?? 1024;
   }
 
   /** Handles a received ARP packet (the Ethernet payload). */
@@ -112,8 +121,7 @@ export class ArpLayer {
       return;
     }
     if (!entry) {
-      entry = { ip: nextHop, mac: null, expiresAt: 0, refreshing: false, requestsSent: 0, timer: null, queue: [] };
-      this.cache.set(nextHop, entry);
+      entry = this.newEntry(nextHop);
       this.solicit(entry);
     }
     if (entry.queue.length >= this.queueLimit) {
@@ -121,6 +129,8 @@ export class ArpLayer {
       entry.queue.shift();
       this.counters.drop('arp-queue-full');
     }
+    // The whole frame waits: our source MAC and the EtherType now, the destination on reply.
+    emitEthernet(buf, frameOff, UNKNOWN_MAC, this.mac, ETHERTYPE_IPV4);
     const copy = Buffer.allocUnsafe(LINK_HEADROOM + ipLen + ETH_HEADER_LEN);
     buf.copy(copy, LINK_HEADROOM, frameOff, ipOff + ipLen);
     entry.queue.push(copy);
@@ -148,10 +158,7 @@ export class ArpLayer {
 
   private learn(ip: number, buf: Buffer, macOff: number): void {
     let entry = this.cache.get(ip);
-    if (!entry) {
-      entry = { ip, mac: null, expiresAt: 0, refreshing: false, requestsSent: 0, timer: null, queue: [] };
-      this.cache.set(ip, entry);
-    }
+    if (!entry) entry = this.newEntry(ip);
     if (!entry.mac) entry.mac = Buffer.alloc(6);
     buf.copy(entry.mac, 0, macOff, macOff + 6);
     entry.expiresAt = this.clock.now() + this.ttlMs;
@@ -166,6 +173,22 @@ export class ArpLayer {
       frame.set(entry.mac, LINK_HEADROOM);
       this.link.send(frame, LINK_HEADROOM, frame.length - LINK_HEADROOM);
     }
+  }
+
+  /**
+   * Adds an entry, first evicting the oldest when the cache is full, so that a flood of ARP
+   * packets or destinations cannot grow it without bound (Linux gc_thresh3: 1024).
+   */
+  private newEntry(ip: number): NeighbourEntry {
+    if (this.cache.size >= this.maxEntries) {
+      const oldest = this.cache.values().next().value!;
+      oldest.timer?.cancel();
+      for (let i = 0; i < oldest.queue.length; i++) this.counters.drop('arp-cache-full');
+      this.cache.delete(oldest.ip);
+    }
+    const entry: NeighbourEntry = { ip, mac: null, expiresAt: 0, refreshing: false, requestsSent: 0, timer: null, queue: [] };
+    this.cache.set(ip, entry);
+    return entry;
   }
 
   /** Starts resolution: broadcast requests every retryMs, up to maxRequests. */

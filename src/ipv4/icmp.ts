@@ -93,6 +93,7 @@ export class IcmpLayer {
   private readonly quoted = new Ipv4Packet();
   private readonly txBuf: Buffer;
   private readonly ignoreBroadcastEcho: boolean;
+  private readonly echoOptions = { tos: 0 };
 
   constructor(
     private readonly ip: Ipv4Layer,
@@ -133,8 +134,9 @@ export class IcmpLayer {
     icmp.buf.copy(out, TX_HEADROOM + ICMP_HEADER_LEN, icmp.dataOffset, icmp.dataOffset + dataLen);
     const len = emitIcmpHeader(out, TX_HEADROOM, ICMP_ECHO_REPLY, 0, icmp.rest, dataLen);
     this.counters.tx++;
-    // RFC 1122 3.2.2.6: the reply's TOS is the request's.
-    this.ip.send(PROTO_ICMP, ipv4.src, out, TX_HEADROOM, len, { tos: ipv4.tos });
+    // RFC 1122 3.2.2.6: the reply's TOS is the request's. (One options object, reused.)
+    this.echoOptions.tos = ipv4.tos;
+    this.ip.send(PROTO_ICMP, ipv4.src, out, TX_HEADROOM, len, this.echoOptions);
   }
 
   private receiveError(icmp: IcmpPacket): void {

@@ -113,8 +113,11 @@ export class Ipv4Layer {
     if (bad) return this.counters.drop(bad);
     const src = ip.src;
     // RFC 1122 3.2.1.3: a source that is broadcast or multicast is discarded.
-    if (src === IPV4_BROADCAST || isMulticast(src) || src === this.subnetBroadcast) return this.counters.drop('ip-martian-source');
     const dst = ip.dst;
+    if (src === IPV4_BROADCAST || isMulticast(src) || src === this.subnetBroadcast) return this.counters.drop('ip-martian-source');
+    // 0.0.0.0 is only a source while an address is being obtained, to the limited broadcast
+    // (RFC 1122 3.2.1.3 (a); Linux ip_route_input_slow lets only that through).
+    if (src === 0 && dst !== IPV4_BROADCAST) return this.counters.drop('ip-martian-source');
     if (dst !== this.ip && !this.isBroadcast(dst)) return this.counters.drop('ip-not-for-us');
     if (ip.isFragment) {
       if (!this.reassembler) return this.counters.drop('ip-fragment-unsupported');
@@ -166,6 +169,11 @@ export class Ipv4Layer {
     r.id = this.nextId;
     this.nextId = (this.nextId + 1) & 0xffff;
 
+    if (len > 65535 - IPV4_MIN_HEADER) {
+      // RFC 791 3.1: the total length field is 16 bits.
+      this.counters.drop('ip-too-big');
+      return 'EMSGSIZE';
+    }
     if (dst === this.ip) return this.loopback(buf, off, len);
     const broadcast = this.isBroadcast(dst);
     const hop = broadcast ? dst : this.nextHop(dst);
@@ -189,10 +197,6 @@ export class Ipv4Layer {
 
   /** RFC 791 2.3: cut the payload into pieces of a multiple of 8 bytes that fit the MTU. */
   private fragment(buf: Buffer, off: number, len: number, hop: number, broadcast: boolean): SendError | null {
-    if (len > 65535 - IPV4_MIN_HEADER) {
-      this.counters.drop('ip-too-big');
-      return 'EMSGSIZE';
-    }
     const r = this.repr;
     const piece = (this.mtu - IPV4_MIN_HEADER) & ~7;
     const out = (this.fragmentBuf ??= Buffer.alloc(TX_HEADROOM + this.mtu));

@@ -1,8 +1,10 @@
 // Builders for frames to inject in tests, and a recording link that keeps what a stack sends.
 
-import { emitEthernet, ETH_HEADER_LEN, ETHERTYPE_IPV4 } from '../../src/link/ethernet.ts';
+import { ARP_LEN, ArpPacket, type ArpRepr, emitArp } from '../../src/arp/arp-packet.ts';
+import { emitIcmp } from '../../src/ipv4/icmp-packet.ts';
+import { emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../../src/link/ethernet.ts';
 import type { FrameReceiver, Link } from '../../src/link/link.ts';
-import { emitIpv4, IPV4_MIN_HEADER, type Ipv4Repr } from '../../src/ipv4/ipv4-packet.ts';
+import { emitIpv4, IPV4_MIN_HEADER, Ipv4Packet, type Ipv4Repr } from '../../src/ipv4/ipv4-packet.ts';
 
 /** A Link that records every frame the stack sends and lets the test inject frames. */
 export class RecordingLink implements Link {
@@ -39,4 +41,34 @@ export function ipv4Frame(dstMac: Buffer, srcMac: Buffer, ip: Ipv4Repr, payload:
   emitIpv4(frame, ETH_HEADER_LEN, ip, payload.length);
   payload.copy(frame, ETH_HEADER_LEN + hl);
   return frame;
+}
+
+/** An Ethernet frame carrying an ARP packet (RFC 826), padded to the 60-byte minimum. */
+export function arpFrame(ethDst: Buffer, r: ArpRepr, ethSrc: Buffer = r.senderMac): Buffer {
+  const frame = Buffer.alloc(60);
+  emitEthernet(frame, 0, ethDst, ethSrc, ETHERTYPE_ARP);
+  emitArp(frame, ETH_HEADER_LEN, r);
+  return frame;
+}
+
+/** Parses a frame the stack sent as ARP; null if it is not one. */
+export function parseArpFrame(frame: Buffer): (ArpRepr & { ethDst: Buffer; ethSrc: Buffer }) | null {
+  if (frame.length < ETH_HEADER_LEN + ARP_LEN || frame.readUInt16BE(12) !== ETHERTYPE_ARP) return null;
+  const v = new ArpPacket();
+  if (v.parse(frame, ETH_HEADER_LEN, frame.length - ETH_HEADER_LEN)) return null;
+  return { ...v.toRepr(), ethDst: Buffer.from(frame.subarray(0, 6)), ethSrc: Buffer.from(frame.subarray(6, 12)) };
+}
+
+/** Parses a frame the stack sent as IPv4; null if it is not one or does not validate. */
+export function parseIpv4Frame(frame: Buffer): Ipv4Packet | null {
+  if (frame.length < ETH_HEADER_LEN || frame.readUInt16BE(12) !== ETHERTYPE_IPV4) return null;
+  const v = new Ipv4Packet();
+  return v.parse(frame, ETH_HEADER_LEN, frame.length - ETH_HEADER_LEN) ? null : v;
+}
+
+/** An ICMP message (header and data, checksummed). */
+export function icmpMessage(type: number, code: number, rest: number, data: Buffer): Buffer {
+  const m = Buffer.alloc(8 + data.length);
+  emitIcmp(m, 0, { type, code, rest, data });
+  return m;
 }
