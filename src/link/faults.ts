@@ -89,7 +89,7 @@ export class FaultyLink implements Link {
         frameOff = LINK_HEADROOM;
         // Flip one bit anywhere after the Ethernet header, so checksums must catch it.
         const at = len > 14 ? 14 + Math.floor(r() * (len - 14)) : Math.floor(r() * len);
-        frame[at]! ^= 1 << Math.floor(r() * 8);
+        frame[frameOff + at]! ^= 1 << Math.floor(r() * 8);
       }
       const reorder = o.reorder !== undefined && r() < o.reorder;
       const delay = o.delay !== undefined && r() < o.delay;
