@@ -7,3 +7,6 @@ export { PcapWriter, CapturingLink } from './link/pcap.ts';
 export type { Link } from './link/link.ts';
 export { TapDevice, TapError } from './tap/tap.ts';
 export { formatIpv4, parseIpv4 } from './ipv4/address.ts';
+export { UdpSocket, type RemoteInfo, type SocketOptions as UdpSocketOptions } from './udp/socket.ts';
+export { UdpLayer } from './udp/udp.ts';
+export { Ipv4Reassembler, type ReassemblyOptions } from './ipv4/reassembly.ts';

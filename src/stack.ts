@@ -9,6 +9,7 @@ import { LayerCounters } from './counters.ts';
 import { formatIpv4, parseCidr, parseIpv4 } from './ipv4/address.ts';
 import { IcmpLayer, type IcmpOptions } from './ipv4/icmp.ts';
 import { Ipv4Layer } from './ipv4/ipv4.ts';
+import { Ipv4Reassembler, type ReassemblyOptions } from './ipv4/reassembly.ts';
 import {
   ETHERTYPE_ARP,
   ETHERTYPE_IPV4,
@@ -22,6 +23,8 @@ import {
 import type { Link } from './link/link.ts';
 import { CapturingLink, PcapWriter } from './link/pcap.ts';
 import { configureHostSide, TapDevice, TapError } from './tap/tap.ts';
+import type { RemoteInfo, SocketOptions, SocketType, UdpSocket } from './udp/socket.ts';
+import { UdpLayer } from './udp/udp.ts';
 
 export interface StackOptions {
   /** A TAP device name to open (created if missing). Give either tap or link. */
@@ -44,6 +47,8 @@ export interface StackOptions {
   seed?: number;
   arp?: ArpOptions;
   icmp?: IcmpOptions;
+  /** Caps and timeout of IPv4 reassembly (Linux defaults: 4 MB, 30 s). */
+  reassembly?: ReassemblyOptions;
   /** Use IFF_VNET_HDR on the TAP (offloads). */
   vnetHeader?: boolean;
 }
@@ -68,6 +73,7 @@ export class Stack {
   readonly arp: ArpLayer;
   readonly ipv4: Ipv4Layer;
   readonly icmp: IcmpLayer;
+  readonly udp: UdpLayer;
   readonly ethCounters = new LayerCounters();
   readonly seed: number | undefined;
   /** Upper layers (UDP, TCP) register here so that counters and close() reach them. */
@@ -101,6 +107,14 @@ export class Stack {
     this.arp = new ArpLayer(countedLink, this.clock, this.mac, this.ip, options.arp);
     this.ipv4 = new Ipv4Layer(this.arp, this.clock, { ip: this.ip, prefix: this.prefix, gateway: parsed.gateway, mtu: this.mtu });
     this.icmp = new IcmpLayer(this.ipv4, this.clock, options.icmp);
+    this.ipv4.reassembler = new Ipv4Reassembler(
+      this.clock,
+      this.ipv4.counters,
+      (type, code, rest, first) => this.icmp.sendError(type, code, rest, first),
+      options.reassembly,
+    );
+    this.udp = new UdpLayer(this.ipv4, this.icmp, { seed: options.seed });
+    this.modules.set('udp', this.udp);
     this.link.setReceiver((buf, off, len) => this.receiveFrame(buf, off, len));
   }
 
@@ -129,6 +143,11 @@ export class Stack {
       // A bug in a layer must not take the interface down: count it under its message.
       c.drop(`internal-error: ${(err as Error).message}`);
     }
+  }
+
+  /** Like dgram.createSocket: a UDP socket on this stack. */
+  createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
+    return this.udp.createSocket(type, listener);
   }
 
   /** Counters of every layer: frames in and out and drops by reason. */

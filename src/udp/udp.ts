@@ -1,0 +1,225 @@
+// The UDP layer (RFC 768, RFC 1122 4.1): a port table of sockets, demultiplexing of incoming
+// datagrams, ICMP port unreachable for closed ports, ICMP errors about our own datagrams
+// handed to connected sockets, and the transmit path with one preallocated buffer.
+
+import { LayerCounters, seededRandom } from '../counters.ts';
+import type { IcmpLayer } from '../ipv4/icmp.ts';
+import { ICMP_DEST_UNREACHABLE, ICMP_PARAMETER_PROBLEM, UNREACH_FRAG_NEEDED, UNREACH_PORT } from '../ipv4/icmp-packet.ts';
+import { type Ipv4Packet, PROTO_UDP } from '../ipv4/ipv4-packet.ts';
+import { type IcmpErrorInfo, type Ipv4Layer, type SendError, TX_HEADROOM } from '../ipv4/ipv4.ts';
+import { type RemoteInfo, type SocketOptions, type SocketType, UdpSocket } from './socket.ts';
+import { emitUdpHeader, UDP_HEADER_LEN, UDP_MAX_PAYLOAD, UdpPacket } from './udp-packet.ts';
+
+/** Linux's ip_local_port_range. */
+export const EPHEMERAL_FIRST = 32768;
+export const EPHEMERAL_LAST = 60999;
+
+/**
+ * Linux's icmp_err_convert (net/ipv4/icmp.c): the errno for each destination unreachable code
+ * and whether it is "hard". A connected UDP socket without IP_RECVERR hears of hard errors only
+ * (net/ipv4/udp.c __udp4_lib_err).
+ */
+const UNREACH_ERRORS: readonly (readonly [string, boolean])[] = [
+  ['ENETUNREACH', false], // 0 net unreachable
+  ['EHOSTUNREACH', false], // 1 host unreachable
+  ['ENOPROTOOPT', true], // 2 protocol unreachable
+  ['ECONNREFUSED', true], // 3 port unreachable
+  ['EMSGSIZE', true], // 4 fragmentation needed (hard: path MTU discovery is on by default)
+  ['EOPNOTSUPP', false], // 5 source route failed
+  ['ENETUNREACH', true], // 6 network unknown
+  ['EHOSTDOWN', true], // 7 host unknown
+  ['ENONET', true], // 8 host isolated
+  ['ENETUNREACH', true], // 9 network administratively prohibited
+  ['EHOSTUNREACH', true], // 10 host administratively prohibited
+  ['ENETUNREACH', false], // 11 network unreachable for TOS
+  ['EHOSTUNREACH', false], // 12 host unreachable for TOS
+  ['EHOSTUNREACH', true], // 13 communication administratively prohibited
+  ['EHOSTUNREACH', true], // 14 host precedence violation
+  ['EHOSTUNREACH', true], // 15 precedence cutoff
+];
+
+/** The errno Linux gives a UDP socket for an ICMP error, or null when it keeps quiet. */
+export function icmpErrorToErrno(type: number, code: number): string | null {
+  if (type === ICMP_DEST_UNREACHABLE) {
+    if (code === UNREACH_FRAG_NEEDED) return 'EMSGSIZE';
+    const entry = UNREACH_ERRORS[code];
+    if (!entry) return null; // unknown codes give EHOSTUNREACH, not hard
+    return entry[1] ? entry[0] : null;
+  }
+  if (type === ICMP_PARAMETER_PROBLEM) return 'EPROTO';
+  // Time exceeded and the rest map to EHOSTUNREACH, which is not hard.
+  return null;
+}
+
+export interface UdpLayerOptions {
+  seed?: number;
+}
+
+export class UdpLayer {
+  readonly counters = new LayerCounters();
+  /** Bound sockets by local port; more than one only with reuseAddr. Last bound last. */
+  private readonly ports = new Map<number, UdpSocket[]>();
+  private readonly sockets = new Set<UdpSocket>();
+  private readonly view = new UdpPacket();
+  private readonly txBuf = Buffer.alloc(TX_HEADROOM + UDP_HEADER_LEN + UDP_MAX_PAYLOAD);
+  private readonly random: () => number;
+
+  constructor(
+    readonly ipv4: Ipv4Layer,
+    private readonly icmp: IcmpLayer,
+    options: UdpLayerOptions = {},
+  ) {
+    this.random = options.seed !== undefined ? seededRandom(options.seed ^ 0x75647000) : Math.random;
+    ipv4.register(
+      PROTO_UDP,
+      (ip, off, len) => this.receive(ip, off, len),
+      (info, quoted, off, len) => this.receiveIcmpError(info, quoted, off, len),
+    );
+  }
+
+  /** Like dgram.createSocket: 'udp4' or { type: 'udp4', reuseAddr }, and a 'message' listener. */
+  createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
+    const socket = new UdpSocket(this, type);
+    if (listener) socket.on('message', listener);
+    this.sockets.add(socket);
+    return socket;
+  }
+
+  // --- port table (used by UdpSocket) ---
+
+  /**
+   * Takes `port` (0: an ephemeral one) for the socket. Returns the port, or the errno.
+   * Like Linux, a port is free unless bound by another socket, except when every socket on
+   * it asked for reuseAddr (SO_REUSEADDR).
+   */
+  bindPort(socket: UdpSocket, port: number, reuseAddr: boolean): number | 'EADDRINUSE' {
+    if (port === 0) {
+      const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
+      const start = Math.floor(this.random() * span);
+      for (let i = 0; i < span; i++) {
+        const candidate = EPHEMERAL_FIRST + ((start + i) % span);
+        if (!this.ports.has(candidate)) return this.takePort(socket, candidate);
+      }
+      return 'EADDRINUSE';
+    }
+    const holders = this.ports.get(port);
+    if (holders && !(reuseAddr && holders.every((s) => s.reuseAddr))) return 'EADDRINUSE';
+    return this.takePort(socket, port);
+  }
+
+  private takePort(socket: UdpSocket, port: number): number {
+    const list = this.ports.get(port);
+    if (list) list.push(socket);
+    else this.ports.set(port, [socket]);
+    return port;
+  }
+
+  releasePort(socket: UdpSocket, port: number): void {
+    const list = this.ports.get(port);
+    if (!list) return;
+    const i = list.indexOf(socket);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.ports.delete(port);
+  }
+
+  forget(socket: UdpSocket): void {
+    this.sockets.delete(socket);
+  }
+
+  // --- receive ---
+
+  receive(ip: Ipv4Packet, off: number, len: number): void {
+    this.counters.rx++;
+    const udp = this.view;
+    const src = ip.src;
+    const dst = ip.dst;
+    const bad = udp.parse(ip.buf, off, len, src, dst);
+    if (bad) return this.counters.drop(bad);
+    const dstPort = udp.dstPort;
+    const srcPort = udp.srcPort;
+    const list = this.ports.get(dstPort);
+    if (this.ipv4.isBroadcast(dst)) {
+      // Broadcasts go to every socket on the port (Linux __udp4_lib_mcast_deliver), and a
+      // closed port stays silent (RFC 1122 3.2.2).
+      let delivered = 0;
+      if (list)
+        for (const s of list.slice())
+          if (s.accepts(dst, src, srcPort)) {
+            s.deliver(ip.buf, udp.dataOffset, udp.dataLength, src, srcPort);
+            delivered++;
+          }
+      if (delivered === 0) this.counters.drop('udp-broadcast-no-socket');
+      return;
+    }
+    const socket = list ? this.bestMatch(list, dst, src, srcPort) : null;
+    if (!socket) {
+      this.counters.drop('udp-port-unreachable');
+      // RFC 1122 4.1.3.1; IcmpLayer applies Linux's rate limits.
+      this.icmp.sendError(ICMP_DEST_UNREACHABLE, UNREACH_PORT, 0, ip);
+      return;
+    }
+    socket.deliver(ip.buf, udp.dataOffset, udp.dataLength, src, srcPort);
+  }
+
+  /**
+   * Linux scores sockets (udp4_lib_lookup2): a connected one that matches the sender beats a
+   * bound one; among equals the most recently bound wins.
+   */
+  private bestMatch(list: UdpSocket[], dst: number, src: number, srcPort: number): UdpSocket | null {
+    let best: UdpSocket | null = null;
+    let bestScore = -1;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const s = list[i]!;
+      if (!s.accepts(dst, src, srcPort)) continue;
+      const score = (s.isConnected ? 2 : 0) + (s.boundAddress !== 0 ? 1 : 0);
+      if (score > bestScore) {
+        best = s;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /** An ICMP error quoting a datagram we sent: tell the connected socket that sent it. */
+  private receiveIcmpError(info: IcmpErrorInfo, quoted: Ipv4Packet, off: number, len: number): void {
+    if (len < UDP_HEADER_LEN) return this.counters.drop('udp-icmp-short-quote');
+    const buf = quoted.buf;
+    const localPort = buf.readUInt16BE(off);
+    const remotePort = buf.readUInt16BE(off + 2);
+    const list = this.ports.get(localPort);
+    const socket = list?.find((s) => s.isConnected && s.remote === quoted.dst && s.remotePort === remotePort);
+    if (!socket) return this.counters.drop('udp-icmp-no-socket');
+    const errno = icmpErrorToErrno(info.type, info.code);
+    if (!errno) return this.counters.drop('udp-icmp-soft-error');
+    socket.reportError(errno);
+  }
+
+  // --- transmit ---
+
+  /**
+   * Sends the concatenation of `chunks` from srcPort to dst:dstPort. Returns null or the
+   * errno. The data is copied once, into the layer's transmit buffer, behind the headers.
+   */
+  send(chunks: readonly Uint8Array[], srcPort: number, dst: number, dstPort: number, ttl: number | undefined): SendError | 'EACCES' | null {
+    let size = 0;
+    for (const c of chunks) size += c.byteLength;
+    if (size > UDP_MAX_PAYLOAD) {
+      this.counters.drop('udp-tx-too-big');
+      return 'EMSGSIZE';
+    }
+    const buf = this.txBuf;
+    let at = TX_HEADROOM + UDP_HEADER_LEN;
+    for (const c of chunks) {
+      buf.set(c, at);
+      at += c.byteLength;
+    }
+    const len = emitUdpHeader(buf, TX_HEADROOM, this.ipv4.ip, dst, srcPort, dstPort, size);
+    this.counters.tx++;
+    return this.ipv4.send(PROTO_UDP, dst, buf, TX_HEADROOM, len, ttl === undefined ? undefined : { ttl });
+  }
+
+  /** Closes every socket (StackModule). */
+  close(): void {
+    for (const s of [...this.sockets]) if (s.isRunning) s.close();
+  }
+}
