@@ -1,5 +1,6 @@
 // The tapstack command line: bring a stack up on a TAP device and run services on it.
 
+import { pathToFileURL } from 'node:url';
 import { parseCidr, parseIpv4 } from './ipv4/address.ts';
 import { parseMac } from './link/ethernet.ts';
 import { availableServices, SERVICE_NAMES, type ServiceName, startServices } from './services/index.ts';
@@ -56,9 +57,13 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
       if (v === undefined) throw new UsageError(`${flag} needs a value`);
       return v;
     };
+    const noValue = (): void => {
+      if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
+    };
     switch (flag) {
       case '-h':
       case '--help':
+        noValue();
         return 'help';
       case '--tap': {
         const v = value();
@@ -79,6 +84,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
         break;
       }
       case '--no-host-config':
+        noValue();
         o.hostIp = null;
         break;
       case '--gateway': {
@@ -117,6 +123,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
         o.pcap = value();
         break;
       case '--stats-on-exit':
+        noValue();
         o.statsOnExit = true;
         break;
       default:
@@ -180,10 +187,15 @@ async function main(): Promise<number> {
   });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`tapstack: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+// Run only as the program, so that tests can import parseArgs.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runMain();
+
+function runMain(): void {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`tapstack: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

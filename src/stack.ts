@@ -200,20 +200,28 @@ export async function createStack(options: StackOptions): Promise<Stack> {
   } else {
     mac = stableMac(`tapstack:${options.tap ?? 'link'}:${options.ip}`);
   }
+  // Opened first: a bad capture path must not leave a TAP behind.
+  const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
   let link = options.link;
   let tap: TapDevice | null = null;
   if (!link) {
     if (!options.tap) throw new StackConfigError('createStack needs a tap device name or a link');
-    tap = TapDevice.open({ name: options.tap, mtu, vnetHeader: options.vnetHeader });
+    try {
+      tap = TapDevice.open({ name: options.tap, mtu, vnetHeader: options.vnetHeader });
+    } catch (err) {
+      pcap?.close();
+      throw err;
+    }
     try {
       if (hostCidr) configureHostSide(options.tap, `${formatIpv4(hostCidr.addr)}/${hostCidr.prefix}`, mtu);
     } catch (err) {
       await tap.close();
+      pcap?.close();
       throw err;
     }
     link = tap;
   }
-  if (options.pcap) link = new CapturingLink(link, new PcapWriter(options.pcap));
+  if (pcap) link = new CapturingLink(link, pcap);
   const stack = new Stack({ ...options, link, mtu }, { ip: cidr.addr, prefix: cidr.prefix, gateway, mac }, tap);
   stack.arp.announce();
   return stack;
