@@ -6,7 +6,6 @@ import { parseArgs, UsageError } from '../../src/cli.ts';
 test('defaults follow the issue: tap0, 10.0.0.2/24, host 10.0.0.1/24, MTU 1500', () => {
   const o = parseArgs([]);
   assert.ok(o !== 'help');
-  if (o === 'help') return;
   assert.is(o.tap, 'tap0');
   assert.is(o.ip, '10.0.0.2/24');
   assert.is(o.hostIp, '10.0.0.1/24');
