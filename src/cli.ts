@@ -17,6 +17,7 @@ const USAGE = `usage: tapstack [options]
   --mtu N             (default 1500)
   --services LIST     comma-separated: ${SERVICE_NAMES.join(', ')} (default: all available)
   --pcap FILE         capture every frame in and out
+  --offload on|off    checksum and TCP segmentation offloads on the TAP (default on where supported)
   --stats-on-exit     print the counters as JSON when closing
   -h, --help`;
 
@@ -30,6 +31,7 @@ export interface CliOptions {
   services: ServiceName[];
   pcap: string | undefined;
   statsOnExit: boolean;
+  offload: boolean;
 }
 
 export class UsageError extends Error {}
@@ -45,6 +47,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
     services: availableServices(),
     pcap: undefined,
     statsOnExit: false,
+    offload: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -126,6 +129,12 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
         noValue();
         o.statsOnExit = true;
         break;
+      case '--offload': {
+        const v = value();
+        if (v !== 'on' && v !== 'off') throw new UsageError(`--offload: expected on or off, not '${v}'`);
+        o.offload = v === 'on';
+        break;
+      }
       default:
         throw new UsageError(`unknown argument '${arg}'`);
     }
@@ -159,6 +168,7 @@ async function main(): Promise<number> {
       mac: options.mac,
       mtu: options.mtu,
       pcap: options.pcap,
+      offload: options.offload,
     });
   } catch (err) {
     if (err instanceof TapError || err instanceof StackConfigError) {
@@ -170,7 +180,7 @@ async function main(): Promise<number> {
   }
   const stopServices = await startServices(stack, options.services);
   process.stdout.write(
-    `tapstack up dev ${options.tap} ip ${options.ip} mac ${stack.macAddress} mtu ${stack.mtu} services ${options.services.join(',') || 'none'}\n`,
+    `tapstack up dev ${options.tap} ip ${options.ip} mac ${stack.macAddress} mtu ${stack.mtu} services ${options.services.join(',') || 'none'} offload ${stack.offload ? 'on' : 'off'}\n`,
   );
   return new Promise<number>((resolve) => {
     let closing = false;

@@ -21,6 +21,7 @@ import {
   parseMac,
 } from './link/ethernet.ts';
 import type { Link } from './link/link.ts';
+import type { RxFrameInfo } from './link/vnet.ts';
 import { CapturingLink, PcapWriter } from './link/pcap.ts';
 import { configureHostSide, TapDevice, TapError } from './tap/tap.ts';
 import type { RemoteInfo, SocketOptions, SocketType, UdpSocket } from './udp/socket.ts';
@@ -49,8 +50,14 @@ export interface StackOptions {
   icmp?: IcmpOptions;
   /** Caps and timeout of IPv4 reassembly (Linux defaults: 4 MB, 30 s). */
   reassembly?: ReassemblyOptions;
-  /** Use IFF_VNET_HDR on the TAP (offloads). */
+  /** Use IFF_VNET_HDR on the TAP (implied by offload). */
   vnetHeader?: boolean;
+  /**
+   * Checksum and TCP segmentation offloads on the TAP (IFF_VNET_HDR + TUNSETOFFLOAD): the
+   * kernel hands over 64 KB super-frames with partial checksums and takes super-frames to
+   * segment. Default on where the kernel supports it; a `link` has whatever it offers.
+   */
+  offload?: boolean;
 }
 
 export class StackConfigError extends Error {
@@ -81,6 +88,9 @@ export class Stack {
   /** The TAP device when the stack runs on one. */
   readonly tap: TapDevice | null;
   private readonly eth = new EthernetFrame();
+  private readonly rxInfo: RxFrameInfo | null;
+  private readonly batchEndHandlers: (() => void)[] = [];
+  private readonly linkBatches: boolean;
   private closed = false;
 
   constructor(
@@ -105,7 +115,13 @@ export class Stack {
       },
     };
     this.arp = new ArpLayer(countedLink, this.clock, this.mac, this.ip, options.arp);
-    this.ipv4 = new Ipv4Layer(this.arp, this.clock, { ip: this.ip, prefix: this.prefix, gateway: parsed.gateway, mtu: this.mtu });
+    this.ipv4 = new Ipv4Layer(this.arp, this.clock, {
+      ip: this.ip,
+      prefix: this.prefix,
+      gateway: parsed.gateway,
+      mtu: this.mtu,
+      offload: { txOffload: link.txOffload, gsoMaxSize: link.gsoMaxSize },
+    });
     this.icmp = new IcmpLayer(this.ipv4, this.clock, options.icmp);
     this.ipv4.reassembler = new Ipv4Reassembler(
       this.clock,
@@ -115,7 +131,47 @@ export class Stack {
     );
     this.udp = new UdpLayer(this.ipv4, this.icmp, { seed: options.seed });
     this.modules.set('udp', this.udp);
+    this.rxInfo = link.rxInfo ?? null;
     this.link.setReceiver((buf, off, len) => this.receiveFrame(buf, off, len));
+    this.linkBatches = typeof link.setBatchEndHandler === 'function';
+    if (link.setBatchEndHandler) link.setBatchEndHandler(() => this.endBatch());
+  }
+
+  /** Whether the link offloads checksums and TCP segmentation (see StackOptions.offload). */
+  get offload(): boolean {
+    return this.link.txOffload !== undefined;
+  }
+
+  /**
+   * Largest IPv4 datagram a transport may send as one TCP super-frame (Ipv4Layer.send with
+   * segmentSize): up to 65535 with offloads, else the MTU.
+   */
+  get gsoMaxSize(): number {
+    return this.ipv4.gsoMaxSize;
+  }
+
+  /**
+   * Runs `handler` after each batch of received frames (every frame the link read in one
+   * wake-up, up to 64), e.g. to send one ACK for all the segments of a batch. Returns a
+   * function that removes it.
+   */
+  onBatchEnd(handler: () => void): () => void {
+    this.batchEndHandlers.push(handler);
+    return () => {
+      const i = this.batchEndHandlers.indexOf(handler);
+      if (i >= 0) this.batchEndHandlers.splice(i, 1);
+    };
+  }
+
+  private endBatch(): void {
+    const handlers = this.batchEndHandlers;
+    for (let i = 0; i < handlers.length; i++) {
+      try {
+        handlers[i]!();
+      } catch (err) {
+        this.ethCounters.drop(`internal-error: ${(err as Error).message}`);
+      }
+    }
   }
 
   get address(): string {
@@ -136,12 +192,15 @@ export class Stack {
       if (bad) return c.drop(bad);
       if (!isGroupMac(buf, off) && !macEquals(buf, off, this.mac)) return c.drop('eth-not-for-us');
       const type = eth.etherType;
-      if (type === ETHERTYPE_IPV4) this.ipv4.receive(buf, eth.payloadOffset, eth.payloadLength);
+      if (type === ETHERTYPE_IPV4) this.ipv4.receive(buf, eth.payloadOffset, eth.payloadLength, this.rxInfo);
       else if (type === ETHERTYPE_ARP) this.arp.receive(buf, eth.payloadOffset, eth.payloadLength);
       else c.drop('eth-unknown-type');
     } catch (err) {
       // A bug in a layer must not take the interface down: count it under its message.
       c.drop(`internal-error: ${(err as Error).message}`);
+    } finally {
+      // A link that does not batch: every frame is a batch of its own.
+      if (!this.linkBatches && this.batchEndHandlers.length > 0) this.endBatch();
     }
   }
 
@@ -150,14 +209,30 @@ export class Stack {
     return this.udp.createSocket(type, listener);
   }
 
-  /** Counters of every layer: frames in and out and drops by reason. */
-  counters(): Record<string, { rx: number; tx: number; drops: Record<string, number> }> {
-    const out: Record<string, { rx: number; tx: number; drops: Record<string, number> }> = {
+  /** Counters of every layer: frames in and out and drops by reason (and the TAP's offloads). */
+  counters(): Record<string, { rx: number; tx: number; drops: Record<string, number>; offload?: Record<string, number> }> {
+    const out: Record<string, { rx: number; tx: number; drops: Record<string, number>; offload?: Record<string, number> }> = {};
+    if (this.tap) {
+      const s = this.tap.stats;
+      out.tap = {
+        rx: s.rxFrames,
+        tx: s.txFrames,
+        drops: { 'tx-error': s.txErrors, 'rx-error': s.rxErrors, 'bad-vnet-header': s.rxBadVnetHeader },
+        offload: {
+          rxBatches: s.rxBatches,
+          rxPartialChecksum: s.rxPartialChecksum,
+          rxSuperFrames: s.rxSuperFrames,
+          txPartialChecksum: s.txPartialChecksum,
+          txSuperFrames: s.txSuperFrames,
+        },
+      };
+    }
+    Object.assign(out, {
       ethernet: this.ethCounters.toJSON(),
       arp: this.arp.counters.toJSON(),
       ipv4: this.ipv4.counters.toJSON(),
       icmp: this.icmp.counters.toJSON(),
-    };
+    });
     for (const [name, m] of this.modules) out[name] = m.counters.toJSON();
     return out;
   }
@@ -207,7 +282,7 @@ export async function createStack(options: StackOptions): Promise<Stack> {
   if (!link) {
     if (!options.tap) throw new StackConfigError('createStack needs a tap device name or a link');
     try {
-      tap = TapDevice.open({ name: options.tap, mtu, vnetHeader: options.vnetHeader });
+      tap = TapDevice.open({ name: options.tap, mtu, vnetHeader: options.vnetHeader, offload: options.offload ?? true });
     } catch (err) {
       pcap?.close();
       throw err;

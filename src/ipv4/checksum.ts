@@ -22,6 +22,12 @@ export function finishChecksum(sum: number): number {
   return ~sum & 0xffff;
 }
 
+/** Folds carries without complementing: a partial checksum (the pseudo-header sum for offloads). */
+export function foldChecksum(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
 export function internetChecksum(buf: Uint8Array, off: number, len: number, initial = 0): number {
   return finishChecksum(sumBytes(buf, off, len, initial));
 }

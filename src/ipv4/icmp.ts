@@ -103,14 +103,14 @@ export class IcmpLayer {
     this.rateLimiter = new IcmpRateLimiter(clock, options.rateLimit);
     this.ignoreBroadcastEcho = options.ignoreBroadcastEcho ?? true;
     this.txBuf = Buffer.alloc(TX_HEADROOM + 65536);
-    ip.register(PROTO_ICMP, (ipv4, off, len) => this.receive(ipv4, off, len));
+    ip.register(PROTO_ICMP, (ipv4, off, len) => this.receive(ipv4, off, len), undefined, { checksumOffload: true });
     ip.onUnknownProtocol = (ipv4) => this.sendError(ICMP_DEST_UNREACHABLE, UNREACH_PROTOCOL, 0, ipv4);
   }
 
   receive(ipv4: Ipv4Packet, off: number, len: number): void {
     this.counters.rx++;
     const icmp = this.view;
-    const bad = icmp.parse(ipv4.buf, off, len);
+    const bad = icmp.parse(ipv4.buf, off, len, !this.ip.rxChecksumTrusted);
     if (bad) return this.counters.drop(bad);
     switch (icmp.type) {
       case ICMP_ECHO_REQUEST:

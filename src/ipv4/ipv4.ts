@@ -6,8 +6,10 @@ import type { Clock } from '../clock.ts';
 import { LayerCounters } from '../counters.ts';
 import { ETH_HEADER_LEN } from '../link/ethernet.ts';
 import { LINK_HEADROOM } from '../link/link.ts';
+import { clearTxOffload, completePartialChecksum, type RxFrameInfo, type TxOffload, VNET_GSO_TCPV4 } from '../link/vnet.ts';
 import { IPV4_BROADCAST, isMulticast, prefixMask, sameSubnet } from './address.ts';
-import { emitIpv4, FLAG_DF, FLAG_MF, IPV4_MIN_HEADER, Ipv4Packet, type Ipv4Repr } from './ipv4-packet.ts';
+import { foldChecksum, internetChecksum, pseudoHeaderSum } from './checksum.ts';
+import { emitIpv4, FLAG_DF, FLAG_MF, IPV4_MIN_HEADER, Ipv4Packet, type Ipv4Repr, PROTO_TCP, PROTO_UDP } from './ipv4-packet.ts';
 
 /** Where upper layers put their header: room for link, Ethernet and IPv4 headers before it. */
 export const TX_HEADROOM = LINK_HEADROOM + ETH_HEADER_LEN + IPV4_MIN_HEADER;
@@ -39,6 +41,33 @@ export interface SendOptions {
   ttl?: number;
   tos?: number;
   dontFragment?: boolean;
+  /**
+   * Offset of the transport's checksum field from the start of its header (16 for TCP, 6 for
+   * UDP), the field left zero: IPv4 then completes the checksum (pseudo-header included),
+   * in software or, when the link offloads it, by leaving the pseudo-header sum there for
+   * the kernel to finish (virtio-net NEEDS_CSUM). Saves the transport a pass over the data.
+   */
+  checksumField?: number;
+  /**
+   * TCP segmentation offload: the datagram is a super-frame (up to gsoMaxSize bytes) whose
+   * payload after the TCP header the link cuts into segments of this size (the MSS). Needs
+   * checksumField. Without an offloading link a datagram above the MTU is refused (EMSGSIZE).
+   */
+  segmentSize?: number;
+}
+
+export interface RegisterOptions {
+  /**
+   * The handler reads Ipv4Layer.rxChecksumTrusted and skips checksum verification when it is
+   * set. Handlers without it get partial checksums completed before they see the datagram.
+   */
+  checksumOffload?: boolean;
+}
+
+/** The link's transmit offload state (see src/link/vnet.ts and Link). */
+export interface Ipv4Offload {
+  txOffload?: TxOffload;
+  gsoMaxSize?: number;
 }
 
 export interface Ipv4Config {
@@ -47,6 +76,7 @@ export interface Ipv4Config {
   gateway: number | null;
   mtu: number;
   ttl?: number;
+  offload?: Ipv4Offload;
 }
 
 export class Ipv4Layer {
@@ -56,6 +86,19 @@ export class Ipv4Layer {
   readonly gateway: number | null;
   readonly mtu: number;
   readonly defaultTtl: number;
+  /**
+   * Largest datagram a transport may hand to send() with segmentSize (TSO super-frames):
+   * the link's gsoMaxSize with offloads, else the MTU.
+   */
+  readonly gsoMaxSize: number;
+  /**
+   * During a handler call: the transport checksum of this datagram was verified by the
+   * kernel or is a partial one from it (offloads). Only handlers registered with
+   * checksumOffload see it set; they skip their verification then.
+   */
+  rxChecksumTrusted = false;
+  private readonly txOffload: TxOffload | null;
+  private readonly acceptsTrustedChecksum: boolean[] = new Array<boolean>(256).fill(false);
   private readonly subnetBroadcast: number;
   private readonly view = new Ipv4Packet();
   private readonly handlers: (ProtocolHandler | undefined)[] = new Array(256);
@@ -89,11 +132,14 @@ export class Ipv4Layer {
     this.defaultTtl = config.ttl ?? 64;
     this.subnetBroadcast = (config.ip | ~prefixMask(config.prefix)) >>> 0;
     this.nextId = (config.ip ^ 0x5a5a) & 0xffff;
+    this.txOffload = config.offload?.txOffload ?? null;
+    this.gsoMaxSize = this.txOffload !== null ? Math.max(this.mtu, config.offload?.gsoMaxSize ?? this.mtu) : this.mtu;
   }
 
-  register(protocol: number, handler: ProtocolHandler, errorHandler?: IcmpErrorHandler): void {
+  register(protocol: number, handler: ProtocolHandler, errorHandler?: IcmpErrorHandler, options?: RegisterOptions): void {
     this.handlers[protocol] = handler;
     if (errorHandler) this.errorHandlers[protocol] = errorHandler;
+    this.acceptsTrustedChecksum[protocol] = options?.checksumOffload ?? false;
   }
 
   /** Is addr one this host receives for (its own, or a broadcast on its subnet)? */
@@ -105,8 +151,11 @@ export class Ipv4Layer {
     return addr === IPV4_BROADCAST || (addr === this.subnetBroadcast && this.prefix < 31);
   }
 
-  /** Handles an IPv4 packet (the Ethernet payload). Never throws: bad packets are counted. */
-  receive(buf: Buffer, off: number, len: number): void {
+  /**
+   * Handles an IPv4 packet (the Ethernet payload). Never throws: bad packets are counted.
+   * `info`: the link's offload facts about this frame (Link.rxInfo), if it has any.
+   */
+  receive(buf: Buffer, off: number, len: number, info: RxFrameInfo | null = null): void {
     this.counters.rx++;
     let ip = this.view;
     const bad = ip.parse(buf, off, len);
@@ -119,11 +168,36 @@ export class Ipv4Layer {
     // (RFC 1122 3.2.1.3 (a); Linux ip_route_input_slow lets only that through).
     if (src === 0 && dst !== IPV4_BROADCAST) return this.counters.drop('ip-martian-source');
     if (dst !== this.ip && !this.isBroadcast(dst)) return this.counters.drop('ip-not-for-us');
+    if (info !== null && (info.checksumPartial || info.checksumValid)) {
+      if (ip.isFragment) return this.counters.drop('ip-offload-fragment');
+      return this.deliverOffloaded(ip, info);
+    }
     if (ip.isFragment) {
       if (!this.reassembler) return this.counters.drop('ip-fragment-unsupported');
       const whole = this.reassembler.add(ip);
       if (!whole) return;
       ip = whole;
+    }
+    this.deliver(ip);
+  }
+
+  /**
+   * A datagram whose transport checksum the kernel verified or left partial (offloads; such
+   * datagrams come from the local kernel and are never fragments). Handlers that accept it
+   * skip verification; for the others a partial checksum is completed first.
+   */
+  private deliverOffloaded(ip: Ipv4Packet, info: RxFrameInfo): void {
+    const protocol = ip.protocol;
+    if (this.acceptsTrustedChecksum[protocol] === true) {
+      this.rxChecksumTrusted = true;
+      this.deliver(ip);
+      this.rxChecksumTrusted = false;
+      return;
+    }
+    if (info.checksumPartial) {
+      const end = ip.off + ip.totalLength;
+      if (info.checksumStart < ip.payloadOffset || info.checksumField + 2 > end) return this.counters.drop('ip-bad-partial-checksum');
+      completePartialChecksum(ip.buf, info.checksumStart, info.checksumField, end, protocol === PROTO_UDP);
     }
     this.deliver(ip);
   }
@@ -174,15 +248,27 @@ export class Ipv4Layer {
       this.counters.drop('ip-too-big');
       return 'EMSGSIZE';
     }
-    if (dst === this.ip) return this.loopback(buf, off, len);
+    const checksumField = options?.checksumField;
+    const segmentSize = options?.segmentSize ?? 0;
+    if (dst === this.ip) {
+      if (checksumField !== undefined) this.softwareChecksum(protocol, buf, off, len, checksumField);
+      return this.loopback(buf, off, len);
+    }
     const broadcast = this.isBroadcast(dst);
     const hop = broadcast ? dst : this.nextHop(dst);
     if (hop === null) {
       this.counters.drop('ip-no-route');
       return 'ENETUNREACH';
     }
+    const t = this.txOffload;
+    // Offload only to a resolved neighbour: a frame queued by ARP is sent later, without
+    // this request.
+    if (checksumField !== undefined && t !== null && !broadcast && this.arp.lookup(hop) !== null) {
+      return this.sendOffloaded(protocol, t, buf, off, len, hop, checksumField, segmentSize);
+    }
+    if (checksumField !== undefined) this.softwareChecksum(protocol, buf, off, len, checksumField);
     if (IPV4_MIN_HEADER + len > this.mtu) {
-      if (r.dontFragment) {
+      if (r.dontFragment || segmentSize > 0) {
         this.counters.drop('ip-too-big');
         return 'EMSGSIZE';
       }
@@ -192,6 +278,51 @@ export class Ipv4Layer {
     emitIpv4(buf, ipOff, r, len);
     this.counters.tx++;
     this.arp.sendIpv4(buf, ipOff, IPV4_MIN_HEADER + len, hop, broadcast);
+    return null;
+  }
+
+  /** RFC 9293 3.1, RFC 768: the transport checksum over the pseudo-header and the segment. */
+  private softwareChecksum(protocol: number, buf: Buffer, off: number, len: number, field: number): void {
+    buf.writeUInt16BE(0, off + field);
+    let c = internetChecksum(buf, off, len, pseudoHeaderSum(this.ip, this.repr.dst, protocol, len));
+    if (c === 0 && protocol === PROTO_UDP) c = 0xffff; // RFC 768: 0 means "no checksum"
+    buf.writeUInt16BE(c, off + field);
+  }
+
+  /**
+   * Hands the checksum (and, for a TCP super-frame, the segmentation) to the link: the field
+   * gets the pseudo-header sum, the virtio-net header says where the rest is to be summed.
+   */
+  private sendOffloaded(
+    protocol: number,
+    t: TxOffload,
+    buf: Buffer,
+    off: number,
+    len: number,
+    hop: number,
+    field: number,
+    segmentSize: number,
+  ): SendError | null {
+    const total = IPV4_MIN_HEADER + len;
+    const segmented = segmentSize > 0 && protocol === PROTO_TCP && total > this.mtu;
+    if (total > (segmented ? this.gsoMaxSize : this.mtu)) {
+      this.counters.drop('ip-too-big');
+      return 'EMSGSIZE';
+    }
+    buf.writeUInt16BE(foldChecksum(pseudoHeaderSum(this.ip, this.repr.dst, protocol, len)), off + field);
+    const ipOff = off - IPV4_MIN_HEADER;
+    emitIpv4(buf, ipOff, this.repr, len);
+    const transportStart = ETH_HEADER_LEN + IPV4_MIN_HEADER;
+    t.checksumStart = transportStart;
+    t.checksumOffset = field;
+    if (segmented) {
+      t.gsoType = VNET_GSO_TCPV4;
+      t.segmentSize = segmentSize;
+      t.headerLength = transportStart + (buf[off + 12]! >> 4) * 4; // TCP data offset
+    }
+    this.counters.tx++;
+    this.arp.sendIpv4(buf, ipOff, total, hop, false);
+    clearTxOffload(t);
     return null;
   }
 

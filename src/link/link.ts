@@ -2,6 +2,8 @@
 // receive whole Ethernet frames. A TAP device, an in-memory wire, a fault injector and a
 // pcap tap all implement it, so everything above runs the same over any of them.
 
+import type { RxFrameInfo, TxOffload } from './vnet.ts';
+
 export type FrameReceiver = (buf: Buffer, off: number, len: number) => void;
 
 export interface Link {
@@ -18,6 +20,24 @@ export interface Link {
    */
   setReceiver(receiver: FrameReceiver): void;
   close(): Promise<void> | void;
+
+  // Optional: offloads (a TAP with IFF_VNET_HDR; see vnet.ts) and batched receive.
+
+  /**
+   * Largest IPv4 packet the link takes for segmentation offload (TSO): a TCP sender may
+   * build super-frames up to this size. Without offloads it is the mtu (or absent).
+   */
+  readonly gsoMaxSize?: number;
+  /** Offload facts about the frame being received, valid during the receiver call. */
+  readonly rxInfo?: RxFrameInfo;
+  /** Offload request for the next send(); IPv4 fills it in and clears it (see vnet.ts). */
+  readonly txOffload?: TxOffload;
+  /**
+   * A link that delivers frames in batches calls `handler` after each batch, so layers above
+   * can do once per batch what they would otherwise do per frame (coalesce ACKs, flush
+   * output). Without this method the stack ends a batch after every frame.
+   */
+  setBatchEndHandler?(handler: () => void): void;
 }
 
 /**

@@ -15,6 +15,8 @@ export class MemoryLink implements Link {
   readonly mtu: number;
   peer: MemoryLink | null = null;
   private receiver: FrameReceiver = () => {};
+  private batchEnd: (() => void) | null = null;
+  private inBatch = false;
   private closed = false;
   private readonly latencyMs: number;
   private readonly queue: Buffer[] = [];
@@ -43,19 +45,35 @@ export class MemoryLink implements Link {
       this.flushScheduled = true;
       this.clock.setTimer(0, () => {
         this.flushScheduled = false;
-        const frames = this.queue.splice(0);
-        for (const f of frames) peer.deliver(f);
+        peer.deliverBatch(this.queue.splice(0));
       });
     }
   }
 
-  /** Hands a frame to this end's receiver (used by peers, switches and tests). */
+  /** Hands a frame to this end's receiver (used by peers, switches and tests): a batch of one. */
   deliver(frame: Buffer): void {
-    if (!this.closed) this.receiver(frame, 0, frame.length);
+    if (this.closed) return;
+    this.receiver(frame, 0, frame.length);
+    if (!this.inBatch && this.batchEnd !== null) this.batchEnd();
+  }
+
+  /** Frames sent in one turn arrive as one batch, like frames read in one wake-up of a TAP. */
+  deliverBatch(frames: Buffer[]): void {
+    this.inBatch = true;
+    try {
+      for (const f of frames) this.deliver(f);
+    } finally {
+      this.inBatch = false;
+    }
+    if (!this.closed && this.batchEnd !== null) this.batchEnd();
   }
 
   setReceiver(receiver: FrameReceiver): void {
     this.receiver = receiver;
+  }
+
+  setBatchEndHandler(handler: () => void): void {
+    this.batchEnd = handler;
   }
 
   close(): void {

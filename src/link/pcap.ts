@@ -1,8 +1,17 @@
 // pcap capture (libpcap's classic format, LINKTYPE_ETHERNET, nanosecond timestamps) of every
 // frame in and out, readable by Wireshark and tshark.
+//
+// With offloads (vnet.ts) a frame may be a TCP super-frame of up to 64 KB and its transport
+// checksum may be partial. The capture shows what the stack sent and received: super-frames
+// as single IPv4 packets larger than the MTU (as tcpdump on the kernel's end of the TAP
+// shows them too), each with its checksum completed in the captured copy, so every frame in
+// the file is a valid one.
 
 import fs from 'node:fs';
+import { ETH_HEADER_LEN, ETHERTYPE_IPV4 } from './ethernet.ts';
 import type { FrameReceiver, Link } from './link.ts';
+import { completePartialChecksum, type RxFrameInfo, type TxOffload } from './vnet.ts';
+import { PROTO_UDP } from '../ipv4/ipv4-packet.ts';
 
 const PCAP_MAGIC_NANOS = 0xa1b23c4d;
 const LINKTYPE_ETHERNET = 1;
@@ -44,6 +53,7 @@ export class PcapWriter {
 /** A Link that records every frame in and out to a pcap file, then passes it on. */
 export class CapturingLink implements Link {
   private receiver: FrameReceiver = () => {};
+  private scratch: Buffer | null = null;
 
   constructor(
     private readonly inner: Link,
@@ -51,7 +61,9 @@ export class CapturingLink implements Link {
     private readonly epochMs: () => number = Date.now,
   ) {
     inner.setReceiver((buf, off, len) => {
-      this.writer.write(buf, off, len, this.epochMs());
+      const info = inner.rxInfo;
+      if (info?.checksumPartial) this.writeCompleted(buf, off, len, info.checksumStart, info.checksumField);
+      else this.writer.write(buf, off, len, this.epochMs());
       this.receiver(buf, off, len);
     });
   }
@@ -59,10 +71,36 @@ export class CapturingLink implements Link {
   get mtu(): number {
     return this.inner.mtu;
   }
+  get gsoMaxSize(): number | undefined {
+    return this.inner.gsoMaxSize;
+  }
+  get rxInfo(): RxFrameInfo | undefined {
+    return this.inner.rxInfo;
+  }
+  get txOffload(): TxOffload | undefined {
+    return this.inner.txOffload;
+  }
+
+  setBatchEndHandler(handler: () => void): void {
+    this.inner.setBatchEndHandler?.(handler);
+  }
 
   send(buf: Buffer, off: number, len: number): void {
-    this.writer.write(buf, off, len, this.epochMs());
+    const t = this.inner.txOffload;
+    if (t !== undefined && t.checksumStart !== 0) this.writeCompleted(buf, off, len, off + t.checksumStart, off + t.checksumStart + t.checksumOffset);
+    else this.writer.write(buf, off, len, this.epochMs());
     this.inner.send(buf, off, len);
+  }
+
+  /** Captures a copy of a frame whose transport checksum is partial, with it completed. */
+  private writeCompleted(buf: Buffer, off: number, len: number, start: number, field: number): void {
+    const copy = (this.scratch ??= Buffer.alloc(65536 + 64));
+    const n = Math.min(len, copy.length);
+    buf.copy(copy, 0, off, off + n);
+    let end = n;
+    if (n >= ETH_HEADER_LEN + 20 && copy.readUInt16BE(12) === ETHERTYPE_IPV4) end = Math.min(n, ETH_HEADER_LEN + copy.readUInt16BE(ETH_HEADER_LEN + 2));
+    if (field - off + 2 <= end && start >= off) completePartialChecksum(copy, start - off, field - off, end, copy[ETH_HEADER_LEN + 9] === PROTO_UDP);
+    this.writer.write(copy, 0, n, this.epochMs());
   }
 
   setReceiver(receiver: FrameReceiver): void {
