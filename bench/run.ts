@@ -1,0 +1,583 @@
+// npm run bench: tapstack against lwIP over the same TAP, side by side in one run, with the
+// same C clients (../shared/peers: tcpcli, and ping -f), and the kernel over a veth pair as
+// the physical limit. Prints one table with the ratios to tuned lwIP and the goals of
+// issue 5, and writes it as markdown when asked.
+//
+// Run as root (namespaces and TAPs). Every target runs in namespaces made here (prefix
+// bench-) and deleted afterwards; every client is bounded in count and time; only the
+// processes started here are ended, by PID.
+//
+// Environment:
+//   RUNS=3               runs per figure (the table shows medians)
+//   BULK=268435456       bytes per bulk transfer
+//   TARGETS=tapstack,lwip-tuned,lwip-deb,kernel   which columns to measure
+//   TAPSTACK_ARGS="..."  extra arguments for ./bin/tapstack (e.g. "--offload off")
+//   BENCH_OUT=FILE       also write the results as markdown (or: --out FILE; --write for
+//                        bench/results/<date>.md)
+//   CONNS=10000          simultaneous connections for the concurrency figures
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PEERS_SRC = path.resolve(ROOT, '../shared/peers');
+const PEERS_BIN = process.env.PEERS_BIN ?? '/tmp/tapstack-peers';
+const TAPSTACK = path.join(ROOT, 'bin/tapstack');
+
+const RUNS = positiveInt('RUNS', 3);
+const BULK = positiveInt('BULK', 256 * 1024 * 1024);
+const CONNS = positiveInt('CONNS', 10_000);
+const PING_COUNT = positiveInt('PING_COUNT', 20_000);
+const RR_COUNT = 10_000;
+const CR_COUNT = 2_000;
+const CLIENT_TIMEOUT_S = 120;
+const TARGETS = (process.env.TARGETS ?? 'tapstack,lwip-tuned,lwip-deb,kernel').split(',').map((s) => s.trim()).filter(Boolean);
+const TAPSTACK_ARGS = (process.env.TAPSTACK_ARGS ?? '').split(/\s+/).filter(Boolean);
+const CLK_TCK = 100; // Linux USER_HZ for /proc/PID/stat
+const GIB = 1024 ** 3;
+
+function positiveInt(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) {
+    process.stderr.write(`bench: ${name} must be a positive integer, not '${v}'\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------------------------------
+// processes and namespaces (all tracked, all cleaned up)
+
+const namespaces = new Set<string>();
+const children = new Set<ChildProcess>();
+let nsCounter = 0;
+
+interface Result {
+  code: number | null;
+  out: string;
+}
+
+/** Runs a command to completion with a hard timeout; never rejects. */
+function run(cmd: string, args: string[], timeoutMs = 30_000, env?: NodeJS.ProcessEnv): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+    children.add(child);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code, out });
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code: null, out: String(err) });
+    });
+  });
+}
+
+function runSync(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr?.toString().trim() ?? r.error}`);
+}
+
+function makeNamespace(): string {
+  const name = `bench-${process.pid}-${nsCounter++}`;
+  runSync('ip', ['netns', 'add', name]);
+  namespaces.add(name);
+  runSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  // Thousands of sequential connections from one client: reuse TIME_WAIT ports as Linux may.
+  runSync('ip', ['netns', 'exec', name, 'sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1']);
+  return name;
+}
+
+function deleteNamespace(name: string): void {
+  spawnSync('ip', ['netns', 'del', name], { timeout: 30_000 });
+  namespaces.delete(name);
+}
+
+/** A long-running process in a namespace (ip netns exec execs it: the PID is its own). */
+class Server {
+  out = '';
+  readonly child: ChildProcess;
+  constructor(ns: string, cmd: string, args: string[]) {
+    this.child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(this.child);
+    this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.child.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.child.on('close', () => children.delete(this.child));
+  }
+  get pid(): number {
+    return this.child.pid!;
+  }
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+  async waitFor(pattern: RegExp, timeoutMs: number): Promise<boolean> {
+    const start = Date.now();
+    while (Date.now() - start < timeoutMs) {
+      if (pattern.test(this.out)) return true;
+      if (!this.alive) return false;
+      await sleep(50);
+    }
+    return false;
+  }
+  async stop(): Promise<void> {
+    if (!this.alive) return;
+    const exited = new Promise<void>((r) => this.child.once('close', () => r()));
+    process.kill(this.pid, 'SIGTERM');
+    const timer = setTimeout(() => this.alive && process.kill(this.pid, 'SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+function cleanup(): void {
+  for (const c of children) {
+    if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  for (const ns of [...namespaces]) deleteNamespace(ns);
+}
+
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+process.on('SIGTERM', () => {
+  cleanup();
+  process.exit(143);
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// ---------------------------------------------------------------------------------------
+// /proc readings
+
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): utime is field 14, stime field 15.
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+function rssMiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// figures
+
+type FigureKey = 'ping' | 'push' | 'pull' | 'rr' | 'cr' | 'conc' | 'cpu' | 'rssIdle' | 'rssConc';
+
+interface FigureDef {
+  key: FigureKey;
+  label: string;
+  unit: string;
+  /** Goal as a ratio tapstack / tuned lwIP: at least (min) or at most (max). */
+  goal?: { min?: number; max?: number; text: string };
+  decimals: number;
+  tcp: boolean;
+}
+
+const FIGURES: FigureDef[] = [
+  { key: 'ping', label: `flood ping (ping -f -c ${PING_COUNT})`, unit: 'pkt/s', goal: { min: 1, text: '>= 1x' }, decimals: 0, tcp: false },
+  { key: 'push', label: 'TCP bulk host -> stack (port 9)', unit: 'MB/s', goal: { min: 2, text: '>= 2x' }, decimals: 0, tcp: true },
+  { key: 'pull', label: 'TCP bulk stack -> host (port 19)', unit: 'MB/s', goal: { min: 2, text: '>= 2x' }, decimals: 0, tcp: true },
+  { key: 'rr', label: `64-byte echo round trips (${RR_COUNT} seq.)`, unit: 'RT/s', goal: { min: 1, text: '>= 1x' }, decimals: 0, tcp: true },
+  { key: 'cr', label: `sequential connect+close (${CR_COUNT})`, unit: 'conn/s', goal: { min: 0.5, text: '>= 0.5x' }, decimals: 0, tcp: true },
+  { key: 'conc', label: `${CONNS} simultaneous connections, echoed`, unit: 'conns', goal: { text: `all ${CONNS}` }, decimals: 0, tcp: true },
+  { key: 'cpu', label: 'stack CPU per GiB received (host -> stack)', unit: 's/GiB', goal: { max: 1, text: '<= 1x' }, decimals: 2, tcp: true },
+  { key: 'rssIdle', label: 'resident memory, idle', unit: 'MiB', decimals: 1, tcp: false },
+  { key: 'rssConc', label: `resident memory, ${CONNS} connections`, unit: 'MiB', decimals: 1, tcp: true },
+];
+
+interface TargetResult {
+  name: string;
+  values: Partial<Record<FigureKey, number[]>>;
+  notes: Partial<Record<FigureKey, string>>;
+  /** Set when the target could not be measured at all, or its TCP rows are unavailable. */
+  unavailable?: string;
+  tcpUnavailable?: string;
+}
+
+function add(r: TargetResult, key: FigureKey, v: number): void {
+  if (!Number.isFinite(v)) return;
+  (r.values[key] ??= []).push(v);
+}
+
+function note(r: TargetResult, key: FigureKey, text: string): void {
+  r.notes[key] = r.notes[key] ? `${r.notes[key]}; ${text}` : text;
+}
+
+function kv(out: string, key: string): number {
+  const m = new RegExp(`\\b${key}=([^\\s]+)`).exec(out);
+  return m ? Number(m[1]) : NaN;
+}
+
+function tcpcli(ns: string, args: string[], timeoutS = CLIENT_TIMEOUT_S): Promise<Result> {
+  return run('ip', ['netns', 'exec', ns, path.join(PEERS_BIN, 'tcpcli'), ...args], (timeoutS + 10) * 1000, {
+    TCPCLI_TIMEOUT: String(timeoutS),
+  });
+}
+
+async function pingFlood(ns: string, host: string, r: TargetResult): Promise<void> {
+  for (let i = 0; i < RUNS; i++) {
+    const p = await run('ip', ['netns', 'exec', ns, 'ping', '-q', '-f', '-c', String(PING_COUNT), '-w', '60', host], 70_000);
+    const m = /(\d+) packets transmitted, (\d+) received.*time (\d+)ms/.exec(p.out);
+    if (!m) {
+      note(r, 'ping', `ping failed: ${p.out.trim().split('\n').pop()}`);
+      continue;
+    }
+    const received = Number(m[2]);
+    if (received < Number(m[1])) note(r, 'ping', `lost ${Number(m[1]) - received}`);
+    add(r, 'ping', received / (Number(m[3]) / 1000));
+  }
+}
+
+/** The TCP figures, from the same clients for every target. `pid`: the stack's process. */
+async function tcpFigures(ns: string, host: string, pid: number, r: TargetResult, canPull: boolean): Promise<void> {
+  const probe = await tcpcli(ns, ['rr', host, '7', '10', '64'], 5);
+  if (!/RESULT mode=rr/.test(probe.out)) {
+    r.tcpUnavailable = 'TCP not available';
+    return;
+  }
+  await tcpcli(ns, ['rr', host, '7', '1000', '64']); // warm-up (JIT, caches)
+  await tcpcli(ns, ['push', host, '9', String(64 * 1024 * 1024)]);
+  for (let i = 0; i < RUNS; i++) {
+    const c0 = cpuSeconds(pid);
+    const out = await tcpcli(ns, ['push', host, '9', String(BULK)]);
+    const c1 = cpuSeconds(pid);
+    const mbps = kv(out.out, 'MBps');
+    if (!Number.isFinite(mbps)) note(r, 'push', `push failed: ${out.out.trim().split('\n').pop()}`);
+    add(r, 'push', mbps);
+    if (Number.isFinite(mbps)) add(r, 'cpu', (c1 - c0) / (BULK / GIB));
+  }
+  if (canPull) {
+    for (let i = 0; i < RUNS; i++) {
+      const out = await tcpcli(ns, ['pull', host, '19']);
+      const bytes = kv(out.out, 'bytes');
+      if (bytes !== BULK) note(r, 'pull', `pulled ${Number.isFinite(bytes) ? bytes : 'nothing'} of ${BULK} bytes`);
+      else add(r, 'pull', kv(out.out, 'MBps'));
+    }
+  } else {
+    note(r, 'pull', 'n/a: chargen does not stop after BULK bytes (no --chargen-bytes)');
+  }
+  for (let i = 0; i < RUNS; i++) {
+    const out = await tcpcli(ns, ['rr', host, '7', String(RR_COUNT), '64']);
+    add(r, 'rr', kv(out.out, 'rtps'));
+  }
+  for (let i = 0; i < RUNS; i++) {
+    const out = await tcpcli(ns, ['cr', host, '9', String(CR_COUNT)]);
+    add(r, 'cr', kv(out.out, 'cps'));
+    const fails = kv(out.out, 'fails');
+    if (fails > 0) note(r, 'cr', `${fails} failed`);
+  }
+  // One run: CONNS connections held open at once, one echo each; RSS sampled meanwhile.
+  let peak = rssMiB(pid);
+  const sampler = setInterval(() => {
+    const v = rssMiB(pid);
+    if (v > peak) peak = v;
+  }, 100);
+  const out = await tcpcli(ns, ['conc', host, '7', String(CONNS)]);
+  clearInterval(sampler);
+  add(r, 'conc', kv(out.out, 'echoed'));
+  add(r, 'rssConc', peak);
+  if (!/RESULT mode=conc/.test(out.out)) note(r, 'conc', `client: ${out.out.trim().split('\n').pop()}`);
+  else note(r, 'conc', `opened ${kv(out.out, 'opened')}, connect failures ${kv(out.out, 'connect_fail')}, bad ${kv(out.out, 'bad')}`);
+}
+
+// ---------------------------------------------------------------------------------------
+// targets
+
+async function tapNamespace(): Promise<string> {
+  const ns = makeNamespace();
+  runSync('ip', ['-n', ns, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
+  runSync('ip', ['-n', ns, 'addr', 'add', '10.0.0.1/24', 'dev', 'tap0']);
+  runSync('ip', ['-n', ns, 'link', 'set', 'tap0', 'up']);
+  return ns;
+}
+
+async function idleRss(r: TargetResult, pid: number): Promise<void> {
+  await sleep(500);
+  add(r, 'rssIdle', rssMiB(pid));
+}
+
+async function measureTapstack(): Promise<TargetResult> {
+  const r: TargetResult = { name: 'tapstack', values: {}, notes: {} };
+  const help = spawnSync(TAPSTACK, ['--help'], { timeout: 30_000 }).stdout?.toString() ?? '';
+  const chargenBytes = help.includes('--chargen-bytes');
+  const ns = makeNamespace();
+  const args = ['--tap', 'tap0', '--ip', '10.0.0.2/24', '--host-ip', '10.0.0.1/24', ...TAPSTACK_ARGS];
+  if (chargenBytes) args.push('--chargen-bytes', String(BULK));
+  const server = new Server(ns, TAPSTACK, args);
+  try {
+    if (!(await server.waitFor(/^tapstack up .*$/m, 30_000))) {
+      r.unavailable = `did not start: ${server.out.trim().split('\n').pop()}`;
+      return r;
+    }
+    log(/^tapstack up .*$/m.exec(server.out)![0]);
+    await idleRss(r, server.pid);
+    await pingFlood(ns, '10.0.0.2', r);
+    if (fs.existsSync(path.join(PEERS_BIN, 'tcpcli'))) await tcpFigures(ns, '10.0.0.2', server.pid, r, chargenBytes);
+    else r.tcpUnavailable = 'no tcpcli (peers not built)';
+    if (!server.alive) r.unavailable = `tapstack died: ${server.out.trim().split('\n').pop()}`;
+  } finally {
+    await server.stop();
+    deleteNamespace(ns);
+  }
+  return r;
+}
+
+async function measureLwip(variant: 'tuned' | 'deb'): Promise<TargetResult> {
+  const r: TargetResult = { name: `lwip-${variant}`, values: {}, notes: {} };
+  const bin = path.join(PEERS_BIN, `lwip_tap_${variant}`);
+  if (!fs.existsSync(bin)) {
+    r.unavailable = `${bin} not built`;
+    return r;
+  }
+  const ns = await tapNamespace();
+  const server = new Server(ns, bin, ['tap0', '10.0.0.2', String(BULK)]);
+  try {
+    if (!(await server.waitFor(/ready/, 10_000))) {
+      r.unavailable = `did not start: ${server.out.trim()}`;
+      return r;
+    }
+    await idleRss(r, server.pid);
+    await pingFlood(ns, '10.0.0.2', r);
+    await tcpFigures(ns, '10.0.0.2', server.pid, r, true);
+    if (!server.alive) r.unavailable = 'lwIP died during the run';
+  } finally {
+    await server.stop();
+    deleteNamespace(ns);
+  }
+  return r;
+}
+
+async function measureKernel(): Promise<TargetResult> {
+  const r: TargetResult = { name: 'kernel', values: {}, notes: {} };
+  const client = makeNamespace();
+  const serverNs = makeNamespace();
+  const a = `bva${process.pid % 100000}`;
+  const b = `bvb${process.pid % 100000}`;
+  runSync('ip', ['link', 'add', a, 'netns', client, 'type', 'veth', 'peer', 'name', b, 'netns', serverNs]);
+  runSync('ip', ['-n', client, 'addr', 'add', '10.0.1.1/24', 'dev', a]);
+  runSync('ip', ['-n', serverNs, 'addr', 'add', '10.0.1.2/24', 'dev', b]);
+  runSync('ip', ['-n', client, 'link', 'set', a, 'up']);
+  runSync('ip', ['-n', serverNs, 'link', 'set', b, 'up']);
+  const server = new Server(serverNs, path.join(PEERS_BIN, 'ksrv'), ['10.0.1.2', String(BULK)]);
+  try {
+    if (!(await server.waitFor(/ready/, 10_000))) {
+      r.unavailable = `ksrv did not start: ${server.out.trim()}`;
+      return r;
+    }
+    await idleRss(r, server.pid);
+    await pingFlood(client, '10.0.1.2', r);
+    await tcpFigures(client, '10.0.1.2', server.pid, r, true);
+    note(r, 'cpu', 'ksrv process only: the kernel charges most receive work to the sender');
+  } finally {
+    await server.stop();
+    deleteNamespace(client);
+    deleteNamespace(serverNs);
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------
+// peers
+
+function buildPeers(): string | null {
+  if (!fs.existsSync(path.join(PEERS_SRC, 'Makefile'))) {
+    return `the peers are missing (${PEERS_SRC} not found): only tapstack is measured, without the C clients' TCP figures`;
+  }
+  log(`building the peers: make -C ${PEERS_SRC} B=${PEERS_BIN} all`);
+  const r = spawnSync('make', ['-C', PEERS_SRC, `B=${PEERS_BIN}`, 'all'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+  if (r.status !== 0) {
+    const err = `${r.stdout?.toString() ?? ''}${r.stderr?.toString() ?? ''}`.trim().split('\n').slice(-5).join('\n');
+    return `building the peers failed (needs liblwip-dev build-essential pkg-config and deb-src for lwIP: bash scripts/install-deps.sh):\n${err}`;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
+// the table
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+function fmt(v: number, decimals: number): string {
+  return v.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+}
+
+function cell(r: TargetResult | undefined, f: FigureDef): string {
+  if (!r) return 'not run';
+  if (r.unavailable && !(r.values[f.key]?.length)) return 'n/a';
+  if (f.tcp && r.tcpUnavailable) return `n/a: ${r.tcpUnavailable}`;
+  const xs = r.values[f.key];
+  if (!xs || xs.length === 0) return r.notes[f.key]?.startsWith('n/a') ? 'n/a' : 'failed';
+  const m = fmt(median(xs), f.decimals);
+  if (xs.length === 1) return m;
+  return `${m} (${fmt(Math.min(...xs), f.decimals)}-${fmt(Math.max(...xs), f.decimals)})`;
+}
+
+interface GoalVerdict {
+  ratio: string;
+  met: string;
+}
+
+function verdict(f: FigureDef, ours: TargetResult | undefined, lwip: TargetResult | undefined): GoalVerdict {
+  const mine = ours?.values[f.key];
+  if (f.key === 'conc') {
+    if (!ours || (f.tcp && ours.tcpUnavailable) || !mine?.length) return { ratio: '', met: 'not met (n/a)' };
+    const theirs = lwip?.values.conc;
+    return { ratio: theirs?.length ? fmt(median(mine) / Math.max(1, median(theirs)), 2) : '', met: median(mine) >= CONNS ? 'met' : 'not met' };
+  }
+  const theirs = lwip?.values[f.key];
+  if (!mine?.length || !theirs?.length || (f.tcp && ours?.tcpUnavailable)) return { ratio: 'n/a', met: f.goal ? 'not met (n/a)' : '' };
+  const ratio = median(mine) / median(theirs);
+  if (!f.goal) return { ratio: fmt(ratio, 2), met: '' };
+  const ok = (f.goal.min === undefined || ratio >= f.goal.min) && (f.goal.max === undefined || ratio <= f.goal.max);
+  return { ratio: fmt(ratio, 2), met: ok ? 'met' : 'not met' };
+}
+
+const COLUMN_NAMES: Record<string, string> = {
+  tapstack: 'tapstack',
+  'lwip-tuned': 'lwIP tuned',
+  'lwip-deb': 'lwIP Debian',
+  kernel: 'kernel (veth)',
+};
+
+function table(results: Map<string, TargetResult>): string {
+  const cols = TARGETS;
+  const head = ['figure', 'unit', ...cols.map((c) => COLUMN_NAMES[c] ?? c), 'tapstack / lwIP tuned', 'goal', 'met?'];
+  const rows: string[][] = [];
+  for (const f of FIGURES) {
+    const v = verdict(f, results.get('tapstack'), results.get('lwip-tuned'));
+    rows.push([f.label, f.unit, ...cols.map((c) => cell(results.get(c), f)), v.ratio, f.goal?.text ?? '', v.met]);
+  }
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+function notes(results: Map<string, TargetResult>): string {
+  const out: string[] = [];
+  for (const [name, r] of results) {
+    if (r.unavailable) out.push(`- ${name}: ${r.unavailable}`);
+    if (r.tcpUnavailable) out.push(`- ${name}: TCP rows n/a: ${r.tcpUnavailable}`);
+    for (const f of FIGURES) {
+      const n = r.notes[f.key];
+      if (n) out.push(`- ${name}, ${f.label}: ${n}`);
+    }
+  }
+  return out.join('\n');
+}
+
+function machine(): string {
+  const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
+  return `${os.cpus().length} CPUs (nproc ${spawnSync('nproc').stdout?.toString().trim()}), ${cpu}, Linux ${os.release()}, Node ${process.version}`;
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: run as root (it creates network namespaces and TAP devices)\n');
+    return 2;
+  }
+  if (!fs.existsSync('/dev/net/tun')) {
+    process.stderr.write('bench: /dev/net/tun is missing: no TUN/TAP support here\n');
+    return 2;
+  }
+  const args = process.argv.slice(2);
+  let outFile = process.env.BENCH_OUT;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--out') outFile = args[++i];
+    else if (args[i] === '--write') outFile = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}.md`);
+    else {
+      process.stderr.write(`bench: unknown argument '${args[i]}' (use --out FILE or --write)\n`);
+      return 2;
+    }
+  }
+  const started = new Date();
+  const load0 = os.loadavg()[0]!;
+  const peersProblem = buildPeers();
+  if (peersProblem) log(peersProblem);
+  const results = new Map<string, TargetResult>();
+  for (const target of TARGETS) {
+    log(`measuring ${target} (RUNS=${RUNS}, BULK=${BULK})`);
+    const t0 = Date.now();
+    let r: TargetResult;
+    if (target === 'tapstack') r = await measureTapstack();
+    else if (target === 'lwip-tuned' || target === 'lwip-deb') r = peersProblem ? { name: target, values: {}, notes: {}, unavailable: 'peers not built' } : await measureLwip(target === 'lwip-tuned' ? 'tuned' : 'deb');
+    else if (target === 'kernel') r = peersProblem ? { name: target, values: {}, notes: {}, unavailable: 'peers not built' } : await measureKernel();
+    else {
+      process.stderr.write(`bench: unknown target '${target}' (tapstack, lwip-tuned, lwip-deb, kernel)\n`);
+      return 2;
+    }
+    results.set(target, r);
+    log(`${target} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  }
+  const load1 = os.loadavg()[0]!;
+  const header = [
+    `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}.`,
+    `Medians of RUNS=${RUNS} (min-max in brackets); bulk transfers of ${BULK} bytes (MB = 10^6 bytes); same clients for all (tcpcli from ../shared/peers, ping -f).`,
+    `Load average (1 min) ${load0.toFixed(2)} at the start, ${load1.toFixed(2)} at the end: other work on the machine shows as spread between runs.`,
+    TAPSTACK_ARGS.length ? `tapstack arguments: ${TAPSTACK_ARGS.join(' ')}` : '',
+  ]
+    .filter(Boolean)
+    .join('\n');
+  const body = `${header}\n\n${table(results)}\n\nNotes:\n${notes(results) || '- none'}\n`;
+  process.stdout.write(`\n${body}`);
+  if (outFile) {
+    fs.mkdirSync(path.dirname(outFile), { recursive: true });
+    fs.writeFileSync(outFile, `# tapstack benchmark\n\nCommand: \`npm run bench\`${process.env.RUNS ? ` (RUNS=${RUNS})` : ''}\n\n${body}`);
+    log(`written to ${outFile}`);
+  }
+  return 0;
+}
+
+main().then(
+  (code) => {
+    cleanup();
+    process.exit(code);
+  },
+  (err) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    cleanup();
+    process.exit(1);
+  },
+);
