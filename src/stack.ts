@@ -26,6 +26,10 @@ import { CapturingLink, PcapWriter } from './link/pcap.ts';
 import { configureHostSide, TapDevice, TapError } from './tap/tap.ts';
 import type { RemoteInfo, SocketOptions, SocketType, UdpSocket } from './udp/socket.ts';
 import { UdpLayer } from './udp/udp.ts';
+import type { TcpConfig } from './tcp/config.ts';
+import { Server, type ServerOptions } from './tcp/server.ts';
+import { type ConnectOptions, Socket } from './tcp/socket.ts';
+import { TcpLayer } from './tcp/tcp.ts';
 
 export interface StackOptions {
   /** A TAP device name to open (created if missing). Give either tap or link. */
@@ -58,6 +62,8 @@ export interface StackOptions {
    * segment. Default on where the kernel supports it; a `link` has whatever it offers.
    */
   offload?: boolean;
+  /** TCP tunables (timers, buffers, retries); see src/tcp/config.ts for the defaults. */
+  tcp?: Partial<TcpConfig>;
 }
 
 export class StackConfigError extends Error {
@@ -81,6 +87,7 @@ export class Stack {
   readonly ipv4: Ipv4Layer;
   readonly icmp: IcmpLayer;
   readonly udp: UdpLayer;
+  readonly tcp: TcpLayer;
   readonly ethCounters = new LayerCounters();
   readonly seed: number | undefined;
   /** Upper layers (UDP, TCP) register here so that counters and close() reach them. */
@@ -131,6 +138,8 @@ export class Stack {
     );
     this.udp = new UdpLayer(this.ipv4, this.icmp, { seed: options.seed });
     this.modules.set('udp', this.udp);
+    this.tcp = new TcpLayer(this, options.tcp);
+    this.modules.set('tcp', this.tcp);
     this.rxInfo = link.rxInfo ?? null;
     this.link.setReceiver((buf, off, len) => this.receiveFrame(buf, off, len));
     this.linkBatches = typeof link.setBatchEndHandler === 'function';
@@ -207,6 +216,23 @@ export class Stack {
   /** Like dgram.createSocket: a UDP socket on this stack. */
   createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
     return this.udp.createSocket(type, listener);
+  }
+
+  /** Like net.createServer: a TCP server on this stack. */
+  createServer(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void): Server {
+    if (typeof options === 'function') return new Server(this.tcp, {}, options);
+    return new Server(this.tcp, options ?? {}, connectionListener);
+  }
+
+  /** Like net.connect: a TCP connection from this stack. */
+  connect(options: ConnectOptions | number, host?: string | (() => void), connectListener?: () => void): Socket {
+    const socket = new Socket(this.tcp, typeof options === 'number' ? {} : options);
+    return socket.connect(options, host, connectListener);
+  }
+
+  /** Alias of connect, as in Node's net. */
+  createConnection(options: ConnectOptions | number, host?: string | (() => void), connectListener?: () => void): Socket {
+    return this.connect(options, host, connectListener);
   }
 
   /** Counters of every layer: frames in and out and drops by reason (and the TAP's offloads). */

@@ -1,0 +1,67 @@
+// Tunables of the TCP layer, with Linux's defaults where the RFCs leave the choice.
+
+import type { CongestionName } from './congestion/congestion.ts';
+
+export interface TcpConfig {
+  /** TIME-WAIT lasts 2*MSL (RFC 9293 3.4.2); Linux holds it 60 s (TCP_TIMEWAIT_LEN). */
+  timeWaitMs: number;
+  /** An orphaned FIN-WAIT-2 connection is dropped after this (Linux tcp_fin_timeout, 60 s). */
+  finWait2Ms: number;
+  /** SYN retransmissions before ETIMEDOUT (Linux tcp_syn_retries 6). */
+  synRetries: number;
+  /** SYN-ACK retransmissions of a half-open connection (Linux tcp_synack_retries 5). */
+  synAckRetries: number;
+  /** Data retransmissions before ETIMEDOUT (Linux tcp_retries2 15; RFC 1122 4.2.3.5 R2). */
+  maxRetries: number;
+  /** Delayed ACK timer (RFC 1122 4.2.3.2 allows up to 500 ms; Linux uses 40 ms to 200 ms). */
+  delayedAckMs: number;
+  receiveBufferSize: number;
+  sendBufferSize: number;
+  rtoMinMs: number;
+  rtoMaxMs: number;
+  rtoInitialMs: number;
+  /** Keepalive (RFC 1122 4.2.3.6), Linux defaults: 7200 s idle, 75 s apart, 9 probes. */
+  keepAliveIdleMs: number;
+  keepAliveIntervalMs: number;
+  keepAliveProbes: number;
+  congestion: CongestionName;
+  /** Offer window scaling (RFC 7323 2). */
+  windowScaling: boolean;
+  /** Offer timestamps (RFC 7323 3). */
+  timestamps: boolean;
+  /** Offer SACK (RFC 2018). */
+  sack: boolean;
+  /** Half-open connections per listener at most (Linux tcp_max_syn_backlog is 128 to 1024). */
+  maxSynBacklog: number;
+  /** Use SYN cookies when the SYN queue is full (Linux tcp_syncookies = 1). */
+  synCookies: boolean;
+  /** RFC 5961 7: challenge ACKs per second (Linux tcp_challenge_ack_limit, 1000). */
+  challengeAckLimit: number;
+  /** Out-of-order segments kept per connection. */
+  maxOutOfOrderSegments: number;
+}
+
+export const DEFAULT_TCP_CONFIG: TcpConfig = {
+  timeWaitMs: 60_000,
+  finWait2Ms: 60_000,
+  synRetries: 6,
+  synAckRetries: 5,
+  maxRetries: 15,
+  delayedAckMs: 40,
+  receiveBufferSize: 256 * 1024,
+  sendBufferSize: 256 * 1024,
+  rtoMinMs: 200,
+  rtoMaxMs: 120_000,
+  rtoInitialMs: 1000,
+  keepAliveIdleMs: 7_200_000,
+  keepAliveIntervalMs: 75_000,
+  keepAliveProbes: 9,
+  congestion: 'newreno',
+  windowScaling: true,
+  timestamps: true,
+  sack: false,
+  maxSynBacklog: 256,
+  synCookies: true,
+  challengeAckLimit: 1000,
+  maxOutOfOrderSegments: 256,
+};

@@ -1,0 +1,67 @@
+// NewReno (RFC 5681, RFC 6582): slow start below ssthresh, congestion avoidance above,
+// halving on fast retransmit with window inflation during recovery.
+
+import { type CongestionControl, initialWindow } from './congestion.ts';
+
+export class NewReno implements CongestionControl {
+  readonly name = 'newreno';
+  cwnd: number;
+  ssthresh = 0x7fffffff;
+  /** Bytes acknowledged in congestion avoidance since cwnd last grew (RFC 5681 3.1, "byte counting"). */
+  private bytesAcked = 0;
+
+  constructor(protected readonly mss: number) {
+    this.cwnd = initialWindow(mss);
+  }
+
+  onAck(ackedBytes: number): void {
+    if (this.cwnd < this.ssthresh) {
+      // Slow start: grow by at most SMSS per ACK (RFC 5681 3.1 eq. 2, L = 1 SMSS as Linux).
+      this.cwnd += Math.min(ackedBytes, this.mss);
+      return;
+    }
+    // Congestion avoidance: about one SMSS per round trip (RFC 5681 3.1 eq. 3, byte counting).
+    this.bytesAcked += ackedBytes;
+    if (this.bytesAcked >= this.cwnd) {
+      this.bytesAcked -= this.cwnd;
+      this.cwnd += this.mss;
+    }
+  }
+
+  /** RFC 5681 3.1 eq. 4: ssthresh = max(FlightSize / 2, 2*SMSS). */
+  protected reducedThreshold(flightSize: number): number {
+    return Math.max(Math.floor(flightSize / 2), 2 * this.mss);
+  }
+
+  enterRecovery(flightSize: number): void {
+    this.ssthresh = this.reducedThreshold(flightSize);
+    this.cwnd = this.ssthresh + 3 * this.mss; // RFC 5681 3.2 step 3: inflate by the three dup ACKs
+    this.bytesAcked = 0;
+  }
+
+  onRecoveryDupAck(): void {
+    this.cwnd += this.mss;
+  }
+
+  onPartialAck(ackedBytes: number): void {
+    // RFC 6582 3.2 step 5: deflate by the amount acknowledged, add back one SMSS if that
+    // was at least one SMSS.
+    this.cwnd = Math.max(this.cwnd - ackedBytes, this.mss);
+    if (ackedBytes >= this.mss) this.cwnd += this.mss;
+  }
+
+  exitRecovery(flightSize: number): void {
+    // RFC 6582 3.2 step 6, option 1: min(ssthresh, max(FlightSize, SMSS) + SMSS).
+    this.cwnd = Math.min(this.ssthresh, Math.max(flightSize, this.mss) + this.mss);
+  }
+
+  onTimeout(flightSize: number): void {
+    this.ssthresh = this.reducedThreshold(flightSize);
+    this.cwnd = this.mss; // loss window LW = 1 SMSS
+    this.bytesAcked = 0;
+  }
+
+  onIdleRestart(): void {
+    this.cwnd = Math.min(this.cwnd, initialWindow(this.mss));
+  }
+}

@@ -1,0 +1,121 @@
+// Out-of-order segments (RFC 9293 3.10.7.4 "seventh", RFC 1122 4.2.2.20): kept, bounded in
+// number, until the gap before them is filled. The caller only passes bytes inside the
+// receive window, which bounds the bytes held.
+
+import { seqAdd, seqGt, seqLe, seqLt, seqSub } from './seq.ts';
+
+interface Piece {
+  seq: number;
+  data: Buffer;
+}
+
+function pieceEnd(p: Piece): number {
+  return seqAdd(p.seq, p.data.length);
+}
+
+export class ReassemblyQueue {
+  /** Sorted by sequence number, non-overlapping, never empty pieces. */
+  private pieces: Piece[] = [];
+  bytes = 0;
+  /** Sequence number of a FIN seen out of order. */
+  private finSeq = 0;
+  private hasFin = false;
+
+  constructor(readonly maxPieces = 256) {}
+
+  get isEmpty(): boolean {
+    return this.pieces.length === 0 && !this.hasFin;
+  }
+
+  get count(): number {
+    return this.pieces.length;
+  }
+
+  /**
+   * Stores a copy of the parts of buf[off, off+len) (sequence number seq) not already held;
+   * `fin` marks a FIN right after it. Returns false when the queue is full.
+   */
+  insert(seq: number, buf: Buffer, off: number, len: number, fin: boolean): boolean {
+    const end = seqAdd(seq, len);
+    if (fin) {
+      this.finSeq = end;
+      this.hasFin = true;
+    }
+    const list = this.pieces;
+    let cur = seq;
+    let i = 0;
+    // list[i] is kept as the first piece that ends after cur.
+    while (i < list.length && seqLe(pieceEnd(list[i]!), cur)) i++;
+    while (seqLt(cur, end)) {
+      const next = list[i];
+      if (next && seqLe(next.seq, cur)) {
+        cur = pieceEnd(next);
+        i++;
+        continue;
+      }
+      const holeEnd = next && seqLt(next.seq, end) ? next.seq : end;
+      if (list.length >= this.maxPieces) return false;
+      const n = seqSub(holeEnd, cur);
+      const from = off + seqSub(cur, seq);
+      const data = Buffer.allocUnsafe(n);
+      buf.copy(data, 0, from, from + n);
+      list.splice(i, 0, { seq: cur, data });
+      this.bytes += n;
+      i++;
+      cur = holeEnd;
+    }
+    return true;
+  }
+
+  /**
+   * Hands over the pieces that now follow rcvNxt in order and returns the new RCV.NXT;
+   * calls onFin when a stored FIN comes in order.
+   */
+  drain(rcvNxt: number, deliver: (data: Buffer) => void, onFin: () => void): number {
+    const list = this.pieces;
+    let taken = 0;
+    let next = rcvNxt;
+    while (taken < list.length && seqLe(list[taken]!.seq, next)) {
+      const p = list[taken++]!;
+      this.bytes -= p.data.length;
+      const skip = seqSub(next, p.seq);
+      if (skip < p.data.length) {
+        deliver(skip === 0 ? p.data : p.data.subarray(skip));
+        next = pieceEnd(p);
+      }
+    }
+    if (taken > 0) list.splice(0, taken);
+    if (this.hasFin && next === this.finSeq) {
+      this.hasFin = false;
+      onFin();
+    }
+    return next;
+  }
+
+  /** The held ranges as SACK blocks (RFC 2018 3), lowest first; returns how many. */
+  sackBlocks(out: Uint32Array, max: number): number {
+    let n = 0;
+    const list = this.pieces;
+    for (let i = 0; i < list.length && n < max; ) {
+      const left = list[i]!.seq;
+      let right = pieceEnd(list[i]!);
+      i++;
+      while (i < list.length && list[i]!.seq === right) right = pieceEnd(list[i++]!);
+      out[2 * n] = left;
+      out[2 * n + 1] = right;
+      n++;
+    }
+    return n;
+  }
+
+  /** Is a FIN held beyond `seq`? (Used to reject data after a FIN.) */
+  finBefore(seq: number): boolean {
+    return this.hasFin && seqGt(seq, this.finSeq);
+  }
+
+  clear(): void {
+    this.pieces = [];
+    this.bytes = 0;
+    this.hasFin = false;
+  }
+}

@@ -1,0 +1,61 @@
+// The send buffer (RFC 9293 3.8.6.2): bytes the application wrote that are not yet
+// acknowledged. Its head is SND.UNA; bytes [0, SND.NXT - SND.UNA) are in flight and the rest
+// wait to be sent. A ring that grows on demand up to a maximum, so idle connections stay small.
+
+export class SendBuffer {
+  private ring: Buffer;
+  private head = 0;
+  /** Bytes held (acknowledged ones are removed at once). */
+  length = 0;
+
+  constructor(
+    readonly maxSize: number,
+    initialSize = 4096,
+  ) {
+    this.ring = Buffer.allocUnsafe(Math.min(initialSize, maxSize));
+  }
+
+  get free(): number {
+    return this.maxSize - this.length;
+  }
+
+  /** Copies up to `free` bytes of src[off, off+len); returns how many were taken. */
+  append(src: Uint8Array, off: number, len: number): number {
+    const n = Math.min(len, this.free);
+    if (n <= 0) return 0;
+    if (this.length + n > this.ring.length) this.grow(this.length + n);
+    const cap = this.ring.length;
+    const tail = (this.head + this.length) % cap;
+    const first = Math.min(n, cap - tail);
+    this.ring.set(src.subarray(off, off + first), tail);
+    if (first < n) this.ring.set(src.subarray(off + first, off + n), 0);
+    this.length += n;
+    return n;
+  }
+
+  /** Copies len bytes starting `offset` bytes after the head into dst at dstOff. */
+  copyOut(offset: number, dst: Buffer, dstOff: number, len: number): void {
+    const cap = this.ring.length;
+    const start = (this.head + offset) % cap;
+    const first = Math.min(len, cap - start);
+    this.ring.copy(dst, dstOff, start, start + first);
+    if (first < len) this.ring.copy(dst, dstOff + first, 0, len - first);
+  }
+
+  /** Drops n acknowledged bytes from the head. */
+  consume(n: number): void {
+    const k = Math.min(n, this.length);
+    this.length -= k;
+    this.head = this.length === 0 ? 0 : (this.head + k) % this.ring.length;
+  }
+
+  private grow(needed: number): void {
+    let size = this.ring.length * 2;
+    while (size < needed) size *= 2;
+    size = Math.min(size, this.maxSize);
+    const next = Buffer.allocUnsafe(size);
+    this.copyOut(0, next, 0, this.length);
+    this.ring = next;
+    this.head = 0;
+  }
+}

@@ -1,0 +1,380 @@
+// A TCP socket with the shape of Node's net.Socket: a Duplex stream over one Connection.
+// Backpressure runs both ways: a write is held until the send buffer takes it (so write()
+// returns false when it is full and 'drain' follows when ACKs free it), and bytes the
+// application has not read shrink the receive window we advertise.
+
+import { Duplex } from 'node:stream';
+import type { Timer } from '../clock.ts';
+import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
+import type { Connection, ConnectionUser } from './connection.ts';
+import { type SystemError, systemError } from './errors.ts';
+import type { TcpLayer } from './tcp.ts';
+
+export interface SocketOptions {
+  /** Keep our side open after the peer's FIN (Node's default: false, end ours too). */
+  allowHalfOpen?: boolean;
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+  highWaterMark?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+export interface ConnectOptions extends SocketOptions {
+  port: number;
+  host?: string;
+  localPort?: number;
+  timeout?: number;
+}
+
+type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
+
+interface PendingWrite {
+  chunk: Buffer;
+  offset: number;
+  callback: (err?: Error | null) => void;
+}
+
+export class Socket extends Duplex implements ConnectionUser {
+  connecting = false;
+  bytesRead = 0;
+  private bytesSent = 0;
+  private conn: Connection | null = null;
+  private pendingWrite: PendingWrite | null = null;
+  private pendingFinal: ((err?: Error | null) => void) | null = null;
+  private hadError = false;
+  private localAddressCache = '';
+  private localPortCache: number | undefined;
+  private remoteAddressCache: string | undefined;
+  private remotePortCache: number | undefined;
+  // Idle timeout (socket.setTimeout), on the stack's clock.
+  private idleMs = 0;
+  private idleTimer: Timer | null = null;
+  private lastActivity = 0;
+  private noDelayWanted = false;
+  private keepAliveWanted: { enable: boolean; delay: number } | null = null;
+
+  constructor(
+    private readonly layer: TcpLayer,
+    options: SocketOptions = {},
+  ) {
+    super({
+      // Without allowHalfOpen the stream ends our side when the peer's data ends (Node's net).
+      allowHalfOpen: options.allowHalfOpen ?? false,
+      emitClose: false,
+      autoDestroy: true,
+      decodeStrings: true,
+      readableHighWaterMark: options.readableHighWaterMark ?? options.highWaterMark,
+      writableHighWaterMark: options.writableHighWaterMark ?? options.highWaterMark,
+    });
+    if (options.noDelay) this.noDelayWanted = true;
+    if (options.keepAlive) this.keepAliveWanted = { enable: true, delay: options.keepAliveInitialDelay ?? 0 };
+  }
+
+  /** Binds the socket to a connection (accepted, or being opened). */
+  attach(conn: Connection): void {
+    this.conn = conn;
+    conn.user = this;
+    this.localAddressCache = formatIpv4(conn.localIp);
+    this.localPortCache = conn.localPort;
+    this.remoteAddressCache = formatIpv4(conn.remoteIp);
+    this.remotePortCache = conn.remotePort;
+    conn.setNoDelay(this.noDelayWanted);
+    if (this.keepAliveWanted) conn.setKeepAlive(this.keepAliveWanted.enable, this.keepAliveWanted.delay || undefined);
+  }
+
+  /** Opens the connection to options.host:options.port (net.Socket.connect). */
+  connect(options: ConnectOptions | number, hostOrListener?: string | (() => void), listener?: () => void): this {
+    const opts: ConnectOptions = typeof options === 'number' ? { port: options } : options;
+    let cb = listener;
+    if (typeof hostOrListener === 'function') cb = hostOrListener;
+    else if (typeof hostOrListener === 'string') opts.host = hostOrListener;
+    if (cb) this.once('connect', cb);
+    if (opts.timeout) this.setTimeout(opts.timeout);
+    const host = opts.host ?? 'localhost';
+    const remoteIp = host === 'localhost' ? this.layer.ip : parseIpv4(host);
+    const port = Number(opts.port);
+    this.connecting = true;
+    if (remoteIp === null || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      const err = new Error(`invalid address: ${host}:${opts.port}`) as Error & { code: string };
+      err.code = remoteIp === null ? 'ENOTFOUND' : 'ERR_SOCKET_BAD_PORT';
+      process.nextTick(() => this.destroy(err));
+      return this;
+    }
+    this.remoteAddressCache = formatIpv4(remoteIp);
+    this.remotePortCache = port;
+    if (this.layer.ipv4.nextHop(remoteIp) === null && !this.layer.ipv4.isLocal(remoteIp)) {
+      process.nextTick(() => this.destroy(systemError('ENETUNREACH', 'connect', formatIpv4(remoteIp), port)));
+      return this;
+    }
+    const conn = this.layer.connect(remoteIp, port, opts.localPort);
+    if (typeof conn === 'string') {
+      process.nextTick(() => this.destroy(systemError(conn, 'connect', formatIpv4(remoteIp), port)));
+      return this;
+    }
+    this.attach(conn);
+    conn.openActive();
+    return this;
+  }
+
+  // --- ConnectionUser -------------------------------------------------------------------
+
+  onConnect(): void {
+    this.connecting = false;
+    this.touch();
+    this.emit('connect');
+    this.emit('ready');
+    this.flushPendingWrite();
+    if (this.pendingFinal) {
+      const cb = this.pendingFinal;
+      this.pendingFinal = null;
+      this._final(cb);
+    }
+  }
+
+  onData(data: Buffer): void {
+    this.bytesRead += data.length;
+    this.touch();
+    this.push(data);
+  }
+
+  onEnd(): void {
+    this.push(null);
+  }
+
+  onDrain(): void {
+    this.touch();
+    this.flushPendingWrite();
+  }
+
+  onClose(err: SystemError | null): void {
+    this.conn = null;
+    if (err) {
+      this.hadError = true;
+      this.failPending(err);
+      this.destroy(err);
+      return;
+    }
+    // Closed cleanly (both FINs exchanged, or TIME-WAIT over): anything still waiting to be
+    // sent cannot go any more.
+    if (this.pendingWrite || this.pendingFinal) this.failPending(systemError('EPIPE', 'write'));
+    if (!this.readableEnded && this.readableLength === 0) this.push(null);
+  }
+
+  unreadBytes(): number {
+    return this.readableLength;
+  }
+
+  // --- Duplex ---------------------------------------------------------------------------
+
+  override _read(): void {
+    this.conn?.onAppRead();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.pendingWrite = { chunk, offset: 0, callback };
+    if (this.connecting) return; // sent once connected
+    this.flushPendingWrite();
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    if (this.connecting || this.pendingWrite) {
+      this.pendingFinal = callback;
+      return;
+    }
+    this.conn?.close();
+    callback();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.clearIdleTimer();
+    const conn = this.conn;
+    this.conn = null;
+    this.connecting = false;
+    if (conn) {
+      conn.user = null;
+      if (err || this.readableLength > 0 || !conn.reassembly.isEmpty || conn.state === 'SYN-SENT') {
+        // Unread data or an error: reset, as a kernel closing such a socket does (RFC 2525 2.17).
+        conn.abort();
+      } else {
+        // A graceful close goes on without the socket: buffered data, FIN, TIME-WAIT.
+        conn.orphaned = true;
+        conn.close();
+      }
+    }
+    this.failPending(err ?? systemError('EPIPE', 'write'));
+    if (err) this.hadError = true;
+    callback(err);
+    process.nextTick(() => this.emit('close', this.hadError));
+  }
+
+  /** Node's resetAndDestroy: close with a reset. */
+  resetAndDestroy(): this {
+    if (this.conn) {
+      const conn = this.conn;
+      this.conn = null;
+      conn.user = null;
+      conn.abort();
+    }
+    return this.destroy();
+  }
+
+  /** Ends our side, then destroys once the writes are done (Node's destroySoon). */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  private flushPendingWrite(): void {
+    const p = this.pendingWrite;
+    const conn = this.conn;
+    if (!p) return;
+    if (!conn || !this.canSend(conn)) {
+      this.failPending(systemError('EPIPE', 'write'));
+      return;
+    }
+    const n = conn.send(p.chunk, p.offset, p.chunk.length - p.offset);
+    p.offset += n;
+    this.bytesSent += n;
+    if (p.offset < p.chunk.length) return; // the rest waits for ACKs (onDrain)
+    this.pendingWrite = null;
+    this.touch();
+    p.callback();
+    if (this.pendingFinal && !this.pendingWrite) {
+      const cb = this.pendingFinal;
+      this.pendingFinal = null;
+      conn.close();
+      cb();
+    }
+  }
+
+  private canSend(conn: Connection): boolean {
+    const s = conn.state;
+    return s === 'ESTABLISHED' || s === 'CLOSE-WAIT' || s === 'SYN-SENT' || s === 'SYN-RECEIVED';
+  }
+
+  private failPending(err: Error): void {
+    const p = this.pendingWrite;
+    const f = this.pendingFinal;
+    this.pendingWrite = null;
+    this.pendingFinal = null;
+    p?.callback(err);
+    f?.(err);
+  }
+
+  // --- net.Socket API -------------------------------------------------------------------
+
+  setNoDelay(noDelay = true): this {
+    this.noDelayWanted = noDelay;
+    this.conn?.setNoDelay(noDelay);
+    return this;
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    this.keepAliveWanted = { enable, delay: initialDelay };
+    this.conn?.setKeepAlive(enable, initialDelay > 0 ? initialDelay : undefined);
+    return this;
+  }
+
+  /** Emits 'timeout' after ms of inactivity (0 disables), timed on the stack's clock. */
+  setTimeout(ms: number, callback?: () => void): this {
+    this.idleMs = ms;
+    if (callback) {
+      if (ms === 0) this.removeListener('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    this.clearIdleTimer();
+    if (ms > 0) {
+      this.lastActivity = this.layer.clock.now();
+      this.armIdleTimer();
+    }
+    return this;
+  }
+
+  get timeout(): number | undefined {
+    return this.idleMs || undefined;
+  }
+
+  private touch(): void {
+    if (this.idleMs === 0) return;
+    this.lastActivity = this.layer.clock.now();
+    if (!this.idleTimer) this.armIdleTimer();
+  }
+
+  private armIdleTimer(): void {
+    const due = this.lastActivity + this.idleMs - this.layer.clock.now();
+    this.idleTimer = this.layer.clock.setTimer(Math.max(0, due), () => {
+      this.idleTimer = null;
+      if (this.idleMs === 0 || this.destroyed) return;
+      if (this.layer.clock.now() - this.lastActivity >= this.idleMs) this.emit('timeout');
+      else this.armIdleTimer();
+    });
+  }
+
+  private clearIdleTimer(): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = null;
+  }
+
+  /** The socket holds no handle of its own: the stack's device keeps the process alive. */
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  address(): { address: string; family: string; port: number } | Record<string, never> {
+    if (this.localPortCache === undefined) return {};
+    return { address: this.localAddressCache, family: 'IPv4', port: this.localPortCache };
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.remoteAddressCache;
+  }
+  get remotePort(): number | undefined {
+    return this.remotePortCache;
+  }
+  get remoteFamily(): string | undefined {
+    return this.remoteAddressCache === undefined ? undefined : 'IPv4';
+  }
+  get localAddress(): string | undefined {
+    return this.localPortCache === undefined ? undefined : this.localAddressCache;
+  }
+  get localPort(): number | undefined {
+    return this.localPortCache;
+  }
+  get localFamily(): string | undefined {
+    return this.localPortCache === undefined ? undefined : 'IPv4';
+  }
+
+  /** Bytes accepted for sending, including those still queued in the stream (as Node). */
+  get bytesWritten(): number {
+    return this.bytesSent + this.writableLength - (this.pendingWrite ? this.pendingWrite.offset : 0);
+  }
+
+  get pending(): boolean {
+    return !this.conn || this.connecting;
+  }
+
+  get readyState(): ReadyState {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable && !this.writable) return 'readOnly';
+    if (!this.readable && this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  /** The connection's TCP state, for diagnostics and tests. */
+  get tcpState(): string {
+    return this.conn?.state ?? 'CLOSED';
+  }
+
+  /** The underlying connection (tests and diagnostics). */
+  get connection(): Connection | null {
+    return this.conn;
+  }
+}

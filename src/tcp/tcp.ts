@@ -1,0 +1,413 @@
+// The TCP layer: demultiplexes segments to connections by 4-tuple, answers for listening
+// ports (RFC 9293 3.10.7.2) with a bounded SYN queue and SYN cookies, resets segments for
+// closed ports (RFC 9293 3.10.7.1), and owns the one transmit buffer all connections share.
+
+import type { Clock } from '../clock.ts';
+import { LayerCounters, seededRandom } from '../counters.ts';
+import { formatIpv4 } from '../ipv4/address.ts';
+import { type Ipv4Packet, PROTO_TCP } from '../ipv4/ipv4-packet.ts';
+import { type Ipv4Layer, TX_HEADROOM } from '../ipv4/ipv4.ts';
+import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.ts';
+import { Connection, DEFAULT_MSS } from './connection.ts';
+import { IsnGenerator } from './isn.ts';
+import { seqAdd } from './seq.ts';
+import {
+  ACK,
+  clearTcpOptions,
+  emitTcp,
+  newTcpRepr,
+  RST,
+  SYN,
+  TCP_MAX_HEADER,
+  tcpHeaderLength,
+  type TcpRepr,
+  TcpSegment,
+} from './tcp-segment.ts';
+
+/** Linux's default ip_local_port_range. */
+export const EPHEMERAL_FIRST = 32768;
+export const EPHEMERAL_LAST = 60999;
+
+/** MSS values a SYN cookie can carry in 2 bits (as Linux's msstab). */
+const COOKIE_MSS = [536, 1300, 1440, 1460];
+/** A cookie's time counter ticks every 64 s; one tick of slack is accepted. */
+const COOKIE_PERIOD_MS = 64_000;
+
+export interface TcpLayerHost {
+  readonly clock: Clock;
+  readonly ipv4: Ipv4Layer;
+  readonly ip: number;
+  readonly mtu: number;
+  readonly seed: number | undefined;
+}
+
+/** A listening port: the server side of passive opens. */
+export class Listener {
+  /** Half-open connections (SYN-RECEIVED) counted against the SYN queue bound. */
+  halfOpen = 0;
+  constructor(
+    readonly port: number,
+    readonly synBacklog: number,
+    readonly onAccept: (conn: Connection) => void,
+  ) {}
+}
+
+export class TcpLayer {
+  readonly counters = new LayerCounters();
+  readonly config: TcpConfig;
+  readonly clock: Clock;
+  readonly ipv4: Ipv4Layer;
+  readonly ip: number;
+  readonly mtu: number;
+  readonly isn: IsnGenerator;
+  /** Connections by ports (local << 16 | remote), then by remote address: no key is built per segment. */
+  private readonly connections = new Map<number, Map<number, Connection>>();
+  private connectionCount = 0;
+  readonly listeners = new Map<number, Listener>();
+  private readonly segment = new TcpSegment();
+  private readonly repr: TcpRepr = newTcpRepr();
+  private readonly txBuffer: Buffer;
+  private readonly random: () => number;
+  private challengeTokens: number;
+  private challengeStamp: number;
+  private closed = false;
+
+  // Statistics beyond frames in and out.
+  bytesReceived = 0;
+  retransmits = 0;
+  fastRetransmits = 0;
+  timeouts = 0;
+  persistProbes = 0;
+  resetsSent = 0;
+  synCookiesSent = 0;
+  synCookiesAccepted = 0;
+
+  constructor(host: TcpLayerHost, config: Partial<TcpConfig> = {}) {
+    this.config = { ...DEFAULT_TCP_CONFIG, ...config };
+    this.clock = host.clock;
+    this.ipv4 = host.ipv4;
+    this.ip = host.ip;
+    this.mtu = host.mtu;
+    this.isn = new IsnGenerator(host.clock, host.seed);
+    this.random = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0x7c9);
+    this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, TCP_MAX_HEADER + 1));
+    this.challengeTokens = this.config.challengeAckLimit;
+    this.challengeStamp = host.clock.now();
+    host.ipv4.register(PROTO_TCP, (ip, off, len) => this.receive(ip, off, len));
+  }
+
+  get size(): number {
+    return this.connectionCount;
+  }
+
+  formatAddress(addr: number): string {
+    return formatIpv4(addr);
+  }
+
+  /** RFC 7323 3: TSval from a millisecond clock. */
+  timestampNow(): number {
+    return Math.floor(this.clock.now()) >>> 0;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Tables
+
+  find(localPort: number, remoteIp: number, remotePort: number): Connection | undefined {
+    return this.connections.get(localPort * 65536 + remotePort)?.get(remoteIp);
+  }
+
+  private add(conn: Connection): void {
+    const key = conn.localPort * 65536 + conn.remotePort;
+    let inner = this.connections.get(key);
+    if (!inner) {
+      inner = new Map();
+      this.connections.set(key, inner);
+    }
+    inner.set(conn.remoteIp, conn);
+    this.connectionCount++;
+  }
+
+  /** Called by a connection entering CLOSED. */
+  remove(conn: Connection): void {
+    const key = conn.localPort * 65536 + conn.remotePort;
+    const inner = this.connections.get(key);
+    if (inner?.get(conn.remoteIp) === conn) {
+      inner.delete(conn.remoteIp);
+      if (inner.size === 0) this.connections.delete(key);
+      this.connectionCount--;
+    }
+    if (conn.listenerPort >= 0) {
+      const l = this.listeners.get(conn.listenerPort);
+      if (l) l.halfOpen--;
+      conn.listenerPort = -1;
+    }
+  }
+
+  /** Every connection (for tests and statistics). */
+  *all(): IterableIterator<Connection> {
+    for (const inner of this.connections.values()) yield* inner.values();
+  }
+
+  listen(port: number, backlog: number, onAccept: (conn: Connection) => void): Listener | 'EADDRINUSE' {
+    if (this.listeners.has(port)) return 'EADDRINUSE';
+    const listener = new Listener(port, Math.max(1, Math.min(backlog, this.config.maxSynBacklog)), onAccept);
+    this.listeners.set(port, listener);
+    return listener;
+  }
+
+  /** Stops listening; connections not yet accepted are reset, as Linux does on close(). */
+  unlisten(listener: Listener): void {
+    if (this.listeners.get(listener.port) !== listener) return;
+    this.listeners.delete(listener.port);
+    for (const conn of [...this.all()]) if (conn.listenerPort === listener.port && conn.state === 'SYN-RECEIVED') conn.abort();
+  }
+
+  /** A free local port for a connection to remoteIp:remotePort (Linux's range, random start). */
+  ephemeralPort(remoteIp: number, remotePort: number): number | null {
+    const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
+    const start = Math.floor(this.random() * span);
+    for (let i = 0; i < span; i++) {
+      const port = EPHEMERAL_FIRST + ((start + i) % span);
+      if (!this.listeners.has(port) && !this.find(port, remoteIp, remotePort)) return port;
+    }
+    return null;
+  }
+
+  /** Creates a connection in SYN-SENT and sends its SYN. */
+  connect(remoteIp: number, remotePort: number, localPort?: number): Connection | 'EADDRINUSE' | 'EADDRNOTAVAIL' {
+    const port = localPort || this.ephemeralPort(remoteIp, remotePort);
+    if (port === null) return 'EADDRNOTAVAIL';
+    if (this.find(port, remoteIp, remotePort)) return 'EADDRINUSE';
+    const conn = new Connection(this, this.ip, port, remoteIp, remotePort);
+    this.add(conn);
+    return conn;
+  }
+
+  /** A passive connection reached ESTABLISHED: hand it to its listener. */
+  accept(conn: Connection): void {
+    const listener = this.listeners.get(conn.listenerPort);
+    if (listener) listener.halfOpen--;
+    conn.listenerPort = -1;
+    if (!listener) {
+      conn.abort();
+      return;
+    }
+    listener.onAccept(conn);
+  }
+
+  /** RFC 5961 7: a global budget of challenge ACKs per second (Linux tcp_challenge_ack_limit). */
+  allowChallengeAck(): boolean {
+    const now = this.clock.now();
+    const limit = this.config.challengeAckLimit;
+    this.challengeTokens = Math.min(limit, this.challengeTokens + ((now - this.challengeStamp) * limit) / 1000);
+    this.challengeStamp = now;
+    if (this.challengeTokens < 1) return false;
+    this.challengeTokens--;
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Receive
+
+  /** Entry point from IPv4. Never throws; bad segments are counted with a reason. */
+  receive(ip: Ipv4Packet, off: number, len: number): void {
+    this.counters.rx++;
+    const seg = this.segment;
+    const bad = seg.parse(ip.buf, off, len, ip.src, ip.dst);
+    if (bad) return this.counters.drop(bad);
+    // RFC 1122 4.2.3.10: segments to broadcast or multicast addresses are not for TCP.
+    if (ip.dst !== this.ip) return this.counters.drop('tcp-not-unicast');
+    if (seg.malformedOptions) this.counters.drop('tcp-malformed-options-seen');
+    const remoteIp = ip.src;
+    const localPort = seg.dstPort;
+    const remotePort = seg.srcPort;
+    const conn = this.find(localPort, remoteIp, remotePort);
+    if (conn) {
+      // A new SYN for a TIME-WAIT connection with a higher sequence number may reopen it
+      // (RFC 6191 2, as Linux does): the old incarnation is forgotten.
+      const f = seg.flags;
+      if (
+        conn.state === 'TIME-WAIT' &&
+        (f & (SYN | ACK | RST)) === SYN &&
+        ((seg.seq - conn.rcvNxt) | 0) > 0 &&
+        this.listeners.has(localPort)
+      ) {
+        conn.destroy(null);
+      } else {
+        conn.receive(seg);
+        return;
+      }
+    }
+    const listener = this.listeners.get(localPort);
+    if (!listener) {
+      this.counters.drop('tcp-port-closed');
+      this.sendResetFor(seg, remoteIp, this.ip);
+      return;
+    }
+    this.receiveOnListener(listener, seg, remoteIp);
+  }
+
+  /** RFC 9293 3.10.7.2: LISTEN state. */
+  private receiveOnListener(listener: Listener, seg: TcpSegment, remoteIp: number): void {
+    const flags = seg.flags;
+    if (flags & RST) return this.counters.drop('tcp-listen-rst'); // first: an RST is ignored
+    if (flags & ACK) {
+      // second: an ACK is bad here, unless it completes a SYN cookie handshake.
+      if (!(flags & SYN) && this.config.synCookies && this.acceptCookie(listener, seg, remoteIp)) return;
+      this.counters.drop('tcp-listen-ack');
+      this.sendResetFor(seg, remoteIp, this.ip);
+      return;
+    }
+    if (!(flags & SYN)) return this.counters.drop('tcp-listen-no-syn');
+    if (listener.halfOpen >= listener.synBacklog) {
+      // The SYN queue is full: answer statelessly with a cookie, or drop (RFC 4987 3.6).
+      if (this.config.synCookies) this.sendSynCookie(seg, remoteIp);
+      else this.counters.drop('tcp-syn-queue-full');
+      return;
+    }
+    const conn = new Connection(this, this.ip, seg.dstPort, remoteIp, seg.srcPort);
+    conn.listenerPort = listener.port;
+    listener.halfOpen++;
+    this.add(conn);
+    conn.openPassive(seg);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // SYN cookies (RFC 4987 3.6): the ISN carries a time counter (5 bits), an MSS index
+  // (2 bits... stored in 3) and a keyed hash (24 bits) of the 4-tuple, the peer's ISN and the counter.
+
+  private cookieHash(seg: TcpSegment, remoteIp: number, irs: number, counter: number): number {
+    return this.isn.hash(this.ip, seg.dstPort, remoteIp, seg.srcPort, (irs ^ Math.imul(counter, 0x9e3779b1)) >>> 0) & 0xffffff;
+  }
+
+  private cookieCounter(): number {
+    return Math.floor(this.clock.now() / COOKIE_PERIOD_MS);
+  }
+
+  private sendSynCookie(seg: TcpSegment, remoteIp: number): void {
+    const peerMss = seg.mss >= 0 ? seg.mss : DEFAULT_MSS;
+    let mssIndex = 0;
+    for (let i = COOKIE_MSS.length - 1; i >= 0; i--) {
+      if (COOKIE_MSS[i]! <= peerMss) {
+        mssIndex = i;
+        break;
+      }
+    }
+    const counter = this.cookieCounter();
+    const cookie = (((counter & 31) << 27) | (mssIndex << 24) | this.cookieHash(seg, remoteIp, seg.seq, counter)) >>> 0;
+    const r = this.repr;
+    clearTcpOptions(r);
+    r.srcPort = seg.dstPort;
+    r.dstPort = seg.srcPort;
+    r.seq = cookie;
+    r.ack = seqAdd(seg.seq, 1);
+    r.flags = SYN | ACK;
+    r.window = Math.min(this.config.receiveBufferSize, 0xffff);
+    r.urgentPointer = 0;
+    r.mss = this.mtu - 40;
+    this.synCookiesSent++;
+    this.transmit(remoteIp, 0);
+  }
+
+  private acceptCookie(listener: Listener, seg: TcpSegment, remoteIp: number): boolean {
+    const cookie = (seg.ack - 1) >>> 0;
+    const irs = (seg.seq - 1) >>> 0;
+    const now = this.cookieCounter();
+    for (const counter of [now, now - 1]) {
+      if (cookie >>> 27 !== (counter & 31)) continue;
+      if ((cookie & 0xffffff) !== this.cookieHash(seg, remoteIp, irs, counter)) continue;
+      const mss = COOKIE_MSS[(cookie >>> 24) & 3]!;
+      const conn = new Connection(this, this.ip, seg.dstPort, remoteIp, seg.srcPort);
+      conn.listenerPort = listener.port;
+      listener.halfOpen++;
+      this.add(conn);
+      conn.openFromCookie(irs, cookie, mss);
+      this.synCookiesAccepted++;
+      conn.receive(seg);
+      return true;
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Transmit
+
+  /** Starts a segment for conn in the shared repr (ports set, options cleared). */
+  beginSegment(conn: Connection): TcpRepr {
+    const r = this.repr;
+    clearTcpOptions(r);
+    r.srcPort = conn.localPort;
+    r.dstPort = conn.remotePort;
+    r.ack = 0;
+    r.urgentPointer = 0;
+    return r;
+  }
+
+  /** Copies len bytes of conn's send buffer (from offset) after the header and sends. */
+  finishSegment(conn: Connection, offset: number, len: number): void {
+    if (len > 0) {
+      const headerLength = tcpHeaderLength(this.repr);
+      conn.sendBuffer.copyOut(offset, this.txBuffer, TX_HEADROOM + headerLength, len);
+    }
+    this.transmit(conn.remoteIp, len);
+  }
+
+  private transmit(remoteIp: number, payloadLength: number): void {
+    if (this.closed) return;
+    const headerLength = emitTcp(this.txBuffer, TX_HEADROOM, this.repr, payloadLength, this.ip, remoteIp);
+    this.counters.tx++;
+    if (this.repr.flags & RST) this.resetsSent++;
+    const err = this.ipv4.send(PROTO_TCP, remoteIp, this.txBuffer, TX_HEADROOM, headerLength + payloadLength);
+    if (err) this.counters.drop(`tcp-send-${err}`);
+  }
+
+  /**
+   * A reset in answer to a segment that has no connection to go to (RFC 9293 3.10.7.1):
+   * with ACK set, <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+   * Never in answer to a reset.
+   */
+  sendResetFor(seg: TcpSegment, remoteIp: number, _localIp: number): void {
+    const flags = seg.flags;
+    if (flags & RST) return;
+    const r = this.repr;
+    clearTcpOptions(r);
+    r.srcPort = seg.dstPort;
+    r.dstPort = seg.srcPort;
+    r.window = 0;
+    r.urgentPointer = 0;
+    if (flags & ACK) {
+      r.seq = seg.ack;
+      r.ack = 0;
+      r.flags = RST;
+    } else {
+      r.seq = 0;
+      r.ack = seqAdd(seg.seq, seg.segmentLength);
+      r.flags = RST | ACK;
+    }
+    this.transmit(remoteIp, 0);
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  stats(): Record<string, number> {
+    return {
+      connections: this.connectionCount,
+      listeners: this.listeners.size,
+      bytesReceived: this.bytesReceived,
+      retransmits: this.retransmits,
+      fastRetransmits: this.fastRetransmits,
+      timeouts: this.timeouts,
+      persistProbes: this.persistProbes,
+      resetsSent: this.resetsSent,
+      synCookiesSent: this.synCookiesSent,
+      synCookiesAccepted: this.synCookiesAccepted,
+    };
+  }
+
+  /** Closing the stack resets every connection, as a host going down would. */
+  close(): void {
+    for (const conn of [...this.all()]) conn.abort();
+    this.listeners.clear();
+    this.closed = true;
+  }
+}
