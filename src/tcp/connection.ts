@@ -350,7 +350,9 @@ export class Connection {
     } else if (this.state !== 'CLOSED') {
       this.receiveSynchronizedOrSynReceived(seg);
     }
-    if (this.state !== 'CLOSED') this.flushAck();
+    // An ACK may have opened the windows: send what is waiting, or at least the ACK we owe.
+    if (this.canSendData()) this.output();
+    else if (this.state !== 'CLOSED') this.flushAck();
   }
 
   /** RFC 9293 3.10.7.3: SYN-SENT. */
@@ -1047,7 +1049,6 @@ export class Connection {
     if (this.sndUna === this.sndMax && this.state !== 'SYN-SENT' && this.state !== 'SYN-RECEIVED') return;
     this.retries++;
     this.layer.timeouts++;
-    if (process.env.TCP_DEBUG) console.log('RTO', this.state, this.localPort, this.sndUna - this.iss, this.sndNxt - this.iss, this.sndMax - this.iss, this.sendBuffer.length, this.sndWnd, this.cc.cwnd);
     const limit =
       this.state === 'SYN-SENT' ? this.config.synRetries : this.state === 'SYN-RECEIVED' ? this.config.synAckRetries : this.config.maxRetries;
     if (this.retries > limit) {
