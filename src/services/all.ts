@@ -1,3 +1,5 @@
 // Importing this module registers every service implementation with the registry.
 // (Each protocol's services add an import line here.)
+import './udp.ts';
+
 export {};
