@@ -328,6 +328,12 @@ export class Connection {
     }
   }
 
+  /** Path MTU discovery (RFC 1191): a smaller MTU on the path lowers our segment size. */
+  lowerMss(mss: number): void {
+    const limit = Math.max(mss - (this.tsEnabled ? 12 : 0), 64);
+    if (limit < this.sendMss) this.sendMss = limit;
+  }
+
   setNoDelay(noDelay: boolean): void {
     this.noDelay = noDelay;
     if (noDelay && this.canSendData()) this.output();
@@ -698,8 +704,9 @@ export class Connection {
       seg.buf.copy(data, 0, off, off + len);
       this.rcvNxt = seqAdd(this.rcvNxt, len);
       this.deliver(data);
-      if (len >= this.receiveMss - 40 || len >= this.sendMss) this.segmentsSinceAck++;
-      else this.segmentsSinceAck += 0.5;
+      // Count full-sized segments (a coalesced super-frame from the kernel counts as several).
+      const full = this.receiveMss - 40;
+      this.segmentsSinceAck += len >= full ? Math.floor(len / full) : 0.5;
     }
     let finNow = fin;
     if (filledHole) {

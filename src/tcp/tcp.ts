@@ -6,11 +6,13 @@ import type { Clock } from '../clock.ts';
 import { LayerCounters, seededRandom } from '../counters.ts';
 import { formatIpv4 } from '../ipv4/address.ts';
 import { type Ipv4Packet, PROTO_TCP } from '../ipv4/ipv4-packet.ts';
-import { type Ipv4Layer, TX_HEADROOM } from '../ipv4/ipv4.ts';
+import { ICMP_DEST_UNREACHABLE, UNREACH_FRAG_NEEDED, UNREACH_PORT, UNREACH_PROTOCOL } from '../ipv4/icmp-packet.ts';
+import { type IcmpErrorInfo, type Ipv4Layer, TX_HEADROOM } from '../ipv4/ipv4.ts';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.ts';
 import { Connection, DEFAULT_MSS } from './connection.ts';
 import { IsnGenerator } from './isn.ts';
-import { seqAdd } from './seq.ts';
+import { systemError } from './errors.ts';
+import { seqAdd, seqBetween } from './seq.ts';
 import {
   ACK,
   clearTcpOptions,
@@ -93,7 +95,13 @@ export class TcpLayer {
     this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, TCP_MAX_HEADER + 1));
     this.challengeTokens = this.config.challengeAckLimit;
     this.challengeStamp = host.clock.now();
-    host.ipv4.register(PROTO_TCP, (ip, off, len) => this.receive(ip, off, len));
+    // With offloads the kernel has checked (or will complete) the checksum: we skip ours then.
+    host.ipv4.register(
+      PROTO_TCP,
+      (ip, off, len) => this.receive(ip, off, len),
+      (info, quoted, off, len) => this.receiveIcmpError(info, quoted, off, len),
+      { checksumOffload: true },
+    );
   }
 
   get size(): number {
@@ -213,7 +221,7 @@ export class TcpLayer {
   receive(ip: Ipv4Packet, off: number, len: number): void {
     this.counters.rx++;
     const seg = this.segment;
-    const bad = seg.parse(ip.buf, off, len, ip.src, ip.dst);
+    const bad = seg.parse(ip.buf, off, len, ip.src, ip.dst, !this.ipv4.rxChecksumTrusted);
     if (bad) return this.counters.drop(bad);
     // RFC 1122 4.2.3.10: segments to broadcast or multicast addresses are not for TCP.
     if (ip.dst !== this.ip) return this.counters.drop('tcp-not-unicast');
@@ -270,6 +278,31 @@ export class TcpLayer {
     listener.halfOpen++;
     this.add(conn);
     conn.openPassive(seg);
+  }
+
+  /**
+   * ICMP errors about our segments (RFC 1122 4.2.3.9, RFC 5927 4.1: only when the quoted
+   * sequence number is in flight). Port and protocol unreachable abort a connection being
+   * opened with ECONNREFUSED, as Linux does; "fragmentation needed" lowers the MSS (RFC 1191).
+   */
+  private receiveIcmpError(info: IcmpErrorInfo, quoted: Ipv4Packet, off: number, len: number): void {
+    if (len < 8) return;
+    const buf = quoted.buf;
+    const conn = this.find(buf.readUInt16BE(off), quoted.dst, buf.readUInt16BE(off + 2));
+    if (!conn) return this.counters.drop('tcp-icmp-no-connection');
+    const seq = buf.readUInt32BE(off + 4);
+    if (!seqBetween(conn.sndUna, seq, conn.sndMax)) return this.counters.drop('tcp-icmp-seq-not-in-flight');
+    if (info.type === ICMP_DEST_UNREACHABLE) {
+      if (info.code === UNREACH_FRAG_NEEDED) {
+        if (info.mtu >= 68) conn.lowerMss(info.mtu - 40);
+        return;
+      }
+      if ((info.code === UNREACH_PORT || info.code === UNREACH_PROTOCOL) && conn.state === 'SYN-SENT') {
+        conn.destroy(systemError('ECONNREFUSED', 'connect', formatIpv4(conn.remoteIp), conn.remotePort));
+        return;
+      }
+    }
+    this.counters.drop('tcp-icmp-soft-error');
   }
 
   // ---------------------------------------------------------------------------------------
