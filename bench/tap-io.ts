@@ -1,0 +1,319 @@
+// Frame I/O strategies for the TAP, measured side by side (run as root; everything happens in
+// a network namespace this script creates and deletes; every load is bounded in time).
+//
+//   npm run bench:tap-io [-- --secs 3 --pings 20000 --runs 3 --only rx,echo,c]
+//
+// Receive: the kernel's end sends UDP (udpblast from ../shared/peers if built, else a Node
+// sender) at 10.0.0.2, whose MAC is a static neighbour, so every datagram becomes one frame
+// on the TAP; a reader in its own process counts frames for --secs and reports frames/s and
+// CPU µs per frame (process.cpuUsage, all threads). Strategies:
+//   stream        libuv stream over the descriptor, net.Socket onread into one buffer (tap.ts)
+//   stream-drain  the same, then fs.readSync until EAGAIN after each wake-up (drainBatch 64)
+//   fsread        blocking descriptor, fs.read on the libuv thread pool, one read in flight
+//   fsread-4      the same with four reads in flight
+//   C             tapbench rx (../shared/peers): a C read loop, the ceiling
+// Echo: the stack itself on the TAP, flooded by `ping -f -c N`: replies/s from ping's own
+// count and time, and the stack's CPU per echo; lwIP (tuned) from ../shared/peers alongside.
+//
+// Other benchmarks (bench/run.ts) may import runTapIo() and print its rows.
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createStack } from '../src/stack.ts';
+import { openTapDescriptor, TapDevice } from '../src/tap/tap.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const LOADER = `file://${ROOT}/node_modules/tsx/dist/loader.mjs`;
+const SELF = fileURLToPath(import.meta.url);
+const PEERS = process.env.TAPSTACK_PEERS ?? '/tmp/tapstack-peers';
+const TAP = 'tap0';
+const STACK_MAC = '02:00:00:00:00:02';
+
+export interface TapIoRow {
+  test: string;
+  strategy: string;
+  framesPerSec: number;
+  cpuUsPerFrame: number | null;
+  note?: string;
+}
+
+type RxStrategy = 'stream' | 'stream-drain' | 'fsread' | 'fsread-4';
+
+// ---------------------------------------------------------------------------------------
+// Inner processes (run inside the namespace)
+
+function cpuUs(): number {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+}
+
+/** Counts frames read with one strategy for `secs` after the first frame; prints one JSON line. */
+async function innerRx(strategy: RxStrategy, secs: number): Promise<void> {
+  let frames = 0;
+  let t0 = 0;
+  let c0 = 0;
+  const first = (): void => {
+    t0 = performance.now();
+    c0 = cpuUs();
+  };
+  const onFrame = (): void => {
+    if (frames++ === 0) first();
+  };
+  let stop: () => void = () => {};
+  if (strategy === 'stream' || strategy === 'stream-drain') {
+    const tap = TapDevice.open({ name: TAP, drainBatch: strategy === 'stream-drain' ? 64 : 0 });
+    tap.setReceiver(onFrame);
+    stop = () => void tap.close();
+  } else {
+    const fd = openTapDescriptor({ name: TAP }, false);
+    let running = true;
+    const inFlight = strategy === 'fsread-4' ? 4 : 1;
+    for (let i = 0; i < inFlight; i++) {
+      const buf = Buffer.alloc(16384);
+      const again = (): void => {
+        fs.read(fd, buf, 0, buf.length, null, (err, n) => {
+          if (!err && n > 0) onFrame();
+          if (running) again();
+        });
+      };
+      again();
+    }
+    stop = () => (running = false);
+  }
+  process.stdout.write('ready\n');
+  const deadline = Date.now() + 30_000;
+  while (frames === 0 && Date.now() < deadline) await sleep(5);
+  await sleep(secs * 1000);
+  const elapsed = (performance.now() - t0) / 1000;
+  const counted = frames;
+  const cpu = cpuUs() - c0;
+  stop();
+  process.stdout.write(JSON.stringify({ frames: counted, secs: elapsed, cpuUs: cpu }) + '\n');
+  process.exit(0);
+}
+
+/** The stack on the TAP; reports its CPU time from the first echo to the `count`-th. */
+async function innerEcho(strategy: RxStrategy, count: number): Promise<void> {
+  const tap = TapDevice.open({ name: TAP, drainBatch: strategy === 'stream-drain' ? 64 : 0 });
+  const stack = await createStack({ link: tap, ip: '10.0.0.2/24', mac: STACK_MAC });
+  process.stdout.write('ready\n');
+  const deadline = Date.now() + 120_000;
+  while (stack.icmp.counters.rx === 0 && Date.now() < deadline) await sleep(1);
+  const c0 = cpuUs();
+  const t0 = performance.now();
+  while (stack.icmp.counters.tx < count && Date.now() < deadline) await sleep(2);
+  const cpu = cpuUs() - c0;
+  const secs = (performance.now() - t0) / 1000;
+  const echoes = stack.icmp.counters.tx;
+  await stack.close();
+  process.stdout.write(JSON.stringify({ echoes, secs, cpuUs: cpu }) + '\n');
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------------------------------
+// The outer driver
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+class Netns {
+  readonly name = `tapio-${process.pid}`;
+  constructor() {
+    execFileSync('ip', ['netns', 'add', this.name]);
+    this.sh('ip', ['link', 'set', 'lo', 'up']);
+  }
+  sh(cmd: string, args: string[], timeoutMs = 60_000): string {
+    const r = spawnSync('ip', ['netns', 'exec', this.name, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs });
+    return (r.stdout ?? '') + (r.stderr ?? '');
+  }
+  /** A persistent TAP with the kernel's end at 10.0.0.1 and the stack's MAC as a static neighbour. */
+  makeTap(): void {
+    this.sh('ip', ['tuntap', 'add', 'dev', TAP, 'mode', 'tap']);
+    this.sh('ip', ['addr', 'add', '10.0.0.1/24', 'dev', TAP]);
+    this.sh('ip', ['link', 'set', TAP, 'up']);
+    this.sh('ip', ['neigh', 'replace', '10.0.0.2', 'lladdr', STACK_MAC, 'dev', TAP, 'nud', 'permanent']);
+  }
+  dropTap(): void {
+    this.sh('ip', ['tuntap', 'del', 'dev', TAP, 'mode', 'tap']);
+  }
+  destroy(): void {
+    spawnSync('ip', ['netns', 'del', this.name]);
+  }
+  /** Starts a process in the namespace; resolves its stdout once it has printed `ready`. */
+  start(cmd: string, args: string[]): { ready: Promise<void>; done: Promise<string>; pid: number | undefined } {
+    const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    let readyResolve: () => void = () => {};
+    const ready = new Promise<void>((r) => (readyResolve = r));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) readyResolve();
+    });
+    const killer = setTimeout(() => child.pid !== undefined && child.kill('SIGKILL'), 180_000);
+    const done = new Promise<string>((resolve) =>
+      child.on('close', () => {
+        clearTimeout(killer);
+        readyResolve();
+        resolve(out);
+      }),
+    );
+    return { ready, done, pid: child.pid };
+  }
+}
+
+function lastJson<T>(out: string): T | null {
+  const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  return line ? (JSON.parse(line) as T) : null;
+}
+
+/** The kernel's end sends UDP datagrams of `payload` bytes to 10.0.0.2:9 for `secs`. */
+function blast(ns: Netns, payload: number, secs: number): string {
+  const udpblast = path.join(PEERS, 'udpblast');
+  if (existsSync(udpblast)) return ns.sh(udpblast, ['10.0.0.2', '9', String(payload), String(secs)], (secs + 30) * 1000);
+  const script = `const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(${payload});const end=Date.now()+${secs * 1000};` +
+    `(function go(){for(let i=0;i<64;i++)s.send(b,9,'10.0.0.2');if(Date.now()<end)setImmediate(go);else s.close();})();`;
+  return ns.sh(process.execPath, ['-e', script], (secs + 30) * 1000);
+}
+
+async function measureRx(ns: Netns, strategy: RxStrategy, payload: number, secs: number): Promise<TapIoRow> {
+  ns.sh('ip', ['neigh', 'replace', '10.0.0.2', 'lladdr', STACK_MAC, 'dev', TAP, 'nud', 'permanent']);
+  const inner = ns.start(process.execPath, ['--import', LOADER, SELF, '--inner', 'rx', strategy, String(secs)]);
+  await inner.ready;
+  blast(ns, payload, secs + 1);
+  const r = lastJson<{ frames: number; secs: number; cpuUs: number }>(await inner.done);
+  const test = `rx ${payload + 42}-byte frames`;
+  if (!r || r.frames === 0) return { test, strategy, framesPerSec: 0, cpuUsPerFrame: null, note: 'no frames' };
+  return { test, strategy, framesPerSec: r.frames / r.secs, cpuUsPerFrame: r.cpuUs / r.frames };
+}
+
+async function measureRxC(ns: Netns, payload: number, secs: number): Promise<TapIoRow | null> {
+  ns.sh('ip', ['neigh', 'replace', '10.0.0.2', 'lladdr', STACK_MAC, 'dev', TAP, 'nud', 'permanent']);
+  const tapbench = path.join(PEERS, 'tapbench');
+  const test = `rx ${payload + 42}-byte frames`;
+  if (!existsSync(tapbench)) return null;
+  // bash's `times` reports the CPU time of the finished child (user and system).
+  const inner = ns.start('bash', ['-c', `${tapbench} rx ${TAP} ${secs}; times`]);
+  await inner.ready;
+  blast(ns, payload, secs + 1);
+  const out = await inner.done;
+  const fps = Number(/fps=(\d+)/.exec(out)?.[1] ?? 0);
+  const frames = Number(/frames=(\d+)/.exec(out)?.[1] ?? 0);
+  const times = [...out.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  const cpu = times.length >= 4 ? times[2]! + times[3]! : null;
+  return { test, strategy: 'C tapbench', framesPerSec: fps, cpuUsPerFrame: cpu !== null && frames > 0 ? (cpu * 1e6) / frames : null };
+}
+
+function parsePing(out: string): { sent: number; received: number; ms: number } | null {
+  const m = /(\d+) packets transmitted, (\d+) received.*time (\d+)ms/.exec(out);
+  return m ? { sent: Number(m[1]), received: Number(m[2]), ms: Number(m[3]) } : null;
+}
+
+async function measureEcho(ns: Netns, strategy: RxStrategy, count: number): Promise<TapIoRow> {
+  const inner = ns.start(process.execPath, ['--import', LOADER, SELF, '--inner', 'echo', strategy, String(count)]);
+  await inner.ready;
+  const ping = parsePing(ns.sh('ping', ['-f', '-q', '-c', String(count), '-w', '60', '10.0.0.2'], 90_000));
+  const r = lastJson<{ echoes: number; secs: number; cpuUs: number }>(await inner.done);
+  const test = `echo (ping -f -c ${count})`;
+  if (!ping || !r) return { test, strategy, framesPerSec: 0, cpuUsPerFrame: null, note: 'failed' };
+  return {
+    test,
+    strategy: `stack, ${strategy}`,
+    framesPerSec: (ping.received * 1000) / Math.max(1, ping.ms),
+    cpuUsPerFrame: r.cpuUs / Math.max(1, r.echoes),
+    note: `${ping.received}/${ping.sent} replies`,
+  };
+}
+
+async function measureEchoLwip(ns: Netns, count: number): Promise<TapIoRow | null> {
+  const lwip = path.join(PEERS, 'lwip_tap_tuned');
+  if (!existsSync(lwip)) return null;
+  ns.sh('ip', ['neigh', 'del', '10.0.0.2', 'dev', TAP]);
+  const server = ns.start('bash', ['-c', `echo ready; exec ${lwip} ${TAP} 10.0.0.2 0`]);
+  await server.ready;
+  await sleep(500);
+  const ping = parsePing(ns.sh('ping', ['-f', '-q', '-c', String(count), '-w', '60', '10.0.0.2'], 90_000));
+  if (server.pid !== undefined) process.kill(server.pid, 'SIGTERM');
+  await server.done;
+  if (!ping) return null;
+  return { test: `echo (ping -f -c ${count})`, strategy: 'lwIP tuned (C)', framesPerSec: (ping.received * 1000) / Math.max(1, ping.ms), cpuUsPerFrame: null, note: `${ping.received}/${ping.sent} replies` };
+}
+
+/** Runs a measurement `runs` times and keeps the median of each figure (this machine is noisy). */
+async function median(runs: number, measure: () => Promise<TapIoRow | null>): Promise<TapIoRow | null> {
+  const got: TapIoRow[] = [];
+  for (let i = 0; i < runs; i++) {
+    const r = await measure();
+    if (r) got.push(r);
+  }
+  if (got.length === 0) return null;
+  const mid = <T>(xs: T[]): T => xs[Math.floor(xs.length / 2)]!;
+  const fps = mid(got.map((r) => r.framesPerSec).sort((a, b) => a - b));
+  const cpus = got.map((r) => r.cpuUsPerFrame).filter((c): c is number => c !== null).sort((a, b) => a - b);
+  return { ...got[0]!, framesPerSec: fps, cpuUsPerFrame: cpus.length ? mid(cpus) : null, note: `${got[0]!.note ? got[0]!.note + '; ' : ''}median of ${got.length}` };
+}
+
+export async function runTapIo(options: { secs?: number; pings?: number; only?: string[]; runs?: number } = {}): Promise<TapIoRow[]> {
+  const secs = options.secs ?? 3;
+  const pings = options.pings ?? 20_000;
+  const only = options.only ?? ['rx', 'echo', 'c'];
+  const runs = options.runs ?? 3;
+  const rows: TapIoRow[] = [];
+  const add = (r: TapIoRow | null): void => {
+    if (r) rows.push(r);
+  };
+  const ns = new Netns();
+  try {
+    ns.makeTap();
+    if (only.includes('rx')) {
+      for (const payload of [22, 1472]) {
+        for (const s of ['stream', 'stream-drain', 'fsread', 'fsread-4'] as RxStrategy[]) add(await median(runs, () => measureRx(ns, s, payload, secs)));
+        if (only.includes('c')) add(await median(runs, () => measureRxC(ns, payload, secs)));
+      }
+    }
+    if (only.includes('echo')) {
+      ns.sh('ip', ['neigh', 'del', '10.0.0.2', 'dev', TAP]);
+      for (const s of ['stream', 'stream-drain'] as RxStrategy[]) add(await median(runs, () => measureEcho(ns, s, pings)));
+      if (only.includes('c')) add(await median(runs, () => measureEchoLwip(ns, pings)));
+    }
+    ns.dropTap();
+  } finally {
+    ns.destroy();
+  }
+  return rows;
+}
+
+function printRows(rows: TapIoRow[]): void {
+  const fmt = (n: number | null, digits: number): string => (n === null ? '-' : n.toFixed(digits));
+  process.stdout.write(`| test | strategy | frames/s | CPU µs/frame | note |\n|---|---|---|---|---|\n`);
+  for (const r of rows) process.stdout.write(`| ${r.test} | ${r.strategy} | ${Math.round(r.framesPerSec)} | ${fmt(r.cpuUsPerFrame, 2)} | ${r.note ?? ''} |\n`);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--inner') {
+    const [, kind, strategy, n] = argv;
+    if (kind === 'rx') return innerRx(strategy as RxStrategy, Number(n));
+    return innerEcho(strategy as RxStrategy, Number(n));
+  }
+  const get = (flag: string): string | undefined => {
+    const i = argv.indexOf(flag);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  if (process.getuid?.() !== 0 || !existsSync('/dev/net/tun')) {
+    process.stderr.write('bench:tap-io needs root and /dev/net/tun (it makes its own network namespace)\n');
+    process.exit(1);
+  }
+  if (!existsSync(path.join(PEERS, 'tapbench')))
+    process.stderr.write(`(C rows skipped: build them with make -C ../shared/peers B=${PEERS} all)\n`);
+  const secs = Math.min(30, Number(get('--secs') ?? 3));
+  const pings = Math.min(200_000, Number(get('--pings') ?? 20_000));
+  const only = get('--only')?.split(',');
+  const runs = Math.min(9, Number(get('--runs') ?? 3));
+  printRows(await runTapIo({ secs, pings, only, runs }));
+}
+
+if (process.argv[1] === SELF) void main();
