@@ -7,8 +7,10 @@
 // sender) at 10.0.0.2, whose MAC is a static neighbour, so every datagram becomes one frame
 // on the TAP; a reader in its own process counts frames for --secs and reports frames/s and
 // CPU µs per frame (process.cpuUsage, all threads). Strategies:
-//   stream        libuv stream over the descriptor, net.Socket onread into one buffer (tap.ts)
-//   stream-drain  the same, then fs.readSync until EAGAIN after each wake-up (drainBatch 64)
+//   stream        libuv stream over the descriptor, net.Socket onread into one buffer, one
+//                 frame per wake-up (TapDevice rxBatch 1)
+//   stream-drain  the same, then fs.readSync until EAGAIN after each wake-up (TapDevice's
+//                 default: rxBatch 64, with back-off when a wake-up finds nothing more)
 //   fsread        blocking descriptor, fs.read on the libuv thread pool, one read in flight
 //   fsread-4      the same with four reads in flight
 //   C             tapbench rx (../shared/peers): a C read loop, the ceiling
@@ -23,7 +25,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createStack } from '../src/stack.ts';
-import { openTapDescriptor, TapDevice } from '../src/tap/tap.ts';
+import { ioctlBuffer } from '../src/tap/ffi.ts';
+import { TapDevice } from '../src/tap/tap.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LOADER = `file://${ROOT}/node_modules/tsx/dist/loader.mjs`;
@@ -50,6 +53,16 @@ function cpuUs(): number {
   return c.user + c.system;
 }
 
+/** A blocking descriptor on the TAP (TapDevice's is non-blocking), for reads on the thread pool. */
+function openBlockingTap(name: string): number {
+  const fd = fs.openSync('/dev/net/tun', fs.constants.O_RDWR);
+  const ifr = Buffer.alloc(40);
+  ifr.write(name, 0, 15, 'latin1');
+  ifr.writeUInt16LE(0x0002 | 0x1000, 16); // IFF_TAP | IFF_NO_PI
+  if (ioctlBuffer(fd, 0x400454ca, ifr).value < 0) throw new Error(`TUNSETIFF ${name} failed`); // TUNSETIFF
+  return fd;
+}
+
 /** Counts frames read with one strategy for `secs` after the first frame; prints one JSON line. */
 async function innerRx(strategy: RxStrategy, secs: number): Promise<void> {
   let frames = 0;
@@ -64,11 +77,11 @@ async function innerRx(strategy: RxStrategy, secs: number): Promise<void> {
   };
   let stop: () => void = () => {};
   if (strategy === 'stream' || strategy === 'stream-drain') {
-    const tap = TapDevice.open({ name: TAP, drainBatch: strategy === 'stream-drain' ? 64 : 0 });
+    const tap = TapDevice.open({ name: TAP, rxBatch: strategy === 'stream-drain' ? 64 : 1 });
     tap.setReceiver(onFrame);
     stop = () => void tap.close();
   } else {
-    const fd = openTapDescriptor({ name: TAP }, false);
+    const fd = openBlockingTap(TAP);
     let running = true;
     const inFlight = strategy === 'fsread-4' ? 4 : 1;
     for (let i = 0; i < inFlight; i++) {
@@ -97,7 +110,7 @@ async function innerRx(strategy: RxStrategy, secs: number): Promise<void> {
 
 /** The stack on the TAP; reports its CPU time from the first echo to the `count`-th. */
 async function innerEcho(strategy: RxStrategy, count: number): Promise<void> {
-  const tap = TapDevice.open({ name: TAP, drainBatch: strategy === 'stream-drain' ? 64 : 0 });
+  const tap = TapDevice.open({ name: TAP, rxBatch: strategy === 'stream-drain' ? 64 : 1 });
   const stack = await createStack({ link: tap, ip: '10.0.0.2/24', mac: STACK_MAC });
   process.stdout.write('ready\n');
   const deadline = Date.now() + 120_000;
