@@ -4,6 +4,7 @@
 
 import type { Clock } from '../clock.ts';
 import { LayerCounters } from '../counters.ts';
+import { copyBytes } from '../bytes.ts';
 import { isMulticast } from './address.ts';
 import {
   emitIcmpHeader,
@@ -131,7 +132,7 @@ export class IcmpLayer {
     if (this.ignoreBroadcastEcho && ipv4.dst !== this.ip.ip) return this.counters.drop('icmp-echo-broadcast');
     const out = this.txBuf;
     const dataLen = icmp.dataLength;
-    icmp.buf.copy(out, TX_HEADROOM + ICMP_HEADER_LEN, icmp.dataOffset, icmp.dataOffset + dataLen);
+    copyBytes(icmp.buf, icmp.dataOffset, out, TX_HEADROOM + ICMP_HEADER_LEN, dataLen);
     const len = emitIcmpHeader(out, TX_HEADROOM, ICMP_ECHO_REPLY, 0, icmp.rest, dataLen);
     this.counters.tx++;
     // RFC 1122 3.2.2.6: the reply's TOS is the request's. (One options object, reused.)

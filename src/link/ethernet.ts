@@ -1,6 +1,8 @@
 // Ethernet II frames (IEEE 802.3 with an EtherType): 6-byte destination and source MAC,
 // a 2-byte EtherType, then the payload. The FCS is not seen on a TAP.
 
+import { copyBytes } from '../bytes.ts';
+
 export const ETH_HEADER_LEN = 14;
 export const ETHERTYPE_IPV4 = 0x0800;
 export const ETHERTYPE_ARP = 0x0806;
@@ -87,8 +89,8 @@ export class EthernetFrame {
 
 /** Writes an Ethernet header at off; returns its length. */
 export function emitEthernet(buf: Buffer, off: number, dst: Uint8Array, src: Uint8Array, etherType: number): number {
-  buf.set(dst.subarray(0, 6), off);
-  buf.set(src.subarray(0, 6), off + 6);
+  copyBytes(dst, 0, buf, off, 6);
+  copyBytes(src, 0, buf, off + 6, 6);
   buf.writeUInt16BE(etherType, off + 12);
   return ETH_HEADER_LEN;
 }

@@ -43,8 +43,10 @@ export const GSO_MAX_SIZE = 65535;
 
 /** Frames read per wake-up at most (the first by libuv, the rest drained with readSync). */
 const RX_BATCH = 64;
-/** After a wake-up that found nothing more to drain, skip draining for up to this many. */
+/** After a wake-up that found little more to drain, skip draining for up to this many. */
 const MAX_DRAIN_BACKOFF = 64;
+/** Frames a drain must find to be worth its cost (see drain()). */
+const DRAIN_WORTHWHILE = 4;
 
 export class TapError extends Error {
   constructor(
@@ -171,8 +173,9 @@ export class TapDevice implements Link {
    * libuv reads one frame per wake-up (a read shorter than its buffer ends its loop), so
    * after it we read on with readSync until the queue is empty or the batch is full. The
    * empty queue shows as an EAGAIN exception, which costs a few microseconds, so when a
-   * wake-up finds nothing more (ping-pong traffic), the next ones skip the attempt, backing
-   * off exponentially.
+   * wake-up finds little more (ping-pong traffic), the next ones skip the attempt, backing
+   * off exponentially. Measured: a saturated 64-byte flood is read about 20% faster with
+   * draining, and flood ping loses nothing to it.
    */
   private drain(): void {
     if (this.drainSkip > 0) {
@@ -195,7 +198,9 @@ export class TapDevice implements Link {
       this.deliver(n);
     }
     Error.stackTraceLimit = traceLimit;
-    if (got === 0) {
+    // A drain pays for its final EAGAIN (~2.5 µs) only when it saves several wake-ups
+    // (~0.5 µs each): below DRAIN_WORTHWHILE frames, back off.
+    if (got < DRAIN_WORTHWHILE) {
       this.drainSkip = this.drainBackoff;
       this.drainBackoff = Math.min(this.drainBackoff * 2, MAX_DRAIN_BACKOFF);
     } else {
