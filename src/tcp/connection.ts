@@ -143,6 +143,8 @@ export class Connection {
   private rtoAt = 0;
   private persistAt = 0;
   private persistBackoff = 0;
+  /** A zero-window probe byte is outstanding. */
+  private probing = false;
   private delayedAckAt = 0;
   private keepAliveAt = 0;
   /** TIME-WAIT expiry, or the FIN-WAIT-2 timeout of an orphaned connection. */
@@ -319,10 +321,9 @@ export class Connection {
   onAppRead(): void {
     if (!this.isSynchronized() || this.finReceived) return;
     const right = seqAdd(this.rcvNxt, this.freeReceiveSpace());
-    // Announce when the right edge moves by at least min(half the buffer, one MSS), and
-    // always when the window was closed.
+    // Announce when the right edge moves by at least min(half the buffer, one MSS).
     const threshold = Math.min(this.config.receiveBufferSize >> 1, this.receiveMss);
-    if (this.rcvAdv === this.rcvNxt ? seqGt(right, this.rcvAdv) : seqGe(right, seqAdd(this.rcvAdv, threshold))) {
+    if (seqGe(right, seqAdd(this.rcvAdv, threshold))) {
       this.ackNow = true;
       this.output();
     }
@@ -471,11 +472,15 @@ export class Connection {
       dataOff += skip;
       dataLen -= skip;
       seq = seqAdd(seq, skip);
+      // A duplicate: the peer missed our ACK; tell it again at once (RFC 5681 4.2).
+      if (skip > 0) this.ackNow = true;
     }
     const room = seqSub(this.rcvAdv, seq);
     if (dataLen > room) {
+      // What does not fit is dropped and the peer told where the window ends.
       dataLen = room;
       flags &= ~FIN;
+      this.ackNow = true;
     }
 
     // Fourth, the SYN bit (RFC 5961 4.2): in a synchronized state any SYN gets a challenge ACK.
@@ -553,8 +558,11 @@ export class Connection {
       dataLen === 0 &&
       !(flags & (SYN | FIN)) &&
       window === this.sndWnd &&
+      window > 0 &&
+      !this.probing &&
       this.sndMax !== this.sndUna
     ) {
+      // RFC 5681 2 (DUPLICATE ACKNOWLEDGMENT); answers to zero-window probes are not.
       this.duplicateAck();
     }
     // Window update (RFC 9293 3.10.7.4): only from a segment newer than the last update.
@@ -563,10 +571,12 @@ export class Connection {
       this.sndWl1 = seq;
       this.sndWl2 = ack;
       if (window > this.maxSndWnd) this.maxSndWnd = window;
-      if (window > 0 && this.persistAt !== 0) {
+      if (window > 0 && (this.persistAt !== 0 || this.probing)) {
         this.persistAt = 0;
         this.persistBackoff = 0;
-        if (this.sndMax !== this.sndUna && this.rtoAt === 0) this.rtoAt = this.now() + this.rto.rto;
+        // The probe byte was beyond the window: it goes again with the data that follows.
+        if (this.probing) this.sndNxt = this.sndUna;
+        this.probing = false;
       }
     }
     // State transitions that depend on our FIN being acknowledged.
@@ -851,7 +861,7 @@ export class Connection {
         const usable = window - inFlight;
         const len = Math.min(unsent, this.sendMss, usable);
         if (len <= 0) break;
-        const idle = this.sndUna === this.sndMax;
+        const idle = inFlight === 0;
         const last = len === unsent;
         let go = len === this.sendMss;
         // Nagle (RFC 1122 4.2.3.4): a short segment waits while data is unacknowledged,
@@ -1100,6 +1110,7 @@ export class Connection {
     this.layer.persistProbes++;
     const len = Math.min(1, this.sendBuffer.length);
     if (len > 0) {
+      this.probing = true;
       this.emit(ACK, this.sndUna, 0, 1);
       if (seqLt(this.sndNxt, seqAdd(this.sndUna, 1))) this.sndNxt = seqAdd(this.sndUna, 1);
       if (seqLt(this.sndMax, this.sndNxt)) this.sndMax = this.sndNxt;

@@ -53,6 +53,7 @@ export class Socket extends Duplex implements ConnectionUser {
   private idleTimer: Timer | null = null;
   private lastActivity = 0;
   private noDelayWanted = false;
+  private readCheckScheduled = false;
   private keepAliveWanted: { enable: boolean; delay: number } | null = null;
 
   constructor(
@@ -169,7 +170,26 @@ export class Socket extends Duplex implements ConnectionUser {
   // --- Duplex ---------------------------------------------------------------------------
 
   override _read(): void {
-    this.conn?.onAppRead();
+    this.scheduleWindowCheck();
+  }
+
+  /**
+   * Every read (paused or flowing) takes bytes out of the stream's buffer, which frees
+   * receive window: look at it once the read is done.
+   */
+  override read(size?: number): any {
+    const chunk = super.read(size);
+    if (this.conn && chunk !== null) this.scheduleWindowCheck();
+    return chunk;
+  }
+
+  private scheduleWindowCheck(): void {
+    if (this.readCheckScheduled) return;
+    this.readCheckScheduled = true;
+    process.nextTick(() => {
+      this.readCheckScheduled = false;
+      this.conn?.onAppRead();
+    });
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {

@@ -1,0 +1,264 @@
+// Opening connections segment by segment (RFC 9293 3.5, 3.10.7.2, 3.10.7.3), the RST rules
+// for closed ports and LISTEN (RFC 9293 3.10.7.1/2), SYN retransmission, the SYN backlog
+// bound and SYN cookies.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { acceptOne, connectOne } from '../helpers/tcp-open.ts';
+import {
+  ACK,
+  ack,
+  expectSegment,
+  flags,
+  mss,
+  noOptions,
+  payload,
+  PEER_IP,
+  ports,
+  RST,
+  SYN,
+  seq,
+  TcpHarness,
+  tsEcr,
+  window,
+  windowScale,
+} from '../helpers/tcp-harness.ts';
+
+test('passive open: SYN gets SYN-ACK with our MSS from the MTU, then ACK establishes', async () => {
+  const h = await TcpHarness.create();
+  let accepted = 0;
+  h.stack.createServer(() => accepted++).listen(80);
+  await h.advance(0);
+  h.inject({ dstPort: 80, seq: 1000, flags: SYN, mss: 1400, windowScale: 7, sackPermitted: true, ts: [12345, 0] });
+  const synAck = expectSegment(h.one(), ports(80, 40000), flags(SYN | ACK), ack(1001), mss(1460), windowScale(3), tsEcr(12345), window(65535));
+  const conn = h.connection(80)!;
+  assert.is(conn.state, 'SYN-RECEIVED');
+  assert.is(accepted, 0);
+  h.inject({ dstPort: 80, seq: 1001, ack: synAck.seq + 1, flags: ACK, ts: [12346, synAck.tsVal] });
+  await h.advance(0);
+  assert.is(conn.state, 'ESTABLISHED');
+  assert.is(accepted, 1);
+  // Negotiated: the peer's MSS less the timestamp option, both scales, timestamps.
+  assert.is(conn.sendMss, 1400 - 12);
+  assert.is(conn.sndWscale, 7);
+  assert.is(conn.rcvWscale, 3); // 256 KiB needs a shift of 3 to fit 16 bits
+  assert.is(conn.tsEnabled, true);
+  h.none();
+});
+
+test('passive open without options: SYN-ACK offers none back but MSS, and 536 is assumed', async () => {
+  const h = await TcpHarness.create({ mtu: 1000 });
+  h.stack.createServer(() => {}).listen(80);
+  await h.advance(0);
+  h.inject({ dstPort: 80, seq: 7, flags: SYN });
+  const synAck = expectSegment(h.one(), flags(SYN | ACK), mss(960), windowScale(-1));
+  assert.is(synAck.hasTimestamp, false);
+  assert.is(h.connection(80)!.sendMss, 536);
+});
+
+test('SYN to a closed port: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> (RFC 9293 3.10.7.1)', async () => {
+  const h = await TcpHarness.create();
+  h.inject({ dstPort: 81, seq: 0xfffffff0, flags: SYN });
+  expectSegment(h.one(), ports(81, 40000), flags(RST | ACK), seq(0), ack(0xfffffff1), window(0), noOptions());
+  // With data and FIN the acknowledgment covers them too.
+  h.inject({ dstPort: 81, seq: 100, flags: 0x01, payload: 'abc' });
+  expectSegment(h.one(), flags(RST | ACK), seq(0), ack(104));
+  assert.is(h.stack.tcp.counters.drops['tcp-port-closed'], 2);
+});
+
+test('ACK to a closed port: <SEQ=SEG.ACK><CTL=RST>; an RST gets nothing', async () => {
+  const h = await TcpHarness.create();
+  h.inject({ dstPort: 81, seq: 5, ack: 777, flags: ACK, payload: 'x' });
+  expectSegment(h.one(), flags(RST), seq(777), ack(0));
+  h.inject({ dstPort: 81, seq: 5, ack: 777, flags: RST | ACK });
+  h.inject({ dstPort: 81, seq: 5, flags: RST });
+  h.none();
+});
+
+test('LISTEN: an ACK gets a reset, an RST is ignored, a segment without SYN is dropped', async () => {
+  const h = await TcpHarness.create({ tcp: { synCookies: false } });
+  h.stack.createServer(() => {}).listen(80);
+  await h.advance(0);
+  h.inject({ dstPort: 80, seq: 1, ack: 99, flags: ACK });
+  expectSegment(h.one(), flags(RST), seq(99));
+  h.inject({ dstPort: 80, seq: 1, flags: RST });
+  h.inject({ dstPort: 80, seq: 1, flags: 0, payload: 'no flags' });
+  h.none();
+  assert.is(h.stack.tcp.size, 0);
+});
+
+test('SYN-RECEIVED: a duplicate SYN gets the SYN-ACK again; an unacceptable ACK gets a reset', async () => {
+  const h = await TcpHarness.create();
+  h.stack.createServer(() => {}).listen(80);
+  await h.advance(0);
+  h.inject({ dstPort: 80, seq: 1000, flags: SYN, mss: 1460 });
+  const synAck = h.one();
+  h.inject({ dstPort: 80, seq: 1000, flags: SYN, mss: 1460 });
+  expectSegment(h.one(), flags(SYN | ACK), seq(synAck.seq), ack(1001));
+  h.inject({ dstPort: 80, seq: 1001, ack: synAck.seq + 5, flags: ACK });
+  expectSegment(h.one(), flags(RST), seq(synAck.seq + 5));
+  assert.is(h.connection(80)!.state, 'SYN-RECEIVED');
+});
+
+test('SYN-RECEIVED (passive): an exact RST returns to LISTEN silently', async () => {
+  const h = await TcpHarness.create();
+  let accepted = 0;
+  h.stack.createServer(() => accepted++).listen(80);
+  await h.advance(0);
+  h.inject({ dstPort: 80, seq: 1000, flags: SYN });
+  h.one();
+  h.inject({ dstPort: 80, seq: 1001, flags: RST });
+  h.none();
+  assert.is(h.connection(80), undefined);
+  assert.is(h.stack.tcp.listeners.get(80)!.halfOpen, 0);
+  assert.is(accepted, 0);
+});
+
+test('SYN-ACK is retransmitted with exponential backoff, then the half-open connection is dropped', async () => {
+  const h = await TcpHarness.create({ tcp: { synAckRetries: 3 } });
+  h.stack.createServer(() => {}).listen(80);
+  await h.advance(0);
+  h.inject({ dstPort: 80, seq: 1000, flags: SYN });
+  const first = h.one();
+  const gaps = [1000, 2000, 4000];
+  for (const gap of gaps) {
+    await h.advance(gap - 1);
+    h.none();
+    await h.advance(1);
+    expectSegment(h.one(), flags(SYN | ACK), seq(first.seq), ack(1001));
+  }
+  await h.advance(8000);
+  h.none();
+  assert.is(h.connection(80), undefined);
+});
+
+test('active open: SYN with MSS, window scale, SACK-permitted per config and timestamps; SYN-ACK completes it', async () => {
+  const h = await TcpHarness.create();
+  const socket = h.stack.connect(8080, '10.0.0.1');
+  const syn = expectSegment(h.one(), flags(SYN), mss(1460), windowScale(3), ack(0), window(65535));
+  assert.is(syn.hasTimestamp, true);
+  assert.ok(syn.srcPort >= 32768 && syn.srcPort <= 60999);
+  let connected = false;
+  socket.on('connect', () => (connected = true));
+  h.inject({ srcPort: 8080, dstPort: syn.srcPort, seq: 5000, ack: syn.seq + 1, flags: SYN | ACK, mss: 1000, ts: [77, syn.tsVal] });
+  expectSegment(h.one(), flags(ACK), seq(syn.seq + 1), ack(5001), tsEcr(77));
+  await h.advance(0);
+  assert.ok(connected);
+  const conn = h.connection(syn.srcPort, 8080)!;
+  assert.is(conn.state, 'ESTABLISHED');
+  // The peer did not scale: neither do we.
+  assert.is(conn.rcvWscale, 0);
+  assert.is(conn.sndWscale, 0);
+  assert.is(conn.sendMss, 1000 - 12);
+});
+
+test('SYN-SENT: an RST with an acceptable ACK refuses; without ACK it is ignored; a bad ACK gets RST', async () => {
+  const h = await TcpHarness.create();
+  const socket = h.stack.connect(8080, '10.0.0.1');
+  let error: (Error & { code?: string }) | null = null;
+  socket.on('error', (e) => (error = e));
+  const syn = h.one();
+  h.inject({ srcPort: 8080, dstPort: syn.srcPort, seq: 0, flags: RST });
+  h.inject({ srcPort: 8080, dstPort: syn.srcPort, seq: 0, ack: syn.seq + 10, flags: SYN | ACK });
+  expectSegment(h.one(), flags(RST), seq(syn.seq + 10));
+  await h.advance(0);
+  assert.is(error, null);
+  assert.is(h.connection(syn.srcPort, 8080)!.state, 'SYN-SENT');
+  h.inject({ srcPort: 8080, dstPort: syn.srcPort, seq: 0, ack: syn.seq + 1, flags: RST | ACK });
+  await h.advance(0);
+  assert.is(error!.code, 'ECONNREFUSED');
+  h.none();
+});
+
+test('SYN retransmission backs off 1, 2, 4 s and fails with ETIMEDOUT after synRetries', async () => {
+  const h = await TcpHarness.create({ tcp: { synRetries: 2 } });
+  const socket = h.stack.connect(8080, '10.0.0.1');
+  let error: (Error & { code?: string; syscall?: string }) | null = null;
+  socket.on('error', (e) => (error = e));
+  const syn = h.one();
+  await h.advance(1000);
+  expectSegment(h.one(), flags(SYN), seq(syn.seq));
+  await h.advance(1999);
+  h.none();
+  await h.advance(1);
+  expectSegment(h.one(), flags(SYN), seq(syn.seq));
+  await h.advance(4000);
+  h.none();
+  assert.is(error!.code, 'ETIMEDOUT');
+  assert.is(error!.syscall, 'connect');
+});
+
+test('simultaneous open: SYN crosses SYN, both answer SYN-ACK with their ISS, ACK establishes', async () => {
+  const h = await TcpHarness.create();
+  const socket = h.stack.connect({ port: 8080, host: '10.0.0.1', localPort: 5555 });
+  let connected = false;
+  socket.on('connect', () => (connected = true));
+  const syn = expectSegment(h.one(), flags(SYN), ports(5555, 8080));
+  h.inject({ srcPort: 8080, dstPort: 5555, seq: 9000, flags: SYN, mss: 1460 });
+  expectSegment(h.one(), flags(SYN | ACK), seq(syn.seq), ack(9001));
+  const conn = h.connection(5555, 8080)!;
+  assert.is(conn.state, 'SYN-RECEIVED');
+  h.inject({ srcPort: 8080, dstPort: 5555, seq: 9000, ack: syn.seq + 1, flags: SYN | ACK, mss: 1460 });
+  // The peer's SYN-ACK is below RCV.NXT: acknowledged, not accepted as new (RFC 9293 figure 8).
+  expectSegment(h.one(), flags(ACK), seq(syn.seq + 1), ack(9001));
+  h.inject({ srcPort: 8080, dstPort: 5555, seq: 9001, ack: syn.seq + 1, flags: ACK });
+  await h.advance(0);
+  assert.is(conn.state, 'ESTABLISHED');
+  assert.ok(connected);
+});
+
+test('the SYN backlog is bounded: beyond it SYN cookies answer, and a cookie ACK opens a connection', async () => {
+  const h = await TcpHarness.create({ tcp: { maxSynBacklog: 4 } });
+  const accepted: number[] = [];
+  h.stack.createServer((s) => accepted.push(s.remotePort!)).listen({ port: 80, backlog: 100 });
+  await h.advance(0);
+  const synAcks = [];
+  for (let i = 0; i < 10; i++) {
+    h.inject({ srcPort: 20000 + i, dstPort: 80, seq: 100 * i, flags: SYN, mss: 1460, windowScale: 7, ts: [1, 0] });
+    synAcks.push(expectSegment(h.one(), flags(SYN | ACK), ack(100 * i + 1)));
+  }
+  assert.is(h.stack.tcp.size, 4, 'only four half-open connections are kept');
+  assert.is(h.stack.tcp.listeners.get(80)!.halfOpen, 4);
+  // The cookie SYN-ACKs carry only the MSS option: nothing else survives statelessness.
+  expectSegment(synAcks[9], mss(1460), windowScale(-1));
+  assert.is(synAcks[9]!.hasTimestamp, false);
+  h.inject({ srcPort: 20009, dstPort: 80, seq: 901, ack: synAcks[9]!.seq + 1, flags: ACK, payload: 'GET' });
+  await h.advance(0);
+  assert.equal(accepted, [20009]);
+  const conn = h.stack.tcp.find(80, PEER_IP, 20009)!;
+  assert.is(conn.state, 'ESTABLISHED');
+  assert.is(conn.sendMss, 1460);
+  // A forged cookie is refused with a reset.
+  h.sent();
+  h.inject({ srcPort: 20008, dstPort: 80, seq: 801, ack: synAcks[8]!.seq + 2, flags: ACK });
+  expectSegment(h.one(), flags(RST), seq(synAcks[8]!.seq + 2));
+  assert.is(h.stack.tcp.synCookiesAccepted, 1);
+});
+
+test('without SYN cookies a full SYN queue drops new SYNs', async () => {
+  const h = await TcpHarness.create({ tcp: { maxSynBacklog: 2, synCookies: false } });
+  h.stack.createServer(() => {}).listen(80);
+  await h.advance(0);
+  for (let i = 0; i < 5; i++) h.inject({ srcPort: 20000 + i, dstPort: 80, seq: i, flags: SYN });
+  assert.is(h.sent().length, 2);
+  assert.is(h.stack.tcp.counters.drops['tcp-syn-queue-full'], 3);
+});
+
+test('data on the third segment of the handshake is accepted', async () => {
+  const h = await TcpHarness.create();
+  let got = '';
+  h.stack.createServer((s) => s.on('data', (d: Buffer) => (got += d.toString()))).listen(80);
+  await h.advance(0);
+  h.inject({ dstPort: 80, seq: 1000, flags: SYN });
+  const synAck = h.one();
+  h.inject({ dstPort: 80, seq: 1001, ack: synAck.seq + 1, flags: ACK, payload: 'hello' });
+  await h.advance(0);
+  assert.is(got, 'hello');
+  await h.advance(40);
+  expectSegment(h.one(), flags(ACK), ack(1006));
+  void payload;
+  void connectOne;
+  void acceptOne;
+});
+
+test.run();
