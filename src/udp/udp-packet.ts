@@ -6,6 +6,8 @@ import { finishChecksum, pseudoHeaderSum, sumBytes } from '../ipv4/checksum.ts';
 import { PROTO_UDP } from '../ipv4/ipv4-packet.ts';
 
 export const UDP_HEADER_LEN = 8;
+/** Offset of the checksum field in the header. */
+export const UDP_CHECKSUM_FIELD = 6;
 /** The largest UDP payload IPv4 can carry: 65535 - 20 (IPv4 header) - 8 (UDP header). */
 export const UDP_MAX_PAYLOAD = 65507;
 
@@ -56,8 +58,9 @@ export class UdpPacket {
 
 /**
  * Writes a UDP header at off over `dataLength` bytes of data already placed right after it,
- * and fills in the checksum, always: a computed 0 goes out as 0xffff, since 0 would mean
- * "no checksum" (RFC 768). Returns the datagram length.
+ * and fills in the checksum: a computed 0 goes out as 0xffff, since 0 would mean "no
+ * checksum" (RFC 768). With withChecksum false the field is left 0 for IPv4 to complete
+ * (SendOptions.checksumField), which it always does. Returns the datagram length.
  */
 export function emitUdpHeader(
   buf: Buffer,
@@ -67,12 +70,14 @@ export function emitUdpHeader(
   srcPort: number,
   dstPort: number,
   dataLength: number,
+  withChecksum = true,
 ): number {
   const length = UDP_HEADER_LEN + dataLength;
   buf.writeUInt16BE(srcPort, off);
   buf.writeUInt16BE(dstPort, off + 2);
   buf.writeUInt16BE(length, off + 4);
   buf.writeUInt16BE(0, off + 6);
+  if (!withChecksum) return length;
   const checksum = finishChecksum(sumBytes(buf, off, length, pseudoHeaderSum(src, dst, PROTO_UDP, length)));
   buf.writeUInt16BE(checksum === 0 ? 0xffff : checksum, off + 6);
   return length;

@@ -5,10 +5,10 @@
 import { LayerCounters, seededRandom } from '../counters.ts';
 import type { IcmpLayer } from '../ipv4/icmp.ts';
 import { ICMP_DEST_UNREACHABLE, ICMP_PARAMETER_PROBLEM, UNREACH_FRAG_NEEDED, UNREACH_PORT } from '../ipv4/icmp-packet.ts';
-import { type Ipv4Packet, PROTO_UDP } from '../ipv4/ipv4-packet.ts';
-import { type IcmpErrorInfo, type Ipv4Layer, type SendError, TX_HEADROOM } from '../ipv4/ipv4.ts';
+import { IPV4_MIN_HEADER, type Ipv4Packet, PROTO_UDP } from '../ipv4/ipv4-packet.ts';
+import { type IcmpErrorInfo, type Ipv4Layer, type SendError, type SendOptions, TX_HEADROOM } from '../ipv4/ipv4.ts';
 import { type RemoteInfo, type SocketOptions, type SocketType, UdpSocket } from './socket.ts';
-import { emitUdpHeader, UDP_HEADER_LEN, UDP_MAX_PAYLOAD, UdpPacket } from './udp-packet.ts';
+import { emitUdpHeader, UDP_CHECKSUM_FIELD, UDP_HEADER_LEN, UDP_MAX_PAYLOAD, UdpPacket } from './udp-packet.ts';
 
 /** Linux's ip_local_port_range. */
 export const EPHEMERAL_FIRST = 32768;
@@ -63,6 +63,7 @@ export class UdpLayer {
   private readonly view = new UdpPacket();
   private readonly txBuf = Buffer.alloc(TX_HEADROOM + UDP_HEADER_LEN + UDP_MAX_PAYLOAD);
   private readonly random: () => number;
+  private readonly sendOptions: SendOptions = { ttl: undefined, checksumField: undefined };
 
   constructor(
     readonly ipv4: Ipv4Layer,
@@ -213,9 +214,17 @@ export class UdpLayer {
       buf.set(c, at);
       at += c.byteLength;
     }
-    const len = emitUdpHeader(buf, TX_HEADROOM, this.ipv4.ip, dst, srcPort, dstPort, size);
+    const len = UDP_HEADER_LEN + size;
+    const options = this.sendOptions;
+    options.ttl = ttl;
+    // A datagram that fits one frame leaves its checksum to IPv4, which hands it to the link
+    // when the TAP offloads checksums (else computes it, 0 sent as 0xffff); a fragmented one
+    // is summed here, over the whole datagram.
+    const whole = IPV4_MIN_HEADER + len <= this.ipv4.mtu;
+    options.checksumField = whole ? UDP_CHECKSUM_FIELD : undefined;
+    emitUdpHeader(buf, TX_HEADROOM, this.ipv4.ip, dst, srcPort, dstPort, size, !whole);
     this.counters.tx++;
-    return this.ipv4.send(PROTO_UDP, dst, buf, TX_HEADROOM, len, ttl === undefined ? undefined : { ttl });
+    return this.ipv4.send(PROTO_UDP, dst, buf, TX_HEADROOM, len, options);
   }
 
   /** Closes every socket (StackModule). */
