@@ -440,6 +440,7 @@ export class Connection {
     else acceptable = seqInWindow(seq, this.rcvNxt, rcvWnd) || seqInWindow(seqAdd(seq, segLen - 1), this.rcvNxt, rcvWnd);
     if (!acceptable) {
       if (!(flags & RST)) this.ackNow = true; // RFC 9293: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+      if (this.state === 'TIME-WAIT' && flags & FIN) this.restartTimeWait();
       this.layer.counters.drop('tcp-not-in-window');
       return;
     }
@@ -525,12 +526,7 @@ export class Connection {
 
     // Seventh and eighth: the segment text and the FIN.
     if (dataLen > 0 || flags & FIN) this.acceptData(seg, seq, dataOff, dataLen, (flags & FIN) !== 0);
-    if (this.state === 'TIME-WAIT' && flags & FIN) {
-      // A retransmitted FIN: acknowledge it and restart the 2 MSL wait (RFC 9293 3.10.7.4).
-      this.ackNow = true;
-      this.closeAt = this.now() + this.config.timeWaitMs;
-      this.armTimer();
-    }
+    if (this.state === 'TIME-WAIT' && flags & FIN) this.restartTimeWait();
   }
 
   /**
@@ -771,6 +767,13 @@ export class Connection {
       default:
         break;
     }
+  }
+
+  /** A retransmitted FIN in TIME-WAIT: acknowledge it and restart the 2 MSL wait (RFC 9293 3.10.7.4). */
+  private restartTimeWait(): void {
+    this.ackNow = true;
+    this.closeAt = this.now() + this.config.timeWaitMs;
+    this.armTimer();
   }
 
   private enterTimeWait(): void {

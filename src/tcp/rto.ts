@@ -39,8 +39,8 @@ export class RtoEstimator {
 
   /** The current timeout in ms, with backoff applied and clamped to [min, max]. */
   get rto(): number {
-    const r = this.baseRto * 2 ** this.backoffs;
-    return Math.min(this.maxMs, Math.max(this.minMs, r));
+    // The estimate is clamped first, then doubled per backoff (as Linux's icsk_rto).
+    return Math.min(this.maxMs, Math.max(this.minMs, this.baseRto) * 2 ** this.backoffs);
   }
 
   /** RFC 6298 2.2 and 2.3: fold a new RTT measurement into the estimate. */
@@ -60,7 +60,7 @@ export class RtoEstimator {
 
   /** RFC 6298 5.5: the timer expired; double the timeout (up to max). */
   backoff(): void {
-    if (this.baseRto * 2 ** this.backoffs < this.maxMs) this.backoffs++;
+    if (this.rto < this.maxMs) this.backoffs++;
   }
 
   /** An ACK for new data arrived: backoff ends even without a sample (Linux does the same). */

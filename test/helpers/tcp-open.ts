@@ -16,13 +16,22 @@ export interface Opened {
 }
 
 /** A passive open on `port`: SYN from the peer, SYN-ACK, ACK; returns the accepted socket. */
-export async function acceptOne(h: TcpHarness, port = 80, irs = 1000, synOptions: Partial<Inject> = {}, serverOptions = {}): Promise<Opened> {
+export async function acceptOne(
+  h: TcpHarness,
+  port = 80,
+  irs = 1000,
+  synOptions: Partial<Inject> = {},
+  serverOptions = {},
+  rttMs = 0,
+): Promise<Opened> {
   let socket: Socket | null = null;
   const server = h.stack.createServer(serverOptions, (s) => (socket = s));
   server.listen(port);
   await h.advance(0);
   h.inject({ dstPort: port, seq: irs, flags: SYN, mss: 1460, ...synOptions });
   const synAck = expectSegment(h.one(), flags(SYN | ACK), ack(irs + 1));
+  // The round trip the stack measures on its SYN-ACK.
+  if (rttMs > 0) h.clock.advance(rttMs);
   h.inject({ dstPort: port, seq: irs + 1, ack: synAck.seq + 1, flags: ACK, ...(synOptions.ts ? { ts: synOptions.ts } : {}) });
   await h.advance(0);
   assert.ok(socket, 'the server emitted connection');

@@ -1,0 +1,178 @@
+// Closing segment by segment (RFC 9293 3.6): active close through FIN-WAIT-1, FIN-WAIT-2 and
+// TIME-WAIT, passive close through CLOSE-WAIT and LAST-ACK, simultaneous close through
+// CLOSING, and TIME-WAIT's 2*MSL expiry and reopening.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { acceptOne } from '../helpers/tcp-open.ts';
+import { ACK, ack, expectSegment, FIN, flags, payload, PSH, RST, SYN, seq, TcpHarness } from '../helpers/tcp-harness.ts';
+
+test('active close: FIN, FIN-WAIT-1, FIN-WAIT-2, the peer FIN, TIME-WAIT, then CLOSED after 2*MSL', async () => {
+  const h = await TcpHarness.create({ tcp: { timeWaitMs: 5000 } });
+  const o = await acceptOne(h);
+  const conn = h.connection(80)!;
+  o.socket.end();
+  await h.advance(0);
+  expectSegment(h.one(), flags(FIN | ACK), seq(o.iss + 1), ack(o.peerSeq));
+  assert.is(conn.state, 'FIN-WAIT-1');
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 2, flags: ACK });
+  assert.is(conn.state, 'FIN-WAIT-2');
+  h.none();
+  // Half-closed: the peer may still send.
+  let got = '';
+  o.socket.on('data', (d: Buffer) => (got += d.toString()));
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 2, flags: ACK | PSH, payload: 'late' });
+  h.inject({ dstPort: 80, seq: o.peerSeq + 4, ack: o.iss + 2, flags: FIN | ACK });
+  // The FIN is acknowledged at once.
+  expectSegment(h.one(), flags(ACK), seq(o.iss + 2), ack(o.peerSeq + 5));
+  assert.is(conn.state, 'TIME-WAIT');
+  await h.advance(0);
+  assert.is(got, 'late');
+  // A retransmitted FIN is acknowledged again and restarts the timer.
+  await h.advance(3000);
+  h.inject({ dstPort: 80, seq: o.peerSeq + 4, ack: o.iss + 2, flags: FIN | ACK });
+  expectSegment(h.one(), flags(ACK), ack(o.peerSeq + 5));
+  await h.advance(4999);
+  assert.is(conn.state, 'TIME-WAIT');
+  await h.advance(1);
+  assert.is(conn.state, 'CLOSED');
+  assert.is(h.connection(80), undefined);
+});
+
+test('FIN-WAIT-1: a FIN that also acknowledges ours goes straight to TIME-WAIT', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  o.socket.end('bye');
+  await h.advance(0);
+  // The data went at once; the FIN follows on its own (as Linux does after a sent segment).
+  const segs = h.sent();
+  expectSegment(segs[0], flags(ACK | PSH), payload('bye'));
+  expectSegment(segs[1], flags(FIN | ACK), seq(o.iss + 4));
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 5, flags: FIN | ACK });
+  expectSegment(h.one(), flags(ACK), ack(o.peerSeq + 1));
+  assert.is(h.connection(80)!.state, 'TIME-WAIT');
+});
+
+test('passive close: the peer FIN gives end and CLOSE-WAIT; our end sends FIN, LAST-ACK, then CLOSED', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, {}, { allowHalfOpen: true });
+  const conn = h.connection(80)!;
+  let ended = false;
+  let closed = false;
+  o.socket.on('end', () => (ended = true));
+  o.socket.on('close', () => (closed = true));
+  o.socket.resume();
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: FIN | ACK });
+  expectSegment(h.one(), flags(ACK), ack(o.peerSeq + 1));
+  await h.advance(0);
+  assert.is(conn.state, 'CLOSE-WAIT');
+  assert.ok(ended);
+  // allowHalfOpen: we may still send.
+  o.socket.write('still here');
+  await h.advance(0);
+  expectSegment(h.one(), payload('still here'));
+  o.socket.end();
+  await h.advance(0);
+  expectSegment(h.one(), flags(FIN | ACK), seq(o.iss + 11));
+  assert.is(conn.state, 'LAST-ACK');
+  h.inject({ dstPort: 80, seq: o.peerSeq + 1, ack: o.iss + 12, flags: ACK });
+  assert.is(conn.state, 'CLOSED');
+  await h.advance(0);
+  assert.ok(closed);
+});
+
+test('without allowHalfOpen the peer FIN ends our side too (Node default)', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  o.socket.resume();
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: FIN | ACK });
+  await h.advance(0);
+  const segs = h.sent();
+  // The ACK of the FIN, then our FIN (the stream ends us on the next tick).
+  expectSegment(segs[0], flags(ACK), ack(o.peerSeq + 1));
+  expectSegment(segs[1], flags(FIN | ACK), seq(o.iss + 1));
+  assert.is(h.connection(80)!.state, 'LAST-ACK');
+});
+
+test('simultaneous close: FINs cross, CLOSING, then TIME-WAIT when ours is acknowledged', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, {}, { allowHalfOpen: true });
+  const conn = h.connection(80)!;
+  o.socket.end();
+  await h.advance(0);
+  expectSegment(h.one(), flags(FIN | ACK), seq(o.iss + 1));
+  // The peer's FIN does not acknowledge ours.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: FIN | ACK });
+  expectSegment(h.one(), flags(ACK), seq(o.iss + 2), ack(o.peerSeq + 1));
+  assert.is(conn.state, 'CLOSING');
+  h.inject({ dstPort: 80, seq: o.peerSeq + 1, ack: o.iss + 2, flags: ACK });
+  assert.is(conn.state, 'TIME-WAIT');
+});
+
+test('a lost FIN is retransmitted by the retransmission timer', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  o.socket.end();
+  await h.advance(0);
+  const fin = expectSegment(h.one(), flags(FIN | ACK));
+  // The handshake measured an RTT of 0 in virtual time: RTO is the 200 ms minimum, then doubles.
+  await h.advance(199);
+  h.none();
+  await h.advance(1);
+  expectSegment(h.one(), flags(FIN | ACK), seq(fin.seq));
+  await h.advance(399);
+  h.none();
+  await h.advance(1);
+  expectSegment(h.one(), flags(FIN | ACK), seq(fin.seq));
+});
+
+test('TIME-WAIT: a new SYN with a higher sequence number opens a new connection (RFC 6191)', async () => {
+  const h = await TcpHarness.create({ tcp: { timeWaitMs: 60_000 } });
+  const o = await acceptOne(h);
+  o.socket.end();
+  await h.advance(0);
+  h.sent();
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 2, flags: FIN | ACK });
+  h.sent();
+  assert.is(h.connection(80)!.state, 'TIME-WAIT');
+  let accepted = 0;
+  o.server.on('connection', () => accepted++);
+  h.inject({ dstPort: 80, seq: o.peerSeq + 100_000, flags: SYN });
+  expectSegment(h.one(), flags(SYN | ACK), ack(o.peerSeq + 100_001));
+  assert.is(h.connection(80)!.state, 'SYN-RECEIVED');
+  // An old SYN (lower sequence number) would only get a challenge-style ACK in TIME-WAIT.
+  void accepted;
+});
+
+test('destroy() with unread data sends RST; without, a graceful FIN', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  o.socket.pause();
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, payload: 'unread' });
+  o.socket.destroy();
+  await h.advance(0);
+  const segs = h.sent().filter((s) => s.flags & RST);
+  expectSegment(segs[0], flags(RST | ACK), seq(o.iss + 1));
+  assert.is(h.connection(80), undefined);
+
+  const h2 = await TcpHarness.create();
+  const o2 = await acceptOne(h2);
+  o2.socket.destroy();
+  await h2.advance(0);
+  expectSegment(h2.one(), flags(FIN | ACK), seq(o2.iss + 1));
+  assert.is(h2.connection(80)!.state, 'FIN-WAIT-1');
+});
+
+test('an orphaned FIN-WAIT-2 connection is dropped after finWait2Ms', async () => {
+  const h = await TcpHarness.create({ tcp: { finWait2Ms: 3000 } });
+  const o = await acceptOne(h);
+  o.socket.destroy();
+  await h.advance(0);
+  h.sent();
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 2, flags: ACK });
+  assert.is(h.connection(80)!.state, 'FIN-WAIT-2');
+  await h.advance(3000);
+  assert.is(h.connection(80), undefined);
+});
+
+test.run();
