@@ -862,11 +862,13 @@ export class Connection {
       if (unsent > 0) {
         const window = Math.min(this.sndWnd, this.cc.cwnd);
         const usable = window - inFlight;
-        const len = Math.min(unsent, this.sendMss, usable);
+        let len = Math.min(unsent, this.layer.maxSegmentPayload(this.sendMss), usable);
         if (len <= 0) break;
+        // A super-frame (segmentation offload) carries whole MSS-sized segments only.
+        if (len > this.sendMss) len -= len % this.sendMss;
         const idle = inFlight === 0;
         const last = len === unsent;
-        let go = len === this.sendMss;
+        let go = len >= this.sendMss;
         // Nagle (RFC 1122 4.2.3.4): a short segment waits while data is unacknowledged,
         // unless TCP_NODELAY; a FIN that can ride along lets it go (as Linux does).
         if (!go && last && (this.noDelay || idle || this.finQueued)) go = true;

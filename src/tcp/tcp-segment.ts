@@ -235,10 +235,11 @@ export function tcpHeaderLength(r: TcpRepr): number {
 
 /**
  * Writes the header for r at off; the payload (payloadLength bytes) must already be at
- * off + tcpHeaderLength(r). Computes the checksum with the pseudo-header for src -> dst.
- * Returns the header length.
+ * off + tcpHeaderLength(r). Computes the checksum with the pseudo-header for src -> dst,
+ * unless `checksum` is false: the field is then left zero for IPv4 to complete (its
+ * checksumField option, which offloads it when the link can). Returns the header length.
  */
-export function emitTcp(buf: Buffer, off: number, r: TcpRepr, payloadLength: number, src: number, dst: number): number {
+export function emitTcp(buf: Buffer, off: number, r: TcpRepr, payloadLength: number, src: number, dst: number, checksum = true): number {
   const headerLength = tcpHeaderLength(r);
   buf.writeUInt16BE(r.srcPort, off);
   buf.writeUInt16BE(r.dstPort, off + 2);
@@ -302,8 +303,10 @@ export function emitTcp(buf: Buffer, off: number, r: TcpRepr, payloadLength: num
     }
   }
   while (i < end) buf[i++] = OPT_NOP;
-  const len = headerLength + payloadLength;
-  const sum = sumBytes(buf, off, len, pseudoHeaderSum(src, dst, PROTO_TCP, len));
-  buf.writeUInt16BE(finishChecksum(sum), off + 16);
+  if (checksum) {
+    const len = headerLength + payloadLength;
+    const sum = sumBytes(buf, off, len, pseudoHeaderSum(src, dst, PROTO_TCP, len));
+    buf.writeUInt16BE(finishChecksum(sum), off + 16);
+  }
   return headerLength;
 }

@@ -5,7 +5,7 @@
 import type { Clock } from '../clock.ts';
 import { LayerCounters, seededRandom } from '../counters.ts';
 import { formatIpv4 } from '../ipv4/address.ts';
-import { type Ipv4Packet, PROTO_TCP } from '../ipv4/ipv4-packet.ts';
+import { IPV4_MIN_HEADER, type Ipv4Packet, PROTO_TCP } from '../ipv4/ipv4-packet.ts';
 import { ICMP_DEST_UNREACHABLE, UNREACH_FRAG_NEEDED, UNREACH_PORT, UNREACH_PROTOCOL } from '../ipv4/icmp-packet.ts';
 import { type IcmpErrorInfo, type Ipv4Layer, TX_HEADROOM } from '../ipv4/ipv4.ts';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.ts';
@@ -69,6 +69,10 @@ export class TcpLayer {
   private readonly segment = new TcpSegment();
   private readonly repr: TcpRepr = newTcpRepr();
   private readonly txBuffer: Buffer;
+  /** Largest IPv4 datagram to send as one super-frame (the link segments it); else the MTU. */
+  private readonly gsoMaxSize: number;
+  /** One options object for every ipv4.send: IPv4 completes (or offloads) our checksum. */
+  private readonly sendOptions = { checksumField: 16, segmentSize: 0 };
   private readonly random: () => number;
   private challengeTokens: number;
   private challengeStamp: number;
@@ -92,7 +96,9 @@ export class TcpLayer {
     this.mtu = host.mtu;
     this.isn = new IsnGenerator(host.clock, host.seed);
     this.random = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0x7c9);
-    this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, TCP_MAX_HEADER + 1));
+    // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
+    this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
+    this.gsoMaxSize = host.ipv4.gsoMaxSize;
     this.challengeTokens = this.config.challengeAckLimit;
     this.challengeStamp = host.clock.now();
     // With offloads the kernel has checked (or will complete) the checksum: we skip ours then.
@@ -376,21 +382,33 @@ export class TcpLayer {
     return r;
   }
 
+  /**
+   * Most payload one segment may carry: the MSS, or with segmentation offload a super-frame
+   * of whole MSS-sized segments up to gsoMaxSize, which the link cuts into segments.
+   */
+  maxSegmentPayload(mss: number): number {
+    if (this.gsoMaxSize <= this.mtu) return mss;
+    const room = this.gsoMaxSize - IPV4_MIN_HEADER - TCP_MAX_HEADER;
+    return Math.max(mss, room - (room % mss));
+  }
+
   /** Copies len bytes of conn's send buffer (from offset) after the header and sends. */
   finishSegment(conn: Connection, offset: number, len: number): void {
     if (len > 0) {
       const headerLength = tcpHeaderLength(this.repr);
       conn.sendBuffer.copyOut(offset, this.txBuffer, TX_HEADROOM + headerLength, len);
     }
-    this.transmit(conn.remoteIp, len);
+    this.transmit(conn.remoteIp, len, len > conn.sendMss ? conn.sendMss : 0);
   }
 
-  private transmit(remoteIp: number, payloadLength: number): void {
+  /** segmentSize: the MSS when the payload is a super-frame for the link to segment (TSO). */
+  private transmit(remoteIp: number, payloadLength: number, segmentSize = 0): void {
     if (this.closed) return;
-    const headerLength = emitTcp(this.txBuffer, TX_HEADROOM, this.repr, payloadLength, this.ip, remoteIp);
+    const headerLength = emitTcp(this.txBuffer, TX_HEADROOM, this.repr, payloadLength, this.ip, remoteIp, false);
     this.counters.tx++;
     if (this.repr.flags & RST) this.resetsSent++;
-    const err = this.ipv4.send(PROTO_TCP, remoteIp, this.txBuffer, TX_HEADROOM, headerLength + payloadLength);
+    this.sendOptions.segmentSize = segmentSize;
+    const err = this.ipv4.send(PROTO_TCP, remoteIp, this.txBuffer, TX_HEADROOM, headerLength + payloadLength, this.sendOptions);
     if (err) this.counters.drop(`tcp-send-${err}`);
   }
 
