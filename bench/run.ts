@@ -285,10 +285,14 @@ async function tcpFigures(ns: string, host: string, pid: number, r: TargetResult
   }
   if (canPull) {
     for (let i = 0; i < RUNS; i++) {
-      const out = await tcpcli(ns, ['pull', host, '19']);
+      // A source that does not stop would hold the client until its timeout: one try then.
+      const out = await tcpcli(ns, ['pull', host, '19'], 60);
       const bytes = kv(out.out, 'bytes');
-      if (bytes !== BULK) note(r, 'pull', `pulled ${Number.isFinite(bytes) ? bytes : 'nothing'} of ${BULK} bytes`);
-      else add(r, 'pull', kv(out.out, 'MBps'));
+      if (bytes !== BULK) {
+        note(r, 'pull', `pulled ${Number.isFinite(bytes) ? bytes : 'nothing'} of ${BULK} bytes: ${out.out.trim().split('\n').pop()}`);
+        break;
+      }
+      add(r, 'pull', kv(out.out, 'MBps'));
     }
   } else {
     note(r, 'pull', 'n/a: chargen does not stop after BULK bytes (no --chargen-bytes)');

@@ -18,6 +18,7 @@ const USAGE = `usage: tapstack [options]
   --services LIST     comma-separated: ${SERVICE_NAMES.join(', ')} (default: all available)
   --pcap FILE         capture every frame in and out
   --offload on|off    checksum and TCP segmentation offloads on the TAP (default on where supported)
+  --chargen-bytes N   chargen sends N bytes, then closes (default: until the peer closes)
   --stats-on-exit     print the counters as JSON when closing
   -h, --help`;
 
@@ -32,6 +33,7 @@ export interface CliOptions {
   pcap: string | undefined;
   statsOnExit: boolean;
   offload: boolean;
+  chargenBytes: number | undefined;
 }
 
 export class UsageError extends Error {}
@@ -48,6 +50,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
     pcap: undefined,
     statsOnExit: false,
     offload: true,
+    chargenBytes: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -129,6 +132,12 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
         noValue();
         o.statsOnExit = true;
         break;
+      case '--chargen-bytes': {
+        const v = value();
+        if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--chargen-bytes: invalid byte count '${v}'`);
+        o.chargenBytes = Number(v);
+        break;
+      }
       case '--offload': {
         const v = value();
         if (v !== 'on' && v !== 'off') throw new UsageError(`--offload: expected on or off, not '${v}'`);
@@ -178,7 +187,7 @@ async function main(): Promise<number> {
     process.stderr.write(`tapstack: ${(err as Error).message}\n`);
     return 1;
   }
-  const stopServices = await startServices(stack, options.services);
+  const stopServices = await startServices(stack, options.services, { chargenBytes: options.chargenBytes });
   process.stdout.write(
     `tapstack up dev ${options.tap} ip ${options.ip} mac ${stack.macAddress} mtu ${stack.mtu} services ${options.services.join(',') || 'none'} offload ${stack.offload ? 'on' : 'off'}\n`,
   );

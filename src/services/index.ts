@@ -5,7 +5,17 @@
 import type { Stack } from '../stack.ts';
 
 export type StopService = () => void | Promise<void>;
-export type ServiceStarter = (stack: Stack) => StopService | Promise<StopService>;
+
+/** Settings from the command line that services read. */
+export interface ServiceOptions {
+  /**
+   * chargen: send this many bytes and close (like the source service of the C peers that
+   * the benchmark compares with); unset, chargen sends until the peer closes (RFC 864).
+   */
+  chargenBytes?: number;
+}
+
+export type ServiceStarter = (stack: Stack, options: ServiceOptions) => StopService | Promise<StopService>;
 
 /** The names the command line accepts, in the order they are started. */
 export const SERVICE_NAMES = ['echo', 'discard', 'chargen', 'http'] as const;
@@ -24,9 +34,9 @@ export function availableServices(): ServiceName[] {
   return SERVICE_NAMES.filter((n) => (registry.get(n)?.length ?? 0) > 0);
 }
 
-export async function startServices(stack: Stack, names: readonly ServiceName[]): Promise<StopService> {
+export async function startServices(stack: Stack, names: readonly ServiceName[], options: ServiceOptions = {}): Promise<StopService> {
   const stops: StopService[] = [];
-  for (const name of names) for (const start of registry.get(name) ?? []) stops.push(await start(stack));
+  for (const name of names) for (const start of registry.get(name) ?? []) stops.push(await start(stack, options));
   return async () => {
     for (const stop of stops.reverse()) await stop();
   };
