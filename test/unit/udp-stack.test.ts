@@ -5,14 +5,25 @@ import * as assert from 'uvu/assert';
 import { ARP_REQUEST } from '../../src/arp/arp-packet.ts';
 import { VirtualClock } from '../../src/clock.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
-import { ICMP_TIME_EXCEEDED, IcmpPacket, TIME_EXCEEDED_REASSEMBLY } from '../../src/ipv4/icmp-packet.ts';
+import {
+  ICMP_DEST_UNREACHABLE,
+  ICMP_PARAMETER_PROBLEM,
+  ICMP_TIME_EXCEEDED,
+  IcmpPacket,
+  TIME_EXCEEDED_REASSEMBLY,
+  UNREACH_FRAG_NEEDED,
+  UNREACH_HOST,
+  UNREACH_NET,
+  UNREACH_PORT,
+  UNREACH_PROTOCOL,
+} from '../../src/ipv4/icmp-packet.ts';
 import { PROTO_ICMP, PROTO_UDP } from '../../src/ipv4/ipv4-packet.ts';
 import { BROADCAST_MAC, parseMac } from '../../src/link/ethernet.ts';
 import { startServices } from '../../src/services/index.ts';
 import '../../src/services/all.ts';
 import { createStack } from '../../src/stack.ts';
 import { emitUdpHeader, UDP_HEADER_LEN, UdpPacket } from '../../src/udp/udp-packet.ts';
-import { arpFrame, ipv4Frame, ipv4Repr, parseIpv4Frame, RecordingLink } from '../helpers/frames.ts';
+import { arpFrame, icmpMessage, ipv4Frame, ipv4Repr, parseIpv4Frame, RecordingLink } from '../helpers/frames.ts';
 
 const OUR_MAC = parseMac('02:00:00:00:00:02')!;
 const OUR_IP = parseIpv4('10.0.0.2')!;
@@ -146,6 +157,69 @@ test('a datagram with a bad UDP checksum is dropped, not answered, not delivered
   assert.is(got, 0);
   assert.is(link.take().length, 0);
   assert.is(stack.udp.counters.drops['udp-bad-checksum'], 1);
+});
+
+/** The ICMP error a router would send about `frame` (the IPv4 datagram in it). */
+function icmpErrorAbout(frame: Buffer, type: number, code: number): Buffer {
+  const ip = parseIpv4Frame(frame)!;
+  const quote = frame.subarray(ip.off, ip.off + Math.min(ip.totalLength, ip.headerLength + 8));
+  return ipv4Frame(OUR_MAC, HOST_MAC, ipv4Repr({ src: HOST_IP, dst: OUR_IP, protocol: PROTO_ICMP }), icmpMessage(type, code, 0, Buffer.from(quote)));
+}
+
+const ticks = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('ICMP errors reach a connected socket only when Linux calls them hard, with its errno', async () => {
+  const cases: [number, number, string | null][] = [
+    [ICMP_DEST_UNREACHABLE, UNREACH_PORT, 'ECONNREFUSED'],
+    [ICMP_DEST_UNREACHABLE, UNREACH_PROTOCOL, 'ENOPROTOOPT'],
+    [ICMP_DEST_UNREACHABLE, UNREACH_FRAG_NEEDED, 'EMSGSIZE'],
+    [ICMP_DEST_UNREACHABLE, 13, 'EHOSTUNREACH'], // administratively prohibited
+    [ICMP_DEST_UNREACHABLE, UNREACH_HOST, null], // soft: Linux keeps quiet without IP_RECVERR
+    [ICMP_DEST_UNREACHABLE, UNREACH_NET, null],
+    [ICMP_TIME_EXCEEDED, 0, null],
+    [ICMP_PARAMETER_PROBLEM, 0, 'EPROTO'],
+  ];
+  for (const [type, code, expected] of cases) {
+    const { link, clock, stack } = await setup();
+    const connected = stack.createSocket('udp4');
+    const errors: string[] = [];
+    connected.on('error', (e: Error & { code?: string }) => errors.push(e.code!));
+    connected.connect(6000, '10.0.0.1');
+    connected.send('probe');
+    clock.runAll(10);
+    const [sent] = link.take();
+    // The same error about an unconnected socket's datagram is never reported.
+    const loose = stack.createSocket('udp4');
+    const looseErrors: string[] = [];
+    loose.on('error', (e: Error & { code?: string }) => looseErrors.push(e.code!));
+    loose.send('probe', 6000, '10.0.0.1');
+    clock.runAll(10);
+    const [sentLoose] = link.take();
+    link.inject(icmpErrorAbout(sent!, type, code));
+    link.inject(icmpErrorAbout(sentLoose!, type, code));
+    await ticks();
+    assert.equal(errors, expected ? [expected] : [], `type ${type} code ${code}`);
+    assert.equal(looseErrors, []);
+  }
+});
+
+test('an ICMP error about another peer or port of ours is not the connected socket\'s', async () => {
+  const { link, clock, stack } = await setup();
+  const s = stack.createSocket('udp4');
+  const errors: string[] = [];
+  s.on('error', (e: Error & { code?: string }) => errors.push(e.code!));
+  s.connect(6000, '10.0.0.1');
+  s.send('probe');
+  clock.runAll(10);
+  const [sent] = link.take();
+  // The same datagram, as if it had gone to port 6001: not what the socket is connected to.
+  const other = Buffer.from(sent!);
+  const ip = parseIpv4Frame(other)!;
+  other.writeUInt16BE(6001, ip.payloadOffset + 2);
+  link.inject(icmpErrorAbout(other, ICMP_DEST_UNREACHABLE, UNREACH_PORT));
+  await ticks();
+  assert.equal(errors, []);
+  assert.is(stack.udp.counters.drops['udp-icmp-no-socket'], 1);
 });
 
 test.run();
