@@ -6,7 +6,7 @@ import type { Clock, Timer } from '../clock.ts';
 import { LayerCounters } from '../counters.ts';
 import { BROADCAST_MAC, emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, type Mac } from '../link/ethernet.ts';
 import { type Link, LINK_HEADROOM } from '../link/link.ts';
-import { ARP_REPLY, ARP_REQUEST, ArpPacket, emitArp } from './arp-packet.ts';
+import { ARP_REPLY, ARP_REQUEST, ArpPacket, type ArpRepr, emitArp } from './arp-packet.ts';
 
 const UNKNOWN_MAC = Buffer.alloc(6);
 
@@ -49,6 +49,7 @@ export class ArpLayer {
   private readonly cache = new Map<number, NeighbourEntry>();
   private readonly view = new ArpPacket();
   private readonly txBuf = Buffer.alloc(LINK_HEADROOM + 64);
+  private readonly txRepr: ArpRepr;
   private readonly ttlMs: number;
   private readonly retryMs: number;
   private readonly maxRequests: number;
@@ -69,6 +70,7 @@ export class ArpLayer {
     this.maxRequests = options.maxRequests ?? 3;
     this.queueLimit = options.queueLimit ?? 101;
     this.maxEntries = options.maxEntries ?? 1024;
+    this.txRepr = { op: 0, senderMac: mac, senderIp: ip, targetMac: Buffer.alloc(6), targetIp: 0 };
   }
 
   /** Handles a received ARP packet (the Ethernet payload). */
@@ -98,7 +100,7 @@ export class ArpLayer {
 
   /** Announces our address (gratuitous ARP request, RFC 5227 3) when the interface comes up. */
   announce(): void {
-    this.sendArp(ARP_REQUEST, BROADCAST_MAC, this.ip, Buffer.alloc(6));
+    this.sendArp(ARP_REQUEST, BROADCAST_MAC, this.ip, UNKNOWN_MAC);
   }
 
   /**
@@ -194,7 +196,7 @@ export class ArpLayer {
   /** Starts resolution: broadcast requests every retryMs, up to maxRequests. */
   private solicit(entry: NeighbourEntry): void {
     entry.requestsSent++;
-    this.sendArp(ARP_REQUEST, BROADCAST_MAC, entry.ip, Buffer.alloc(6));
+    this.sendArp(ARP_REQUEST, BROADCAST_MAC, entry.ip, UNKNOWN_MAC);
     entry.timer = this.clock.setTimer(this.retryMs, () => {
       entry.timer = null;
       if (entry.mac && !entry.refreshing) return;
@@ -217,7 +219,7 @@ export class ArpLayer {
     entry.requestsSent = 0;
     const probe = (): void => {
       entry.requestsSent++;
-      this.sendArp(ARP_REQUEST, entry.mac ?? BROADCAST_MAC, entry.ip, Buffer.alloc(6));
+      this.sendArp(ARP_REQUEST, entry.mac ?? BROADCAST_MAC, entry.ip, UNKNOWN_MAC);
       entry.timer = this.clock.setTimer(this.retryMs, () => {
         entry.timer = null;
         if (!entry.refreshing) return;
@@ -231,13 +233,12 @@ export class ArpLayer {
   private sendArp(op: number, ethDst: Uint8Array, targetIp: number, targetMac: Uint8Array): void {
     const b = this.txBuf;
     emitEthernet(b, LINK_HEADROOM, ethDst, this.mac, ETHERTYPE_ARP);
-    emitArp(b, LINK_HEADROOM + ETH_HEADER_LEN, {
-      op,
-      senderMac: this.mac,
-      senderIp: this.ip,
-      targetMac: Buffer.from(targetMac.subarray(0, 6)),
-      targetIp,
-    });
+    // One reusable description of the packet: answering a flood of requests allocates nothing.
+    const r = this.txRepr;
+    r.op = op;
+    r.targetMac.set(targetMac.subarray(0, 6));
+    r.targetIp = targetIp;
+    emitArp(b, LINK_HEADROOM + ETH_HEADER_LEN, r);
     this.counters.tx++;
     this.link.send(b, LINK_HEADROOM, ETH_HEADER_LEN + 28);
   }
