@@ -126,6 +126,8 @@ export class Connection {
   /** RFC 6582 "recover": highest sequence number sent when recovery started. */
   recover = 0;
   private lastSendTime = 0;
+  /** TSval clock at our last retransmission (RTO, fast retransmit, SYN again). */
+  private lastRetransmitTs = 0;
 
   // ACK generation.
   /** Send an ACK at the end of this event even if no data goes out. */
@@ -616,7 +618,9 @@ export class Connection {
     this.retries = 0;
     // RTT: from the echoed timestamp (RFC 7323 4.1), else from the one timed segment, never
     // from a retransmitted one (Karn, RFC 6298 3).
-    if (this.tsEnabled && seg.hasTimestamp && seg.tsEcr !== 0) {
+    // An echo older than our last retransmission measures the loss recovery too, not the
+    // path: like Karn's rule, such echoes give no sample.
+    if (this.tsEnabled && seg.hasTimestamp && seg.tsEcr !== 0 && ((seg.tsEcr - this.lastRetransmitTs) | 0) >= 0) {
       const rtt = (this.layer.timestampNow() - seg.tsEcr) >>> 0;
       if (rtt < 0x7fffffff) this.rto.sample(Math.max(rtt, 1));
       this.rttTiming = false;
@@ -916,7 +920,10 @@ export class Connection {
     this.emit(flags, seq, offset, len);
     const end = seqAdd(seq, len + (fin ? 1 : 0));
     const isNew = seqGe(seq, this.sndMax);
-    if (!isNew) this.layer.retransmits++;
+    if (!isNew) {
+      this.layer.retransmits++;
+      this.lastRetransmitTs = this.layer.timestampNow();
+    }
     if (seqGt(end, this.sndNxt)) this.sndNxt = end;
     if (seqGt(end, this.sndMax)) this.sndMax = end;
     if (isNew && !this.rttTiming && len > 0) {
@@ -939,6 +946,7 @@ export class Connection {
     const fin = this.finQueued && len === this.sendBuffer.length && seqGt(this.sndMax, this.finSeq());
     if (len === 0 && !fin) return;
     this.layer.retransmits++;
+    this.lastRetransmitTs = this.layer.timestampNow();
     this.emit(ACK | (fin ? FIN : 0), this.sndUna, 0, len);
     this.rtoAt = this.now() + this.rto.rto;
     this.armTimer();
@@ -958,9 +966,14 @@ export class Connection {
     this.armTimer();
   }
 
-  /** A bare ACK (RFC 9293 3.10.7.4: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>). */
+  /**
+   * A bare ACK (RFC 9293 3.10.7.4: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>). While going back
+   * after a timeout SND.NXT is below what the peer has seen, and a segment with such an old
+   * sequence number would be unacceptable to it, ACK and all: like BSD, bare ACKs carry the
+   * highest sequence number sent instead.
+   */
   sendAck(): void {
-    this.emit(ACK, this.sndNxt, 0, 0);
+    this.emit(ACK, this.sndMax, 0, 0);
   }
 
   /** Sends an ACK now if one is owed. */
@@ -971,7 +984,7 @@ export class Connection {
 
   private sendReset(): void {
     // Linux sends RST|ACK with the current ACK (tcp_send_active_reset).
-    this.emit(RST | ACK, this.sndNxt, 0, 0);
+    this.emit(RST | ACK, this.sndMax, 0, 0);
   }
 
   /** Builds and sends one segment; every segment but a SYN carries ACK = RCV.NXT. */
@@ -1018,6 +1031,19 @@ export class Connection {
 
   // ---------------------------------------------------------------------------------------
   // The timer
+
+  /** The pending deadlines, relative to now (diagnostics). */
+  debugTimers(): Record<string, number> {
+    const now = this.now();
+    const out: Record<string, number> = {};
+    if (this.rtoAt) out.rto = this.rtoAt - now;
+    if (this.persistAt) out.persist = this.persistAt - now;
+    if (this.delayedAckAt) out.delayedAck = this.delayedAckAt - now;
+    if (this.keepAliveAt) out.keepAlive = this.keepAliveAt - now;
+    if (this.closeAt) out.close = this.closeAt - now;
+    if (this.timer) out.timer = this.timerAt - now;
+    return out;
+  }
 
   /** Schedules the one clock timer for the earliest deadline (only ever earlier: a late fire re-arms). */
   private armTimer(): void {
@@ -1085,6 +1111,7 @@ export class Connection {
     this.rttTiming = false; // Karn: nothing sent before now may be timed
     if (this.state === 'SYN-SENT' || this.state === 'SYN-RECEIVED') {
       this.sndNxt = this.iss;
+      this.lastRetransmitTs = this.layer.timestampNow();
       this.sendSyn();
       return;
     }
@@ -1146,7 +1173,7 @@ export class Connection {
       return;
     }
     this.keepAliveProbesSent++;
-    this.emit(ACK, seqAdd(this.sndNxt, -1), 0, 0);
+    this.emit(ACK, seqAdd(this.sndMax, -1), 0, 0);
     this.keepAliveAt = now + this.config.keepAliveIntervalMs;
   }
 
