@@ -2,7 +2,7 @@
 // machine's main one), runs the stack and the kernel's tools inside it, and deletes it
 // afterwards, also when the test fails. Processes are ended by PID only.
 
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,27 @@ export function run(cmd: string, args: string[], timeoutMs = 30_000, input?: str
   });
 }
 
+/**
+ * Namespaces not yet destroyed. If the test process ends without destroy() (an exception
+ * outside withNamespace, an unhandled rejection, a signal), they are deleted on the way out,
+ * and their processes ended by PID.
+ */
+const live = new Set<Namespace>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const ns of live) ns.destroySync();
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      for (const ns of live) ns.destroySync();
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    });
+}
+
 export class Namespace {
   readonly name: string;
   private readonly children: ChildProcess[] = [];
@@ -41,6 +62,8 @@ export class Namespace {
     const r = await run('ip', ['netns', 'add', name]);
     if (r.code !== 0) throw new Error(`ip netns add ${name}: ${r.stderr}`);
     const ns = new Namespace(name);
+    installExitHook();
+    live.add(ns);
     await ns.exec('ip', ['link', 'set', 'lo', 'up']);
     return ns;
   }
@@ -66,6 +89,19 @@ export class Namespace {
   }
 
   async destroy(): Promise<void> {
+    this.killChildren();
+    await run('ip', ['netns', 'del', this.name]);
+    live.delete(this);
+  }
+
+  /** The same, synchronously, for the process exit hook. */
+  destroySync(): void {
+    this.killChildren();
+    spawnSync('ip', ['netns', 'del', this.name]);
+    live.delete(this);
+  }
+
+  private killChildren(): void {
     for (const c of this.children) {
       if (c.exitCode === null && c.signalCode === null && c.pid !== undefined) {
         try {
@@ -75,7 +111,12 @@ export class Namespace {
         }
       }
     }
-    await run('ip', ['netns', 'del', this.name]);
+  }
+
+  /** Whether the namespace still exists (for tests of the clean-up itself). */
+  async exists(): Promise<boolean> {
+    const r = await run('ip', ['netns', 'list']);
+    return r.stdout.split('\n').some((l) => l.split(' ')[0] === this.name);
   }
 }
 

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { canUseTap } from '../helpers/root.ts';
-import { TAPSTACK, withNamespace } from '../helpers/netns.ts';
+import { type Namespace, TAPSTACK, withNamespace } from '../helpers/netns.ts';
 
 const it = canUseTap ? test : test.skip;
 
@@ -88,6 +88,24 @@ it('without the rights to open /dev/net/tun: a clear one-line message, no stack 
     assert.match(r.stderr, /^tapstack: .*(permission denied|CAP_NET_ADMIN)/i);
     assert.not.match(r.stderr, /\n\s+at /);
   });
+});
+
+it('a failing test still deletes its namespace and ends the stack it started', async () => {
+  let seen: Namespace | null = null;
+  let pid: number | undefined;
+  await withNamespace(async (ns) => {
+    seen = ns;
+    pid = (await ns.startStack(['--tap', 'tap0'])).child.pid;
+    throw new Error('deliberate failure');
+  }).then(
+    () => assert.unreachable('the error must come through'),
+    (err: Error) => assert.is(err.message, 'deliberate failure'),
+  );
+  assert.ok(seen);
+  assert.is(await (seen as Namespace).exists(), false);
+  assert.ok(pid !== undefined);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.throws(() => process.kill(pid!, 0), 'the stack process is gone');
 });
 
 test.run();
