@@ -145,6 +145,8 @@ export class Connection {
   private rtoAt = 0;
   private persistAt = 0;
   private persistBackoff = 0;
+  /** The SWS override timer expired: send even a small segment. */
+  private forceSend = false;
   /** A zero-window probe byte is outstanding. */
   private probing = false;
   private delayedAckAt = 0;
@@ -879,6 +881,7 @@ export class Connection {
         // Sender SWS avoidance (RFC 9293 3.8.6.2.1): a window-limited segment of at least
         // half the largest window the peer offered may go.
         if (!go && !last && len >= this.maxSndWnd >> 1 && (this.noDelay || idle)) go = true;
+        if (this.forceSend) go = true;
         if (!go) break;
         const fin = this.finQueued && last && this.finAllowed();
         this.sendData(this.sndNxt, offset, len, fin);
@@ -898,12 +901,16 @@ export class Connection {
     return s === 'FIN-WAIT-1' || s === 'LAST-ACK' || s === 'CLOSING';
   }
 
-  /** RFC 9293 3.8.6.1 / RFC 1122 4.2.2.17: data waits, nothing in flight, no window: probe later. */
+  /**
+   * Data waits and nothing is in flight to bring an ACK: with a zero window, probe it later
+   * (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17); with a window too small for the SWS rules, send
+   * what fits when this override timer expires (RFC 9293 3.8.6.2.1).
+   */
   private maybeStartPersist(): void {
     const inFlight = seqSub(this.sndNxt, this.sndUna);
     const offset = inFlight - (this.sndUna === this.iss ? 1 : 0);
     const waiting = this.sendBuffer.length - offset > 0;
-    if (waiting && this.sndWnd === 0 && this.sndUna === this.sndMax && this.persistAt === 0) {
+    if (waiting && this.sndUna === this.sndMax && this.persistAt === 0) {
       this.rtoAt = 0;
       this.persistAt = this.now() + this.persistTimeout();
       this.armTimer();
@@ -1136,7 +1143,15 @@ export class Connection {
    * with exponential backoff; the connection stays open however long the window stays shut.
    */
   private onPersistTimeout(): void {
-    if (!this.canSendData() || this.sndWnd > 0) return;
+    if (!this.canSendData()) return;
+    if (this.sndWnd > 0) {
+      // The SWS override: send what the small window allows.
+      this.persistBackoff = 0;
+      this.forceSend = true;
+      this.output();
+      this.forceSend = false;
+      return;
+    }
     const waiting = this.sendBuffer.length - seqSub(this.sndNxt, this.sndUna);
     if (waiting <= 0 && this.sndUna === this.sndMax) return;
     this.layer.persistProbes++;

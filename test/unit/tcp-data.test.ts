@@ -210,4 +210,24 @@ test('a window update from the peer while data waits restarts transmission', asy
   expectSegment(h.one(), seq(o.iss + 1), payload('z'.repeat(10)));
 });
 
+test('SWS override: a small window with nothing in flight is used when the override timer expires', async () => {
+  const h = await TcpHarness.create();
+  const o = await connectOne(h, 8080, 5000, { window: 3000 });
+  o.socket.write(Buffer.alloc(5000, 1));
+  await h.advance(0);
+  assert.equal(
+    h.sent().map((s) => s.payload.length),
+    [1460, 1460],
+  );
+  // Everything acknowledged, but only 100 bytes of window: less than half the largest window.
+  h.inject({ srcPort: 8080, dstPort: o.localPort, seq: o.peerSeq, ack: o.iss + 1 + 2920, flags: ACK, window: 100 });
+  h.none();
+  let small;
+  for (let t = 0; t < 5000 && !small; t += 10) {
+    await h.advance(10);
+    small = h.sent()[0];
+  }
+  expectSegment(small, seq(o.iss + 1 + 2920), payloadLength(100));
+});
+
 test.run();

@@ -4,6 +4,8 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { emitIpv4, PROTO_TCP } from '../../src/ipv4/ipv4-packet.ts';
+import { icmpMessage, ipv4Frame, ipv4Repr } from '../helpers/frames.ts';
 import { acceptOne, connectOne } from '../helpers/tcp-open.ts';
 import {
   ACK,
@@ -14,6 +16,9 @@ import {
   noOptions,
   payload,
   PEER_IP,
+  PEER_MAC,
+  STACK_IP,
+  STACK_MAC,
   ports,
   RST,
   SYN,
@@ -259,6 +264,34 @@ test('data on the third segment of the handshake is accepted', async () => {
   void payload;
   void connectOne;
   void acceptOne;
+});
+
+test('an ICMP port unreachable about our SYN refuses the connection (RFC 1122 4.2.3.9, as Linux)', async () => {
+  const h = await TcpHarness.create();
+  const socket = h.stack.connect(8080, '10.0.0.1');
+  let error: (Error & { code?: string }) | null = null;
+  socket.on('error', (e) => (error = e));
+  const syn = h.one();
+  // The ICMP error quotes our IPv4 header and the first 8 bytes of the SYN.
+  const quoted = Buffer.alloc(28);
+  emitIpv4(quoted, 0, ipv4Repr({ src: STACK_IP, dst: PEER_IP, protocol: PROTO_TCP }), 8);
+  quoted.writeUInt16BE(syn.srcPort, 20);
+  quoted.writeUInt16BE(8080, 22);
+  quoted.writeUInt32BE(syn.seq, 24);
+  const icmp = icmpMessage(3, 3, 0, quoted);
+  h.link.inject(ipv4Frame(STACK_MAC, PEER_MAC, ipv4Repr({ src: PEER_IP, dst: STACK_IP, protocol: 1 }), icmp));
+  await h.advance(0);
+  assert.is(error!.code, 'ECONNREFUSED');
+  // A quoted sequence number that is not in flight is ignored (RFC 5927 4.1).
+  const s2 = h.stack.connect(8080, '10.0.0.1');
+  let error2: Error | null = null;
+  s2.on('error', (e) => (error2 = e));
+  const syn2 = h.one();
+  quoted.writeUInt16BE(syn2.srcPort, 20);
+  quoted.writeUInt32BE(syn2.seq + 1000, 24);
+  h.link.inject(ipv4Frame(STACK_MAC, PEER_MAC, ipv4Repr({ src: PEER_IP, dst: STACK_IP, protocol: 1 }), icmpMessage(3, 3, 0, quoted)));
+  await h.advance(0);
+  assert.is(error2, null);
 });
 
 test.run();
