@@ -130,7 +130,10 @@ export class TapDevice implements Link {
     this.rxBatch = Math.max(1, options.rxBatch ?? RX_BATCH);
     this.created = created;
     this.fd = fd;
-    this.rxBuffer = Buffer.alloc(options.receiveBufferSize ?? (this.vnetHeader ? 65536 + 256 : 16384));
+    // A read must hold the largest frame, or the kernel cuts it short: the MTU's worth plus the
+    // Ethernet header, an 802.1Q tag and the virtio-net header (super-frames: up to 64 KB).
+    const largestFrame = this.headerSkip + 18 + this.mtu;
+    this.rxBuffer = Buffer.alloc(options.receiveBufferSize ?? Math.max(largestFrame, this.vnetHeader ? 65536 + 256 : 16384));
     const handle = makeStreamHandle(fd);
     this.stream = new net.Socket({
       handle,

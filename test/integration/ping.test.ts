@@ -38,6 +38,18 @@ it('a 1500-byte ping with don\'t fragment (ping -s 1472 -M do) is answered whole
   });
 });
 
+for (const offload of ['off', 'on']) {
+  it(`--mtu 20000 (offload ${offload}): a 20000-byte ping with don't fragment is answered whole`, async () => {
+    await withNamespace(async (ns) => {
+      const stack = await ns.startStack(['--tap', 'tap0', '--mtu', '20000', '--offload', offload]);
+      const r = await ns.exec('ping', ['-c', '3', '-i', '0.05', '-W', '1', '-s', '19972', '-M', 'do', '10.0.0.2'], 30_000);
+      assert.is(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /19980 bytes from 10\.0\.0\.2/);
+      assert.is((await stack.stop()).code, 0);
+    });
+  });
+}
+
 it('ping -f -c 10000 loses nothing', async () => {
   await withNamespace(async (ns) => {
     const stack = await ns.startStack(['--tap', 'tap0', '--stats-on-exit']);
