@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { ArpLayer, type ArpOptions } from './arp/arp.ts';
 import { type Clock, RealClock } from './clock.ts';
 import { LayerCounters } from './counters.ts';
-import { formatIpv4, parseCidr, parseIpv4 } from './ipv4/address.ts';
+import { formatIpv4, parseCidr, parseIpv4, sameSubnet } from './ipv4/address.ts';
 import { IcmpLayer, type IcmpOptions } from './ipv4/icmp.ts';
 import { Ipv4Layer } from './ipv4/ipv4.ts';
 import { Ipv4Reassembler, type ReassemblyOptions } from './ipv4/reassembly.ts';
@@ -290,6 +290,12 @@ export async function createStack(options: StackOptions): Promise<Stack> {
   if (options.gateway !== undefined) {
     gateway = parseIpv4(options.gateway);
     if (gateway === null) throw new StackConfigError(`invalid gateway: ${options.gateway}`);
+  }
+  if (hostCidr && hostCidr.addr === cidr.addr) throw new StackConfigError(`hostIp ${options.hostIp} is the stack's own address`);
+  // RFC 1122 3.3.1.1: the first hop must be on the connected network (Linux refuses such a route).
+  if (gateway !== null && (gateway === cidr.addr || !sameSubnet(gateway, cidr.addr, cidr.prefix))) {
+    const from = options.gateway !== undefined ? 'gateway' : 'gateway (the hostIp)';
+    throw new StackConfigError(`${from} ${formatIpv4(gateway)} is not a neighbour on ${formatIpv4(cidr.addr)}/${cidr.prefix}`);
   }
   const mtu = options.mtu ?? options.link?.mtu ?? 1500;
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new StackConfigError(`invalid mtu: ${mtu} (576..65535)`);

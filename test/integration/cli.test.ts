@@ -23,6 +23,8 @@ it('a bad argument gives a one-line error naming it and exit 2', async () => {
       [['--services', 'telnet'], '--services'],
       [['--bogus'], '--bogus'],
       [['--no-host-config=yes'], '--no-host-config'],
+      [['--host-ip', '10.0.0.2/24'], 'hostIp'],
+      [['--gateway', '192.168.7.1'], 'gateway 192.168.7.1'],
     ];
     for (const [args, name] of cases) {
       const r = await ns.exec(TAPSTACK, args, 20_000);

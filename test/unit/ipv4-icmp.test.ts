@@ -279,4 +279,22 @@ test('martian sources are dropped: broadcast, multicast, and 0.0.0.0 to a unicas
   assert.is(link.take().length, 0);
 });
 
+test('createStack refuses a gateway off the subnet and a host address equal to ours', async () => {
+  const make = (o: Partial<StackOptions>) => createStack({ link: new RecordingLink(), clock: new VirtualClock(), ip: '10.0.0.2/24', ...o });
+  for (const [o, text] of [
+    [{ gateway: '192.168.1.1' }, 'gateway 192.168.1.1'],
+    [{ gateway: '10.0.0.2' }, 'gateway 10.0.0.2'],
+    [{ hostIp: '192.168.1.1/24' }, 'hostIp'],
+    [{ hostIp: '10.0.0.2/24' }, 'own address'],
+  ] as const) {
+    let error: unknown = null;
+    await make(o).catch((e: unknown) => (error = e));
+    assert.ok(error instanceof Error && error.message.includes(text), `${JSON.stringify(o)}: ${String(error)}`);
+    assert.is((error as { code?: string }).code, 'ERR_INVALID_ARG_VALUE');
+  }
+  // A host address on the subnet is the default gateway; an explicit one overrides it.
+  const s = await make({ hostIp: '10.0.0.1/24', gateway: '10.0.0.254' });
+  assert.is(s.ipv4.gateway, parseIpv4('10.0.0.254')!);
+});
+
 test.run();
