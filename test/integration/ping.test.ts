@@ -50,6 +50,19 @@ for (const offload of ['off', 'on']) {
   });
 }
 
+it('pings larger than the MTU are reassembled and answered in fragments (-s 4000, -s 65507)', async () => {
+  await withNamespace(async (ns) => {
+    const stack = await ns.startStack(['--tap', 'tap0']);
+    for (const size of ['4000', '65507']) {
+      const r = await ns.exec('ping', ['-c', '3', '-i', '0.1', '-W', '2', '-s', size, '10.0.0.2'], 30_000);
+      assert.is(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, new RegExp(`${Number(size) + 8} bytes from 10\\.0\\.0\\.2`));
+      assert.match(r.stdout, / 0% packet loss/);
+    }
+    assert.is((await stack.stop()).code, 0);
+  });
+});
+
 it('ping -f -c 10000 loses nothing', async () => {
   await withNamespace(async (ns) => {
     const stack = await ns.startStack(['--tap', 'tap0', '--stats-on-exit']);
