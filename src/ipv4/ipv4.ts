@@ -350,7 +350,15 @@ export class Ipv4Layer {
     emitIpv4(packet, 0, this.repr, len);
     buf.copy(packet, IPV4_MIN_HEADER, off, off + len);
     this.counters.tx++;
-    this.clock.setTimer(0, () => this.receive(packet, 0, packet.length));
+    this.clock.setTimer(0, () => {
+      // This receive runs from a timer, outside the stack's guard around each received
+      // frame: a bug above must be counted here, not escape as an uncaught exception.
+      try {
+        this.receive(packet, 0, packet.length);
+      } catch (err) {
+        this.counters.drop(`internal-error: ${(err as Error).message}`);
+      }
+    });
     return null;
   }
 }

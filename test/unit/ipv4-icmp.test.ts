@@ -297,4 +297,18 @@ test('createStack refuses a gateway off the subnet and a host address equal to o
   assert.is(s.ipv4.gateway, parseIpv4('10.0.0.254')!);
 });
 
+test('a handler that throws on a looped-back datagram is counted, not an uncaught exception', async () => {
+  const { clock, stack } = await setup();
+  stack.ipv4.register(PROTO_TEST, () => {
+    throw new Error('bug above');
+  });
+  sendTest(stack, OUR_IP, Buffer.from('x'));
+  clock.advance(0);
+  assert.is(stack.ipv4.counters.drops['internal-error: bug above'], 1);
+  // The same bug on a frame from the link is caught by the stack's guard.
+  const link = stack.link as RecordingLink;
+  link.inject(fromHost({ src: HOST_IP, dst: OUR_IP, protocol: PROTO_TEST }, Buffer.from('y')));
+  assert.is(stack.counters().ethernet!.drops['internal-error: bug above'], 1);
+});
+
 test.run();
