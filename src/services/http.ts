@@ -1,0 +1,135 @@
+// HTTP on port 80, served by Node's own http module over the stack's TCP: the http.Server
+// never listens itself; every stack connection is handed to it with emit('connection').
+//
+//   GET /           a small HTML page with the stack's counters
+//   GET /bytes/N    N bytes, byte i being i mod 251, streamed (any N, nothing buffered)
+//   POST /sha256    the lowercase hex SHA-256 of the request body
+//   GET /stats      the counters as JSON (stack.counters()), plus the process's memory use
+//   anything else   404 (405 for a known path with another method)
+
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { Stack } from '../stack.ts';
+import { registerService, type StopService } from './index.ts';
+import { serveTcp } from './tcp.ts';
+
+export const HTTP_PORT = 80;
+
+/** The /bytes pattern's period: byte i is i mod 251 (a prime, so it never lines up with sizes). */
+const BYTES_PERIOD = 251;
+/** 256 periods (64,256 bytes): every chunk but the last is the whole block, starting at byte 0. */
+const BYTES_BLOCK = patternBytes(BYTES_PERIOD * 256);
+
+/** Bytes 0..length-1 of the /bytes/N pattern. */
+export function patternBytes(length: number): Buffer {
+  const b = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) b[i] = i % BYTES_PERIOD;
+  return b;
+}
+
+/** Counters plus the memory the process holds, so a flood's effect can be read remotely. */
+export function statsSnapshot(stack: Stack): Record<string, unknown> {
+  const memory = process.memoryUsage();
+  return { ...stack.counters(), process: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed } };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function indexPage(stack: Stack): string {
+  const rows: string[] = [];
+  for (const [layer, c] of Object.entries(stack.counters())) {
+    const drops = Object.entries(c.drops)
+      .map(([reason, n]) => `${escapeHtml(reason)}: ${n}`)
+      .join(', ');
+    rows.push(`<tr><td>${escapeHtml(layer)}</td><td>${c.rx}</td><td>${c.tx}</td><td>${drops || '-'}</td></tr>`);
+  }
+  return `<!doctype html>
+<html><head><meta charset="utf-8"><title>tapstack ${stack.address}</title></head>
+<body><h1>tapstack at ${stack.address}</h1>
+<table border="1"><tr><th>layer</th><th>rx</th><th>tx</th><th>drops</th></tr>
+${rows.join('\n')}
+</table>
+<p><a href="/stats">/stats</a> (JSON), <a href="/bytes/1024">/bytes/N</a>, POST /sha256</p>
+</body></html>
+`;
+}
+
+function reply(res: http.ServerResponse, status: number, type: string, body: string, headers: http.OutgoingHttpHeaders = {}): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+/** Streams the first n pattern bytes, writing only while the response accepts more. */
+function sendPatternBytes(res: http.ServerResponse, n: number): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < n) {
+      if (res.destroyed) return;
+      const length = Math.min(BYTES_BLOCK.length, n - sent);
+      sent += length;
+      if (!res.write(length === BYTES_BLOCK.length ? BYTES_BLOCK : BYTES_BLOCK.subarray(0, length))) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}
+
+/** The request handler, separate from the transport so it can be driven by any Duplex. */
+export function httpHandler(stack: Stack): http.RequestListener {
+  return (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const method = req.method ?? 'GET';
+    const readOnly = method === 'GET' || method === 'HEAD';
+    const notAllowed = (allow: string): void => reply(res, 405, 'text/plain', 'method not allowed\n', { allow });
+
+    if (path === '/' || path === '/stats') {
+      if (!readOnly) return notAllowed('GET, HEAD');
+      if (path === '/') return reply(res, 200, 'text/html; charset=utf-8', indexPage(stack));
+      return reply(res, 200, 'application/json', JSON.stringify(statsSnapshot(stack)) + '\n');
+    }
+    const bytes = /^\/bytes\/(\d{1,15})$/.exec(path);
+    if (bytes) {
+      if (!readOnly) return notAllowed('GET, HEAD');
+      const n = Number(bytes[1]);
+      if (method === 'HEAD') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+        return void res.end();
+      }
+      return sendPatternBytes(res, n);
+    }
+    if (path === '/sha256') {
+      if (method !== 'POST') return notAllowed('POST');
+      const hash = createHash('sha256');
+      req.on('data', (chunk: Buffer) => hash.update(chunk));
+      req.on('end', () => reply(res, 200, 'text/plain', hash.digest('hex')));
+      return;
+    }
+    reply(res, 404, 'text/plain', 'not found\n');
+  };
+}
+
+/** An http.Server that never listens: connections come from the caller. */
+export function createHttpServer(stack: Stack): http.Server {
+  const server = http.createServer(httpHandler(stack));
+  // A client that sends garbage gets a 400 and is closed; it must not reach 'error'.
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+}
+
+registerService('http', async (stack): Promise<StopService> => {
+  const server = createHttpServer(stack);
+  const stopListening = await serveTcp(stack, HTTP_PORT, (socket) => server.emit('connection', socket));
+  return async () => {
+    await stopListening();
+    server.close();
+  };
+});

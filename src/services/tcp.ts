@@ -1,0 +1,116 @@
+// The classic small TCP services on the stack: echo (RFC 862, port 7), discard (RFC 863,
+// port 9) and character generator (RFC 864, port 19). They use only the Node-net-like API
+// (stack.createServer, stream.Duplex sockets), so they are also examples of that API.
+
+import type { Duplex } from 'node:stream';
+import type { Stack } from '../stack.ts';
+import { registerService, type StopService } from './index.ts';
+
+export const ECHO_PORT = 7;
+export const DISCARD_PORT = 9;
+export const CHARGEN_PORT = 19;
+
+/**
+ * Listens on `port` and hands every connection to `onConnection`. The returned function
+ * stops listening and destroys the connections still open, so a stopped service leaves
+ * nothing behind. Sockets are half-open capable: each service decides when to send its FIN.
+ */
+export function serveTcp(stack: Stack, port: number, onConnection: (socket: Duplex) => void): Promise<StopService> {
+  const open = new Set<Duplex>();
+  const server = stack.createServer({ allowHalfOpen: true }, (socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+    // A peer's reset (ECONNRESET) or a timeout ends that connection, never the process.
+    socket.on('error', () => socket.destroy());
+    onConnection(socket);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve(
+        () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            for (const socket of open) socket.destroy();
+          }),
+      );
+    });
+  });
+}
+
+/** RFC 862: everything received is sent back; our FIN follows the peer's, after the data. */
+export function echoConnection(socket: Duplex): void {
+  // pipe() pauses reading while our send side is full, and ends our side on the peer's FIN.
+  socket.pipe(socket);
+}
+
+/** RFC 863: everything received is thrown away; our FIN follows the peer's. */
+export function discardConnection(socket: Duplex): void {
+  socket.on('end', () => socket.end());
+  socket.resume();
+}
+
+/** Characters RFC 864 cycles through: the 95 printable ASCII characters, space to '~'. */
+const CHARGEN_FIRST = 0x20;
+const CHARGEN_CHARACTERS = 95;
+const CHARGEN_LINE_CHARS = 72;
+
+/**
+ * The RFC 864 pattern: line k holds 72 characters starting at printable character k mod 95,
+ * then CR LF. The pattern repeats every 95 lines; the block holds several whole periods so
+ * that each write continues the pattern exactly where the previous one stopped.
+ */
+export function chargenPattern(periods: number): Buffer {
+  const lineLength = CHARGEN_LINE_CHARS + 2;
+  const block = Buffer.allocUnsafe(periods * CHARGEN_CHARACTERS * lineLength);
+  for (let line = 0; line < periods * CHARGEN_CHARACTERS; line++) {
+    const at = line * lineLength;
+    for (let i = 0; i < CHARGEN_LINE_CHARS; i++) {
+      block[at + i] = CHARGEN_FIRST + ((line + i) % CHARGEN_CHARACTERS);
+    }
+    block[at + CHARGEN_LINE_CHARS] = 0x0d;
+    block[at + CHARGEN_LINE_CHARS + 1] = 0x0a;
+  }
+  return block;
+}
+
+/** 8 periods: 56,240 bytes per write. Shared by every connection and never modified. */
+const CHARGEN_BLOCK = chargenPattern(8);
+
+/**
+ * RFC 864: send the pattern until the peer closes; what it sends is thrown away. Writes
+ * stop as soon as write() reports a full send buffer and resume on 'drain', so a slow
+ * reader holds at most one send buffer of pattern in memory. With `limitBytes` (the CLI's
+ * --chargen-bytes, for benchmarks) exactly that much of the pattern is sent, then our FIN.
+ */
+export function chargenConnection(socket: Duplex, limitBytes = Infinity): void {
+  let stopped = false;
+  let sent = 0;
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    socket.end();
+  };
+  const pump = (): void => {
+    while (!stopped && !socket.destroyed) {
+      if (sent >= limitBytes) return stop();
+      // Every write starts at a block boundary, so a shorter last write continues the pattern.
+      const length = Math.min(CHARGEN_BLOCK.length, limitBytes - sent);
+      sent += length;
+      if (!socket.write(length === CHARGEN_BLOCK.length ? CHARGEN_BLOCK : CHARGEN_BLOCK.subarray(0, length))) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+  };
+  // The peer's FIN means it is done listening: finish with ours.
+  socket.on('end', stop);
+  socket.on('close', () => (stopped = true));
+  socket.resume();
+  pump();
+}
+
+registerService('echo', (stack) => serveTcp(stack, ECHO_PORT, echoConnection));
+registerService('discard', (stack) => serveTcp(stack, DISCARD_PORT, discardConnection));
+registerService('chargen', (stack, options) => serveTcp(stack, CHARGEN_PORT, (socket) => chargenConnection(socket, options.chargenBytes)));
