@@ -60,7 +60,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   windowScaling: true,
   timestamps: true,
   sack: false,
-  maxSynBacklog: 256,
+  maxSynBacklog: 4096,
   synCookies: true,
   challengeAckLimit: 1000,
   maxOutOfOrderSegments: 256,

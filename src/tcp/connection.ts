@@ -716,6 +716,8 @@ export class Connection {
       seg.buf.copy(data, 0, off, off + len);
       this.rcvNxt = seqAdd(this.rcvNxt, len);
       this.deliver(data);
+      // The application may have destroyed the socket from its 'data' handler.
+      if (this.state === 'CLOSED') return;
       // Count full-sized segments (a coalesced super-frame from the kernel counts as several).
       const full = this.receiveMss - 40;
       this.segmentsSinceAck += len >= full ? Math.floor(len / full) : 0.5;
@@ -729,6 +731,7 @@ export class Connection {
         (d) => this.deliver(d),
         () => (finNow = true),
       );
+      if (this.state === 'CLOSED') return;
     }
     if (finNow) {
       this.receiveFin();

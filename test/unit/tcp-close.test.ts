@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { acceptOne } from '../helpers/tcp-open.ts';
-import { ACK, ack, expectSegment, FIN, flags, payload, PSH, RST, SYN, seq, TcpHarness } from '../helpers/tcp-harness.ts';
+import { ACK, ack, describe, expectSegment, FIN, flags, payload, PSH, RST, SYN, seq, TcpHarness } from '../helpers/tcp-harness.ts';
 
 test('active close: FIN, FIN-WAIT-1, FIN-WAIT-2, the peer FIN, TIME-WAIT, then CLOSED after 2*MSL', async () => {
   const h = await TcpHarness.create({ tcp: { timeWaitMs: 5000 } });
@@ -172,6 +172,27 @@ test('an orphaned FIN-WAIT-2 connection is dropped after finWait2Ms', async () =
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 2, flags: ACK });
   assert.is(h.connection(80)!.state, 'FIN-WAIT-2');
   await h.advance(3000);
+  assert.is(h.connection(80), undefined);
+});
+
+test('resetting the socket from its data handler, mid-segment, leaves the connection closed', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  let seen = '';
+  o.socket.on('data', (d: Buffer) => {
+    seen += d.toString();
+    if (seen.length > 1) o.socket.resetAndDestroy();
+  });
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, payload: 'x' });
+  await h.advance(40);
+  h.sent();
+  // Now flowing, 'data' comes synchronously within the segment's processing; data and FIN
+  // together: the FIN must not revive the connection after the reset.
+  h.inject({ dstPort: 80, seq: o.peerSeq + 1, ack: o.iss + 1, flags: ACK | FIN, payload: 'y' });
+  await h.advance(0);
+  const segs = h.sent();
+  assert.is(segs.length, 1, segs.map(describe).join(' '));
+  expectSegment(segs[0], flags(RST | ACK));
   assert.is(h.connection(80), undefined);
 });
 
