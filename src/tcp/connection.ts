@@ -557,7 +557,9 @@ export class Connection {
       ack === this.sndUna &&
       dataLen === 0 &&
       !(flags & (SYN | FIN)) &&
-      window === this.sndWnd &&
+      // RFC 5681 2 asks for an unchanged window; Linux receivers shrink it as out-of-order
+      // data fills their buffer, so, like Linux's sender, only a window that grew disqualifies.
+      window <= this.sndWnd &&
       window > 0 &&
       !this.probing &&
       this.sndMax !== this.sndUna
