@@ -733,7 +733,7 @@ export class Connection {
         (d) => this.deliver(d),
         () => (finNow = true),
       );
-      if (this.state === 'CLOSED') return;
+      if ((this.state as TcpState) === 'CLOSED') return;
     }
     if (finNow) {
       this.receiveFin();
