@@ -719,7 +719,7 @@ export class Connection {
       this.rcvNxt = seqAdd(this.rcvNxt, len);
       this.deliver(data);
       // The application may have destroyed the socket from its 'data' handler.
-      if (this.state === 'CLOSED') return;
+      if ((this.state as TcpState) === 'CLOSED') return;
       // Count full-sized segments (a coalesced super-frame from the kernel counts as several).
       const full = this.receiveMss - 40;
       this.segmentsSinceAck += len >= full ? Math.floor(len / full) : 0.5;
@@ -1085,12 +1085,12 @@ export class Connection {
     if (this.rtoAt !== 0 && this.rtoAt <= now) {
       this.rtoAt = 0;
       this.onRetransmitTimeout();
-      if (this.state === 'CLOSED') return;
+      if ((this.state as TcpState) === 'CLOSED') return;
     }
     if (this.persistAt !== 0 && this.persistAt <= now) {
       this.persistAt = 0;
       this.onPersistTimeout();
-      if (this.state === 'CLOSED') return;
+      if ((this.state as TcpState) === 'CLOSED') return;
     }
     if (this.delayedAckAt !== 0 && this.delayedAckAt <= now) {
       this.delayedAckAt = 0;
@@ -1099,7 +1099,7 @@ export class Connection {
     if (this.keepAliveAt !== 0 && this.keepAliveAt <= now) {
       this.keepAliveAt = 0;
       this.onKeepAliveTimeout();
-      if (this.state === 'CLOSED') return;
+      if ((this.state as TcpState) === 'CLOSED') return;
     }
     this.armTimer();
   }
