@@ -1,7 +1,9 @@
 // TCP benchmark (npm run bench:tcp; needs root): in a namespace of its own, brings
 // ./bin/tapstack up on a TAP and measures from the kernel's side
 //   - bulk throughput host -> stack (push to discard, port 9), MB/s (10^6 bytes)
-//   - bulk throughput stack -> host (curl GET /bytes/N from the HTTP service), MB/s
+//   - bulk throughput stack -> host (pull from chargen, port 19, started with
+//     --chargen-bytes N so that it closes after N bytes), MB/s; and the same through HTTP
+//     (curl GET /bytes/N: Node's http module on top)
 //   - 64-byte echo round trips per second (port 7, one connection, TCP_NODELAY)
 //   - sequential connections per second (connect, half-close, wait for FIN, close; port 9)
 // with the C tcpcli of /work/shared/peers when it builds (else test/clients/tcpcli.ts, the
@@ -38,10 +40,17 @@ export interface TcpBenchResult {
   runs: number;
   hostToStackMBps: number;
   stackToHostMBps: number;
+  stackToHostHttpMBps: number;
   echoRoundTripsPerSec: number;
   connectionsPerSec: number;
   /** Every run's figures, in order. */
-  samples: { hostToStackMBps: number[]; stackToHostMBps: number[]; echoRoundTripsPerSec: number[]; connectionsPerSec: number[] };
+  samples: {
+    hostToStackMBps: number[];
+    stackToHostMBps: number[];
+    stackToHostHttpMBps: number[];
+    echoRoundTripsPerSec: number[];
+    connectionsPerSec: number[];
+  };
 }
 
 const PEERS = '/work/shared/peers';
@@ -83,21 +92,30 @@ async function download(ns: Namespace, bytes: number): Promise<number> {
 export async function benchTcp(options: TcpBenchOptions, log: (line: string) => void = () => {}): Promise<TcpBenchResult> {
   const cClient = buildCTcpcli();
   log(`client: ${cClient ?? 'test/clients/tcpcli.ts (C tcpcli did not build)'}`);
-  const samples: TcpBenchResult['samples'] = { hostToStackMBps: [], stackToHostMBps: [], echoRoundTripsPerSec: [], connectionsPerSec: [] };
+  const samples: TcpBenchResult['samples'] = {
+    hostToStackMBps: [],
+    stackToHostMBps: [],
+    stackToHostHttpMBps: [],
+    echoRoundTripsPerSec: [],
+    connectionsPerSec: [],
+  };
   await withNamespace(async (ns) => {
-    const stack = await ns.startStack(['--tap', 'tap0']);
+    const stack = await ns.startStack(['--tap', 'tap0', '--chargen-bytes', String(options.bytes)]);
     try {
       for (let run = 1; run <= options.runs; run++) {
         const push = await measure(ns, cClient, ['push', '10.0.0.2', '9', String(options.bytes)]);
         samples.hostToStackMBps.push(Number(push.MBps));
-        samples.stackToHostMBps.push(await download(ns, options.bytes));
+        const pull = await measure(ns, cClient, ['pull', '10.0.0.2', '19']);
+        if (Number(pull.bytes) !== options.bytes) throw new Error(`pulled ${pull.bytes} bytes, not ${options.bytes}`);
+        samples.stackToHostMBps.push(Number(pull.MBps));
+        samples.stackToHostHttpMBps.push(await download(ns, options.bytes));
         const rr = await measure(ns, cClient, ['rr', '10.0.0.2', '7', String(options.roundTrips), '64']);
         samples.echoRoundTripsPerSec.push(Number(rr.rtps));
         const cr = await measure(ns, cClient, ['cr', '10.0.0.2', '9', String(options.connections)]);
         if (Number(cr.fails) > 0) throw new Error(`${cr.fails} of ${options.connections} connections failed`);
         samples.connectionsPerSec.push(Number(cr.cps));
         log(
-          `run ${run}: host->stack ${push.MBps} MB/s, stack->host ${samples.stackToHostMBps.at(-1)!.toFixed(1)} MB/s, ` +
+          `run ${run}: host->stack ${push.MBps} MB/s, stack->host ${pull.MBps} MB/s (HTTP ${samples.stackToHostHttpMBps.at(-1)!.toFixed(1)}), ` +
             `echo ${rr.rtps} rt/s, connections ${cr.cps}/s`,
         );
       }
@@ -112,6 +130,7 @@ export async function benchTcp(options: TcpBenchOptions, log: (line: string) => 
     runs: options.runs,
     hostToStackMBps: median(samples.hostToStackMBps),
     stackToHostMBps: median(samples.stackToHostMBps),
+    stackToHostHttpMBps: median(samples.stackToHostHttpMBps),
     echoRoundTripsPerSec: median(samples.echoRoundTripsPerSec),
     connectionsPerSec: median(samples.connectionsPerSec),
     samples,
@@ -137,7 +156,7 @@ async function main(): Promise<number> {
   const result = await benchTcp(options, (line) => process.stdout.write(`bench:tcp ${line}\n`));
   process.stdout.write(
     `bench:tcp medians of ${result.runs}: host->stack ${result.hostToStackMBps.toFixed(1)} MB/s, ` +
-      `stack->host ${result.stackToHostMBps.toFixed(1)} MB/s, 64-byte echo ${Math.round(result.echoRoundTripsPerSec)} round trips/s, ` +
+      `stack->host ${result.stackToHostMBps.toFixed(1)} MB/s (HTTP ${result.stackToHostHttpMBps.toFixed(1)}), 64-byte echo ${Math.round(result.echoRoundTripsPerSec)} round trips/s, ` +
       `${Math.round(result.connectionsPerSec)} connections/s\n`,
   );
   process.stdout.write(JSON.stringify(result) + '\n');

@@ -4,6 +4,7 @@
 //
 //   tcpcli.ts conc HOST PORT N        N simultaneous connections, each echoes its own message
 //   tcpcli.ts push HOST PORT BYTES    write BYTES, half-close, wait for the server's FIN -> MB/s
+//   tcpcli.ts pull HOST PORT          read until the server's FIN -> MB/s
 //   tcpcli.ts rr   HOST PORT N SIZE   N sequential SIZE-byte echo round trips
 //   tcpcli.ts cr   HOST PORT N        N sequential connect / half-close / EOF / close
 //
@@ -111,6 +112,15 @@ async function push(host: string, port: number, bytes: number): Promise<void> {
   result({ mode: 'push', bytes, secs: secs.toFixed(4), MBps: (bytes / secs / 1e6).toFixed(1) });
 }
 
+async function pull(host: string, port: number): Promise<void> {
+  const t0 = seconds();
+  const socket = await connect(host, port);
+  const bytes = await readToEnd(socket);
+  const secs = seconds() - t0;
+  socket.destroy();
+  result({ mode: 'pull', bytes, secs: secs.toFixed(4), MBps: (bytes / secs / 1e6).toFixed(1) });
+}
+
 async function rr(host: string, port: number, n: number, size: number): Promise<void> {
   const socket = await connect(host, port);
   const message = Buffer.alloc(size, 'x');
@@ -156,9 +166,10 @@ async function main(): Promise<void> {
   const [mode, host, portText, ...rest] = process.argv.slice(2);
   const port = Number(portText);
   const num = (i: number): number => Number(rest[i]);
-  if (!host || !Number.isInteger(port)) throw new Error('usage: tcpcli.ts conc|push|rr|cr HOST PORT ...');
+  if (!host || !Number.isInteger(port)) throw new Error('usage: tcpcli.ts conc|push|pull|rr|cr HOST PORT ...');
   if (mode === 'conc') return conc(host, port, num(0));
   if (mode === 'push') return push(host, port, num(0));
+  if (mode === 'pull') return pull(host, port);
   if (mode === 'rr') return rr(host, port, num(0), num(1));
   if (mode === 'cr') return cr(host, port, num(0));
   throw new Error(`unknown mode ${mode}`);
