@@ -8,10 +8,10 @@
 //   - sequential connections per second (connect, half-close, wait for FIN, close; port 9)
 // with the C tcpcli of /work/shared/peers when it builds (else test/clients/tcpcli.ts, the
 // same modes in Node). Every step is bounded in bytes, count and time. Runs RUNS times and
-// reports medians.
+// reports medians. BENCH_TCP_CLIENT=node uses the Node client even when the C one builds.
 //
 //   npm run bench:tcp                   defaults
-//   BENCH_TCP_BYTES=268435456 BENCH_TCP_RUNS=3 npm run bench:tcp
+//   BENCH_TCP_BYTES=268435456 BENCH_TCP_RUNS=3 BENCH_TCP_OFFLOAD=off npm run bench:tcp
 //
 // The last line printed is a JSON object with the figures (bench/run.ts reads it), and
 // benchTcp() returns the same object to a caller in this process.
@@ -31,6 +31,8 @@ export interface TcpBenchOptions {
   /** Sequential connections per run. */
   connections: number;
   runs: number;
+  /** Checksum and segmentation offloads on the TAP (the CLI's --offload; default on). */
+  offload: boolean;
 }
 
 export interface TcpBenchResult {
@@ -38,6 +40,7 @@ export interface TcpBenchResult {
   client: 'c-tcpcli' | 'node-tcpcli';
   bytes: number;
   runs: number;
+  offload: boolean;
   hostToStackMBps: number;
   stackToHostMBps: number;
   stackToHostHttpMBps: number;
@@ -90,7 +93,7 @@ async function download(ns: Namespace, bytes: number): Promise<number> {
 }
 
 export async function benchTcp(options: TcpBenchOptions, log: (line: string) => void = () => {}): Promise<TcpBenchResult> {
-  const cClient = buildCTcpcli();
+  const cClient = process.env.BENCH_TCP_CLIENT === 'node' ? null : buildCTcpcli();
   log(`client: ${cClient ?? 'test/clients/tcpcli.ts (C tcpcli did not build)'}`);
   const samples: TcpBenchResult['samples'] = {
     hostToStackMBps: [],
@@ -100,7 +103,7 @@ export async function benchTcp(options: TcpBenchOptions, log: (line: string) => 
     connectionsPerSec: [],
   };
   await withNamespace(async (ns) => {
-    const stack = await ns.startStack(['--tap', 'tap0', '--chargen-bytes', String(options.bytes)]);
+    const stack = await ns.startStack(['--tap', 'tap0', '--chargen-bytes', String(options.bytes), '--offload', options.offload ? 'on' : 'off']);
     try {
       for (let run = 1; run <= options.runs; run++) {
         const push = await measure(ns, cClient, ['push', '10.0.0.2', '9', String(options.bytes)]);
@@ -128,6 +131,7 @@ export async function benchTcp(options: TcpBenchOptions, log: (line: string) => 
     client: cClient ? 'c-tcpcli' : 'node-tcpcli',
     bytes: options.bytes,
     runs: options.runs,
+    offload: options.offload,
     hostToStackMBps: median(samples.hostToStackMBps),
     stackToHostMBps: median(samples.stackToHostMBps),
     stackToHostHttpMBps: median(samples.stackToHostHttpMBps),
@@ -152,10 +156,11 @@ async function main(): Promise<number> {
     roundTrips: env('BENCH_TCP_ROUND_TRIPS', 20_000),
     connections: env('BENCH_TCP_CONNECTIONS', 2_000),
     runs: env('BENCH_TCP_RUNS', 3),
+    offload: process.env.BENCH_TCP_OFFLOAD !== 'off',
   };
   const result = await benchTcp(options, (line) => process.stdout.write(`bench:tcp ${line}\n`));
   process.stdout.write(
-    `bench:tcp medians of ${result.runs}: host->stack ${result.hostToStackMBps.toFixed(1)} MB/s, ` +
+    `bench:tcp medians of ${result.runs} (offload ${result.offload ? 'on' : 'off'}): host->stack ${result.hostToStackMBps.toFixed(1)} MB/s, ` +
       `stack->host ${result.stackToHostMBps.toFixed(1)} MB/s (HTTP ${result.stackToHostHttpMBps.toFixed(1)}), 64-byte echo ${Math.round(result.echoRoundTripsPerSec)} round trips/s, ` +
       `${Math.round(result.connectionsPerSec)} connections/s\n`,
   );
