@@ -61,9 +61,19 @@ export class IcmpRateLimiter {
 
   allow(dst: number): boolean {
     const now = this.clock.now();
-    this.globalTokens = Math.min(this.globalBurst, this.globalTokens + ((now - this.globalStamp) * this.globalRate) / 1000);
-    this.globalStamp = now;
+    // Linux icmp_global_allow (5.x): credit is refilled at most every 20 ms (HZ/50), by rate x
+    // elapsed time (up to 1 s), capped at the burst; each error takes one credit, before the
+    // per-destination check (Linux randomizes the cost between 0 and 2; we keep it at 1).
+    const elapsed = Math.min(now - this.globalStamp, 1000);
+    if (elapsed >= 20) {
+      const credit = Math.floor((this.globalRate * elapsed) / 1000);
+      if (credit > 0) {
+        this.globalStamp = now;
+        this.globalTokens = Math.min(this.globalTokens + credit, this.globalBurst);
+      }
+    }
     if (this.globalTokens < 1) return false;
+    this.globalTokens -= 1;
     if (this.perDestMs > 0) {
       let peer = this.peers.get(dst);
       if (!peer) {
@@ -76,7 +86,6 @@ export class IcmpRateLimiter {
       if (peer.tokens < this.perDestMs) return false;
       peer.tokens -= this.perDestMs;
     }
-    this.globalTokens -= 1;
     return true;
   }
 }

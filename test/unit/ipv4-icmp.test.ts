@@ -135,9 +135,16 @@ test('errors are rate limited globally: a burst of 50, then 1000 per second', as
   for (let i = 0; i < 80; i++) link.inject(fromHost({ src: src(i), dst: OUR_IP, protocol: 200 }, Buffer.alloc(8)));
   assert.is(link.take().length, 50);
   assert.is(stack.icmp.counters.drops['icmp-rate-limited'], 30);
-  clock.advance(10); // 10 ms at 1000/s: 10 more tokens
-  for (let i = 80; i < 100; i++) link.inject(fromHost({ src: src(i), dst: OUR_IP, protocol: 200 }, Buffer.alloc(8)));
-  assert.is(link.take().length, 10);
+  // Linux refills the spent credit at most every 20 ms (HZ/50), by 1000/s x elapsed time.
+  clock.advance(19);
+  for (let i = 80; i < 90; i++) link.inject(fromHost({ src: src(i), dst: OUR_IP, protocol: 200 }, Buffer.alloc(8)));
+  assert.is(link.take().length, 0, 'no credit before 20 ms');
+  clock.advance(11); // 30 ms since the burst was spent: 30 credits
+  for (let i = 90; i < 130; i++) link.inject(fromHost({ src: src(i), dst: OUR_IP, protocol: 200 }, Buffer.alloc(8)));
+  assert.is(link.take().length, 30);
+  clock.advance(5_000); // a long pause refills to the burst, not beyond
+  for (let i = 130; i < 200; i++) link.inject(fromHost({ src: src(i), dst: OUR_IP, protocol: 200 }, Buffer.alloc(8)));
+  assert.is(link.take().length, 50);
 });
 
 test('never an error about an ICMP error, a broadcast, a non-first fragment, or from a non-unicast source', async () => {
