@@ -82,6 +82,11 @@ it('curl: GET /, GET /bytes/N, POST /sha256, GET /stats, 404', async () => {
       assert.ok(counters.ethernet!.rx > 100 && counters.ethernet!.tx > 100, stats.stdout);
       assert.ok(counters.ipv4!.rx > 100, stats.stdout);
 
+      // Two requests on one kept-alive connection: Node's http server keeps our socket open.
+      const twice = await ns.exec('curl', ['-sS', '-v', '--max-time', '10', '-o', '/dev/null', '-o', '/dev/null', 'http://10.0.0.2/bytes/100000', 'http://10.0.0.2/stats'], 15_000);
+      assert.is(twice.code, 0, twice.stderr);
+      assert.match(twice.stderr, /Re-using existing connection/);
+
       const missing = await ns.exec('curl', ['-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', 'http://10.0.0.2/nothing-here'], 15_000);
       assert.is(missing.stdout, '404');
     });
