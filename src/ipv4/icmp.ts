@@ -104,6 +104,7 @@ export class IcmpLayer {
   private readonly txBuf: Buffer;
   private readonly ignoreBroadcastEcho: boolean;
   private readonly echoOptions = { tos: 0 };
+  private readonly errorOptions = { tos: 0 };
 
   constructor(
     private readonly ip: Ipv4Layer,
@@ -195,7 +196,10 @@ export class IcmpLayer {
     offending.buf.copy(out, TX_HEADROOM + ICMP_HEADER_LEN, offending.off, offending.off + quoteLen);
     const len = emitIcmpHeader(out, TX_HEADROOM, type, code, rest, quoteLen);
     this.counters.tx++;
-    this.ip.send(PROTO_ICMP, src, out, TX_HEADROOM, len);
+    // RFC 1812 4.3.2.5: errors go with precedence 6 (internetwork control), keeping the
+    // offending datagram's TOS bits, as Linux's icmp_send does.
+    this.errorOptions.tos = 0xc0 | (offending.tos & 0x1e);
+    this.ip.send(PROTO_ICMP, src, out, TX_HEADROOM, len, this.errorOptions);
     return true;
   }
 

@@ -91,12 +91,13 @@ test('an unknown protocol is answered with ICMP protocol unreachable quoting the
   const { link, stack } = await setup();
   teach(link, HOST_IP);
   const payload = Buffer.from('0123456789abcdef');
-  link.inject(fromHost({ src: HOST_IP, dst: OUR_IP, protocol: 200, id: 0x4242 }, payload));
+  link.inject(fromHost({ src: HOST_IP, dst: OUR_IP, protocol: 200, id: 0x4242, tos: 0x10 }, payload));
   const out = link.take();
   assert.is(out.length, 1);
   const m = icmpOf(out[0]!)!;
   assert.ok(m);
   assert.is(m.ip.dst, HOST_IP);
+  assert.is(m.ip.tos, 0xc0 | 0x10, 'precedence 6 with the TOS bits kept (RFC 1812 4.3.2.5)');
   assert.is(m.icmp.type, ICMP_DEST_UNREACHABLE);
   assert.is(m.icmp.code, UNREACH_PROTOCOL);
   const quoted = new Ipv4Packet();
