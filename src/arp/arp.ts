@@ -50,6 +50,7 @@ export class ArpLayer {
   private readonly view = new ArpPacket();
   private readonly txBuf = Buffer.alloc(LINK_HEADROOM + 64);
   private readonly txRepr: ArpRepr;
+  private readonly askerMac = Buffer.alloc(6);
   private readonly ttlMs: number;
   private readonly retryMs: number;
   private readonly maxRequests: number;
@@ -92,7 +93,9 @@ export class ArpLayer {
     if (senderIp !== 0 && (existing || forUs)) this.learn(senderIp, buf, arp.senderMacOffset);
     if (!forUs) return this.counters.drop('arp-not-for-us');
     if (arp.op === ARP_REQUEST) {
-      this.sendArp(ARP_REPLY, buf.subarray(arp.senderMacOffset, arp.senderMacOffset + 6), senderIp, buf.subarray(arp.senderMacOffset, arp.senderMacOffset + 6));
+      const asker = this.askerMac;
+      buf.copy(asker, 0, arp.senderMacOffset, arp.senderMacOffset + 6);
+      this.sendArp(ARP_REPLY, asker, senderIp, asker);
     } else if (arp.op !== ARP_REPLY) {
       this.counters.drop('arp-bad-op');
     }
