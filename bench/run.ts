@@ -272,8 +272,12 @@ async function tcpFigures(ns: string, host: string, pid: number, r: TargetResult
     r.tcpUnavailable = 'TCP not available';
     return;
   }
-  await tcpcli(ns, ['rr', host, '7', '1000', '64']); // warm-up (JIT, caches)
-  await tcpcli(ns, ['push', host, '9', String(64 * 1024 * 1024)]);
+  // Warm-up, the same for every target: a JavaScript stack reaches full speed only once
+  // V8 has optimized its hot paths and the heap has grown (the first 256 MiB push of a
+  // fresh tapstack runs at about half speed).
+  await tcpcli(ns, ['rr', host, '7', '2000', '64']);
+  await tcpcli(ns, ['push', host, '9', String(Math.max(BULK, 256 * 1024 * 1024))]);
+  if (canPull) await tcpcli(ns, ['pull', host, '19'], 60);
   for (let i = 0; i < RUNS; i++) {
     const c0 = cpuSeconds(pid);
     const out = await tcpcli(ns, ['push', host, '9', String(BULK)]);
