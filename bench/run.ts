@@ -5,7 +5,8 @@
 //
 // Run as root (namespaces and TAPs). Every target runs in namespaces made here (prefix
 // bench-) and deleted afterwards; every client is bounded in count and time; only the
-// processes started here are ended, by PID.
+// processes started here are ended, by PID. All targets are up at once and take turns,
+// figure by figure and run by run, so that other load on the machine falls on all alike.
 //
 // Environment:
 //   RUNS=3               runs per figure (the table shows medians)
@@ -251,84 +252,103 @@ function tcpcli(ns: string, args: string[], timeoutS = CLIENT_TIMEOUT_S): Promis
   });
 }
 
-async function pingFlood(ns: string, host: string, r: TargetResult): Promise<void> {
-  for (let i = 0; i < RUNS; i++) {
-    const p = await run('ip', ['netns', 'exec', ns, 'ping', '-q', '-f', '-c', String(PING_COUNT), '-w', '60', host], 70_000);
-    const m = /(\d+) packets transmitted, (\d+) received.*time (\d+)ms/.exec(p.out);
-    if (!m) {
-      note(r, 'ping', `ping failed: ${p.out.trim().split('\n').pop()}`);
-      continue;
-    }
-    const received = Number(m[2]);
-    if (received < Number(m[1])) note(r, 'ping', `lost ${Number(m[1]) - received}`);
-    add(r, 'ping', received / (Number(m[3]) / 1000));
-  }
+const tail = (out: string): string => out.trim().split('\n').pop() ?? '';
+
+/** A target up and idle in its namespace(s), measured one figure at a time. */
+interface Target {
+  result: TargetResult;
+  /** Namespace the clients run in, and the address they talk to. */
+  clientNs: string;
+  host: string;
+  /** The stack's process, for CPU time and resident memory. */
+  pid: number;
+  /** The source on port 19 stops after BULK bytes (else stack -> host bulk is n/a). */
+  canPull: boolean;
+  pullBroken: boolean;
+  alive(): boolean;
+  stop(): Promise<void>;
 }
 
-/** The TCP figures, from the same clients for every target. `pid`: the stack's process. */
-async function tcpFigures(ns: string, host: string, pid: number, r: TargetResult, canPull: boolean): Promise<void> {
-  const probe = await tcpcli(ns, ['rr', host, '7', '10', '64'], 5);
-  if (!/RESULT mode=rr/.test(probe.out)) {
-    r.tcpUnavailable = 'TCP not available';
-    return;
+// One measurement each: every figure is taken RUNS times, targets taking turns, so that a
+// busy moment of the machine falls on all of them alike.
+
+async function measurePing(t: Target): Promise<void> {
+  const r = t.result;
+  const p = await run('ip', ['netns', 'exec', t.clientNs, 'ping', '-q', '-f', '-c', String(PING_COUNT), '-w', '60', t.host], 70_000);
+  const m = /(\d+) packets transmitted, (\d+) received.*time (\d+)ms/.exec(p.out);
+  if (!m) return note(r, 'ping', `ping failed: ${tail(p.out)}`);
+  const received = Number(m[2]);
+  if (received < Number(m[1])) note(r, 'ping', `lost ${Number(m[1]) - received}`);
+  add(r, 'ping', received / (Number(m[3]) / 1000));
+}
+
+async function measurePush(t: Target): Promise<void> {
+  const c0 = cpuSeconds(t.pid);
+  const out = await tcpcli(t.clientNs, ['push', t.host, '9', String(BULK)]);
+  const c1 = cpuSeconds(t.pid);
+  const mbps = kv(out.out, 'MBps');
+  if (!Number.isFinite(mbps)) return note(t.result, 'push', `push failed: ${tail(out.out)}`);
+  add(t.result, 'push', mbps);
+  add(t.result, 'cpu', (c1 - c0) / (BULK / GIB));
+}
+
+async function measurePull(t: Target): Promise<void> {
+  if (!t.canPull || t.pullBroken) return;
+  // A source that does not stop would hold the client until its timeout: one try then.
+  const out = await tcpcli(t.clientNs, ['pull', t.host, '19'], 60);
+  const bytes = kv(out.out, 'bytes');
+  if (bytes !== BULK) {
+    t.pullBroken = true;
+    return note(t.result, 'pull', `pulled ${Number.isFinite(bytes) ? bytes : 'nothing'} of ${BULK} bytes: ${tail(out.out)}`);
   }
-  // Warm-up, the same for every target: a JavaScript stack reaches full speed only once
-  // V8 has optimized its hot paths and the heap has grown (the first 256 MiB push of a
-  // fresh tapstack runs at about half speed).
-  await tcpcli(ns, ['rr', host, '7', '2000', '64']);
-  await tcpcli(ns, ['push', host, '9', String(Math.max(BULK, 256 * 1024 * 1024))]);
-  if (canPull) await tcpcli(ns, ['pull', host, '19'], 60);
-  for (let i = 0; i < RUNS; i++) {
-    const c0 = cpuSeconds(pid);
-    const out = await tcpcli(ns, ['push', host, '9', String(BULK)]);
-    const c1 = cpuSeconds(pid);
-    const mbps = kv(out.out, 'MBps');
-    if (!Number.isFinite(mbps)) note(r, 'push', `push failed: ${out.out.trim().split('\n').pop()}`);
-    add(r, 'push', mbps);
-    if (Number.isFinite(mbps)) add(r, 'cpu', (c1 - c0) / (BULK / GIB));
-  }
-  if (canPull) {
-    for (let i = 0; i < RUNS; i++) {
-      // A source that does not stop would hold the client until its timeout: one try then.
-      const out = await tcpcli(ns, ['pull', host, '19'], 60);
-      const bytes = kv(out.out, 'bytes');
-      if (bytes !== BULK) {
-        note(r, 'pull', `pulled ${Number.isFinite(bytes) ? bytes : 'nothing'} of ${BULK} bytes: ${out.out.trim().split('\n').pop()}`);
-        break;
-      }
-      add(r, 'pull', kv(out.out, 'MBps'));
-    }
-  } else {
-    note(r, 'pull', 'n/a: chargen does not stop after BULK bytes (no --chargen-bytes)');
-  }
-  for (let i = 0; i < RUNS; i++) {
-    const out = await tcpcli(ns, ['rr', host, '7', String(RR_COUNT), '64']);
-    add(r, 'rr', kv(out.out, 'rtps'));
-  }
-  for (let i = 0; i < RUNS; i++) {
-    const out = await tcpcli(ns, ['cr', host, '9', String(CR_COUNT)]);
-    add(r, 'cr', kv(out.out, 'cps'));
-    const fails = kv(out.out, 'fails');
-    if (fails > 0) note(r, 'cr', `${fails} failed`);
-  }
-  // One run: CONNS connections held open at once, one echo each; RSS sampled meanwhile.
-  let peak = rssMiB(pid);
+  add(t.result, 'pull', kv(out.out, 'MBps'));
+}
+
+async function measureRoundTrips(t: Target): Promise<void> {
+  const out = await tcpcli(t.clientNs, ['rr', t.host, '7', String(RR_COUNT), '64']);
+  add(t.result, 'rr', kv(out.out, 'rtps'));
+}
+
+async function measureConnects(t: Target): Promise<void> {
+  const out = await tcpcli(t.clientNs, ['cr', t.host, '9', String(CR_COUNT)]);
+  add(t.result, 'cr', kv(out.out, 'cps'));
+  const fails = kv(out.out, 'fails');
+  if (fails > 0) note(t.result, 'cr', `${fails} failed`);
+}
+
+/** CONNS connections held open at once, one echo each; resident memory sampled meanwhile. */
+async function measureConcurrent(t: Target): Promise<void> {
+  let peak = rssMiB(t.pid);
   const sampler = setInterval(() => {
-    const v = rssMiB(pid);
+    const v = rssMiB(t.pid);
     if (v > peak) peak = v;
   }, 100);
-  const out = await tcpcli(ns, ['conc', host, '7', String(CONNS)]);
+  const out = await tcpcli(t.clientNs, ['conc', t.host, '7', String(CONNS)]);
   clearInterval(sampler);
-  add(r, 'conc', kv(out.out, 'echoed'));
-  add(r, 'rssConc', peak);
-  if (!/RESULT mode=conc/.test(out.out)) note(r, 'conc', `client: ${out.out.trim().split('\n').pop()}`);
-  else note(r, 'conc', `opened ${kv(out.out, 'opened')}, connect failures ${kv(out.out, 'connect_fail')}, bad ${kv(out.out, 'bad')}`);
+  add(t.result, 'conc', kv(out.out, 'echoed'));
+  add(t.result, 'rssConc', peak);
+  if (!/RESULT mode=conc/.test(out.out)) note(t.result, 'conc', `client: ${tail(out.out)}`);
+  else note(t.result, 'conc', `opened ${kv(out.out, 'opened')}, connect failures ${kv(out.out, 'connect_fail')}, bad ${kv(out.out, 'bad')}`);
+}
+
+/** Does TCP answer on the echo port? Then warm up, the same for every target. */
+async function probeAndWarmUp(t: Target): Promise<void> {
+  const probe = await tcpcli(t.clientNs, ['rr', t.host, '7', '10', '64'], 5);
+  if (!/RESULT mode=rr/.test(probe.out)) {
+    t.result.tcpUnavailable = 'TCP not available';
+    return;
+  }
+  // A JavaScript stack reaches full speed only once V8 has optimized its hot paths and the
+  // heap has grown (the first 256 MiB push into a fresh tapstack runs at about half speed).
+  await tcpcli(t.clientNs, ['rr', t.host, '7', '2000', '64']);
+  await tcpcli(t.clientNs, ['push', t.host, '9', String(Math.max(BULK, 256 * 1024 * 1024))]);
+  if (t.canPull) await tcpcli(t.clientNs, ['pull', t.host, '19'], 60);
 }
 
 // ---------------------------------------------------------------------------------------
-// targets
+// targets: each started in namespaces of its own; null and a reason when it cannot start
 
-async function tapNamespace(): Promise<string> {
+function tapNamespace(): string {
   const ns = makeNamespace();
   runSync('ip', ['-n', ns, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
   runSync('ip', ['-n', ns, 'addr', 'add', '10.0.0.1/24', 'dev', 'tap0']);
@@ -336,64 +356,58 @@ async function tapNamespace(): Promise<string> {
   return ns;
 }
 
-async function idleRss(r: TargetResult, pid: number): Promise<void> {
-  await sleep(500);
-  add(r, 'rssIdle', rssMiB(pid));
+function makeTarget(result: TargetResult, server: Server, clientNs: string, host: string, canPull: boolean, namespacesToDelete: string[]): Target {
+  return {
+    result,
+    clientNs,
+    host,
+    pid: server.pid,
+    canPull,
+    pullBroken: false,
+    alive: () => server.alive,
+    stop: async () => {
+      await server.stop();
+      for (const ns of namespacesToDelete) deleteNamespace(ns);
+    },
+  };
 }
 
-async function measureTapstack(): Promise<TargetResult> {
-  const r: TargetResult = { name: 'tapstack', values: {}, notes: {} };
+async function startTapstack(r: TargetResult): Promise<Target | null> {
   const help = spawnSync(TAPSTACK, ['--help'], { timeout: 30_000 }).stdout?.toString() ?? '';
   const chargenBytes = help.includes('--chargen-bytes');
+  if (!chargenBytes) note(r, 'pull', 'n/a: chargen does not stop after BULK bytes (no --chargen-bytes)');
   const ns = makeNamespace();
   const args = ['--tap', 'tap0', '--ip', '10.0.0.2/24', '--host-ip', '10.0.0.1/24', ...TAPSTACK_ARGS];
   if (chargenBytes) args.push('--chargen-bytes', String(BULK));
   const server = new Server(ns, TAPSTACK, args);
-  try {
-    if (!(await server.waitFor(/^tapstack up .*$/m, 30_000))) {
-      r.unavailable = `did not start: ${server.out.trim().split('\n').pop()}`;
-      return r;
-    }
-    log(/^tapstack up .*$/m.exec(server.out)![0]);
-    await idleRss(r, server.pid);
-    await pingFlood(ns, '10.0.0.2', r);
-    if (fs.existsSync(path.join(PEERS_BIN, 'tcpcli'))) await tcpFigures(ns, '10.0.0.2', server.pid, r, chargenBytes);
-    else r.tcpUnavailable = 'no tcpcli (peers not built)';
-    if (!server.alive) r.unavailable = `tapstack died: ${server.out.trim().split('\n').pop()}`;
-  } finally {
-    await server.stop();
-    deleteNamespace(ns);
+  const t = makeTarget(r, server, ns, '10.0.0.2', chargenBytes, [ns]);
+  if (!(await server.waitFor(/^tapstack up .*$/m, 30_000))) {
+    r.unavailable = `did not start: ${tail(server.out)}`;
+    await t.stop();
+    return null;
   }
-  return r;
+  log(/^tapstack up .*$/m.exec(server.out)![0]);
+  return t;
 }
 
-async function measureLwip(variant: 'tuned' | 'deb'): Promise<TargetResult> {
-  const r: TargetResult = { name: `lwip-${variant}`, values: {}, notes: {} };
+async function startLwip(r: TargetResult, variant: 'tuned' | 'deb'): Promise<Target | null> {
   const bin = path.join(PEERS_BIN, `lwip_tap_${variant}`);
   if (!fs.existsSync(bin)) {
     r.unavailable = `${bin} not built`;
-    return r;
+    return null;
   }
-  const ns = await tapNamespace();
+  const ns = tapNamespace();
   const server = new Server(ns, bin, ['tap0', '10.0.0.2', String(BULK)]);
-  try {
-    if (!(await server.waitFor(/ready/, 10_000))) {
-      r.unavailable = `did not start: ${server.out.trim()}`;
-      return r;
-    }
-    await idleRss(r, server.pid);
-    await pingFlood(ns, '10.0.0.2', r);
-    await tcpFigures(ns, '10.0.0.2', server.pid, r, true);
-    if (!server.alive) r.unavailable = 'lwIP died during the run';
-  } finally {
-    await server.stop();
-    deleteNamespace(ns);
+  const t = makeTarget(r, server, ns, '10.0.0.2', true, [ns]);
+  if (!(await server.waitFor(/ready/, 10_000))) {
+    r.unavailable = `did not start: ${tail(server.out)}`;
+    await t.stop();
+    return null;
   }
-  return r;
+  return t;
 }
 
-async function measureKernel(): Promise<TargetResult> {
-  const r: TargetResult = { name: 'kernel', values: {}, notes: {} };
+async function startKernel(r: TargetResult): Promise<Target | null> {
   const client = makeNamespace();
   const serverNs = makeNamespace();
   const a = `bva${process.pid % 100000}`;
@@ -404,21 +418,14 @@ async function measureKernel(): Promise<TargetResult> {
   runSync('ip', ['-n', client, 'link', 'set', a, 'up']);
   runSync('ip', ['-n', serverNs, 'link', 'set', b, 'up']);
   const server = new Server(serverNs, path.join(PEERS_BIN, 'ksrv'), ['10.0.1.2', String(BULK)]);
-  try {
-    if (!(await server.waitFor(/ready/, 10_000))) {
-      r.unavailable = `ksrv did not start: ${server.out.trim()}`;
-      return r;
-    }
-    await idleRss(r, server.pid);
-    await pingFlood(client, '10.0.1.2', r);
-    await tcpFigures(client, '10.0.1.2', server.pid, r, true);
-    note(r, 'cpu', 'ksrv process only: the kernel charges most receive work to the sender');
-  } finally {
-    await server.stop();
-    deleteNamespace(client);
-    deleteNamespace(serverNs);
+  const t = makeTarget(r, server, client, '10.0.1.2', true, [client, serverNs]);
+  if (!(await server.waitFor(/ready/, 10_000))) {
+    r.unavailable = `ksrv did not start: ${tail(server.out)}`;
+    await t.stop();
+    return null;
   }
-  return r;
+  note(r, 'cpu', 'ksrv process only: the kernel charges most receive work to the sender');
+  return t;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -545,24 +552,54 @@ async function main(): Promise<number> {
   const peersProblem = buildPeers();
   if (peersProblem) log(peersProblem);
   const results = new Map<string, TargetResult>();
-  for (const target of TARGETS) {
-    log(`measuring ${target} (RUNS=${RUNS}, BULK=${BULK})`);
-    const t0 = Date.now();
-    let r: TargetResult;
-    if (target === 'tapstack') r = await measureTapstack();
-    else if (target === 'lwip-tuned' || target === 'lwip-deb') r = peersProblem ? { name: target, values: {}, notes: {}, unavailable: 'peers not built' } : await measureLwip(target === 'lwip-tuned' ? 'tuned' : 'deb');
-    else if (target === 'kernel') r = peersProblem ? { name: target, values: {}, notes: {}, unavailable: 'peers not built' } : await measureKernel();
+  const targets: Target[] = [];
+  for (const name of TARGETS) {
+    const r: TargetResult = { name, values: {}, notes: {} };
+    results.set(name, r);
+    let t: Target | null = null;
+    if (name === 'tapstack') t = await startTapstack(r);
+    else if (peersProblem && name !== 'tapstack') r.unavailable = 'peers not built';
+    else if (name === 'lwip-tuned' || name === 'lwip-deb') t = await startLwip(r, name === 'lwip-tuned' ? 'tuned' : 'deb');
+    else if (name === 'kernel') t = await startKernel(r);
     else {
-      process.stderr.write(`bench: unknown target '${target}' (tapstack, lwip-tuned, lwip-deb, kernel)\n`);
+      process.stderr.write(`bench: unknown target '${name}' (tapstack, lwip-tuned, lwip-deb, kernel)\n`);
+      for (const started of targets) await started.stop();
       return 2;
     }
-    results.set(target, r);
-    log(`${target} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    if (t) targets.push(t);
+  }
+  try {
+    await sleep(500);
+    for (const t of targets) add(t.result, 'rssIdle', rssMiB(t.pid));
+    const tcpTargets: Target[] = [];
+    for (const t of targets) {
+      if (peersProblem) t.result.tcpUnavailable = 'no tcpcli (peers not built)';
+      else {
+        log(`${t.result.name}: TCP probe and warm-up`);
+        await probeAndWarmUp(t);
+      }
+      if (!t.result.tcpUnavailable) tcpTargets.push(t);
+    }
+    for (let i = 0; i < RUNS; i++) {
+      log(`run ${i + 1} of ${RUNS}`);
+      for (const t of targets) await measurePing(t);
+      for (const t of tcpTargets) await measurePush(t);
+      for (const t of tcpTargets) await measurePull(t);
+      for (const t of tcpTargets) await measureRoundTrips(t);
+      for (const t of tcpTargets) await measureConnects(t);
+    }
+    for (const t of tcpTargets) {
+      log(`${t.result.name}: ${CONNS} simultaneous connections`);
+      await measureConcurrent(t);
+    }
+    for (const t of targets) if (!t.alive()) t.result.unavailable = `${t.result.name} died during the run`;
+  } finally {
+    for (const t of targets) await t.stop();
   }
   const load1 = os.loadavg()[0]!;
   const header = [
     `Measured ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC on ${machine()}.`,
-    `Medians of RUNS=${RUNS} (min-max in brackets); bulk transfers of ${BULK} bytes (MB = 10^6 bytes); same clients for all (tcpcli from ../shared/peers, ping -f).`,
+    `Medians of RUNS=${RUNS} (min-max in brackets), the targets taking turns figure by figure, all up at once in namespaces of their own; bulk transfers of ${BULK} bytes (MB = 10^6 bytes); the same clients for all (tcpcli from ../shared/peers, ping -f).`,
     `Load average (1 min) ${load0.toFixed(2)} at the start, ${load1.toFixed(2)} at the end: other work on the machine shows as spread between runs.`,
     TAPSTACK_ARGS.length ? `tapstack arguments: ${TAPSTACK_ARGS.join(' ')}` : '',
   ]
