@@ -59,7 +59,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   congestion: 'newreno',
   windowScaling: true,
   timestamps: true,
-  sack: false,
+  sack: true,
   maxSynBacklog: 4096,
   synCookies: true,
   challengeAckLimit: 1000,

@@ -14,9 +14,10 @@ import { NewReno } from './congestion/newreno.ts';
 import { systemError, type SystemError } from './errors.ts';
 import { ReassemblyQueue } from './reassembly.ts';
 import { RtoEstimator } from './rto.ts';
+import { SackScoreboard } from './sack.ts';
 import { SendBuffer } from './send-buffer.ts';
-import { seqAdd, seqGe, seqGt, seqInWindow, seqLe, seqLt, seqSub } from './seq.ts';
-import { ACK, FIN, PSH, RST, SYN, type TcpSegment } from './tcp-segment.ts';
+import { seqAdd, seqGe, seqGt, seqInWindow, seqLe, seqLt, seqMax, seqSub } from './seq.ts';
+import { ACK, FIN, PSH, RST, SYN, tcpHeaderLength, type TcpSegment } from './tcp-segment.ts';
 import type { TcpLayer } from './tcp.ts';
 
 export type TcpState =
@@ -125,6 +126,13 @@ export class Connection {
   inRecovery = false;
   /** RFC 6582 "recover": highest sequence number sent when recovery started. */
   recover = 0;
+  /** The current recovery is SACK-based (RFC 6675), not NewReno. */
+  sackRecovery = false;
+  /** What the peer's SACK blocks say it holds above SND.UNA (RFC 2018). */
+  readonly scoreboard = new SackScoreboard();
+  /** RFC 6675 HighRxt: the end of the highest byte retransmitted in this recovery. */
+  highRxt = 0;
+  private readonly nextSegStart = [0];
   private lastSendTime = 0;
   /** TSval clock at our last retransmission (RTO, fast retransmit, SYN again). */
   private lastRetransmitTs = 0;
@@ -550,6 +558,8 @@ export class Connection {
       return false;
     }
     const window = seg.window << this.sndWscale;
+    // RFC 2018: record what the peer holds beyond the cumulative ACK.
+    if (this.sackPermitted && seg.sackCount > 0) this.scoreboard.update(seqMax(ack, this.sndUna), this.sndMax, seg.sackBlocks, seg.sackCount);
     if (seqGt(ack, this.sndUna)) {
       this.ackAdvances(ack, seg);
       if (this.state === 'CLOSED') return false;
@@ -566,7 +576,12 @@ export class Connection {
     ) {
       // RFC 5681 2 (DUPLICATE ACKNOWLEDGMENT); answers to zero-window probes are not.
       this.duplicateAck();
+    } else if (this.sackPermitted && seg.sackCount > 0 && !this.inRecovery && ack === this.sndUna && this.sndMax !== this.sndUna) {
+      // A window change or data kept this from counting as a duplicate, but SACK blocks can
+      // still show a loss (RFC 6675 5: IsLost(HighACK + 1)).
+      this.maybeEnterRecovery();
     }
+    if (this.inRecovery && this.sackRecovery) this.sackRecoveryStep();
     // Window update (RFC 9293 3.10.7.4): only from a segment newer than the last update.
     if (seqLt(this.sndWl1, seq) || (this.sndWl1 === seq && seqLe(this.sndWl2, ack))) {
       this.sndWnd = window;
@@ -619,6 +634,8 @@ export class Connection {
     this.sendBuffer.consume(bytesAcked);
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
+    this.scoreboard.advance(ack);
+    if (seqLt(this.highRxt, ack)) this.highRxt = ack;
     this.retries = 0;
     // RTT: from the echoed timestamp (RFC 7323 4.1), else from the one timed segment, never
     // from a retransmitted one (Karn, RFC 6298 3).
@@ -636,8 +653,9 @@ export class Connection {
       if (this.inRecovery) {
         if (seqGe(ack, this.recover)) {
           this.inRecovery = false;
+          this.sackRecovery = false;
           this.cc.exitRecovery(seqSub(this.sndMax, this.sndUna));
-        } else {
+        } else if (!this.sackRecovery) {
           // RFC 6582 3.2 step 5: a partial ACK; the next hole is lost too.
           this.retransmitFirst();
           this.cc.onPartialAck(bytesAcked);
@@ -656,21 +674,61 @@ export class Connection {
   private duplicateAck(): void {
     this.dupAcks++;
     if (this.inRecovery) {
-      this.cc.onRecoveryDupAck();
-      this.output();
+      // NewReno inflates the window per duplicate (RFC 5681 3.2 step 4); SACK recovery
+      // counts the network's contents instead (pipe, RFC 6675).
+      if (!this.sackRecovery) {
+        this.cc.onRecoveryDupAck();
+        this.output();
+      }
       return;
     }
-    // RFC 6582 3.2 step 2: only if the ACK covers more than "recover" (avoids a second
-    // reduction for losses of the same window).
-    if (this.dupAcks === 3 && seqGt(this.sndUna, this.recover)) {
-      this.recover = this.sndMax;
-      this.inRecovery = true;
-      this.layer.fastRetransmits++;
-      this.cc.enterRecovery(seqSub(this.sndMax, this.sndUna), this.now());
-      this.rttTiming = false;
-      this.retransmitFirst();
-      this.output();
+    this.maybeEnterRecovery();
+  }
+
+  /**
+   * Fast retransmit on DupThresh duplicate ACKs, or as soon as SACK blocks show the first
+   * segment lost (RFC 6675 5), and only if the ACK covers more than "recover" (RFC 6582 3.2
+   * step 2: one reduction per window of losses).
+   */
+  private maybeEnterRecovery(): void {
+    const sack = this.sackPermitted && !this.scoreboard.isEmpty;
+    const lost = this.dupAcks >= 3 || (sack && this.scoreboard.lostBoundary(this.sndUna, this.sendMss) !== this.sndUna);
+    if (!lost || !seqGt(this.sndUna, this.recover)) return;
+    this.recover = this.sndMax;
+    this.inRecovery = true;
+    this.sackRecovery = sack;
+    this.layer.fastRetransmits++;
+    this.cc.enterRecovery(seqSub(this.sndMax, this.sndUna), this.now());
+    // RFC 6675 5 step (4.2): cwnd = ssthresh, without the NewReno inflation.
+    if (sack) this.cc.cwnd = this.cc.ssthresh;
+    this.rttTiming = false;
+    this.highRxt = this.sndUna;
+    this.retransmitFirst();
+    if (sack) this.sackRecoveryStep();
+    else this.output();
+  }
+
+  /**
+   * RFC 6675 5 step (C): while cwnd - pipe allows a segment, retransmit the next lost one
+   * (NextSeg rule 1); then new data goes out through output(), limited by the same pipe.
+   */
+  private sackRecoveryStep(): void {
+    const mss = this.sendMss;
+    for (let guard = 0; guard < 1000; guard++) {
+      const pipe = this.scoreboard.pipe(this.sndUna, this.sndMax, this.highRxt, mss);
+      if (this.cc.cwnd - pipe < mss) return;
+      const len = this.scoreboard.nextLost(this.highRxt, this.sndUna, mss, mss, this.nextSegStart);
+      if (len === 0) break;
+      const start = this.nextSegStart[0]!;
+      const offset = seqSub(start, this.sndUna);
+      const n = Math.min(len, this.sendBuffer.length - offset);
+      if (n <= 0) break;
+      this.layer.retransmits++;
+      this.lastRetransmitTs = this.layer.timestampNow();
+      this.emit(ACK, start, offset, n);
+      this.highRxt = seqAdd(start, n);
     }
+    this.output();
   }
 
   /** RST in a synchronized or SYN-RECEIVED state, after RFC 5961 checks (RFC 9293 3.10.7.4 "second"). */
@@ -871,8 +929,10 @@ export class Connection {
       const offset = inFlight - (this.sndUna === this.iss ? 1 : 0);
       const unsent = this.sendBuffer.length - offset;
       if (unsent > 0) {
-        const window = Math.min(this.sndWnd, this.cc.cwnd);
-        const usable = window - inFlight;
+        // In SACK recovery the congestion window limits the pipe estimate (RFC 6675), not
+        // everything between SND.UNA and SND.NXT.
+        const flight = this.sackRecovery ? this.scoreboard.pipe(this.sndUna, this.sndMax, this.highRxt, this.sendMss) : inFlight;
+        const usable = Math.min(this.sndWnd - inFlight, this.cc.cwnd - flight);
         let len = Math.min(unsent, this.layer.maxSegmentPayload(this.sendMss), usable);
         if (len <= 0) break;
         // A super-frame (segmentation offload) carries whole MSS-sized segments only.
@@ -960,6 +1020,7 @@ export class Connection {
     this.layer.retransmits++;
     this.lastRetransmitTs = this.layer.timestampNow();
     this.emit(ACK | (fin ? FIN : 0), this.sndUna, 0, len);
+    if (seqLt(this.highRxt, seqAdd(this.sndUna, len))) this.highRxt = seqAdd(this.sndUna, len);
     this.rtoAt = this.now() + this.rto.rto;
     this.armTimer();
   }
@@ -1029,7 +1090,13 @@ export class Connection {
         r.tsVal = this.layer.timestampNow();
         r.tsEcr = this.tsRecent;
       }
-      if (this.sackPermitted && !this.reassembly.isEmpty) r.sackCount = this.reassembly.sackBlocks(r.sackBlocks, 3);
+      if (this.sackPermitted && !this.reassembly.isEmpty) {
+        r.sackCount = this.reassembly.sackBlocks(r.sackBlocks, 3);
+        // A full-sized segment has no room for them: fewer blocks rather than an IP fragment
+        // (for a super-frame, each of the segments the link cuts from it carries the header).
+        const segment = Math.min(len, this.sendMss);
+        while (r.sackCount > 0 && tcpHeaderLength(r) + segment + 20 > this.layer.mtu) r.sackCount--;
+      }
     }
     if (flags & ACK) {
       this.lastAckSent = this.rcvNxt;
@@ -1131,6 +1198,11 @@ export class Connection {
     // back to SND.UNA (go-back-N, as BSD and Linux do after a timeout).
     this.cc.onTimeout(seqSub(this.sndMax, this.sndUna), this.now());
     this.inRecovery = false;
+    this.sackRecovery = false;
+    // RFC 6675 5.1: after a timeout the SACK information is not trusted (the receiver may
+    // have reneged); everything from SND.UNA goes again.
+    this.scoreboard.clear();
+    this.highRxt = this.sndUna;
     this.dupAcks = 0;
     this.recover = this.sndMax;
     this.sndNxt = this.sndUna;

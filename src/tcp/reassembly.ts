@@ -20,6 +20,8 @@ export class ReassemblyQueue {
   /** Sequence number of a FIN seen out of order. */
   private finSeq = 0;
   private hasFin = false;
+  /** Start of the most recently received piece: its block is reported first (RFC 2018 4). */
+  private lastReceived = 0;
 
   constructor(readonly maxPieces = 256) {}
 
@@ -37,6 +39,7 @@ export class ReassemblyQueue {
    */
   insert(seq: number, buf: Buffer, off: number, len: number, fin: boolean): boolean {
     const end = seqAdd(seq, len);
+    this.lastReceived = seq;
     if (fin) {
       this.finSeq = end;
       this.hasFin = true;
@@ -92,18 +95,30 @@ export class ReassemblyQueue {
     return next;
   }
 
-  /** The held ranges as SACK blocks (RFC 2018 3), lowest first; returns how many. */
+  /**
+   * The held ranges as SACK blocks (RFC 2018 4): first the block holding the most recently
+   * received segment, then the others from the lowest. Returns how many were written.
+   */
   sackBlocks(out: Uint32Array, max: number): number {
     let n = 0;
     const list = this.pieces;
-    for (let i = 0; i < list.length && n < max; ) {
-      const left = list[i]!.seq;
-      let right = pieceEnd(list[i]!);
-      i++;
-      while (i < list.length && list[i]!.seq === right) right = pieceEnd(list[i++]!);
-      out[2 * n] = left;
-      out[2 * n + 1] = right;
-      n++;
+    let first = -1;
+    // Pass 1 finds the most recent block; pass 2 writes the others after it.
+    for (let pass = 0; pass < 2 && n < max; pass++) {
+      for (let i = 0; i < list.length && n < max; ) {
+        const left = list[i]!.seq;
+        let right = pieceEnd(list[i]!);
+        i++;
+        while (i < list.length && list[i]!.seq === right) right = pieceEnd(list[i++]!);
+        const recent = seqLe(left, this.lastReceived) && seqLt(this.lastReceived, right);
+        if (pass === 0 ? recent : left !== first) {
+          if (pass === 0) first = left;
+          out[2 * n] = left;
+          out[2 * n + 1] = right;
+          n++;
+          if (pass === 0) break;
+        }
+      }
     }
     return n;
   }

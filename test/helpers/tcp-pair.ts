@@ -15,6 +15,23 @@ export interface StackPair {
   faultsB: FaultyLink | null;
 }
 
+/**
+ * Sends IPv4 through the fault injector and ARP around it. ARP has no checksum: on a real
+ * Ethernet the frame check sequence drops a damaged ARP frame, while here a flipped bit in a
+ * reply would poison the neighbour cache, which tests nothing about TCP.
+ */
+function sparingArp(inner: Link, faulty: FaultyLink): Link {
+  return {
+    mtu: inner.mtu,
+    send(buf: Buffer, off: number, len: number): void {
+      if (len >= 14 && buf.readUInt16BE(off + 12) === 0x0806) inner.send(buf, off, len);
+      else faulty.send(buf, off, len);
+    },
+    setReceiver: (receiver) => faulty.setReceiver(receiver),
+    close: () => faulty.close(),
+  };
+}
+
 export async function stackPair(
   options: { faults?: Omit<FaultOptions, 'seed'> & { seed: number }; tcp?: Partial<TcpConfig>; mtu?: number; latencyMs?: number } = {},
 ): Promise<StackPair> {
@@ -25,10 +42,13 @@ export async function stackPair(
   let faultsA: FaultyLink | null = null;
   let faultsB: FaultyLink | null = null;
   if (options.faults) {
-    faultsA = new FaultyLink(la, clock, { ...options.faults, seed: options.faults.seed });
-    faultsB = new FaultyLink(lb, clock, { ...options.faults, seed: options.faults.seed + 1 });
-    linkA = faultsA;
-    linkB = faultsB;
+    // Each end perturbs what it sends: every frame meets the faults once. (Perturbing both
+    // ends' receive too would flip two bits in some frames, and two opposite flips at the
+    // same bit position cancel in the Internet checksum: no checksum can catch everything.)
+    faultsA = new FaultyLink(la, clock, { ...options.faults, seed: options.faults.seed, direction: 'tx' });
+    faultsB = new FaultyLink(lb, clock, { ...options.faults, seed: options.faults.seed + 1, direction: 'tx' });
+    linkA = sparingArp(la, faultsA);
+    linkB = sparingArp(lb, faultsB);
   }
   const common = { clock, mtu: options.mtu, tcp: options.tcp };
   const a = await createStack({ ...common, link: linkA, ip: '10.0.0.1/24', mac: '02:00:00:00:00:01', seed: 1 });

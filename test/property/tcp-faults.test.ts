@@ -40,6 +40,11 @@ function describeConnections(stack: { tcp: { all(): IterableIterator<import('../
     .join(' | ');
 }
 
+function firstDifference(a: Buffer, b: Buffer): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : Math.min(a.length, b.length);
+}
+
 function total(sizes: number[]): number {
   return sizes.reduce((a, b) => a + b, 0);
 }
@@ -100,13 +105,13 @@ async function runCase(c: Case): Promise<void> {
     clock.advance(2);
     await new Promise((r) => setImmediate(r));
   }
-  const where = `faults a ${JSON.stringify(faultsA!.counters)} b ${JSON.stringify(faultsB!.counters)}; a: ${describeConnections(a)}; b: ${describeConnections(b)}`;
+  const where = `faults a ${JSON.stringify(faultsA!.counters)} b ${JSON.stringify(faultsB!.counters)}; a: ${describeConnections(a)} ${JSON.stringify(a.counters())}; b: ${describeConnections(b)} ${JSON.stringify(b.counters())}`;
   assert.equal(errors, [], where);
   assert.ok(done(), `not closed after 600 s of virtual time: ${closed} ${serverReceived}/${clientTotal} ${clientReceived}/${serverTotal} ${where}`);
   assert.is(serverReceived, clientTotal);
   assert.is(clientReceived, serverTotal);
-  assert.ok(Buffer.concat(atServer).equals(pattern(0, 0, clientTotal)), 'client -> server bytes in order');
-  assert.ok(Buffer.concat(atClient).equals(pattern(1, 0, serverTotal)), 'server -> client bytes in order');
+  assert.ok(Buffer.concat(atServer).equals(pattern(0, 0, clientTotal)), `client -> server bytes in order (first difference at ${firstDifference(Buffer.concat(atServer), pattern(0, 0, clientTotal))})`);
+  assert.ok(Buffer.concat(atClient).equals(pattern(1, 0, serverTotal)), `server -> client bytes in order (first difference at ${firstDifference(Buffer.concat(atClient), pattern(1, 0, serverTotal))})`);
   // Eventually nothing is left: TIME-WAIT expires, lost final ACKs are settled.
   faultsA!.enabled = false;
   faultsB!.enabled = false;
@@ -126,12 +131,17 @@ async function runCase(c: Case): Promise<void> {
 
 const stats = { runs: 0, bytes: 0, dropped: 0, corrupted: 0, retransmits: 0 };
 
+function perMille(max: number): fc.Arbitrary<number> {
+  return fc.integer({ min: 0, max }).map((n) => n / 1000);
+}
+
 const caseArbitrary: fc.Arbitrary<Case> = fc.record({
   seed: fc.integer({ min: 1, max: 0x7fffffff }),
-  drop: fc.double({ min: 0, max: 0.1, noNaN: true }),
-  duplicate: fc.double({ min: 0, max: 0.05, noNaN: true }),
-  reorder: fc.double({ min: 0, max: 0.1, noNaN: true }),
-  corrupt: fc.double({ min: 0, max: 0.03, noNaN: true }),
+  // Rates in steps of 0.1% (fc.double would mostly pick vanishingly small rates).
+  drop: perMille(100),
+  duplicate: perMille(50),
+  reorder: perMille(100),
+  corrupt: perMille(30),
   clientWrites: fc.array(fc.integer({ min: 1, max: 30_000 }), { maxLength: 12 }),
   serverWrites: fc.array(fc.integer({ min: 1, max: 30_000 }), { maxLength: 12 }),
   closeOrder: fc.constantFrom('client-first' as const, 'server-first' as const, 'both' as const),
@@ -151,7 +161,7 @@ if (single) test('the case from TCP_FAULT_CASE', async () => runCase(JSON.parse(
   });
   // The faults really happened and were repaired (guards against a property that tests nothing).
   console.log(`tcp-faults: ${JSON.stringify(stats)}`);
-  assert.ok(stats.bytes > 1_000_000 && stats.dropped > 100 && stats.corrupted > 10 && stats.retransmits > 100);
+  assert.ok(stats.bytes > 1_000_000 && stats.dropped > 100 && stats.corrupted > 20 && stats.retransmits > 100, JSON.stringify(stats));
 });
 
 /** Cases that failed once (seed and counterexample from fast-check), kept as regressions. */

@@ -1,0 +1,92 @@
+// SACK (RFC 2018) and SACK-based loss recovery (RFC 6675): negotiation, the blocks we send
+// for out-of-order data, the sender's scoreboard, pipe and NextSeg, and recovery segment by
+// segment.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SackScoreboard } from '../../src/tcp/sack.ts';
+import { acceptOne } from '../helpers/tcp-open.ts';
+import { ACK, ack, expectSegment, flags, payloadLength, seq, SYN, TcpHarness } from '../helpers/tcp-harness.ts';
+
+const MSS = 1460;
+
+test('scoreboard: blocks merge, SND.UNA advances past them, loss needs more than 2 SMSS above', () => {
+  const s = new SackScoreboard();
+  const una = 0xfffff000; // across the wrap
+  const at = (n: number) => (una + n) >>> 0;
+  const blocks = new Uint32Array([at(3000), at(4000), at(1000), at(2000), at(1900), at(3100)]);
+  assert.ok(s.update(una, at(10_000), blocks, 3));
+  assert.is(s.sackedBytes, 3000); // [1000, 4000)
+  assert.is(s.sackedIn(una, at(10_000)), 3000);
+  // Blocks outside (SND.UNA, SND.MAX] are ignored (a D-SACK, or forged).
+  assert.is(s.update(una, at(10_000), new Uint32Array([at(-500), at(-100), at(9000), at(12_000)]), 2), false);
+  // 3000 bytes above 0 with an SMSS of 1000: [0, 1000) is lost, the boundary is at 1000 + 1000 - 1.
+  assert.is(s.lostBoundary(una, 1000), at(1999));
+  assert.is(s.lostBoundary(una, 1500), una, 'not lost: at most 2 SMSS SACKed above');
+  const out = [0];
+  assert.is(s.nextLost(una, una, 1000, 1000, out), 1000);
+  assert.is(out[0], una);
+  // pipe: [4000, 10000) is in flight (not lost), [0, 1000) lost and not retransmitted.
+  assert.is(s.pipe(una, at(10_000), una, 1000), 6000);
+  // After retransmitting [0, 1000) it counts again.
+  assert.is(s.pipe(una, at(10_000), at(1000), 1000), 7000);
+  s.advance(at(2500));
+  assert.is(s.sackedBytes, 1500);
+  s.advance(at(5000));
+  assert.ok(s.isEmpty);
+});
+
+test('SACK is negotiated, and out-of-order data is reported with the newest block first', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, { sackPermitted: true });
+  assert.ok(h.connection(80)!.sackPermitted);
+  const s = o.peerSeq;
+  h.inject({ dstPort: 80, seq: s + 100, ack: o.iss + 1, flags: ACK, payload: Buffer.alloc(100) });
+  let a = expectSegment(h.one(), flags(ACK), ack(s));
+  assert.equal(a.sackBlocks, [(s + 100) >>> 0, (s + 200) >>> 0]);
+  h.inject({ dstPort: 80, seq: s + 300, ack: o.iss + 1, flags: ACK, payload: Buffer.alloc(100) });
+  a = expectSegment(h.one(), flags(ACK), ack(s));
+  assert.equal(a.sackBlocks, [(s + 300) >>> 0, (s + 400) >>> 0, (s + 100) >>> 0, (s + 200) >>> 0]);
+  h.inject({ dstPort: 80, seq: s, ack: o.iss + 1, flags: ACK, payload: Buffer.alloc(100) });
+  a = expectSegment(h.one(), flags(ACK), ack(s + 200));
+  assert.equal(a.sackBlocks, [(s + 300) >>> 0, (s + 400) >>> 0]);
+});
+
+test('without the peer offering SACK, no blocks are sent', async () => {
+  const h = await TcpHarness.create();
+  h.stack.createServer(() => {}).listen(80);
+  await h.advance(0);
+  h.inject({ dstPort: 80, seq: 1, flags: SYN });
+  assert.is(h.one().sackPermitted, false);
+});
+
+test('SACK recovery: the first ACK showing a loss retransmits it, then every other hole, limited by pipe', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, { mss: MSS, sackPermitted: true }, {}, 100);
+  const conn = h.connection(80)!;
+  o.socket.setNoDelay(true);
+  o.socket.write(Buffer.alloc(10 * MSS, 1));
+  assert.is(h.sent().length, 10);
+  const start = o.iss + 1;
+  const at = (n: number) => (start + n * MSS) >>> 0;
+  // Segments 0 and 5 are lost. The first ACK already SACKs three segments above 0: lost.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(1), at(4)] });
+  expectSegment(h.one(), seq(at(0)), payloadLength(MSS));
+  assert.ok(conn.inRecovery && conn.sackRecovery);
+  assert.is(conn.cc.cwnd, 5 * MSS, 'cwnd = ssthresh = FlightSize / 2 (RFC 6675 5 step 4.2)');
+  // More SACKs: 5 is a hole with three segments above it.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(6), at(10), at(1), at(5)] });
+  expectSegment(h.one(), seq(at(5)), payloadLength(MSS));
+  // Nothing else is lost: no more retransmissions on a duplicate.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(6), at(10), at(1), at(5)] });
+  h.none();
+  // The retransmissions arrive: a partial ACK up to 5, then the full ACK ends recovery.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: at(5), flags: ACK, sack: [at(6), at(10)] });
+  assert.ok(conn.inRecovery);
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: at(10), flags: ACK });
+  assert.is(conn.inRecovery, false);
+  assert.is(h.stack.tcp.fastRetransmits, 1);
+  assert.is(conn.scoreboard.isEmpty, true);
+});
+
+test.run();
