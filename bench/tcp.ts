@@ -6,7 +6,7 @@
 //     (curl GET /bytes/N: Node's http module on top)
 //   - 64-byte echo round trips per second (port 7, one connection, TCP_NODELAY)
 //   - sequential connections per second (connect, half-close, wait for FIN, close; port 9)
-// with the C tcpcli of /work/shared/peers when it builds (else test/clients/tcpcli.ts, the
+// with the C tcpcli of ../shared/peers when it builds (else test/clients/tcpcli.ts, the
 // same modes in Node). Every step is bounded in bytes, count and time. Runs RUNS times and
 // reports medians. BENCH_TCP_CLIENT=node uses the Node client even when the C one builds.
 //
@@ -56,8 +56,10 @@ export interface TcpBenchResult {
   };
 }
 
-const PEERS = '/work/shared/peers';
-const PEERS_BUILD = '/tmp/tapstack-peers';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The C peers beside the checkout (as bench/run.ts finds them); built into PEERS_BIN. */
+const PEERS = path.resolve(ROOT, '../shared/peers');
+const PEERS_BUILD = process.env.PEERS_BIN ?? '/tmp/tapstack-peers';
 const STEP_TIMEOUT_MS = 180_000;
 
 /** Builds just the C tcpcli from the peers folder, if that folder is on this machine. */
