@@ -521,6 +521,20 @@ function notes(results: Map<string, TargetResult>): string {
   return out.join('\n');
 }
 
+/** Every measured value, in run order, for the record. */
+function rawValues(results: Map<string, TargetResult>): string {
+  const lines: string[] = [];
+  for (const f of FIGURES) {
+    const parts: string[] = [];
+    for (const [name, r] of results) {
+      const xs = r.values[f.key];
+      if (xs?.length) parts.push(`${COLUMN_NAMES[name] ?? name}: ${xs.map((x) => fmt(x, f.decimals)).join(', ')}`);
+    }
+    if (parts.length) lines.push(`- ${f.label} (${f.unit}): ${parts.join('; ')}`);
+  }
+  return lines.join('\n');
+}
+
 function machine(): string {
   const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
   return `${os.cpus().length} CPUs (nproc ${spawnSync('nproc').stdout?.toString().trim()}), ${cpu}, Linux ${os.release()}, Node ${process.version}`;
@@ -609,7 +623,9 @@ async function main(): Promise<number> {
   process.stdout.write(`\n${body}`);
   if (outFile) {
     fs.mkdirSync(path.dirname(outFile), { recursive: true });
-    fs.writeFileSync(outFile, `# tapstack benchmark\n\nCommand: \`npm run bench\`${process.env.RUNS ? ` (RUNS=${RUNS})` : ''}\n\n${body}`);
+    const env = ['RUNS', 'BULK', 'CONNS', 'PING_COUNT', 'TARGETS', 'TAPSTACK_ARGS'].filter((k) => process.env[k]).map((k) => `${k}=${JSON.stringify(process.env[k])}`);
+    const command = [...env, 'npm run bench', ...(args.length ? ['--', ...args] : [])].join(' ');
+    fs.writeFileSync(outFile, `# tapstack benchmark\n\nCommand (as root): \`${command}\`\n\n${body}\nEvery run:\n\n${rawValues(results)}\n`);
     log(`written to ${outFile}`);
   }
   return 0;
