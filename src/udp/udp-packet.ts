@@ -25,11 +25,12 @@ export class UdpPacket {
    * more. A zero checksum means the sender computed none (RFC 768); anything else must verify
    * against the pseudo-header (RFC 1122 4.1.3.4).
    */
-  parse(buf: Buffer, off: number, avail: number, src: number, dst: number): UdpDrop | null {
+  parse(buf: Buffer, off: number, avail: number, src: number, dst: number, verifyChecksum = true): UdpDrop | null {
     if (avail < UDP_HEADER_LEN) return 'udp-short';
     const length = buf.readUInt16BE(off + 4);
     if (length < UDP_HEADER_LEN || length > avail) return 'udp-bad-length';
-    if (buf.readUInt16BE(off + 6) !== 0) {
+    // verifyChecksum false: the kernel verified it or it is a partial one (offloads).
+    if (verifyChecksum && buf.readUInt16BE(off + 6) !== 0) {
       const sum = sumBytes(buf, off, length, pseudoHeaderSum(src, dst, PROTO_UDP, length));
       if (finishChecksum(sum) !== 0) return 'udp-bad-checksum';
     }

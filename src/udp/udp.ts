@@ -71,10 +71,12 @@ export class UdpLayer {
     options: UdpLayerOptions = {},
   ) {
     this.random = options.seed !== undefined ? seededRandom(options.seed ^ 0x75647000) : Math.random;
+    // With offloads the kernel has checked the checksum or left it partial: we skip ours then.
     ipv4.register(
       PROTO_UDP,
       (ip, off, len) => this.receive(ip, off, len),
       (info, quoted, off, len) => this.receiveIcmpError(info, quoted, off, len),
+      { checksumOffload: true },
     );
   }
 
@@ -134,7 +136,7 @@ export class UdpLayer {
     const udp = this.view;
     const src = ip.src;
     const dst = ip.dst;
-    const bad = udp.parse(ip.buf, off, len, src, dst);
+    const bad = udp.parse(ip.buf, off, len, src, dst, !this.ipv4.rxChecksumTrusted);
     if (bad) return this.counters.drop(bad);
     const dstPort = udp.dstPort;
     const srcPort = udp.srcPort;
