@@ -16,6 +16,7 @@
 //   BENCH_OUT=FILE       also write the results as markdown (or: --out FILE; --write for
 //                        bench/results/<date>.md)
 //   CONNS=10000          simultaneous connections for the concurrency figures
+//   PEERS_DIR=DIR        the C peers (default ../shared/peers); PEERS_BIN=DIR where they are built
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const PEERS_SRC = path.resolve(ROOT, '../shared/peers');
+const PEERS_SRC = process.env.PEERS_DIR ?? path.resolve(ROOT, '../shared/peers');
 const PEERS_BIN = process.env.PEERS_BIN ?? '/tmp/tapstack-peers';
 const TAPSTACK = path.join(ROOT, 'bin/tapstack');
 
