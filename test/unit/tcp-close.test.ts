@@ -196,4 +196,70 @@ test('resetting the socket from its data handler, mid-segment, leaves the connec
   assert.is(h.connection(80), undefined);
 });
 
+/** Brings an accepted connection into `state` by the segments the RFC's diagrams show. */
+async function inState(state: string): Promise<{ h: TcpHarness; o: Awaited<ReturnType<typeof acceptOne>>; rcvNxt: number; errors: string[] }> {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, {}, { allowHalfOpen: true });
+  const errors: string[] = [];
+  o.socket.on('error', (e: Error & { code?: string }) => errors.push(e.code ?? e.message));
+  o.socket.resume();
+  let rcvNxt = o.peerSeq;
+  const peerFin = () => {
+    h.inject({ dstPort: 80, seq: rcvNxt, ack: h.connection(80)!.sndUna, flags: FIN | ACK });
+    rcvNxt++;
+  };
+  if (state === 'CLOSE-WAIT' || state === 'LAST-ACK') peerFin();
+  if (state === 'FIN-WAIT-1' || state === 'FIN-WAIT-2' || state === 'CLOSING' || state === 'TIME-WAIT' || state === 'LAST-ACK') {
+    o.socket.end();
+    await h.advance(0);
+  }
+  if (state === 'FIN-WAIT-2' || state === 'TIME-WAIT') h.inject({ dstPort: 80, seq: rcvNxt, ack: o.iss + 2, flags: ACK });
+  if (state === 'CLOSING' || state === 'TIME-WAIT') peerFin();
+  h.sent();
+  assert.is(h.connection(80)!.state, state);
+  return { h, o, rcvNxt, errors };
+}
+
+test('an exact RST in each synchronized state: ECONNRESET while data may flow, quietly closed after (RFC 9293 3.10.7.4)', async () => {
+  const expected: Record<string, string[]> = {
+    ESTABLISHED: ['ECONNRESET'],
+    'FIN-WAIT-1': ['ECONNRESET'],
+    'FIN-WAIT-2': ['ECONNRESET'],
+    'CLOSE-WAIT': ['ECONNRESET'],
+    CLOSING: [],
+    'LAST-ACK': [],
+    'TIME-WAIT': [],
+  };
+  for (const [state, errs] of Object.entries(expected)) {
+    const { h, rcvNxt, errors } = await inState(state);
+    h.inject({ dstPort: 80, seq: rcvNxt, flags: RST });
+    await h.advance(0);
+    h.none();
+    assert.is(h.connection(80), undefined, `${state}: closed`);
+    assert.equal(errors, errs, state);
+  }
+});
+
+test('an in-window but inexact RST gets a challenge ACK in every synchronized state (RFC 5961 3.2)', async () => {
+  for (const state of ['ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSE-WAIT', 'CLOSING', 'LAST-ACK']) {
+    const { h, rcvNxt } = await inState(state);
+    h.inject({ dstPort: 80, seq: rcvNxt + 1, flags: RST });
+    expectSegment(h.one(), flags(ACK), ack(rcvNxt));
+    assert.is(h.connection(80)!.state, state);
+  }
+});
+
+test('closing while connecting: SYN-SENT is deleted without a reset', async () => {
+  const h = await TcpHarness.create();
+  const socket = h.stack.connect(8080, '10.0.0.1');
+  const syn = h.one();
+  socket.destroy();
+  await h.advance(0);
+  h.none();
+  assert.is(h.connection(syn.srcPort, 8080), undefined);
+  // A late SYN-ACK finds no connection: reset as for a closed port.
+  h.inject({ srcPort: 8080, dstPort: syn.srcPort, seq: 1, ack: syn.seq + 1, flags: SYN | ACK });
+  expectSegment(h.one(), flags(RST), seq(syn.seq + 1));
+});
+
 test.run();
