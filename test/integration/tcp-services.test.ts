@@ -52,6 +52,20 @@ it('nc: chargen (19) sends the RFC 864 pattern until the client goes away', asyn
   });
 });
 
+it('nc: chargen with --chargen-bytes sends exactly that much of the pattern, then closes', async () => {
+  await withStack(
+    async (ns) => {
+      const r = await ns.exec('nc', ['-w', '10', '10.0.0.2', '19'], 20_000);
+      assert.is(r.code, 0, r.stderr);
+      assert.is(r.stdout.length, 100_000);
+      const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
+      const lines = r.stdout.split('\r\n');
+      for (let k = 0; k < lines.length - 1; k++) assert.is(lines[k], (printable + printable).slice(k % 95, (k % 95) + 72), `line ${k}`);
+    },
+    ['--chargen-bytes', '100000'],
+  );
+});
+
 it('curl: GET /, GET /bytes/N, POST /sha256, GET /stats, 404', async () => {
   await withStack(async (ns) => {
     await withTempDir(async (dir) => {
