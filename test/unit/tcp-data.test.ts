@@ -230,4 +230,27 @@ test('SWS override: a small window with nothing in flight is used when the overr
   expectSegment(small, seq(o.iss + 1 + 2920), payloadLength(100));
 });
 
+test('window scaling (RFC 7323 2): the peer window is shifted, ours is announced shifted, beyond 64 KiB', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, { mss: 1460, windowScale: 7 });
+  const conn = h.connection(80)!;
+  assert.is(conn.sndWscale, 7);
+  assert.is(conn.rcvWscale, 3);
+  // The peer offers 1000 << 7 = 128000 bytes: more than 64 KiB may be in flight.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, window: 1000 });
+  assert.is(conn.sndWnd, 128_000);
+  conn.cc.cwnd = 1 << 20;
+  o.socket.write(Buffer.alloc(200_000, 5));
+  await h.advance(0);
+  const inFlight = h.sent().reduce((n, s) => n + s.payload.length, 0);
+  assert.ok(inFlight > 65_535 && inFlight <= 128_000, `in flight ${inFlight}`);
+  // Our window: 256 KiB free, announced as 262144 >> 3.
+  o.socket.pause();
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, window: 1000, payload: Buffer.alloc(1000) });
+  await h.advance(40);
+  const a = h.sent().pop()!;
+  expectSegment(a, ack(o.peerSeq + 1000));
+  assert.is(a.window, (262_144 - 1000) >> 3);
+});
+
 test.run();
