@@ -8,7 +8,8 @@
 //   - sequential connections per second (connect, half-close, wait for FIN, close; port 9)
 // with the C tcpcli of ../shared/peers when it builds (else test/clients/tcpcli.ts, the
 // same modes in Node). Every step is bounded in bytes, count and time. Runs RUNS times and
-// reports medians. BENCH_TCP_CLIENT=node uses the Node client even when the C one builds.
+// reports medians. BENCH_TCP_CLIENT=node uses the Node client even when the C one builds;
+// PEERS_DIR and PEERS_BIN place the peers and their build as for bench/run.ts.
 //
 //   npm run bench:tcp                   defaults
 //   BENCH_TCP_BYTES=268435456 BENCH_TCP_RUNS=3 BENCH_TCP_OFFLOAD=off npm run bench:tcp
@@ -57,8 +58,8 @@ export interface TcpBenchResult {
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-/** The C peers beside the checkout (as bench/run.ts finds them); built into PEERS_BIN. */
-const PEERS = path.resolve(ROOT, '../shared/peers');
+/** The C peers beside the checkout, or PEERS_DIR (as bench/run.ts finds them); built into PEERS_BIN. */
+const PEERS = process.env.PEERS_DIR ?? path.resolve(ROOT, '../shared/peers');
 const PEERS_BUILD = process.env.PEERS_BIN ?? '/tmp/tapstack-peers';
 const STEP_TIMEOUT_MS = 180_000;
 
