@@ -7,7 +7,7 @@
 //   - 64-byte echo round trips per second (port 7, one connection, TCP_NODELAY)
 //   - sequential connections per second (connect, half-close, wait for FIN, close; port 9)
 // with the C tcpcli of ../shared/peers when it builds (else test/clients/tcpcli.ts, the
-// same modes in Node). Every step is bounded in bytes, count and time. Runs RUNS times and
+// same modes in Node). Every step is bounded in bytes, count and time. Runs BENCH_TCP_RUNS times and
 // reports medians. BENCH_TCP_CLIENT=node uses the Node client even when the C one builds;
 // PEERS_DIR and PEERS_BIN place the peers and their build as for bench/run.ts.
 //
