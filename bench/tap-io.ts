@@ -40,6 +40,8 @@ export interface TapIoRow {
   strategy: string;
   framesPerSec: number;
   cpuUsPerFrame: number | null;
+  /** User time alone (echo rows). */
+  userUsPerFrame?: number;
   note?: string;
 }
 
@@ -239,7 +241,8 @@ async function measureEcho(ns: Netns, strategy: RxStrategy, count: number): Prom
     strategy: `stack, ${strategy}`,
     framesPerSec: (ping.received * 1000) / Math.max(1, ping.ms),
     cpuUsPerFrame: r.cpuUs / Math.max(1, r.echoes),
-    note: `${ping.received}/${ping.sent} replies, user ${(r.userUs / Math.max(1, r.echoes)).toFixed(2)} µs/echo`,
+    userUsPerFrame: r.userUs / Math.max(1, r.echoes),
+    note: `${ping.received}/${ping.sent} replies`,
   };
 }
 
@@ -268,7 +271,9 @@ async function median(runs: number, measure: () => Promise<TapIoRow | null>): Pr
   const mid = <T>(xs: T[]): T => xs[Math.floor(xs.length / 2)]!;
   const fps = mid(got.map((r) => r.framesPerSec).sort((a, b) => a - b));
   const cpus = got.map((r) => r.cpuUsPerFrame).filter((c): c is number => c !== null).sort((a, b) => a - b);
-  return { ...got[0]!, framesPerSec: fps, cpuUsPerFrame: cpus.length ? mid(cpus) : null, note: `${got[0]!.note ? got[0]!.note + '; ' : ''}median of ${got.length}` };
+  const users = got.map((r) => r.userUsPerFrame).filter((c): c is number => c !== undefined).sort((a, b) => a - b);
+  const user = users.length ? `, user ${mid(users).toFixed(2)} µs` : '';
+  return { ...got[0]!, framesPerSec: fps, cpuUsPerFrame: cpus.length ? mid(cpus) : null, note: `${got[0]!.note ? got[0]!.note + '; ' : ''}median of ${got.length}${user}` };
 }
 
 export async function runTapIo(options: { secs?: number; pings?: number; only?: string[]; runs?: number } = {}): Promise<TapIoRow[]> {
