@@ -31,6 +31,8 @@ export interface TcpConfig {
   timestamps: boolean;
   /** Offer SACK (RFC 2018). */
   sack: boolean;
+  /** Tail loss probes with SACK (RFC 8985 7), as Linux does by default. */
+  tailLossProbe: boolean;
   /** Half-open connections per listener at most (Linux tcp_max_syn_backlog is 128 to 1024). */
   maxSynBacklog: number;
   /** Use SYN cookies when the SYN queue is full (Linux tcp_syncookies = 1). */
@@ -60,6 +62,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   windowScaling: true,
   timestamps: true,
   sack: true,
+  tailLossProbe: true,
   maxSynBacklog: 4096,
   synCookies: true,
   challengeAckLimit: 1000,

@@ -133,6 +133,11 @@ export class Connection {
   /** RFC 6675 HighRxt: the end of the highest byte retransmitted in this recovery. */
   highRxt = 0;
   private readonly nextSegStart = [0];
+  /** Tail loss probe (RFC 8985 7): deadline, and the probe's range while it is outstanding. */
+  private tlpAt = 0;
+  private tlpOutstanding = false;
+  private tlpStart = 0;
+  private tlpEnd = 0;
   private lastSendTime = 0;
   /** TSval clock at our last retransmission (RTO, fast retransmit, SYN again). */
   private lastRetransmitTs = 0;
@@ -581,6 +586,7 @@ export class Connection {
       // still show a loss (RFC 6675 5: IsLost(HighACK + 1)).
       this.maybeEnterRecovery();
     }
+    if (this.sackPermitted) this.checkTailLossProbe(ack);
     if (this.inRecovery && this.sackRecovery) this.sackRecoveryStep();
     // Window update (RFC 9293 3.10.7.4): only from a segment newer than the last update.
     if (seqLt(this.sndWl1, seq) || (this.sndWl1 === seq && seqLe(this.sndWl2, ack))) {
@@ -666,6 +672,8 @@ export class Connection {
     }
     this.dupAcks = 0;
     this.rtoAt = this.sndUna === this.sndMax ? 0 : now + this.rto.rto;
+    this.tlpAt = 0;
+    if (this.sndUna !== this.sndMax) this.scheduleTailLossProbe();
     this.armTimer();
     if (bytesAcked > 0 && this.user && !this.finQueued) this.user.onDrain();
   }
@@ -697,6 +705,7 @@ export class Connection {
     this.recover = this.sndMax;
     this.inRecovery = true;
     this.sackRecovery = sack;
+    this.tlpAt = 0;
     this.layer.fastRetransmits++;
     this.cc.enterRecovery(seqSub(this.sndMax, this.sndUna), this.now());
     // RFC 6675 5 step (4.2): cwnd = ssthresh, without the NewReno inflation.
@@ -1008,6 +1017,78 @@ export class Connection {
       this.rtoAt = this.now() + this.rto.rto;
       this.armTimer();
     }
+    if (isNew && len > 0) this.scheduleTailLossProbe();
+  }
+
+  /**
+   * RFC 8985 7.2: with SACK, a probe timeout of two round trips after the last new data
+   * (plus the peer's delayed ACK when only one segment is out), so that a lost tail of the
+   * flight is found by SACK in a few round trips rather than by the retransmission timeout.
+   */
+  private scheduleTailLossProbe(): void {
+    if (!this.sackPermitted || !this.config.tailLossProbe || this.inRecovery || this.tlpOutstanding || !this.rto.hasSample) {
+      return;
+    }
+    const inFlight = seqSub(this.sndMax, this.sndUna);
+    if (inFlight === 0) {
+      this.tlpAt = 0;
+      return;
+    }
+    let pto = Math.max(2 * this.rto.srtt, 10);
+    if (inFlight <= this.sendMss) pto += 200; // RFC 8985 7.2: WCDelAckT
+    const at = this.now() + pto;
+    if (this.rtoAt !== 0 && at >= this.rtoAt) return;
+    this.tlpAt = at;
+    this.armTimer();
+  }
+
+  /**
+   * RFC 8985 7.3: the probe is new data if the windows allow it, else the last segment sent
+   * again. Its SACK then shows what before it is missing.
+   */
+  private onTailLossProbe(): void {
+    if (!this.canSendData() || this.inRecovery || this.sndUna === this.sndMax || this.tlpOutstanding) return;
+    const dataEnd = seqAdd(this.sndUna, this.sendBuffer.length);
+    const dataSent = seqGt(this.sndMax, dataEnd) ? dataEnd : this.sndMax;
+    let start: number;
+    let len: number;
+    const unsent = seqSub(dataEnd, this.sndNxt);
+    if (this.sndNxt === this.sndMax && seqLt(this.sndNxt, dataEnd) && seqSub(this.sndNxt, this.sndUna) + this.sendMss <= this.sndWnd) {
+      start = this.sndNxt;
+      len = Math.min(unsent, this.sendMss);
+    } else {
+      len = Math.min(seqSub(dataSent, this.sndUna), this.sendMss);
+      start = seqAdd(dataSent, -len);
+    }
+    if (len <= 0) return;
+    this.layer.tailLossProbes++;
+    this.tlpOutstanding = true;
+    this.tlpStart = start;
+    this.tlpEnd = seqAdd(start, len);
+    if (seqLt(start, this.sndMax)) {
+      this.layer.retransmits++;
+      this.emit(ACK, start, seqSub(start, this.sndUna), len);
+    } else {
+      this.sendData(start, seqSub(start, this.sndUna), len, false);
+    }
+    this.rtoAt = this.now() + this.rto.rto;
+  }
+
+  /** An ACK after a probe: if it SACKs the probe, what is missing before it was lost (RFC 8985 7.4). */
+  private checkTailLossProbe(ack: number): void {
+    if (!this.tlpOutstanding) return;
+    if (seqGe(ack, this.tlpEnd)) {
+      this.tlpOutstanding = false;
+      return;
+    }
+    if (this.scoreboard.covers(seqMax(this.tlpStart, ack), this.tlpEnd)) {
+      this.tlpOutstanding = false;
+      if (seqGt(this.tlpStart, this.sndUna)) {
+        this.scoreboard.lostBelow = this.tlpStart;
+        this.scoreboard.hasLostBelow = true;
+        this.maybeEnterRecovery();
+      }
+    }
   }
 
   /** Retransmits the first unacknowledged segment (fast retransmit, partial ACK). */
@@ -1116,6 +1197,7 @@ export class Connection {
     const now = this.now();
     const out: Record<string, number> = {};
     if (this.rtoAt) out.rto = this.rtoAt - now;
+    if (this.tlpAt) out.tlp = this.tlpAt - now;
     if (this.persistAt) out.persist = this.persistAt - now;
     if (this.delayedAckAt) out.delayedAck = this.delayedAckAt - now;
     if (this.keepAliveAt) out.keepAlive = this.keepAliveAt - now;
@@ -1130,6 +1212,7 @@ export class Connection {
     let next = Infinity;
     if (this.rtoAt !== 0 && this.rtoAt < next) next = this.rtoAt;
     if (this.persistAt !== 0 && this.persistAt < next) next = this.persistAt;
+    if (this.tlpAt !== 0 && this.tlpAt < next) next = this.tlpAt;
     if (this.delayedAckAt !== 0 && this.delayedAckAt < next) next = this.delayedAckAt;
     if (this.keepAliveAt !== 0 && this.keepAliveAt < next) next = this.keepAliveAt;
     if (this.closeAt !== 0 && this.closeAt < next) next = this.closeAt;
@@ -1153,6 +1236,10 @@ export class Connection {
       this.rtoAt = 0;
       this.onRetransmitTimeout();
       if ((this.state as TcpState) === 'CLOSED') return;
+    }
+    if (this.tlpAt !== 0 && this.tlpAt <= now) {
+      this.tlpAt = 0;
+      this.onTailLossProbe();
     }
     if (this.persistAt !== 0 && this.persistAt <= now) {
       this.persistAt = 0;
@@ -1203,6 +1290,8 @@ export class Connection {
     // have reneged); everything from SND.UNA goes again.
     this.scoreboard.clear();
     this.highRxt = this.sndUna;
+    this.tlpAt = 0;
+    this.tlpOutstanding = false;
     this.dupAcks = 0;
     this.recover = this.sndMax;
     this.sndNxt = this.sndUna;
@@ -1281,7 +1370,7 @@ export class Connection {
     this.setState('CLOSED');
     this.timer?.cancel();
     this.timer = null;
-    this.rtoAt = this.persistAt = this.delayedAckAt = this.keepAliveAt = this.closeAt = 0;
+    this.rtoAt = this.persistAt = this.delayedAckAt = this.keepAliveAt = this.closeAt = this.tlpAt = 0;
     this.reassembly.clear();
     this.error = err;
     this.layer.remove(this);

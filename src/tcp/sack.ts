@@ -12,6 +12,12 @@ export class SackScoreboard {
   private ranges: number[] = [];
   /** Bytes in all ranges. */
   sackedBytes = 0;
+  /**
+   * Everything unSACKed below this is lost regardless of IsLost (set when a tail loss probe
+   * was SACKed: what was sent before it and is still missing did not arrive, RFC 8985 7.4).
+   */
+  lostBelow = 0;
+  hasLostBelow = false;
 
   get isEmpty(): boolean {
     return this.ranges.length === 0;
@@ -73,11 +79,18 @@ export class SackScoreboard {
       this.sackedBytes -= seqSub(ack, r[0]!);
       r[0] = ack;
     }
+    if (this.hasLostBelow && seqLe(this.lostBelow, ack)) this.hasLostBelow = false;
   }
 
   clear(): void {
     this.ranges = [];
     this.sackedBytes = 0;
+    this.hasLostBelow = false;
+  }
+
+  /** Is [start, end) entirely SACKed? */
+  covers(start: number, end: number): boolean {
+    return this.sackedIn(start, end) === seqSub(end, start);
   }
 
   /** SACKed bytes in [a, b). */
@@ -97,6 +110,11 @@ export class SackScoreboard {
    * (DupThresh - 1) * SMSS bytes SACKed above it). Returns `sndUna` when nothing is lost.
    */
   lostBoundary(sndUna: number, mss: number): number {
+    const byCount = this.lostByCount(sndUna, mss);
+    return this.hasLostBelow && seqGt(this.lostBelow, byCount) ? this.lostBelow : byCount;
+  }
+
+  private lostByCount(sndUna: number, mss: number): number {
     const need = (DUP_THRESH - 1) * mss + 1;
     let sum = 0;
     const r = this.ranges;

@@ -82,6 +82,7 @@ export class TcpLayer {
   bytesReceived = 0;
   retransmits = 0;
   fastRetransmits = 0;
+  tailLossProbes = 0;
   timeouts = 0;
   persistProbes = 0;
   resetsSent = 0;
@@ -447,6 +448,7 @@ export class TcpLayer {
       bytesReceived: this.bytesReceived,
       retransmits: this.retransmits,
       fastRetransmits: this.fastRetransmits,
+      tailLossProbes: this.tailLossProbes,
       timeouts: this.timeouts,
       persistProbes: this.persistProbes,
       resetsSent: this.resetsSent,

@@ -127,9 +127,12 @@ async function runCase(c: Case): Promise<void> {
   stats.dropped += faultsA!.counters.dropped + faultsB!.counters.dropped;
   stats.corrupted += faultsA!.counters.corrupted + faultsB!.counters.corrupted;
   stats.retransmits += a.tcp.retransmits + b.tcp.retransmits;
+  stats.fastRetransmits += a.tcp.fastRetransmits + b.tcp.fastRetransmits;
+  stats.tailLossProbes += a.tcp.tailLossProbes + b.tcp.tailLossProbes;
+  stats.timeouts += a.tcp.timeouts + b.tcp.timeouts;
 }
 
-const stats = { runs: 0, bytes: 0, dropped: 0, corrupted: 0, retransmits: 0 };
+const stats = { runs: 0, bytes: 0, dropped: 0, corrupted: 0, retransmits: 0, fastRetransmits: 0, tailLossProbes: 0, timeouts: 0 };
 
 function perMille(max: number): fc.Arbitrary<number> {
   return fc.integer({ min: 0, max }).map((n) => n / 1000);

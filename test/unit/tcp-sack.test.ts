@@ -89,4 +89,41 @@ test('SACK recovery: the first ACK showing a loss retransmits it, then every oth
   assert.is(conn.scoreboard.isEmpty, true);
 });
 
+test('tail loss probe (RFC 8985 7): a whole lost flight is probed after 2 SRTT, and its SACK starts recovery', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, { mss: MSS, sackPermitted: true }, {}, 100);
+  const conn = h.connection(80)!;
+  o.socket.setNoDelay(true);
+  o.socket.write(Buffer.alloc(5 * MSS, 1));
+  assert.is(h.sent().length, 5);
+  const start = o.iss + 1;
+  const at = (n: number) => (start + n * MSS) >>> 0;
+  // Nothing comes back. PTO = 2 * SRTT = 200 ms, before the RTO of 300 ms.
+  await h.advance(199);
+  h.none();
+  await h.advance(1);
+  expectSegment(h.one(), seq(at(4)), payloadLength(MSS));
+  assert.is(h.stack.tcp.tailLossProbes, 1);
+  // The probe arrives and is SACKed: everything before it is lost; recovery starts at once.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(4), at(5)] });
+  const resent = h.sent();
+  assert.ok(resent.length >= 1);
+  expectSegment(resent[0], seq(at(0)), payloadLength(MSS));
+  assert.ok(conn.inRecovery && conn.sackRecovery);
+  assert.is(h.stack.tcp.timeouts, 0);
+});
+
+test('tail loss probe: the ACK of everything ends the probe without recovery', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, { mss: MSS, sackPermitted: true }, {}, 100);
+  o.socket.write(Buffer.alloc(2 * MSS, 1));
+  h.sent();
+  await h.advance(200);
+  h.one();
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1 + 2 * MSS, flags: ACK });
+  assert.is(h.connection(80)!.inRecovery, false);
+  await h.advance(1000);
+  h.none();
+});
+
 test.run();
