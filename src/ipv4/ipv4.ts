@@ -169,8 +169,10 @@ export class Ipv4Layer {
     if (src === 0 && dst !== IPV4_BROADCAST) return this.counters.drop('ip-martian-source');
     if (dst !== this.ip && !this.isBroadcast(dst)) return this.counters.drop('ip-not-for-us');
     if (info !== null && (info.checksumPartial || info.checksumValid)) {
-      if (ip.isFragment) return this.counters.drop('ip-offload-fragment');
-      return this.deliverOffloaded(ip, info);
+      // A fragment's checksum cannot be partial (the kernel completes it before cutting);
+      // one said to be valid is reassembled and verified as any other.
+      if (!ip.isFragment) return this.deliverOffloaded(ip, info);
+      if (info.checksumPartial) return this.counters.drop('ip-offload-fragment');
     }
     if (ip.isFragment) {
       if (!this.reassembler) return this.counters.drop('ip-fragment-unsupported');

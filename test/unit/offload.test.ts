@@ -186,6 +186,25 @@ test('partial checksum offsets outside the datagram are dropped and counted', as
   assert.is(stack.ipv4.counters.drops['ip-bad-partial-checksum'], 1);
 });
 
+test('fragments: said valid, they are reassembled and verified as usual; said partial, dropped', async () => {
+  const link = new OffloadLink();
+  const stack = await createStack({ link, clock: new VirtualClock(), ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
+  const got: { length: number; trusted: boolean }[] = [];
+  stack.ipv4.register(PROTO_UDP, (ip, _off, len) => got.push({ length: len, trusted: stack.ipv4.rxChecksumTrusted }), undefined, { checksumOffload: true });
+  const udp = Buffer.alloc(8 + 2000, 0x5a);
+  udp.writeUInt16BE(5000, 0);
+  udp.writeUInt16BE(7, 2);
+  udp.writeUInt16BE(udp.length, 4);
+  udp.writeUInt16BE(internetChecksum(udp, 0, udp.length, pseudoHeaderSum(HOST_IP, STACK_IP, PROTO_UDP, udp.length)), 6);
+  const fragment = (id: number, offset: number, more: boolean, part: Buffer): Buffer =>
+    ipv4Frame(STACK_MAC, HOST_MAC, ipv4Repr({ src: HOST_IP, dst: STACK_IP, protocol: PROTO_UDP, id, fragmentOffset: offset, moreFragments: more }), part);
+  link.inject(fragment(1, 0, true, udp.subarray(0, 1480)), { checksumValid: true });
+  link.inject(fragment(1, 1480, false, udp.subarray(1480)), { checksumValid: true });
+  assert.equal(got, [{ length: udp.length, trusted: false }]);
+  link.inject(fragment(2, 0, true, udp.subarray(0, 1480)), { checksumPartial: true, checksumStart: 34, checksumField: 40 });
+  assert.is(stack.ipv4.counters.drops['ip-offload-fragment'], 1);
+});
+
 test('ICMP trusts a checksum the kernel validated, and verifies it otherwise', async () => {
   const link = new OffloadLink();
   const stack = await createStack({ link, clock: new VirtualClock(), ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
