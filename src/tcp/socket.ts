@@ -223,7 +223,8 @@ export class Socket extends Duplex implements ConnectionUser {
         conn.close();
       }
     }
-    this.failPending(err ?? systemError('EPIPE', 'write'));
+    // An Error (and its stack trace) only when a write is waiting for it: most closes have none.
+    if (this.pendingWrite || this.pendingFinal) this.failPending(err ?? systemError('EPIPE', 'write'));
     if (err) this.hadError = true;
     callback(err);
     process.nextTick(() => this.emit('close', this.hadError));
