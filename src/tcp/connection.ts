@@ -133,6 +133,8 @@ export class Connection {
   /** RFC 6675 HighRxt: the end of the highest byte retransmitted in this recovery. */
   highRxt = 0;
   private readonly nextSegStart = [0];
+  /** SND.MAX when we last retransmitted: SACKs beyond it come from data sent afterwards. */
+  private retransmitMark = 0;
   /** Tail loss probe (RFC 8985 7): deadline, and the probe's range while it is outstanding. */
   private tlpAt = 0;
   private tlpOutstanding = false;
@@ -723,6 +725,16 @@ export class Connection {
    */
   private sackRecoveryStep(): void {
     const mss = this.sendMss;
+    // RFC 6675 cannot see a lost retransmission. Like Linux (tcp_mark_lost_retrans): once data
+    // first sent after our latest retransmission is SACKed while a hole we retransmitted is
+    // still missing, that retransmission was lost, and the holes go again.
+    if (seqGt(this.highRxt, this.sndUna) && seqGt(this.scoreboard.highestSacked(this.sndUna), this.retransmitMark)) {
+      const hole = this.scoreboard.nextLost(this.sndUna, this.sndUna, mss, mss, this.nextSegStart);
+      if (hole > 0 && seqLt(this.nextSegStart[0]!, this.highRxt)) {
+        this.highRxt = this.sndUna;
+        this.retransmitMark = this.sndMax;
+      }
+    }
     for (let guard = 0; guard < 1000; guard++) {
       const pipe = this.scoreboard.pipe(this.sndUna, this.sndMax, this.highRxt, mss);
       if (this.cc.cwnd - pipe < mss) return;
@@ -736,6 +748,7 @@ export class Connection {
       this.lastRetransmitTs = this.layer.timestampNow();
       this.emit(ACK, start, offset, n);
       this.highRxt = seqAdd(start, n);
+      this.retransmitMark = this.sndMax;
     }
     this.output();
   }
@@ -1102,6 +1115,7 @@ export class Connection {
     this.lastRetransmitTs = this.layer.timestampNow();
     this.emit(ACK | (fin ? FIN : 0), this.sndUna, 0, len);
     if (seqLt(this.highRxt, seqAdd(this.sndUna, len))) this.highRxt = seqAdd(this.sndUna, len);
+    this.retransmitMark = this.sndMax;
     this.rtoAt = this.now() + this.rto.rto;
     this.armTimer();
   }

@@ -2,17 +2,20 @@
 // acknowledged. Its head is SND.UNA; bytes [0, SND.NXT - SND.UNA) are in flight and the rest
 // wait to be sent. A ring that grows on demand up to a maximum, so idle connections stay small.
 
+const EMPTY = Buffer.alloc(0);
+
 export class SendBuffer {
   private ring: Buffer;
   private head = 0;
   /** Bytes held (acknowledged ones are removed at once). */
   length = 0;
 
+  /** Allocated on the first write: idle connections (thousands of them) hold no buffer. */
   constructor(
     readonly maxSize: number,
-    initialSize = 4096,
+    private readonly initialSize = 4096,
   ) {
-    this.ring = Buffer.allocUnsafe(Math.min(initialSize, maxSize));
+    this.ring = EMPTY;
   }
 
   get free(): number {
@@ -35,6 +38,7 @@ export class SendBuffer {
 
   /** Copies len bytes starting `offset` bytes after the head into dst at dstOff. */
   copyOut(offset: number, dst: Buffer, dstOff: number, len: number): void {
+    if (len <= 0) return;
     const cap = this.ring.length;
     const start = (this.head + offset) % cap;
     const first = Math.min(len, cap - start);
@@ -50,7 +54,7 @@ export class SendBuffer {
   }
 
   private grow(needed: number): void {
-    let size = this.ring.length * 2;
+    let size = Math.max(this.ring.length * 2, Math.min(this.initialSize, this.maxSize));
     while (size < needed) size *= 2;
     size = Math.min(size, this.maxSize);
     const next = Buffer.allocUnsafe(size);

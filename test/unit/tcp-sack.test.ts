@@ -89,6 +89,28 @@ test('SACK recovery: the first ACK showing a loss retransmits it, then every oth
   assert.is(conn.scoreboard.isEmpty, true);
 });
 
+test('a lost retransmission is sent again once data sent after it is SACKed (no RTO)', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, { mss: MSS, sackPermitted: true }, {}, 100);
+  const conn = h.connection(80)!;
+  o.socket.setNoDelay(true);
+  o.socket.write(Buffer.alloc(20 * MSS, 1));
+  assert.is(h.sent().length, 10);
+  const start = o.iss + 1;
+  const at = (n: number) => (start + n * MSS) >>> 0;
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(1), at(4)] });
+  expectSegment(h.sent()[0], seq(at(0)));
+  // Everything else arrives; the pipe empties and new data goes out after the retransmission.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(1), at(10)] });
+  const fresh = h.sent();
+  assert.ok(fresh.length > 0 && fresh.every((s) => s.seq - start >= 10 * MSS), 'only new data');
+  // New data is SACKed but segment 0 is still missing: its retransmission was lost.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(1), at(11)] });
+  expectSegment(h.sent()[0], seq(at(0)), payloadLength(MSS));
+  assert.is(h.stack.tcp.timeouts, 0);
+  assert.ok(conn.inRecovery);
+});
+
 test('tail loss probe (RFC 8985 7): a whole lost flight is probed after 2 SRTT, and its SACK starts recovery', async () => {
   const h = await TcpHarness.create();
   const o = await acceptOne(h, 80, 1000, { mss: MSS, sackPermitted: true }, {}, 100);
