@@ -46,6 +46,9 @@ export class IcmpPacket {
   get type(): number {
     return this.buf[this.off]!;
   }
+  get checksum(): number {
+    return this.buf.readUInt16BE(this.off + 2);
+  }
   get code(): number {
     return this.buf[this.off + 1]!;
   }
@@ -87,6 +90,15 @@ export function emitIcmpHeader(buf: Buffer, off: number, type: number, code: num
   const len = ICMP_HEADER_LEN + dataLength;
   buf.writeUInt16BE(internetChecksum(buf, off, len), off + 2);
   return len;
+}
+
+/** An echo reply header over data already in place, with a checksum the caller worked out. */
+export function emitEchoReplyHeader(buf: Buffer, off: number, rest: number, dataLength: number, checksum: number): number {
+  buf[off] = ICMP_ECHO_REPLY;
+  buf[off + 1] = 0;
+  buf.writeUInt16BE(checksum, off + 2);
+  buf.writeUInt32BE(rest >>> 0, off + 4);
+  return ICMP_HEADER_LEN + dataLength;
 }
 
 export function emitIcmp(buf: Buffer, off: number, r: IcmpRepr): number {

@@ -6,7 +6,9 @@ import type { Clock } from '../clock.ts';
 import { LayerCounters } from '../counters.ts';
 import { copyBytes } from '../bytes.ts';
 import { isMulticast } from './address.ts';
+import { updateChecksum16 } from './checksum.ts';
 import {
+  emitEchoReplyHeader,
   emitIcmpHeader,
   ICMP_DEST_UNREACHABLE,
   ICMP_ECHO_REPLY,
@@ -143,7 +145,15 @@ export class IcmpLayer {
     const out = this.txBuf;
     const dataLen = icmp.dataLength;
     copyBytes(icmp.buf, icmp.dataOffset, out, TX_HEADROOM + ICMP_HEADER_LEN, dataLen);
-    const len = emitIcmpHeader(out, TX_HEADROOM, ICMP_ECHO_REPLY, 0, icmp.rest, dataLen);
+    let len: number;
+    if (this.ip.rxChecksumTrusted) {
+      len = emitIcmpHeader(out, TX_HEADROOM, ICMP_ECHO_REPLY, 0, icmp.rest, dataLen);
+    } else {
+      // The request's checksum was verified, and only its type and code word changes
+      // (8, code -> 0, 0): update the checksum (RFC 1624 eqn. 3) instead of summing the data
+      // again.
+      len = emitEchoReplyHeader(out, TX_HEADROOM, icmp.rest, dataLen, updateChecksum16(icmp.checksum, (ICMP_ECHO_REQUEST << 8) | icmp.code, ICMP_ECHO_REPLY << 8));
+    }
     this.counters.tx++;
     // RFC 1122 3.2.2.6: the reply's TOS is the request's. (One options object, reused.)
     this.echoOptions.tos = ipv4.tos;
