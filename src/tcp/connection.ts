@@ -954,7 +954,10 @@ export class Connection {
         // In SACK recovery the congestion window limits the pipe estimate (RFC 6675), not
         // everything between SND.UNA and SND.NXT.
         const flight = this.sackRecovery ? this.scoreboard.pipe(this.sndUna, this.sndMax, this.highRxt, this.sendMss) : inFlight;
-        const usable = Math.min(this.sndWnd - inFlight, this.cc.cwnd - flight);
+        // Limited transmit (RFC 3042): the first two duplicate ACKs each let one new segment
+        // out beyond cwnd, so that a small window still gathers the ACKs fast retransmit needs.
+        const cwnd = this.inRecovery ? this.cc.cwnd : this.cc.cwnd + Math.min(this.dupAcks, 2) * this.sendMss;
+        const usable = Math.min(this.sndWnd - inFlight, cwnd - flight);
         let len = Math.min(unsent, this.layer.maxSegmentPayload(this.sendMss), usable);
         if (len <= 0) break;
         // A super-frame (segmentation offload) carries whole MSS-sized segments only.

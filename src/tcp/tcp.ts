@@ -232,7 +232,6 @@ export class TcpLayer {
     if (bad) return this.counters.drop(bad);
     // RFC 1122 4.2.3.10: segments to broadcast or multicast addresses are not for TCP.
     if (ip.dst !== this.ip) return this.counters.drop('tcp-not-unicast');
-    if (seg.malformedOptions) this.counters.drop('tcp-malformed-options-seen');
     const remoteIp = ip.src;
     const localPort = seg.dstPort;
     const remotePort = seg.srcPort;

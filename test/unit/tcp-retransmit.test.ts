@@ -87,6 +87,24 @@ test('three duplicate ACKs trigger fast retransmit; partial ACKs retransmit the 
   assert.is(h.stack.tcp.fastRetransmits, 1);
 });
 
+test('limited transmit (RFC 3042): each of the first two duplicate ACKs sends one new segment', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, { mss: MSS }, {}, 100);
+  const conn = h.connection(80)!;
+  conn.cc.cwnd = 4 * MSS;
+  o.socket.setNoDelay(true);
+  o.socket.write(Buffer.alloc(20 * MSS, 1));
+  assert.is(h.sent().length, 4);
+  const start = o.iss + 1;
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK });
+  expectSegment(h.one(), seq(start + 4 * MSS));
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK });
+  expectSegment(h.one(), seq(start + 5 * MSS));
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK });
+  expectSegment(h.sent()[0], seq(start), payloadLength(MSS));
+  assert.ok(conn.inRecovery);
+});
+
 test('a timeout collapses cwnd to one segment and resends from SND.UNA (go-back-N)', async () => {
   const h = await TcpHarness.create();
   const o = await acceptOne(h, 80, 1000, { mss: MSS }, {}, 100);
