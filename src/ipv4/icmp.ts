@@ -152,7 +152,11 @@ export class IcmpLayer {
       // The request's checksum was verified, and only its type and code word changes
       // (8, code -> 0, 0): update the checksum (RFC 1624 eqn. 3) instead of summing the data
       // again.
-      len = emitEchoReplyHeader(out, TX_HEADROOM, icmp.rest, dataLen, updateChecksum16(icmp.checksum, (ICMP_ECHO_REQUEST << 8) | icmp.code, ICMP_ECHO_REPLY << 8));
+      const checksum = updateChecksum16(icmp.checksum, (ICMP_ECHO_REQUEST << 8) | icmp.code, ICMP_ECHO_REPLY << 8);
+      // The update cannot tell +0 from -0 (RFC 1624 3): a zero result may belong to a
+      // message whose words sum to +0 (all zero), which needs 0xffff. Sum that rare case in full.
+      if (checksum === 0) len = emitIcmpHeader(out, TX_HEADROOM, ICMP_ECHO_REPLY, 0, icmp.rest, dataLen);
+      else len = emitEchoReplyHeader(out, TX_HEADROOM, icmp.rest, dataLen, checksum);
     }
     this.counters.tx++;
     // RFC 1122 3.2.2.6: the reply's TOS is the request's. (One options object, reused.)

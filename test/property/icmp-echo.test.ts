@@ -41,7 +41,9 @@ test('echo replies verify and carry the request data, for any code, identifier, 
       assert.is(reply.readUInt32BE(4), rest);
       assert.ok(reply.subarray(8).equals(Buffer.from(data)));
     }),
-    { numRuns: 1000 },
+    // Seed 1505644968 found the all-zero request, whose reply needs 0xffff, not the 0x0000
+    // that the incremental update gives: kept as a fixed example.
+    { numRuns: 1000, examples: [[0, 0, new Uint8Array(0)]] },
   );
 });
 
