@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const loader = `file://${root}/node_modules/tsx/dist/loader.mjs`;
+const fcSetup = `file://${root}/test/helpers/fc-setup.ts`;
 const FILE_TIMEOUT_MS = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 20 * 60_000);
 
 function findTests(dir: string): string[] {
@@ -32,7 +33,7 @@ interface FileResult {
 
 function runFile(file: string): Promise<FileResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', loader, file], {
+    const child = spawn(process.execPath, ['--import', loader, '--import', fcSetup, file], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, FORCE_COLOR: '0' },
