@@ -49,6 +49,20 @@ export interface ConnectionUser {
   unreadBytes(): number;
 }
 
+/** What a SYN cookie's timestamp carried back: the peer's SYN options (as Linux encodes them). */
+export interface CookieOptions {
+  windowScale: number;
+  sackPermitted: boolean;
+  tsRecent: number;
+}
+
+/** The window scale we offer for a receive buffer: the smallest shift that fits 16 bits. */
+export function windowScaleFor(receiveBufferSize: number): number {
+  let shift = 0;
+  while (shift < 14 && receiveBufferSize >> shift > 0xffff) shift++;
+  return shift;
+}
+
 /** MSS assumed when the peer sends none (RFC 9293 3.7.1, RFC 1122 4.2.2.6). */
 export const DEFAULT_MSS = 536;
 
@@ -192,12 +206,7 @@ export class Connection {
     this.rto = new RtoEstimator({ minMs: config.rtoMinMs, maxMs: config.rtoMaxMs, initialMs: config.rtoInitialMs });
     this.cc = new NewReno(DEFAULT_MSS);
     this.keepAliveIdleMs = config.keepAliveIdleMs;
-    if (config.windowScaling) {
-      // The smallest shift that lets the 16-bit field express the whole receive buffer.
-      let shift = 0;
-      while (shift < 14 && config.receiveBufferSize >> shift > 0xffff) shift++;
-      this.offeredWscale = shift;
-    }
+    if (config.windowScaling) this.offeredWscale = windowScaleFor(config.receiveBufferSize);
   }
 
   get config(): TcpConfig {
@@ -250,7 +259,7 @@ export class Connection {
    * A connection rebuilt from a valid SYN cookie (RFC 4987 3.6): our SYN-ACK went out
    * statelessly with ISS = cookie and only the MSS option, so nothing else was negotiated.
    */
-  openFromCookie(irs: number, iss: number, mss: number): void {
+  openFromCookie(irs: number, iss: number, mss: number, options: CookieOptions | null = null): void {
     this.passive = true;
     this.iss = iss;
     this.sndUna = iss;
@@ -262,6 +271,20 @@ export class Connection {
     this.rcvAdv = seqAdd(this.rcvNxt, Math.min(this.config.receiveBufferSize, 0xffff));
     this.sndWl1 = irs;
     this.sendMss = Math.min(mss, this.layer.mtu - 40);
+    if (options) {
+      // The options came back in the echoed timestamp (see TcpLayer.sendSynCookie).
+      this.tsEnabled = true;
+      this.tsRecent = options.tsRecent;
+      // The echoed value is not a clean send time: no RTT sample from it.
+      this.lastRetransmitTs = this.layer.timestampNow();
+      this.sendMss -= 12;
+      this.sackPermitted = options.sackPermitted;
+      if (options.windowScale >= 0 && this.offeredWscale >= 0) {
+        this.wscaleAgreed = true;
+        this.sndWscale = options.windowScale;
+        this.rcvWscale = this.offeredWscale;
+      }
+    }
     this.cc = this.config.congestion === 'cubic' ? new Cubic(this.sendMss) : new NewReno(this.sendMss);
     this.lastReceiveTime = this.now();
     this.setState('SYN-RECEIVED');

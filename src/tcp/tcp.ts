@@ -9,7 +9,7 @@ import { IPV4_MIN_HEADER, type Ipv4Packet, PROTO_TCP } from '../ipv4/ipv4-packet
 import { ICMP_DEST_UNREACHABLE, UNREACH_FRAG_NEEDED, UNREACH_PORT, UNREACH_PROTOCOL } from '../ipv4/icmp-packet.ts';
 import { type IcmpErrorInfo, type Ipv4Layer, TX_HEADROOM } from '../ipv4/ipv4.ts';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.ts';
-import { Connection, DEFAULT_MSS } from './connection.ts';
+import { Connection, type CookieOptions, DEFAULT_MSS, windowScaleFor } from './connection.ts';
 import { IsnGenerator } from './isn.ts';
 import { systemError } from './errors.ts';
 import { seqAdd, seqBetween } from './seq.ts';
@@ -34,6 +34,8 @@ export const EPHEMERAL_LAST = 60999;
 const COOKIE_MSS = [536, 1300, 1440, 1460];
 /** A cookie's time counter ticks every 64 s; one tick of slack is accepted. */
 const COOKIE_PERIOD_MS = 64_000;
+/** Window scale value in a cookie's timestamp meaning "the peer offered none". */
+const COOKIE_NO_WSCALE = 0xf;
 
 export interface TcpLayerHost {
   readonly clock: Clock;
@@ -344,6 +346,21 @@ export class TcpLayer {
     r.window = Math.min(this.config.receiveBufferSize, 0xffff);
     r.urgentPointer = 0;
     r.mss = this.mtu - 40;
+    // With timestamps the peer echoes our TSval: like Linux, its low 6 bits carry the peer's
+    // window scale (4 bits, 15 = none) and SACK-permitted (1 bit), so the connection rebuilt
+    // from the cookie keeps them. The value stays at or below the clock, as PAWS needs.
+    if (seg.hasTimestamp && this.config.timestamps) {
+      const wscale = seg.windowScale >= 0 && this.config.windowScaling ? seg.windowScale : COOKIE_NO_WSCALE;
+      const sack = seg.sackPermitted && this.config.sack;
+      r.hasTimestamp = true;
+      const now = this.timestampNow();
+      let tsVal = ((now & ~0x3f) | wscale | (sack ? 0x10 : 0)) >>> 0;
+      if (((tsVal - now) | 0) > 0) tsVal = (tsVal - 0x40) >>> 0;
+      r.tsVal = tsVal;
+      r.tsEcr = seg.tsVal;
+      if (wscale !== COOKIE_NO_WSCALE) r.windowScale = windowScaleFor(this.config.receiveBufferSize);
+      r.sackPermitted = sack;
+    }
     this.synCookiesSent++;
     this.transmit(remoteIp, 0);
   }
@@ -360,7 +377,16 @@ export class TcpLayer {
       conn.listenerPort = listener.port;
       listener.halfOpen++;
       this.add(conn);
-      conn.openFromCookie(irs, cookie, mss);
+      let options: CookieOptions | null = null;
+      if (seg.hasTimestamp && this.config.timestamps) {
+        const wscale = seg.tsEcr & 0xf;
+        options = {
+          windowScale: wscale === COOKIE_NO_WSCALE ? -1 : wscale,
+          sackPermitted: (seg.tsEcr & 0x10) !== 0 && this.config.sack,
+          tsRecent: seg.tsVal,
+        };
+      }
+      conn.openFromCookie(irs, cookie, mss, options);
       this.synCookiesAccepted++;
       conn.receive(seg);
       return true;

@@ -219,12 +219,12 @@ test('the SYN backlog is bounded: beyond it SYN cookies answer, and a cookie ACK
   await h.advance(0);
   const synAcks = [];
   for (let i = 0; i < 10; i++) {
-    h.inject({ srcPort: 20000 + i, dstPort: 80, seq: 100 * i, flags: SYN, mss: 1460, windowScale: 7, ts: [1, 0] });
+    h.inject({ srcPort: 20000 + i, dstPort: 80, seq: 100 * i, flags: SYN, mss: 1460, windowScale: 7 });
     synAcks.push(expectSegment(h.one(), flags(SYN | ACK), ack(100 * i + 1)));
   }
   assert.is(h.stack.tcp.size, 4, 'only four half-open connections are kept');
   assert.is(h.stack.tcp.listeners.get(80)!.halfOpen, 4);
-  // The cookie SYN-ACKs carry only the MSS option: nothing else survives statelessness.
+  // Without timestamps to carry them back, a cookie SYN-ACK offers only the MSS option.
   expectSegment(synAcks[9], mss(1460), windowScale(-1));
   assert.is(synAcks[9]!.hasTimestamp, false);
   h.inject({ srcPort: 20009, dstPort: 80, seq: 901, ack: synAcks[9]!.seq + 1, flags: ACK, payload: 'GET' });
@@ -238,6 +238,30 @@ test('the SYN backlog is bounded: beyond it SYN cookies answer, and a cookie ACK
   h.inject({ srcPort: 20008, dstPort: 80, seq: 801, ack: synAcks[8]!.seq + 2, flags: ACK });
   expectSegment(h.one(), flags(RST), seq(synAcks[8]!.seq + 2));
   assert.is(h.stack.tcp.synCookiesAccepted, 1);
+});
+
+test('SYN cookies keep window scale and SACK through the timestamp, as Linux does', async () => {
+  const h = await TcpHarness.create({ tcp: { maxSynBacklog: 1 } });
+  h.stack.createServer(() => {}).listen(80);
+  await h.advance(0);
+  h.clock.advance(12_345);
+  h.inject({ srcPort: 20000, dstPort: 80, seq: 0, flags: SYN });
+  h.one();
+  h.inject({ srcPort: 20001, dstPort: 80, seq: 5000, flags: SYN, mss: 1460, windowScale: 9, sackPermitted: true, ts: [777, 0] });
+  const cookie = expectSegment(h.one(), flags(SYN | ACK), mss(1460), windowScale(3), tsEcr(777));
+  assert.ok(cookie.sackPermitted);
+  assert.ok(cookie.tsVal <= Math.floor(h.clock.now()), 'TSval not ahead of the clock');
+  assert.is(cookie.tsVal & 0x1f, 0x10 | 9);
+  assert.is(h.stack.tcp.size, 1, 'no state kept for the cookie');
+  h.inject({ srcPort: 20001, dstPort: 80, seq: 5001, ack: cookie.seq + 1, flags: ACK, ts: [778, cookie.tsVal], window: 100 });
+  const conn = h.stack.tcp.find(80, PEER_IP, 20001)!;
+  assert.is(conn.state, 'ESTABLISHED');
+  assert.is(conn.sndWscale, 9);
+  assert.is(conn.rcvWscale, 3);
+  assert.is(conn.sndWnd, 100 << 9);
+  assert.ok(conn.sackPermitted && conn.tsEnabled);
+  assert.is(conn.tsRecent, 778);
+  assert.is(conn.sendMss, 1460 - 12);
 });
 
 test('without SYN cookies a full SYN queue drops new SYNs', async () => {
