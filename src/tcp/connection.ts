@@ -163,6 +163,8 @@ export class Connection {
   private ackNow = false;
   /** Full-sized segments received since our last ACK (RFC 5681 4.2: ACK every second one). */
   private segmentsSinceAck = 0;
+  /** An ACK owed at the end of this event-loop turn (TcpLayer.deferAck), unless a segment carries it first. */
+  ackDeferred = false;
 
   // Keepalive.
   keepAlive = false;
@@ -863,7 +865,15 @@ export class Connection {
   private receiveFin(): void {
     this.rcvNxt = seqAdd(this.rcvNxt, 1);
     this.finReceived = true;
-    this.ackNow = true;
+    if (this.state === 'ESTABLISHED' && !this.ackNow) {
+      // A passive close: the application usually answers the end of the data with its own
+      // FIN (or data) at once. Like Linux (tcp_fin enters "pingpong" mode and delays the
+      // ACK), the ACK waits for that, here only until the end of this event-loop turn, and
+      // rides on our FIN: one segment instead of two (RFC 1122 4.2.3.2 allows the delay).
+      this.layer.deferAck(this);
+    } else {
+      this.ackNow = true;
+    }
     this.delayedAckAt = 0;
     this.user?.onEnd();
     switch (this.state) {
@@ -1170,6 +1180,13 @@ export class Connection {
     this.emit(ACK, this.sndMax, 0, 0);
   }
 
+  /** The end of the turn in which an ACK was deferred (TcpLayer.deferAck): send it if still owed. */
+  flushDeferredAck(): void {
+    if (!this.ackDeferred) return;
+    this.ackDeferred = false;
+    if (this.isSynchronized()) this.sendAck();
+  }
+
   /** Sends an ACK now if one is owed. */
   private flushAck(): void {
     if (this.ackNow && this.state !== 'CLOSED' && this.state !== 'SYN-SENT') this.sendAck();
@@ -1224,6 +1241,7 @@ export class Connection {
       this.delayedAckAt = 0;
       this.segmentsSinceAck = 0;
       this.ackNow = false;
+      this.ackDeferred = false;
     }
     this.layer.finishSegment(this, offset, len);
   }

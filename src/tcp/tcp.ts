@@ -77,6 +77,8 @@ export class TcpLayer {
   private readonly sendOptions = { checksumField: 16, segmentSize: 0 };
   private readonly random: () => number;
   private challengeTokens: number;
+  /** Connections owing an ACK at the end of this turn (deferAck). */
+  private deferredAcks: Connection[] = [];
   private challengeStamp: number;
   private closed = false;
 
@@ -211,6 +213,23 @@ export class TcpLayer {
     }
     listener.onAccept(conn);
   }
+
+  /**
+   * Owes conn's peer an ACK at the end of this event-loop turn (a clock timer of 0 ms, shared
+   * by every connection deferring in the same turn), unless a segment of conn carries it first.
+   */
+  deferAck(conn: Connection): void {
+    if (conn.ackDeferred) return;
+    conn.ackDeferred = true;
+    this.deferredAcks.push(conn);
+    if (this.deferredAcks.length === 1) this.clock.setTimer(0, this.flushDeferredAcks);
+  }
+
+  private readonly flushDeferredAcks = (): void => {
+    const list = this.deferredAcks;
+    this.deferredAcks = [];
+    for (const conn of list) conn.flushDeferredAck();
+  };
 
   /** RFC 5961 7: a global budget of challenge ACKs per second (Linux tcp_challenge_ack_limit). */
   allowChallengeAck(): boolean {
