@@ -2,7 +2,9 @@
 // namespace against the stack. The same modes and RESULT line as /work/shared/peers' C
 // tcpcli, so tests and benchmarks read either. Every mode is bounded in count and time.
 //
-//   tcpcli.ts conc HOST PORT N        N simultaneous connections, each echoes its own message
+//   tcpcli.ts conc HOST PORT N [HOLD_MS]  N simultaneous connections, each echoes its own
+//                                     message; with HOLD_MS, all stay open that long after
+//                                     the echoes (a line "HELD N" says when), then close
 //   tcpcli.ts push HOST PORT BYTES    write BYTES, half-close, wait for the server's FIN -> MB/s
 //   tcpcli.ts pull HOST PORT          read until the server's FIN -> MB/s
 //   tcpcli.ts rr   HOST PORT N SIZE   N sequential SIZE-byte echo round trips
@@ -46,7 +48,7 @@ function readToEnd(socket: net.Socket): Promise<number> {
 }
 
 /** Each connection sends a message naming itself and must get exactly that back. */
-async function conc(host: string, port: number, n: number): Promise<void> {
+async function conc(host: string, port: number, n: number, holdMs: number): Promise<void> {
   const t0 = seconds();
   const opened = await Promise.allSettled(Array.from({ length: n }, () => connect(host, port)));
   const sockets = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -70,6 +72,12 @@ async function conc(host: string, port: number, n: number): Promise<void> {
   );
   const outcomes = await Promise.all(echoes);
   const t2 = seconds();
+  if (holdMs > 0) {
+    // Every connection is still open: the caller may look at the server meanwhile.
+    process.stdout.write(`HELD ${sockets.filter((s) => !s.destroyed).length}\n`);
+    await new Promise((resolve) => setTimeout(resolve, holdMs));
+  }
+  const closing = seconds();
   await Promise.all(
     sockets.map(
       (socket) =>
@@ -91,7 +99,7 @@ async function conc(host: string, port: number, n: number): Promise<void> {
     bad: sockets.length - echoed,
     connect_secs: (t1 - t0).toFixed(3),
     echo_secs: (t2 - t1).toFixed(3),
-    close_secs: (t3 - t2).toFixed(3),
+    close_secs: (t3 - closing).toFixed(3),
   });
 }
 
@@ -167,7 +175,7 @@ async function main(): Promise<void> {
   const port = Number(portText);
   const num = (i: number): number => Number(rest[i]);
   if (!host || !Number.isInteger(port)) throw new Error('usage: tcpcli.ts conc|push|pull|rr|cr HOST PORT ...');
-  if (mode === 'conc') return conc(host, port, num(0));
+  if (mode === 'conc') return conc(host, port, num(0), rest[1] === undefined ? 0 : num(1));
   if (mode === 'push') return push(host, port, num(0));
   if (mode === 'pull') return pull(host, port);
   if (mode === 'rr') return rr(host, port, num(0), num(1));
