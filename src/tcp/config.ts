@@ -24,6 +24,7 @@ export interface TcpConfig {
   keepAliveIdleMs: number;
   keepAliveIntervalMs: number;
   keepAliveProbes: number;
+  /** Congestion control: CUBIC (RFC 9438) by default, as Linux; NewReno (RFC 5681, 6582) selectable. */
   congestion: CongestionName;
   /** Offer window scaling (RFC 7323 2). */
   windowScaling: boolean;
@@ -58,7 +59,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   keepAliveIdleMs: 7_200_000,
   keepAliveIntervalMs: 75_000,
   keepAliveProbes: 9,
-  congestion: 'newreno',
+  congestion: 'cubic',
   windowScaling: true,
   timestamps: true,
   sack: true,

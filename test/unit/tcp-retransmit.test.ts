@@ -58,7 +58,7 @@ test('after the retry limit the connection fails with ETIMEDOUT', async () => {
 });
 
 test('three duplicate ACKs trigger fast retransmit; partial ACKs retransmit the next hole (NewReno)', async () => {
-  const h = await TcpHarness.create();
+  const h = await TcpHarness.create({ tcp: { congestion: 'newreno' } });
   const o = await acceptOne(h, 80, 1000, { mss: MSS }, {}, 100);
   const conn = h.connection(80)!;
   o.socket.setNoDelay(true);
@@ -106,7 +106,7 @@ test('limited transmit (RFC 3042): each of the first two duplicate ACKs sends on
 });
 
 test('a timeout collapses cwnd to one segment and resends from SND.UNA (go-back-N)', async () => {
-  const h = await TcpHarness.create();
+  const h = await TcpHarness.create({ tcp: { congestion: 'newreno' } });
   const o = await acceptOne(h, 80, 1000, { mss: MSS }, {}, 100);
   const conn = h.connection(80)!;
   o.socket.write(Buffer.alloc(4 * MSS, 2));

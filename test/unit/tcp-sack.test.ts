@@ -61,7 +61,7 @@ test('without the peer offering SACK, no blocks are sent', async () => {
 });
 
 test('SACK recovery: the first ACK showing a loss retransmits it, then every other hole, limited by pipe', async () => {
-  const h = await TcpHarness.create();
+  const h = await TcpHarness.create({ tcp: { congestion: 'newreno' } });
   const o = await acceptOne(h, 80, 1000, { mss: MSS, sackPermitted: true }, {}, 100);
   const conn = h.connection(80)!;
   o.socket.setNoDelay(true);
