@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { withNamespace } from '../test/helpers/netns.ts';
+import { ROOT, StackProcess, withNamespace } from '../test/helpers/netns.ts';
 import { parseResult } from '../test/helpers/tcp-ns.ts';
 
 const BYTES = Number(process.env.BULK_BYTES ?? 256 * 1024 * 1024);
@@ -39,14 +39,19 @@ async function main(): Promise<void> {
   const tcpcli = path.join(PEERS_BUILD, 'tcpcli');
   const made = spawnSync('make', ['-s', '-C', PEERS, `B=${PEERS_BUILD}`, tcpcli], { encoding: 'utf8', timeout: 120_000 });
   if (made.status !== 0) throw new Error(`building tcpcli: ${made.stderr}`);
-  if (PROFILE) {
-    fs.mkdirSync(PROFILE, { recursive: true });
-    process.env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${PROFILE}`;
-  }
+  if (PROFILE) fs.mkdirSync(PROFILE, { recursive: true });
   const figures: Record<string, { mbps: number[]; cpu: number[] }> = { push: { mbps: [], cpu: [] }, pull: { mbps: [], cpu: [] } };
   await withNamespace(async (ns) => {
-    const stack = await ns.startStack(['--tap', 'tap0', '--chargen-bytes', String(BYTES), '--offload', OFFLOAD]);
-    delete process.env.NODE_OPTIONS;
+    const args = ['--tap', 'tap0', '--chargen-bytes', String(BYTES), '--offload', OFFLOAD, '--stats-on-exit'];
+    let stack: StackProcess;
+    if (PROFILE) {
+      // As bin/tapstack does, with the profiler on (node refuses --cpu-prof in NODE_OPTIONS).
+      const loader = `file://${path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')}`;
+      stack = new StackProcess(ns.spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, '--import', loader, path.join(ROOT, 'src/cli.ts'), ...args]));
+      await stack.waitFor(/^tapstack up /m, 20_000);
+    } else {
+      stack = await ns.startStack(args);
+    }
     const pid = stack.child.pid!;
     try {
       for (let run = 1; run <= RUNS; run++) {
@@ -67,6 +72,7 @@ async function main(): Promise<void> {
     } finally {
       const stats = await stack.stop();
       if (stats.code !== 0) console.log(`stack exit ${stats.code} ${stats.signal}: ${stack.stderr}`);
+      if (process.env.BULK_STATS) console.log(stack.stdout);
     }
   }, 'bulk');
   for (const [mode, f] of Object.entries(figures)) {

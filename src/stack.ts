@@ -98,6 +98,8 @@ export class Stack {
   private readonly rxInfo: RxFrameInfo | null;
   private readonly batchEndHandlers: (() => void)[] = [];
   private readonly linkBatches: boolean;
+  /** Frames of a receive batch are being processed; its end handlers have not run yet. */
+  private batchOpen = false;
   private closed = false;
 
   constructor(
@@ -172,7 +174,13 @@ export class Stack {
     };
   }
 
+  /** Whether a batch of received frames is being processed (its end handlers will run). */
+  get inReceiveBatch(): boolean {
+    return this.batchOpen;
+  }
+
   private endBatch(): void {
+    this.batchOpen = false;
     const handlers = this.batchEndHandlers;
     for (let i = 0; i < handlers.length; i++) {
       try {
@@ -195,6 +203,7 @@ export class Stack {
   receiveFrame(buf: Buffer, off: number, len: number): void {
     const c = this.ethCounters;
     c.rx++;
+    this.batchOpen = this.batchEndHandlers.length > 0;
     try {
       const eth = this.eth;
       const bad = eth.parse(buf, off, len);

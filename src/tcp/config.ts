@@ -15,7 +15,13 @@ export interface TcpConfig {
   maxRetries: number;
   /** Delayed ACK timer (RFC 1122 4.2.3.2 allows up to 500 ms; Linux uses 40 ms to 200 ms). */
   delayedAckMs: number;
+  /** Window we offer at most (RFC 7323 scaled); held only while the application does not read. */
   receiveBufferSize: number;
+  /**
+   * Bytes written and not yet acknowledged, at most (the ring grows on demand, so idle
+   * connections hold little). 1 MiB lets a bulk sender keep several 64 KB super-frames in
+   * flight while the application refills it (Linux's tcp_wmem grows to 4 MiB).
+   */
   sendBufferSize: number;
   rtoMinMs: number;
   rtoMaxMs: number;
@@ -52,7 +58,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   maxRetries: 15,
   delayedAckMs: 40,
   receiveBufferSize: 256 * 1024,
-  sendBufferSize: 256 * 1024,
+  sendBufferSize: 1024 * 1024,
   rtoMinMs: 200,
   rtoMaxMs: 120_000,
   rtoInitialMs: 1000,

@@ -165,6 +165,8 @@ export class Connection {
   private segmentsSinceAck = 0;
   /** An ACK owed at the end of this event-loop turn (TcpLayer.deferAck), unless a segment carries it first. */
   ackDeferred = false;
+  /** Queued in the layer for the end of the receive batch (TcpLayer.deferToBatchEnd). */
+  batchPending = false;
 
   // Keepalive.
   keepAlive = false;
@@ -320,7 +322,8 @@ export class Connection {
   /** SEND: buffers what fits and sends what the windows allow; returns bytes taken. */
   send(data: Uint8Array, off: number, len: number): number {
     const n = this.sendBuffer.append(data, off, len);
-    if (n > 0 && this.canSendData()) this.output();
+    // Written while ACKs of a receive batch are processed: it goes out with the batch's output.
+    if (n > 0 && this.canSendData() && !this.layer.deferToBatchEnd(this)) this.output();
     return n;
   }
 
@@ -364,10 +367,15 @@ export class Connection {
   /** The application read data: a grown window may be worth announcing (RFC 9293 3.8.6.2.2). */
   onAppRead(): void {
     if (!this.isSynchronized() || this.finReceived) return;
-    const right = seqAdd(this.rcvNxt, this.freeReceiveSpace());
-    // Announce when the right edge moves by at least min(half the buffer, one MSS).
+    const free = this.freeReceiveSpace();
+    const right = seqAdd(this.rcvNxt, free);
+    // Announce when the right edge moves by at least min(half the buffer, one MSS) (RFC 9293
+    // 3.8.6.2.2), and, as Linux (tcp_cleanup_rbuf), only once the window left to the peer has
+    // fallen to half the buffer and would at least double: reads that keep up with the data
+    // need no window updates of their own, the next ACK carries the window.
     const threshold = Math.min(this.config.receiveBufferSize >> 1, this.receiveMss);
-    if (seqGe(right, seqAdd(this.rcvAdv, threshold))) {
+    const current = seqSub(this.rcvAdv, this.rcvNxt);
+    if (2 * current <= this.config.receiveBufferSize && free >= 2 * current && seqGe(right, seqAdd(this.rcvAdv, threshold))) {
       this.ackNow = true;
       this.output();
     }
@@ -402,8 +410,18 @@ export class Connection {
       this.receiveSynchronizedOrSynReceived(seg);
     }
     // An ACK may have opened the windows: send what is waiting, or at least the ACK we owe.
-    if (this.canSendData()) this.output();
+    // Within a batch of received frames the data waits for the batch's end (one large frame
+    // for all its ACKs); an ACK that must go at once (RFC 5681 4.2) still goes now.
+    if (this.canSendData() && !this.layer.deferToBatchEnd(this)) this.output();
     else if (this.state !== 'CLOSED') this.flushAck();
+  }
+
+  /** The end of a receive batch: one ACK for the batch's data, and the data the ACKs let out. */
+  onBatchEnd(): void {
+    if (this.state === 'CLOSED') return;
+    if (this.segmentsSinceAck >= 2) this.ackNow = true;
+    if (this.canSendData()) this.output();
+    else this.flushAck();
   }
 
   /** RFC 9293 3.10.7.3: SYN-SENT. */
@@ -819,8 +837,7 @@ export class Connection {
     }
     const filledHole = !this.reassembly.isEmpty;
     if (len > 0) {
-      const data = Buffer.allocUnsafe(len);
-      seg.buf.copy(data, 0, off, off + len);
+      const data = this.layer.copyPayload(seg.buf, off, len);
       this.rcvNxt = seqAdd(this.rcvNxt, len);
       this.deliver(data);
       // The application may have destroyed the socket from its 'data' handler.
@@ -844,9 +861,11 @@ export class Connection {
       this.receiveFin();
       return;
     }
-    // RFC 1122 4.2.3.2 / RFC 5681 4.2: ACK at least every second full-sized segment; else delay.
-    if (this.segmentsSinceAck >= 2) this.ackNow = true;
-    else if (!this.ackNow && this.delayedAckAt === 0) {
+    // RFC 1122 4.2.3.2 / RFC 5681 4.2: ACK at least every second full-sized segment (once
+    // for a whole receive batch, at its end); else delay.
+    if (this.segmentsSinceAck >= 2) {
+      if (!this.layer.deferToBatchEnd(this)) this.ackNow = true;
+    } else if (!this.ackNow && this.delayedAckAt === 0) {
       this.delayedAckAt = this.now() + this.config.delayedAckMs;
       this.armTimer();
     }
@@ -979,6 +998,7 @@ export class Connection {
     // RFC 5681 4.1: after an idle period longer than the RTO, restart from the initial window.
     if (this.sndUna === this.sndMax && this.lastSendTime > 0 && now - this.lastSendTime > this.rto.rto) this.cc.onIdleRestart();
     const finSeq = this.finSeq();
+    const goal = this.sizeGoal();
     for (;;) {
       const inFlight = seqSub(this.sndNxt, this.sndUna);
       const offset = inFlight - (this.sndUna === this.iss ? 1 : 0);
@@ -997,6 +1017,10 @@ export class Connection {
         if (len > this.sendMss) len -= len % this.sendMss;
         const idle = inFlight === 0;
         const last = len === unsent;
+        // Super-frame sizing (as Linux's tcp_tso_should_defer and autocorking): a frame
+        // short of the size goal waits while at least a goal's worth is in flight, since its
+        // ACK comes soon and lets out a full frame with whatever was written meanwhile.
+        if (len < goal && inFlight >= goal && !this.forceSend && !this.inRecovery && !(last && this.finQueued)) break;
         let go = len >= this.sendMss;
         // Nagle (RFC 1122 4.2.3.4): a short segment waits while data is unacknowledged,
         // unless TCP_NODELAY; a FIN that can ride along lets it go (as Linux does).
@@ -1017,6 +1041,18 @@ export class Connection {
     }
     this.maybeStartPersist();
     this.flushAck();
+  }
+
+  /**
+   * Payload goal of one frame: with segmentation offload, whole MSS-sized segments up to the
+   * link's limit but at most a third of the window (Linux's tcp_tso_win_divisor), so that a
+   * small window still has several frames in flight; without offload, one MSS.
+   */
+  private sizeGoal(): number {
+    const max = this.layer.maxSegmentPayload(this.sendMss);
+    if (max <= this.sendMss) return max;
+    const third = Math.floor(Math.min(this.sndWnd, this.cc.cwnd) / 3);
+    return Math.max(this.sendMss, Math.min(max, third - (third % this.sendMss)));
   }
 
   private finAllowed(): boolean {

@@ -26,6 +26,15 @@ import {
   TcpSegment,
 } from './tcp-segment.ts';
 
+/**
+ * Received payloads of at least this size are carved from a shared slab rather than given an
+ * ArrayBuffer each (smaller ones come from Node's own Buffer pool): one backing store per
+ * SLAB_SIZE bytes instead of one per segment keeps the garbage collector's work per 64 KB
+ * super-frame small. A chunk the application keeps holds its slab, as Node's pool does.
+ */
+const SLAB_MIN_PAYLOAD = 4096;
+const SLAB_SIZE = 1024 * 1024;
+
 /** Linux's default ip_local_port_range. */
 export const EPHEMERAL_FIRST = 32768;
 export const EPHEMERAL_LAST = 60999;
@@ -43,6 +52,9 @@ export interface TcpLayerHost {
   readonly ip: number;
   readonly mtu: number;
   readonly seed: number | undefined;
+  /** True while a batch of received frames is processed; onBatchEnd handlers run after it. */
+  readonly inReceiveBatch?: boolean;
+  onBatchEnd?(handler: () => void): () => void;
 }
 
 /** A listening port: the server side of passive opens. */
@@ -76,6 +88,11 @@ export class TcpLayer {
   /** One options object for every ipv4.send: IPv4 completes (or offloads) our checksum. */
   private readonly sendOptions = { checksumField: 16, segmentSize: 0 };
   private readonly random: () => number;
+  private readonly host: TcpLayerHost;
+  /** Connections whose output (and ACK) waits for the end of the current receive batch. */
+  private readonly batchPending: Connection[] = [];
+  private slab: Buffer = Buffer.alloc(0);
+  private slabUsed = 0;
   private challengeTokens: number;
   /** Connections owing an ACK at the end of this turn (deferAck). */
   private deferredAcks: Connection[] = [];
@@ -95,6 +112,7 @@ export class TcpLayer {
 
   constructor(host: TcpLayerHost, config: Partial<TcpConfig> = {}) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...config };
+    this.host = host;
     this.clock = host.clock;
     this.ipv4 = host.ipv4;
     this.ip = host.ip;
@@ -113,6 +131,36 @@ export class TcpLayer {
       (info, quoted, off, len) => this.receiveIcmpError(info, quoted, off, len),
       { checksumOffload: true },
     );
+    host.onBatchEnd?.(() => this.endBatch());
+  }
+
+  /**
+   * Inside a batch of received frames, a connection's output waits for the batch's end
+   * (returns true and queues it): the batch's ACKs then release one large frame, and one
+   * ACK covers the batch's data (RFC 5681 4.2 allows ACKing more than two segments at once,
+   * as Linux does for GRO-coalesced packets). Outside a batch it returns false: send now.
+   */
+  deferToBatchEnd(conn: Connection): boolean {
+    if (this.host.inReceiveBatch !== true) return false;
+    if (!conn.batchPending) {
+      conn.batchPending = true;
+      this.batchPending.push(conn);
+    }
+    return true;
+  }
+
+  private endBatch(): void {
+    const pending = this.batchPending;
+    try {
+      for (let i = 0; i < pending.length; i++) {
+        const conn = pending[i]!;
+        conn.batchPending = false;
+        conn.onBatchEnd();
+      }
+    } finally {
+      for (let i = 0; i < pending.length; i++) pending[i]!.batchPending = false;
+      pending.length = 0;
+    }
   }
 
   get size(): number {
@@ -126,6 +174,27 @@ export class TcpLayer {
   /** RFC 7323 3: TSval from a millisecond clock. */
   timestampNow(): number {
     return Math.floor(this.clock.now()) >>> 0;
+  }
+
+  /**
+   * A copy of buf[off, off+len) that the application will own: the one copy of received
+   * payload (from the device's buffer, which the next frame overwrites).
+   */
+  copyPayload(buf: Buffer, off: number, len: number): Buffer {
+    let data: Buffer;
+    if (len < SLAB_MIN_PAYLOAD) {
+      data = Buffer.allocUnsafe(len);
+    } else {
+      if (this.slabUsed + len > this.slab.length) {
+        this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, len));
+        this.slabUsed = 0;
+      }
+      data = this.slab.subarray(this.slabUsed, this.slabUsed + len);
+      // The next chunk starts 8-byte aligned, as Node's pool aligns its slices.
+      this.slabUsed = (this.slabUsed + len + 7) & ~7;
+    }
+    buf.copy(data, 0, off, off + len);
+    return data;
   }
 
   // ---------------------------------------------------------------------------------------
