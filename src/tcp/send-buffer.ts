@@ -10,10 +10,14 @@ export class SendBuffer {
   /** Bytes held (acknowledged ones are removed at once). */
   length = 0;
 
-  /** Allocated on the first write: idle connections (thousands of them) hold no buffer. */
+  /**
+   * Allocated on the first write, at the smallest power of two (of at least initialSize) that
+   * holds it: idle connections (thousands of them) hold no buffer, and those that exchange
+   * short messages a small one; a bulk writer's first write sizes it at once.
+   */
   constructor(
     readonly maxSize: number,
-    private readonly initialSize = 4096,
+    private readonly initialSize = 256,
   ) {
     this.ring = EMPTY;
   }

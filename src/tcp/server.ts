@@ -32,6 +32,8 @@ export class Server extends EventEmitter {
   private host = '0.0.0.0';
   private readonly sockets = new Set<Socket>();
   private closing = false;
+  /** 'close' listener of every accepted socket (the emitter calls it with `this` = the socket). */
+  private readonly forgetSocket: (this: Socket) => void;
   /** Refuse (reset) new connections above this count, like Node's server.maxConnections. */
   maxConnections: number | undefined;
 
@@ -42,6 +44,11 @@ export class Server extends EventEmitter {
   ) {
     super();
     if (connectionListener) this.on('connection', connectionListener);
+    const server = this;
+    this.forgetSocket = function (this: Socket): void {
+      server.sockets.delete(this);
+      server.maybeEmitClose();
+    };
   }
 
   get listening(): boolean {
@@ -111,12 +118,11 @@ export class Server extends EventEmitter {
     socket.attach(conn);
     if (o.pauseOnConnect) socket.pause();
     this.sockets.add(socket);
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      this.maybeEmitClose();
-    });
+    // 'close' comes once: on() with the server's one listener, no closure or once-wrapper per socket.
+    socket.on('close', this.forgetSocket);
     this.emit('connection', socket);
   }
+
 
   /** Stops accepting; 'close' follows once every accepted socket has closed (as Node). */
   close(cb?: (err?: Error) => void): this {

@@ -76,8 +76,12 @@ export class TcpLayer {
   readonly ip: number;
   readonly mtu: number;
   readonly isn: IsnGenerator;
-  /** Connections by ports (local << 16 | remote), then by remote address: no key is built per segment. */
-  private readonly connections = new Map<number, Map<number, Connection>>();
+  /**
+   * Connections by ports (local << 16 | remote): no key is built per segment. Most port pairs
+   * have one connection, stored as is; only pairs shared by several remote addresses get a
+   * Map by remote address (thousands of connections then cost no Map each).
+   */
+  private readonly connections = new Map<number, Connection | Map<number, Connection>>();
   private connectionCount = 0;
   readonly listeners = new Map<number, Listener>();
   private readonly segment = new TcpSegment();
@@ -201,27 +205,37 @@ export class TcpLayer {
   // Tables
 
   find(localPort: number, remoteIp: number, remotePort: number): Connection | undefined {
-    return this.connections.get(localPort * 65536 + remotePort)?.get(remoteIp);
+    const entry = this.connections.get(localPort * 65536 + remotePort);
+    if (entry === undefined) return undefined;
+    if (entry instanceof Connection) return entry.remoteIp === remoteIp ? entry : undefined;
+    return entry.get(remoteIp);
   }
 
   private add(conn: Connection): void {
     const key = conn.localPort * 65536 + conn.remotePort;
-    let inner = this.connections.get(key);
-    if (!inner) {
-      inner = new Map();
-      this.connections.set(key, inner);
+    const entry = this.connections.get(key);
+    if (entry === undefined) {
+      this.connections.set(key, conn);
+    } else if (entry instanceof Connection) {
+      const byAddress = new Map<number, Connection>([[entry.remoteIp, entry]]);
+      byAddress.set(conn.remoteIp, conn);
+      this.connections.set(key, byAddress);
+    } else {
+      entry.set(conn.remoteIp, conn);
     }
-    inner.set(conn.remoteIp, conn);
     this.connectionCount++;
   }
 
   /** Called by a connection entering CLOSED. */
   remove(conn: Connection): void {
     const key = conn.localPort * 65536 + conn.remotePort;
-    const inner = this.connections.get(key);
-    if (inner?.get(conn.remoteIp) === conn) {
-      inner.delete(conn.remoteIp);
-      if (inner.size === 0) this.connections.delete(key);
+    const entry = this.connections.get(key);
+    if (entry === conn) {
+      this.connections.delete(key);
+      this.connectionCount--;
+    } else if (entry instanceof Map && entry.get(conn.remoteIp) === conn) {
+      entry.delete(conn.remoteIp);
+      if (entry.size === 0) this.connections.delete(key);
       this.connectionCount--;
     }
     if (conn.listenerPort >= 0) {
@@ -233,7 +247,10 @@ export class TcpLayer {
 
   /** Every connection (for tests and statistics). */
   *all(): IterableIterator<Connection> {
-    for (const inner of this.connections.values()) yield* inner.values();
+    for (const entry of this.connections.values()) {
+      if (entry instanceof Connection) yield entry;
+      else yield* entry.values();
+    }
   }
 
   listen(port: number, backlog: number, onAccept: (conn: Connection) => void): Listener | 'EADDRINUSE' {

@@ -9,6 +9,8 @@ import { NewReno } from '../../src/tcp/congestion/newreno.ts';
 import { IsnGenerator } from '../../src/tcp/isn.ts';
 import { RtoEstimator } from '../../src/tcp/rto.ts';
 import { SendBuffer } from '../../src/tcp/send-buffer.ts';
+import type { Connection } from '../../src/tcp/connection.ts';
+import { stackPair } from '../helpers/tcp-pair.ts';
 
 test('ISN: M ticks every 4 us, F depends on the 4-tuple and the secret, a seed reproduces it', () => {
   const clock = new VirtualClock(0);
@@ -120,6 +122,34 @@ test('send buffer: appends up to its size, wraps, grows, copies out from any off
   const mid = Buffer.alloc(5);
   b.copyOut(8, mid, 0, 5);
   assert.ok(mid.equals(data.subarray(9_998, 10_003)));
+});
+
+test('connection table: one port pair shared by several remote addresses', async () => {
+  const { a } = await stackPair();
+  const tcp = a.tcp;
+  const first = tcp.connect(0x0a000063, 7, 40000);
+  const second = tcp.connect(0x0a000064, 7, 40000);
+  const third = tcp.connect(0x0b000063, 7, 40000);
+  assert.ok(typeof first !== 'string' && typeof second !== 'string' && typeof third !== 'string');
+  assert.is(tcp.connect(0x0a000064, 7, 40000), 'EADDRINUSE');
+  assert.is(tcp.size, 3);
+  assert.is(tcp.find(40000, 0x0a000063, 7), first);
+  assert.is(tcp.find(40000, 0x0a000064, 7), second);
+  assert.is(tcp.find(40000, 0x0b000063, 7), third);
+  assert.is(tcp.find(40000, 0x0a000065, 7), undefined);
+  assert.is([...tcp.all()].length, 3);
+  tcp.remove(second as Connection); // never opened: taken out of the table directly
+  assert.is(tcp.find(40000, 0x0a000064, 7), undefined);
+  assert.is(tcp.find(40000, 0x0b000063, 7), third);
+  tcp.remove(first as Connection);
+  tcp.remove(third as Connection);
+  assert.is(tcp.size, 0);
+  assert.is([...tcp.all()].length, 0);
+  // Back to a single connection on the pair, then none.
+  const again = tcp.connect(0x0a000063, 7, 40000) as Connection;
+  assert.is(tcp.find(40000, 0x0a000063, 7), again);
+  tcp.remove(again);
+  assert.is(tcp.find(40000, 0x0a000063, 7), undefined);
 });
 
 test.run();
