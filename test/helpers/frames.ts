@@ -11,6 +11,8 @@ export class RecordingLink implements Link {
   readonly mtu: number;
   readonly sent: Buffer[] = [];
   private receiver: FrameReceiver = () => {};
+  private batchEnd: (() => void) | null = null;
+  private inBatch = false;
   constructor(mtu = 1500) {
     this.mtu = mtu;
   }
@@ -20,8 +22,23 @@ export class RecordingLink implements Link {
   setReceiver(r: FrameReceiver): void {
     this.receiver = r;
   }
+  setBatchEndHandler(handler: () => void): void {
+    this.batchEnd = handler;
+  }
+  /** One frame, a batch of its own (unless inside injectBatch). */
   inject(frame: Buffer): void {
     this.receiver(frame, 0, frame.length);
+    if (!this.inBatch) this.batchEnd?.();
+  }
+  /** The frames fn injects arrive as one batch, like those one wake-up of a TAP reads. */
+  injectBatch(fn: () => void): void {
+    this.inBatch = true;
+    try {
+      fn();
+    } finally {
+      this.inBatch = false;
+    }
+    this.batchEnd?.();
   }
   take(): Buffer[] {
     return this.sent.splice(0);
