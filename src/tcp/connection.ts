@@ -1019,8 +1019,10 @@ export class Connection {
         const last = len === unsent;
         // Super-frame sizing (as Linux's tcp_tso_should_defer and autocorking): a frame
         // short of the size goal waits while at least a goal's worth is in flight, since its
-        // ACK comes soon and lets out a full frame with whatever was written meanwhile.
-        if (len < goal && inFlight >= goal && !this.forceSend && !this.inRecovery && !(last && this.finQueued)) break;
+        // ACK comes soon and lets out a full frame with whatever was written meanwhile. A
+        // segment shorter than the MSS is Nagle's business: with TCP_NODELAY it goes now.
+        const defer = len < goal && inFlight >= goal && (len >= this.sendMss || !this.noDelay);
+        if (defer && !this.forceSend && !this.inRecovery && !(last && this.finQueued)) break;
         let go = len >= this.sendMss;
         // Nagle (RFC 1122 4.2.3.4): a short segment waits while data is unacknowledged,
         // unless TCP_NODELAY; a FIN that can ride along lets it go (as Linux does).

@@ -153,6 +153,24 @@ test('an application writing in small pieces still gets full-sized super-frames 
   assert.ok(average > 48_000, `${data.length} data frames, ${Math.round(average)} bytes on average`);
 });
 
+test('with TCP_NODELAY a short segment goes at once even while a size goal is in flight', async () => {
+  const { clock, a, b, offloading } = await offloadPair();
+  b.createServer((s) => s.resume()).listen(9);
+  const client = a.connect({ port: 9, host: '10.0.0.2' });
+  client.setNoDelay(true);
+  let connected = false;
+  client.on('connect', () => (connected = true));
+  assert.ok(await runUntil(clock, () => connected));
+  const mss = 1448;
+  client.write(Buffer.alloc(6 * mss, 1));
+  const before = offloading.sent.length;
+  client.write(Buffer.alloc(100, 2));
+  // The 100 bytes left without waiting for an ACK (6 MSS in flight, twice the size goal).
+  const after = offloading.sent.slice(before);
+  assert.is(after.length, 1);
+  assert.is(after[0]!.length, ETH_HEADER_LEN + 52 + 100);
+});
+
 test('without offloads the same transfer uses MSS-sized segments only', async () => {
   const clock = new VirtualClock();
   const [la, lb] = createLinkPair(clock, { mtu: 1500, latencyMs: 1 });
