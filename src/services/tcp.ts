@@ -72,10 +72,15 @@ export function echoConnection(socket: Duplex): void {
   socket.on('end', endSocket);
 }
 
+/** Discard: each chunk is dropped as it arrives (one listener shared by all connections). */
+function discardData(): void {}
+
 /** RFC 863: everything received is thrown away; our FIN follows the peer's. */
 export function discardConnection(socket: Duplex): void {
   socket.on('end', endSocket);
-  socket.resume();
+  // A 'data' listener takes each chunk as it arrives (resume() alone would buffer it until
+  // the next tick), so the window we advertise stays fully open.
+  socket.on('data', discardData);
 }
 
 /** Characters RFC 864 cycles through: the 95 printable ASCII characters, space to '~'. */

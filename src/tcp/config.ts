@@ -15,7 +15,10 @@ export interface TcpConfig {
   maxRetries: number;
   /** Delayed ACK timer (RFC 1122 4.2.3.2 allows up to 500 ms; Linux uses 40 ms to 200 ms). */
   delayedAckMs: number;
-  /** Window we offer at most (RFC 7323 scaled); held only while the application does not read. */
+  /**
+   * Window we offer at most (RFC 7323 scaled: 1 MiB needs a shift of 5), a documented large
+   * default rather than autotuning; bytes are held only while the application does not read.
+   */
   receiveBufferSize: number;
   /**
    * Bytes written and not yet acknowledged, at most (the ring grows on demand, so idle
@@ -57,7 +60,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   synAckRetries: 5,
   maxRetries: 15,
   delayedAckMs: 40,
-  receiveBufferSize: 256 * 1024,
+  receiveBufferSize: 1024 * 1024,
   sendBufferSize: 1024 * 1024,
   rtoMinMs: 200,
   rtoMaxMs: 120_000,

@@ -235,7 +235,7 @@ test('window scaling (RFC 7323 2): the peer window is shifted, ours is announced
   const o = await acceptOne(h, 80, 1000, { mss: 1460, windowScale: 7 });
   const conn = h.connection(80)!;
   assert.is(conn.sndWscale, 7);
-  assert.is(conn.rcvWscale, 3);
+  assert.is(conn.rcvWscale, 5);
   // The peer offers 1000 << 7 = 128000 bytes: more than 64 KiB may be in flight.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, window: 1000 });
   assert.is(conn.sndWnd, 128_000);
@@ -244,13 +244,13 @@ test('window scaling (RFC 7323 2): the peer window is shifted, ours is announced
   await h.advance(0);
   const inFlight = h.sent().reduce((n, s) => n + s.payload.length, 0);
   assert.ok(inFlight > 65_535 && inFlight <= 128_000, `in flight ${inFlight}`);
-  // Our window: 256 KiB free, announced as 262144 >> 3.
+  // Our window: 1 MiB free, announced as 1048576 >> 5.
   o.socket.pause();
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, window: 1000, payload: Buffer.alloc(1000) });
   await h.advance(40);
   const a = h.sent().pop()!;
   expectSegment(a, ack(o.peerSeq + 1000));
-  assert.is(a.window, (262_144 - 1000) >> 3);
+  assert.is(a.window, (1_048_576 - 1000) >> 5);
 });
 
 test.run();

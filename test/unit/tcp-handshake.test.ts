@@ -35,7 +35,7 @@ test('passive open: SYN gets SYN-ACK with our MSS from the MTU, then ACK establi
   h.stack.createServer(() => accepted++).listen(80);
   await h.advance(0);
   h.inject({ dstPort: 80, seq: 1000, flags: SYN, mss: 1400, windowScale: 7, sackPermitted: true, ts: [12345, 0] });
-  const synAck = expectSegment(h.one(), ports(80, 40000), flags(SYN | ACK), ack(1001), mss(1460), windowScale(3), tsEcr(12345), window(65535));
+  const synAck = expectSegment(h.one(), ports(80, 40000), flags(SYN | ACK), ack(1001), mss(1460), windowScale(5), tsEcr(12345), window(65535));
   const conn = h.connection(80)!;
   assert.is(conn.state, 'SYN-RECEIVED');
   assert.is(accepted, 0);
@@ -46,7 +46,7 @@ test('passive open: SYN gets SYN-ACK with our MSS from the MTU, then ACK establi
   // Negotiated: the peer's MSS less the timestamp option, both scales, timestamps.
   assert.is(conn.sendMss, 1400 - 12);
   assert.is(conn.sndWscale, 7);
-  assert.is(conn.rcvWscale, 3); // 256 KiB needs a shift of 3 to fit 16 bits
+  assert.is(conn.rcvWscale, 5); // 1 MiB needs a shift of 5 to fit 16 bits
   assert.is(conn.tsEnabled, true);
   h.none();
 });
@@ -140,7 +140,7 @@ test('SYN-ACK is retransmitted with exponential backoff, then the half-open conn
 test('active open: SYN with MSS, window scale, SACK-permitted per config and timestamps; SYN-ACK completes it', async () => {
   const h = await TcpHarness.create();
   const socket = h.stack.connect(8080, '10.0.0.1');
-  const syn = expectSegment(h.one(), flags(SYN), mss(1460), windowScale(3), ack(0), window(65535));
+  const syn = expectSegment(h.one(), flags(SYN), mss(1460), windowScale(5), ack(0), window(65535));
   assert.is(syn.hasTimestamp, true);
   assert.ok(syn.srcPort >= 32768 && syn.srcPort <= 60999);
   let connected = false;
@@ -248,7 +248,7 @@ test('SYN cookies keep window scale and SACK through the timestamp, as Linux doe
   h.inject({ srcPort: 20000, dstPort: 80, seq: 0, flags: SYN });
   h.one();
   h.inject({ srcPort: 20001, dstPort: 80, seq: 5000, flags: SYN, mss: 1460, windowScale: 9, sackPermitted: true, ts: [777, 0] });
-  const cookie = expectSegment(h.one(), flags(SYN | ACK), mss(1460), windowScale(3), tsEcr(777));
+  const cookie = expectSegment(h.one(), flags(SYN | ACK), mss(1460), windowScale(5), tsEcr(777));
   assert.ok(cookie.sackPermitted);
   assert.ok(cookie.tsVal <= Math.floor(h.clock.now()), 'TSval not ahead of the clock');
   assert.is(cookie.tsVal & 0x1f, 0x10 | 9);
@@ -257,7 +257,7 @@ test('SYN cookies keep window scale and SACK through the timestamp, as Linux doe
   const conn = h.stack.tcp.find(80, PEER_IP, 20001)!;
   assert.is(conn.state, 'ESTABLISHED');
   assert.is(conn.sndWscale, 9);
-  assert.is(conn.rcvWscale, 3);
+  assert.is(conn.rcvWscale, 5);
   assert.is(conn.sndWnd, 100 << 9);
   assert.ok(conn.sackPermitted && conn.tsEnabled);
   assert.is(conn.tsRecent, 778);
