@@ -6,7 +6,6 @@
 // (RFC 1122 4.2.2.17), delayed ACK (RFC 1122 4.2.3.2), keepalive (RFC 1122 4.2.3.6) and
 // TIME-WAIT (RFC 9293 3.4.2).
 
-import type { Timer } from '../clock.ts';
 import type { TcpConfig } from './config.ts';
 import type { CongestionControl } from './congestion/congestion.ts';
 import { Cubic } from './congestion/cubic.ts';
@@ -186,8 +185,10 @@ export class Connection {
   private keepAliveAt = 0;
   /** TIME-WAIT expiry, or the FIN-WAIT-2 timeout of an orphaned connection. */
   private closeAt = 0;
-  private timer: Timer | null = null;
-  private timerAt = 0;
+  /** When the layer's timer queue (TcpLayer.timers) calls onTimer(), and the place there. */
+  timerAt = 0;
+  timerIndex = -1;
+  timerSeq = 0;
 
   /** The error the connection failed with, kept for late writers. */
   error: SystemError | null = null;
@@ -1298,11 +1299,11 @@ export class Connection {
     if (this.delayedAckAt) out.delayedAck = this.delayedAckAt - now;
     if (this.keepAliveAt) out.keepAlive = this.keepAliveAt - now;
     if (this.closeAt) out.close = this.closeAt - now;
-    if (this.timer) out.timer = this.timerAt - now;
+    if (this.timerIndex >= 0) out.timer = this.timerAt - now;
     return out;
   }
 
-  /** Schedules the one clock timer for the earliest deadline (only ever earlier: a late fire re-arms). */
+  /** Queues the one timer for the earliest deadline (only ever earlier: a late fire re-arms). */
   private armTimer(): void {
     if (this.state === 'CLOSED') return;
     let next = Infinity;
@@ -1313,14 +1314,12 @@ export class Connection {
     if (this.keepAliveAt !== 0 && this.keepAliveAt < next) next = this.keepAliveAt;
     if (this.closeAt !== 0 && this.closeAt < next) next = this.closeAt;
     if (next === Infinity) return;
-    if (this.timer && this.timerAt <= next) return;
-    this.timer?.cancel();
-    this.timerAt = next;
-    this.timer = this.layer.clock.setTimer(next - this.now(), () => this.onTimer());
+    if (this.timerIndex >= 0 && this.timerAt <= next) return;
+    this.layer.timers.schedule(this, next);
   }
 
-  private onTimer(): void {
-    this.timer = null;
+  /** The earliest deadline came (called by the layer's timer queue). */
+  onTimer(): void {
     const now = this.now();
     if (this.closeAt !== 0 && this.closeAt <= now) {
       // TIME-WAIT over (RFC 9293 3.10.8), or an orphaned FIN-WAIT-2 given up.
@@ -1464,8 +1463,7 @@ export class Connection {
   destroy(err: SystemError | null): void {
     if (this.state === 'CLOSED') return;
     this.setState('CLOSED');
-    this.timer?.cancel();
-    this.timer = null;
+    this.layer.timers.cancel(this);
     this.rtoAt = this.persistAt = this.delayedAckAt = this.keepAliveAt = this.closeAt = this.tlpAt = 0;
     this.reassembly.clear();
     this.error = err;

@@ -11,6 +11,7 @@ import { type IcmpErrorInfo, type Ipv4Layer, TX_HEADROOM } from '../ipv4/ipv4.ts
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.ts';
 import { Connection, type CookieOptions, DEFAULT_MSS, windowScaleFor } from './connection.ts';
 import { IsnGenerator } from './isn.ts';
+import { TimerQueue } from './timer-queue.ts';
 import { systemError } from './errors.ts';
 import { seqAdd, seqBetween } from './seq.ts';
 import {
@@ -76,6 +77,8 @@ export class TcpLayer {
   readonly ip: number;
   readonly mtu: number;
   readonly isn: IsnGenerator;
+  /** Every connection's one timer, in one heap under one clock timer. */
+  readonly timers: TimerQueue<Connection>;
   /**
    * Connections by ports (local << 16 | remote): no key is built per segment. Most port pairs
    * have one connection, stored as is; only pairs shared by several remote addresses get a
@@ -122,6 +125,7 @@ export class TcpLayer {
     this.ip = host.ip;
     this.mtu = host.mtu;
     this.isn = new IsnGenerator(host.clock, host.seed);
+    this.timers = new TimerQueue(host.clock);
     this.random = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0x7c9);
     // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
     this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
@@ -591,6 +595,7 @@ export class TcpLayer {
   close(): void {
     for (const conn of [...this.all()]) conn.abort();
     this.listeners.clear();
+    this.timers.stop();
     this.closed = true;
   }
 }
