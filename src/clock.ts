@@ -12,16 +12,25 @@ export interface Clock {
   setTimer(ms: number, fn: () => void): Timer;
 }
 
+/** A Node timer or immediate (an object, not a closure: one is made for every timer set). */
+class RealTimer implements Timer {
+  constructor(
+    private readonly timeout: NodeJS.Timeout | null,
+    private readonly immediate: NodeJS.Immediate | null,
+  ) {}
+  cancel(): void {
+    if (this.timeout !== null) clearTimeout(this.timeout);
+    else if (this.immediate !== null) clearImmediate(this.immediate);
+  }
+}
+
 /** Wall-clock time from performance.now() and Node's timers. */
 export class RealClock implements Clock {
   now(): number {
     return performance.now();
   }
   setTimer(ms: number, fn: () => void): Timer {
-    const handle = ms <= 0 ? setImmediate(fn) : setTimeout(fn, ms);
-    return {
-      cancel: () => (ms <= 0 ? clearImmediate(handle as NodeJS.Immediate) : clearTimeout(handle as NodeJS.Timeout)),
-    };
+    return ms <= 0 ? new RealTimer(null, setImmediate(fn)) : new RealTimer(setTimeout(fn, ms), null);
   }
 }
 

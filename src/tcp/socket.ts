@@ -36,6 +36,15 @@ interface PendingWrite {
   callback: (err?: Error | null) => void;
 }
 
+// Callbacks for process.nextTick(fn, socket): shared, so a tick costs no closure per socket.
+function checkWindowAfterRead(socket: Socket): void {
+  socket.checkWindow();
+}
+
+function emitClose(socket: Socket): void {
+  socket.emitCloseEvent();
+}
+
 export class Socket extends Duplex implements ConnectionUser {
   connecting = false;
   bytesRead = 0;
@@ -183,13 +192,21 @@ export class Socket extends Duplex implements ConnectionUser {
     return chunk;
   }
 
+  /** (Internal) the read that scheduled it is done: a grown window may be worth announcing. */
+  checkWindow(): void {
+    this.readCheckScheduled = false;
+    this.conn?.onAppRead();
+  }
+
+  /** (Internal) the close event, a tick after _destroy, as Node's net.Socket. */
+  emitCloseEvent(): void {
+    this.emit('close', this.hadError);
+  }
+
   private scheduleWindowCheck(): void {
     if (this.readCheckScheduled) return;
     this.readCheckScheduled = true;
-    process.nextTick(() => {
-      this.readCheckScheduled = false;
-      this.conn?.onAppRead();
-    });
+    process.nextTick(checkWindowAfterRead, this);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -227,7 +244,7 @@ export class Socket extends Duplex implements ConnectionUser {
     if (this.pendingWrite || this.pendingFinal) this.failPending(err ?? systemError('EPIPE', 'write'));
     if (err) this.hadError = true;
     callback(err);
-    process.nextTick(() => this.emit('close', this.hadError));
+    process.nextTick(emitClose, this);
   }
 
   /** Node's resetAndDestroy: close with a reset. */
