@@ -654,6 +654,7 @@ export class Connection {
       case 'FIN-WAIT-1':
         if (finAcked) {
           this.setState('FIN-WAIT-2');
+          this.sendBuffer.release();
           if (this.orphaned) {
             this.closeAt = this.now() + this.config.finWait2Ms;
             this.armTimer();
@@ -922,6 +923,10 @@ export class Connection {
 
   private enterTimeWait(): void {
     this.setState('TIME-WAIT');
+    // TIME-WAIT only answers retransmitted FINs (RFC 9293 3.10.7.4): no buffers for 2*MSL.
+    this.sendBuffer.release();
+    this.reassembly.clear();
+    this.scoreboard.clear();
     this.rtoAt = 0;
     this.persistAt = 0;
     this.keepAliveAt = 0;

@@ -26,6 +26,21 @@ export class SendBuffer {
     return this.maxSize - this.length;
   }
 
+  /** Bytes of memory the ring takes (0 before the first write and after release()). */
+  get capacity(): number {
+    return this.ring.length;
+  }
+
+  /**
+   * Gives the ring back when it holds nothing: once our FIN is acknowledged nothing more can
+   * be written, and a connection lingering in FIN-WAIT-2 or TIME-WAIT keeps no buffer.
+   */
+  release(): void {
+    if (this.length !== 0) return;
+    this.ring = EMPTY;
+    this.head = 0;
+  }
+
   /** Copies up to `free` bytes of src[off, off+len); returns how many were taken. */
   append(src: Uint8Array, off: number, len: number): number {
     const n = Math.min(len, this.free);

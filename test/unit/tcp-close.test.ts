@@ -39,6 +39,24 @@ test('active close: FIN, FIN-WAIT-1, FIN-WAIT-2, the peer FIN, TIME-WAIT, then C
   assert.is(h.connection(80), undefined);
 });
 
+test('once our FIN is acknowledged the send buffer is given back (FIN-WAIT-2 and TIME-WAIT keep no buffer)', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, {}, { allowHalfOpen: true });
+  const conn = h.connection(80)!;
+  o.socket.end(Buffer.alloc(5000, 'x'));
+  await h.advance(0);
+  assert.ok(conn.sendBuffer.capacity >= 5000);
+  const fin = h.sent().find((s) => s.flags & FIN)!;
+  assert.ok(fin, 'our FIN went out');
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: fin.seq + fin.payload.length + 1, flags: ACK });
+  assert.is(conn.state, 'FIN-WAIT-2');
+  assert.is(conn.sendBuffer.capacity, 0);
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: fin.seq + fin.payload.length + 1, flags: FIN | ACK });
+  assert.is(conn.state, 'TIME-WAIT');
+  assert.is(conn.sendBuffer.capacity, 0);
+  assert.ok(conn.reassembly.isEmpty);
+});
+
 test('FIN-WAIT-1: a FIN that also acknowledges ours goes straight to TIME-WAIT', async () => {
   const h = await TcpHarness.create();
   const o = await acceptOne(h);
