@@ -6,6 +6,7 @@
 //
 //   BULK_BYTES=268435456 BULK_RUNS=5 BULK_OFFLOAD=on npx tsx bench/bulk-cpu.ts
 //   BULK_PROFILE=/tmp/prof BULK_ONLY=push npx tsx bench/bulk-cpu.ts
+//   BULK_ONLY=rr npx tsx bench/bulk-cpu.ts     64-byte echo round trips instead
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
   if (made.status !== 0) throw new Error(`building tcpcli: ${made.stderr}`);
   if (PROFILE) fs.mkdirSync(PROFILE, { recursive: true });
   const figures: Record<string, { mbps: number[]; cpu: number[] }> = { push: { mbps: [], cpu: [] }, pull: { mbps: [], cpu: [] } };
+  const roundTrips: number[] = [];
   await withNamespace(async (ns) => {
     const args = ['--tap', 'tap0', '--chargen-bytes', String(BYTES), '--offload', OFFLOAD, '--stats-on-exit'];
     let stack: StackProcess;
@@ -55,6 +57,15 @@ async function main(): Promise<void> {
     const pid = stack.child.pid!;
     try {
       for (let run = 1; run <= RUNS; run++) {
+        if (ONLY === 'rr') {
+          // 64-byte echo round trips (TCP_NODELAY), to check the bulk changes cost latency nothing.
+          const r = await ns.exec(tcpcli, ['rr', '10.0.0.2', '7', '20000', '64'], 180_000);
+          const result = parseResult(r.stdout);
+          if (!result || r.code !== 0) throw new Error(`tcpcli rr: ${r.stdout} ${r.stderr}`);
+          roundTrips.push(Number(result.rtps));
+          console.log(`run ${run} rr: ${result.rtps} round trips/s`);
+          continue;
+        }
         for (const mode of ['push', 'pull'] as const) {
           if (ONLY && ONLY !== mode) continue;
           const args = mode === 'push' ? ['push', '10.0.0.2', '9', String(BYTES)] : ['pull', '10.0.0.2', '19'];
@@ -75,6 +86,7 @@ async function main(): Promise<void> {
       if (process.env.BULK_STATS) console.log(stack.stdout);
     }
   }, 'bulk');
+  if (roundTrips.length > 0) console.log(`rr (offload ${OFFLOAD}, ${roundTrips.length} runs of 20000): median ${median(roundTrips).toFixed(0)} round trips/s`);
   for (const [mode, f] of Object.entries(figures)) {
     if (f.mbps.length === 0) continue;
     console.log(`${mode} (offload ${OFFLOAD}, ${BYTES} bytes, ${f.mbps.length} runs): median ${median(f.mbps).toFixed(1)} MB/s, ${median(f.cpu).toFixed(2)} s/GiB`);
