@@ -13,7 +13,8 @@ const ns = `tapstack-demo-${randomBytes(3).toString('hex')}`;
 function sh(args: string[], show = true): { code: number; out: string } {
   const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 60_000 });
   const out = (r.stdout ?? '') + (r.stderr ?? '');
-  if (show) process.stdout.write(`$ ${args.join(' ')}\n${out}`);
+  const shown = args.map((a) => (/[\s"%|\\]/.test(a) ? JSON.stringify(a) : a)).join(' ');
+  if (show) process.stdout.write(`$ ${shown}\n${out}`);
   return { code: r.status ?? 1, out };
 }
 
@@ -48,6 +49,9 @@ async function main(): Promise<number> {
     sh(['ip', 'netns', 'exec', ns, 'ping', '-c', '5', '-i', '0.2', '10.0.0.2']);
     sh(['ip', 'netns', 'exec', ns, 'ping', '-c', '2', '-s', '1472', '-M', 'do', '10.0.0.2']);
     sh(['ip', 'netns', 'exec', ns, 'ip', 'neigh', 'show', 'dev', 'tap0']);
+    // The same peer over TCP (Node's http module on the stack) and UDP (echo on port 7).
+    sh(['ip', 'netns', 'exec', ns, 'curl', '-sS', '-m', '5', '-o', '/dev/null', '-w', 'HTTP %{http_code}, %{size_download} bytes of /bytes/100000 in %{time_total} s\n', 'http://10.0.0.2/bytes/100000']);
+    sh(['ip', 'netns', 'exec', ns, 'sh', '-c', 'printf "hello over UDP\\n" | nc -u -w 1 10.0.0.2 7']);
     process.stdout.write('demo: stopping tapstack (its counters follow)\n');
     stack.kill('SIGTERM');
     await new Promise((r) => stack.once('exit', r));
