@@ -128,7 +128,7 @@ export class StackProcess {
   constructor(readonly child: ChildProcess) {
     child.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   }
 
   waitFor(pattern: RegExp, timeoutMs: number): Promise<void> {
