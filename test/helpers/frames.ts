@@ -1,8 +1,11 @@
 // Builders for frames to inject in tests, and a recording link that keeps what a stack sends.
 
-import { ARP_LEN, ArpPacket, type ArpRepr, emitArp } from '../../src/arp/arp-packet.ts';
+import { ARP_LEN, ARP_REQUEST, ArpPacket, type ArpRepr, emitArp } from '../../src/arp/arp-packet.ts';
+import { VirtualClock } from '../../src/clock.ts';
+import { parseIpv4 } from '../../src/ipv4/address.ts';
+import { createStack } from '../../src/stack.ts';
 import { emitIcmp } from '../../src/ipv4/icmp-packet.ts';
-import { emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4 } from '../../src/link/ethernet.ts';
+import { BROADCAST_MAC, emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseMac } from '../../src/link/ethernet.ts';
 import type { FrameReceiver, Link } from '../../src/link/link.ts';
 import { emitIpv4, IPV4_MIN_HEADER, Ipv4Packet, type Ipv4Repr } from '../../src/ipv4/ipv4-packet.ts';
 
@@ -88,4 +91,20 @@ export function icmpMessage(type: number, code: number, rest: number, data: Buff
   const m = Buffer.alloc(8 + data.length);
   emitIcmp(m, 0, { type, code, rest, data });
   return m;
+}
+
+/**
+ * A stack at 10.0.0.2 (02:00:00:00:00:02) on a RecordingLink in virtual time, which has
+ * already been asked for its MAC by the host 10.0.0.1 (02:00:00:00:00:01), as the kernel does
+ * first: it knows the host, so its answers leave at once. The sent frames so far are taken.
+ */
+export async function stackWithKnownHost() {
+  const link = new RecordingLink();
+  const clock = new VirtualClock();
+  const stack = await createStack({ link, clock, ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
+  const hostMac = parseMac('02:00:00:00:00:01')!;
+  const request = { op: ARP_REQUEST, senderMac: hostMac, senderIp: parseIpv4('10.0.0.1')!, targetMac: Buffer.alloc(6), targetIp: parseIpv4('10.0.0.2')! };
+  link.inject(arpFrame(BROADCAST_MAC, request));
+  link.take();
+  return { link, clock, stack };
 }

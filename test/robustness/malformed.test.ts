@@ -5,14 +5,13 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ARP_REQUEST, emitArp } from '../../src/arp/arp-packet.ts';
-import { VirtualClock } from '../../src/clock.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
 import { internetChecksum } from '../../src/ipv4/checksum.ts';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, IcmpPacket } from '../../src/ipv4/icmp-packet.ts';
 import { PROTO_ICMP } from '../../src/ipv4/ipv4-packet.ts';
 import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseMac } from '../../src/link/ethernet.ts';
-import { createStack, type Stack } from '../../src/stack.ts';
-import { arpFrame, icmpMessage, ipv4Frame, ipv4Repr, parseIpv4Frame, RecordingLink } from '../helpers/frames.ts';
+import type { Stack } from '../../src/stack.ts';
+import { arpFrame, icmpMessage, ipv4Frame, ipv4Repr, parseIpv4Frame, RecordingLink, stackWithKnownHost } from '../helpers/frames.ts';
 
 const OUR_MAC = parseMac('02:00:00:00:00:02')!;
 const OUR_IP = parseIpv4('10.0.0.2')!;
@@ -20,15 +19,7 @@ const HOST_MAC = parseMac('02:00:00:00:00:01')!;
 const HOST_IP = parseIpv4('10.0.0.1')!;
 const IP = 14; // where the IPv4 header starts in a frame
 
-async function setup() {
-  const link = new RecordingLink();
-  const clock = new VirtualClock();
-  const stack = await createStack({ link, clock, ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
-  // The host is known, so answers leave at once.
-  link.inject(arpFrame(BROADCAST_MAC, { op: ARP_REQUEST, senderMac: HOST_MAC, senderIp: HOST_IP, targetMac: Buffer.alloc(6), targetIp: OUR_IP }));
-  link.take();
-  return { link, clock, stack };
-}
+const setup = stackWithKnownHost;
 
 let seq = 0;
 function echoRequest(data = Buffer.from('are you alive?'), options?: Buffer): Buffer {

@@ -2,8 +2,6 @@
 // stack sends read back. Services, fragmented datagrams in, reassembly timeout on the wire.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ARP_REQUEST } from '../../src/arp/arp-packet.ts';
-import { VirtualClock } from '../../src/clock.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
 import {
   ICMP_DEST_UNREACHABLE,
@@ -18,27 +16,18 @@ import {
   UNREACH_PROTOCOL,
 } from '../../src/ipv4/icmp-packet.ts';
 import { PROTO_ICMP, PROTO_UDP } from '../../src/ipv4/ipv4-packet.ts';
-import { BROADCAST_MAC, parseMac } from '../../src/link/ethernet.ts';
+import { parseMac } from '../../src/link/ethernet.ts';
 import { startServices } from '../../src/services/index.ts';
 import '../../src/services/all.ts';
-import { createStack } from '../../src/stack.ts';
 import { emitUdpHeader, UDP_HEADER_LEN, UdpPacket } from '../../src/udp/udp-packet.ts';
-import { arpFrame, icmpMessage, ipv4Frame, ipv4Repr, parseIpv4Frame, RecordingLink } from '../helpers/frames.ts';
+import { icmpMessage, ipv4Frame, ipv4Repr, parseIpv4Frame, stackWithKnownHost } from '../helpers/frames.ts';
 
 const OUR_MAC = parseMac('02:00:00:00:00:02')!;
 const OUR_IP = parseIpv4('10.0.0.2')!;
 const HOST_MAC = parseMac('02:00:00:00:00:01')!;
 const HOST_IP = parseIpv4('10.0.0.1')!;
 
-async function setup() {
-  const link = new RecordingLink();
-  const clock = new VirtualClock();
-  const stack = await createStack({ link, clock, ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
-  // The host asks for our MAC first, as the kernel does, so we know its MAC too.
-  link.inject(arpFrame(BROADCAST_MAC, { op: ARP_REQUEST, senderMac: HOST_MAC, senderIp: HOST_IP, targetMac: Buffer.alloc(6), targetIp: OUR_IP }));
-  link.take();
-  return { link, clock, stack };
-}
+const setup = stackWithKnownHost;
 
 function udpDatagram(srcPort: number, dstPort: number, data: Buffer, dst = OUR_IP): Buffer {
   const d = Buffer.alloc(UDP_HEADER_LEN + data.length);
