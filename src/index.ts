@@ -1,6 +1,6 @@
 // Public API of tapstack.
 export { createStack, Stack, StackConfigError, stableMac, type StackOptions } from './stack.ts';
-export { RealClock, VirtualClock, type Clock, type Timer } from './clock.ts';
+export { RealClock, VirtualClock, type Clock, type Timer } from './util/clock.ts';
 export { createLinkPair, MemoryLink, MemoryHub } from './link/memory.ts';
 export { FaultyLink, type FaultOptions } from './link/faults.ts';
 export { PcapWriter, CapturingLink } from './link/pcap.ts';

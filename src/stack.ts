@@ -4,8 +4,8 @@
 
 import { createHash } from 'node:crypto';
 import { ArpLayer, type ArpOptions } from './arp/arp.ts';
-import { type Clock, RealClock } from './clock.ts';
-import { LayerCounters } from './counters.ts';
+import { type Clock, RealClock } from './util/clock.ts';
+import { LayerCounters } from './util/counters.ts';
 import { formatIpv4, parseCidr, parseIpv4, sameSubnet } from './ipv4/address.ts';
 import { IcmpLayer, type IcmpOptions } from './ipv4/icmp.ts';
 import { Ipv4Layer } from './ipv4/ipv4.ts';

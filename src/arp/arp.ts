@@ -2,8 +2,8 @@
 // cache whose entries expire and are refreshed, hold a bounded queue of packets per
 // unresolved address, and announce ourselves with a gratuitous ARP.
 
-import type { Clock, Timer } from '../clock.ts';
-import { LayerCounters } from '../counters.ts';
+import type { Clock, Timer } from '../util/clock.ts';
+import { LayerCounters } from '../util/counters.ts';
 import { BROADCAST_MAC, emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, type Mac } from '../link/ethernet.ts';
 import { type Link, LINK_HEADROOM } from '../link/link.ts';
 import { ARP_REPLY, ARP_REQUEST, ArpPacket, type ArpRepr, emitArp } from './arp-packet.ts';

@@ -2,7 +2,7 @@
 // meaning depends on the type (identifier and sequence for echo, next-hop MTU for
 // fragmentation needed), then data.
 
-import { internetChecksum } from './checksum.ts';
+import { internetChecksum } from '../util/checksum.ts';
 
 export const ICMP_HEADER_LEN = 8;
 export const ICMP_ECHO_REPLY = 0;

@@ -2,11 +2,11 @@
 // and time exceeded with Linux's rate limits, and hand errors about our own datagrams to
 // the protocol that sent them.
 
-import type { Clock } from '../clock.ts';
-import { LayerCounters } from '../counters.ts';
-import { copyBytes } from '../bytes.ts';
+import type { Clock } from '../util/clock.ts';
+import { LayerCounters } from '../util/counters.ts';
+import { copyBytes } from '../util/bytes.ts';
 import { isMulticast } from './address.ts';
-import { updateChecksum16 } from './checksum.ts';
+import { updateChecksum16 } from '../util/checksum.ts';
 import {
   emitEchoReplyHeader,
   emitIcmpHeader,

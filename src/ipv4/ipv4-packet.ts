@@ -1,6 +1,6 @@
 // IPv4 header (RFC 791 3.1): a view with validated parse, and an emit into a caller's buffer.
 
-import { internetChecksum } from './checksum.ts';
+import { internetChecksum } from '../util/checksum.ts';
 
 export const IPV4_MIN_HEADER = 20;
 export const PROTO_ICMP = 1;

@@ -2,13 +2,13 @@
 // and fragment on output. Reassembly of incoming fragments is delegated to a Reassembler.
 
 import type { ArpLayer } from '../arp/arp.ts';
-import type { Clock } from '../clock.ts';
-import { LayerCounters } from '../counters.ts';
+import type { Clock } from '../util/clock.ts';
+import { LayerCounters } from '../util/counters.ts';
 import { ETH_HEADER_LEN } from '../link/ethernet.ts';
 import { LINK_HEADROOM } from '../link/link.ts';
 import { clearTxOffload, completePartialChecksum, type RxFrameInfo, type TxOffload, VNET_GSO_TCPV4 } from '../link/vnet.ts';
 import { IPV4_BROADCAST, isMulticast, prefixMask, sameSubnet } from './address.ts';
-import { foldChecksum, internetChecksum, pseudoHeaderSum } from './checksum.ts';
+import { foldChecksum, internetChecksum, pseudoHeaderSum } from '../util/checksum.ts';
 import { emitIpv4, FLAG_DF, FLAG_MF, IPV4_MIN_HEADER, Ipv4Packet, type Ipv4Repr, PROTO_TCP, PROTO_UDP } from './ipv4-packet.ts';
 
 /** Where upper layers put their header: room for link, Ethernet and IPv4 headers before it. */

@@ -13,10 +13,10 @@
 //   and ICMP time exceeded (code 1) is sent if the fragment at offset 0 had arrived
 //   (RFC 792, RFC 1122 3.3.2).
 
-import type { Clock, Timer } from '../clock.ts';
-import type { LayerCounters } from '../counters.ts';
+import type { Clock, Timer } from '../util/clock.ts';
+import type { LayerCounters } from '../util/counters.ts';
 import { ICMP_TIME_EXCEEDED, TIME_EXCEEDED_REASSEMBLY } from './icmp-packet.ts';
-import { internetChecksum } from './checksum.ts';
+import { internetChecksum } from '../util/checksum.ts';
 import { FLAG_DF, Ipv4Packet } from './ipv4-packet.ts';
 import type { Reassembler } from './ipv4.ts';
 

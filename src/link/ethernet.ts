@@ -1,7 +1,7 @@
 // Ethernet II frames (IEEE 802.3 with an EtherType): 6-byte destination and source MAC,
 // a 2-byte EtherType, then the payload. The FCS is not seen on a TAP.
 
-import { copyBytes } from '../bytes.ts';
+import { copyBytes } from '../util/bytes.ts';
 
 export const ETH_HEADER_LEN = 14;
 export const ETHERTYPE_IPV4 = 0x0800;

@@ -1,8 +1,8 @@
 // A fault-injecting link: wraps any Link and, from a seed, drops, duplicates, reorders,
 // delays and corrupts frames in both directions. The same seed gives the same faults.
 
-import type { Clock } from '../clock.ts';
-import { seededRandom } from '../counters.ts';
+import type { Clock } from '../util/clock.ts';
+import { seededRandom } from '../util/random.ts';
 import { type FrameReceiver, type Link, LINK_HEADROOM } from './link.ts';
 
 export interface FaultOptions {

@@ -2,7 +2,7 @@
 // Delivery goes through the injected clock, so tests in virtual time are deterministic and
 // a send never re-enters the receiver on the sender's stack.
 
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../util/clock.ts';
 import type { FrameReceiver, Link } from './link.ts';
 
 export interface MemoryLinkOptions {

@@ -11,7 +11,9 @@ import fs from 'node:fs';
 import { ETH_HEADER_LEN, ETHERTYPE_IPV4 } from './ethernet.ts';
 import type { FrameReceiver, Link } from './link.ts';
 import { completePartialChecksum, type RxFrameInfo, type TxOffload } from './vnet.ts';
-import { PROTO_UDP } from '../ipv4/ipv4-packet.ts';
+
+/** IP protocol number of UDP (RFC 768; ipv4/ipv4-packet.ts's PROTO_UDP): link/ imports nothing from the layers above. */
+const IP_PROTO_UDP = 17;
 
 const PCAP_MAGIC_NANOS = 0xa1b23c4d;
 const LINKTYPE_ETHERNET = 1;
@@ -99,7 +101,7 @@ export class CapturingLink implements Link {
     buf.copy(copy, 0, off, off + n);
     let end = n;
     if (n >= ETH_HEADER_LEN + 20 && copy.readUInt16BE(12) === ETHERTYPE_IPV4) end = Math.min(n, ETH_HEADER_LEN + copy.readUInt16BE(ETH_HEADER_LEN + 2));
-    if (field - off + 2 <= end && start >= off) completePartialChecksum(copy, start - off, field - off, end, copy[ETH_HEADER_LEN + 9] === PROTO_UDP);
+    if (field - off + 2 <= end && start >= off) completePartialChecksum(copy, start - off, field - off, end, copy[ETH_HEADER_LEN + 9] === IP_PROTO_UDP);
     this.writer.write(copy, 0, n, this.epochMs());
   }
 

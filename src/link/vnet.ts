@@ -7,7 +7,7 @@
 // Layout (10 bytes; little-endian on the hosts we run on, the legacy "native endian" rule):
 //   u8 flags, u8 gso_type, u16 hdr_len, u16 gso_size, u16 csum_start, u16 csum_offset
 
-import { finishChecksum, sumBytes } from '../ipv4/checksum.ts';
+import { finishChecksum, sumBytes } from '../util/checksum.ts';
 
 export const VNET_HDR_LEN = 10;
 

@@ -10,7 +10,7 @@ import type { TcpConfig } from './config.ts';
 import type { CongestionControl } from './congestion/congestion.ts';
 import { Cubic } from './congestion/cubic.ts';
 import { NewReno } from './congestion/newreno.ts';
-import { systemError, type SystemError } from './errors.ts';
+import { systemError, type SystemError } from '../util/errors.ts';
 import { ReassemblyQueue } from './reassembly.ts';
 import { RtoEstimator } from './rto.ts';
 import { SackScoreboard } from './sack.ts';

@@ -6,8 +6,8 @@
 // cheap enough to run for every SYN.
 
 import { randomBytes } from 'node:crypto';
-import type { Clock } from '../clock.ts';
-import { seededRandom } from '../counters.ts';
+import type { Clock } from '../util/clock.ts';
+import { seededRandom } from '../util/random.ts';
 import { siphash24 } from './siphash.ts';
 
 export class IsnGenerator {

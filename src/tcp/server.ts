@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
 import type { Connection } from './connection.ts';
-import { systemError } from './errors.ts';
+import { systemError } from '../util/errors.ts';
 import { Socket } from './socket.ts';
 import type { Listener, TcpLayer } from './tcp.ts';
 

@@ -4,10 +4,10 @@
 // application has not read shrink the receive window we advertise.
 
 import { Duplex } from 'node:stream';
-import type { Timer } from '../clock.ts';
+import type { Timer } from '../util/clock.ts';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
 import type { Connection, ConnectionUser } from './connection.ts';
-import { type SystemError, systemError } from './errors.ts';
+import { type SystemError, systemError } from '../util/errors.ts';
 import type { TcpLayer } from './tcp.ts';
 
 export interface SocketOptions {

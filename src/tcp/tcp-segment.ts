@@ -1,7 +1,7 @@
 // TCP header (RFC 9293 3.1) and options (RFC 9293 3.2, RFC 7323, RFC 2018): a view with a
 // validated parse that allocates nothing, and an emit into a caller's buffer.
 
-import { finishChecksum, pseudoHeaderSum, sumBytes } from '../ipv4/checksum.ts';
+import { finishChecksum, pseudoHeaderSum, sumBytes } from '../util/checksum.ts';
 import { PROTO_TCP } from '../ipv4/ipv4-packet.ts';
 
 export const TCP_MIN_HEADER = 20;

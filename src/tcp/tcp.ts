@@ -2,8 +2,9 @@
 // ports (RFC 9293 3.10.7.2) with a bounded SYN queue and SYN cookies, resets segments for
 // closed ports (RFC 9293 3.10.7.1), and owns the one transmit buffer all connections share.
 
-import type { Clock } from '../clock.ts';
-import { LayerCounters, seededRandom } from '../counters.ts';
+import type { Clock } from '../util/clock.ts';
+import { LayerCounters } from '../util/counters.ts';
+import { seededRandom } from '../util/random.ts';
 import { formatIpv4 } from '../ipv4/address.ts';
 import { IPV4_MIN_HEADER, type Ipv4Packet, PROTO_TCP } from '../ipv4/ipv4-packet.ts';
 import { ICMP_DEST_UNREACHABLE, UNREACH_FRAG_NEEDED, UNREACH_PORT, UNREACH_PROTOCOL } from '../ipv4/icmp-packet.ts';
@@ -12,7 +13,7 @@ import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.ts';
 import { Connection, type CookieOptions, DEFAULT_MSS, windowScaleFor } from './connection.ts';
 import { IsnGenerator } from './isn.ts';
 import { TimerQueue } from './timer-queue.ts';
-import { systemError } from './errors.ts';
+import { systemError } from '../util/errors.ts';
 import { seqAdd, seqBetween } from './seq.ts';
 import {
   ACK,

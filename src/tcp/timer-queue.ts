@@ -5,7 +5,7 @@
 // more than the rest of a short connection's bookkeeping; moving an entry in the heap costs
 // a few comparisons, and the clock timer is re-armed only when the earliest deadline moves.
 
-import type { Clock, Timer } from '../clock.ts';
+import type { Clock, Timer } from '../util/clock.ts';
 
 /** What the queue holds: an object with a deadline and its place in the heap. */
 export interface TimerEntry {

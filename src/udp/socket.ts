@@ -4,7 +4,7 @@
 
 import { EventEmitter } from 'node:events';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
-import { invalidArgType, nodeError, systemError, validatePort } from './errors.ts';
+import { invalidArgType, nodeError, systemError, validatePort } from '../util/errors.ts';
 import type { UdpLayer } from './udp.ts';
 
 export type SocketType = 'udp4';

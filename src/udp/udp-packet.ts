@@ -2,7 +2,7 @@
 // over a pseudo-header of the IPv4 addresses, the protocol and the UDP length. A view with a
 // validated parse, and an emit into a caller's buffer.
 
-import { finishChecksum, pseudoHeaderSum, sumBytes } from '../ipv4/checksum.ts';
+import { finishChecksum, pseudoHeaderSum, sumBytes } from '../util/checksum.ts';
 import { PROTO_UDP } from '../ipv4/ipv4-packet.ts';
 
 export const UDP_HEADER_LEN = 8;

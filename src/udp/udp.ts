@@ -2,7 +2,8 @@
 // datagrams, ICMP port unreachable for closed ports, ICMP errors about our own datagrams
 // handed to connected sockets, and the transmit path with one preallocated buffer.
 
-import { LayerCounters, seededRandom } from '../counters.ts';
+import { LayerCounters } from '../util/counters.ts';
+import { seededRandom } from '../util/random.ts';
 import type { IcmpLayer } from '../ipv4/icmp.ts';
 import { ICMP_DEST_UNREACHABLE, ICMP_PARAMETER_PROBLEM, UNREACH_FRAG_NEEDED, UNREACH_PORT } from '../ipv4/icmp-packet.ts';
 import { IPV4_MIN_HEADER, type Ipv4Packet, PROTO_UDP } from '../ipv4/ipv4-packet.ts';

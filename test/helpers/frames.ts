@@ -1,7 +1,7 @@
 // Builders for frames to inject in tests, and a recording link that keeps what a stack sends.
 
 import { ARP_LEN, ARP_REQUEST, ArpPacket, type ArpRepr, emitArp } from '../../src/arp/arp-packet.ts';
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
 import { createStack } from '../../src/stack.ts';
 import { emitIcmp } from '../../src/ipv4/icmp-packet.ts';

@@ -4,7 +4,7 @@
 
 import * as assert from 'uvu/assert';
 import { ARP_REPLY, ARP_REQUEST } from '../../src/arp/arp-packet.ts';
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
 import { PROTO_TCP } from '../../src/ipv4/ipv4-packet.ts';
 import { parseMac } from '../../src/link/ethernet.ts';

@@ -1,6 +1,6 @@
 // Two stacks joined by an in-memory link (optionally with faults), in virtual time.
 
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { FaultyLink, type FaultOptions } from '../../src/link/faults.ts';
 import type { Link } from '../../src/link/link.ts';
 import { createLinkPair } from '../../src/link/memory.ts';

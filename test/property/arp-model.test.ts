@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ARP_REPLY, ARP_REQUEST } from '../../src/arp/arp-packet.ts';
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
 import { TX_HEADROOM } from '../../src/ipv4/ipv4.ts';
 import { BROADCAST_MAC, parseMac } from '../../src/link/ethernet.ts';

@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { finishChecksum, internetChecksum, pseudoHeaderSum, sumBytes, updateChecksum16, updateChecksum32 } from '../../src/ipv4/checksum.ts';
+import { finishChecksum, internetChecksum, pseudoHeaderSum, sumBytes, updateChecksum16, updateChecksum32 } from '../../src/util/checksum.ts';
 
 /** The obvious version: 16-bit big-endian words, an odd last byte padded with zero, fold, complement. */
 function referenceChecksum(bytes: Uint8Array, initial = 0): number {

@@ -3,9 +3,9 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
-import { internetChecksum } from '../../src/ipv4/checksum.ts';
+import { internetChecksum } from '../../src/util/checksum.ts';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST } from '../../src/ipv4/icmp-packet.ts';
 import { PROTO_ICMP } from '../../src/ipv4/ipv4-packet.ts';
 import { parseMac } from '../../src/link/ethernet.ts';

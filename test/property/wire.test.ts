@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ARP_LEN, ArpPacket, type ArpRepr, emitArp } from '../../src/arp/arp-packet.ts';
-import { internetChecksum } from '../../src/ipv4/checksum.ts';
+import { internetChecksum } from '../../src/util/checksum.ts';
 import { emitIcmp, IcmpPacket, type IcmpRepr } from '../../src/ipv4/icmp-packet.ts';
 import { emitIpv4, IPV4_MIN_HEADER, Ipv4Packet, type Ipv4Repr } from '../../src/ipv4/ipv4-packet.ts';
 import { emitEthernet, ETH_HEADER_LEN, EthernetFrame } from '../../src/link/ethernet.ts';

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ARP_REQUEST, emitArp } from '../../src/arp/arp-packet.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
-import { internetChecksum } from '../../src/ipv4/checksum.ts';
+import { internetChecksum } from '../../src/util/checksum.ts';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, IcmpPacket } from '../../src/ipv4/icmp-packet.ts';
 import { PROTO_ICMP } from '../../src/ipv4/ipv4-packet.ts';
 import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseMac } from '../../src/link/ethernet.ts';

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
 import { emitIcmp, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, IcmpPacket } from '../../src/ipv4/icmp-packet.ts';
 import { Ipv4Packet, PROTO_ICMP } from '../../src/ipv4/ipv4-packet.ts';

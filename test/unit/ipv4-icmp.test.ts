@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ARP_REPLY, ARP_REQUEST } from '../../src/arp/arp-packet.ts';
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
 import {
   ICMP_DEST_UNREACHABLE,

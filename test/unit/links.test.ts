@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
 import { ICMP_ECHO_REQUEST } from '../../src/ipv4/icmp-packet.ts';
 import { PROTO_ICMP } from '../../src/ipv4/ipv4-packet.ts';

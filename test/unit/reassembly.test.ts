@@ -4,8 +4,8 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../src/clock.ts';
-import { LayerCounters } from '../../src/counters.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
+import { LayerCounters } from '../../src/util/counters.ts';
 import { ICMP_TIME_EXCEEDED, TIME_EXCEEDED_REASSEMBLY } from '../../src/ipv4/icmp-packet.ts';
 import { emitIpv4, IPV4_MIN_HEADER, Ipv4Packet, PROTO_UDP } from '../../src/ipv4/ipv4-packet.ts';
 import { FRAGMENT_OVERHEAD, Ipv4Reassembler, type ReassemblyOptions } from '../../src/ipv4/reassembly.ts';

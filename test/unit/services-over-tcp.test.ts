@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RealClock } from '../../src/clock.ts';
+import { RealClock } from '../../src/util/clock.ts';
 import { createLinkPair } from '../../src/link/memory.ts';
 import { SERVICE_NAMES, startServices, type StopService } from '../../src/services/index.ts';
 import '../../src/services/all.ts';

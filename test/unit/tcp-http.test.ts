@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RealClock } from '../../src/clock.ts';
+import { RealClock } from '../../src/util/clock.ts';
 import { createLinkPair } from '../../src/link/memory.ts';
 import { createStack, type Stack } from '../../src/stack.ts';
 

@@ -3,7 +3,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { Cubic } from '../../src/tcp/congestion/cubic.ts';
 import { NewReno } from '../../src/tcp/congestion/newreno.ts';
 import { IsnGenerator } from '../../src/tcp/isn.ts';

@@ -2,7 +2,7 @@
 // 00..n-1), and the ISN generator built on it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { IsnGenerator } from '../../src/tcp/isn.ts';
 import { siphash24 } from '../../src/tcp/siphash.ts';
 

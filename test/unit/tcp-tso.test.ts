@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../src/clock.ts';
-import { internetChecksum, pseudoHeaderSum } from '../../src/ipv4/checksum.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
+import { internetChecksum, pseudoHeaderSum } from '../../src/util/checksum.ts';
 import { Ipv4Packet, PROTO_TCP } from '../../src/ipv4/ipv4-packet.ts';
 import { ETH_HEADER_LEN } from '../../src/link/ethernet.ts';
 import type { FrameReceiver, Link } from '../../src/link/link.ts';

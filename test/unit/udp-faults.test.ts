@@ -4,9 +4,9 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../src/clock.ts';
-import { seededRandom } from '../../src/counters.ts';
-import { internetChecksum } from '../../src/ipv4/checksum.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
+import { seededRandom } from '../../src/util/random.ts';
+import { internetChecksum } from '../../src/util/checksum.ts';
 import { FaultyLink } from '../../src/link/faults.ts';
 import { createLinkPair } from '../../src/link/memory.ts';
 import { createStack } from '../../src/stack.ts';

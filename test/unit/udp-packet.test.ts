@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { finishChecksum, pseudoHeaderSum, sumBytes } from '../../src/ipv4/checksum.ts';
+import { finishChecksum, pseudoHeaderSum, sumBytes } from '../../src/util/checksum.ts';
 import { PROTO_UDP } from '../../src/ipv4/ipv4-packet.ts';
 import { emitUdpHeader, UDP_HEADER_LEN, UdpPacket } from '../../src/udp/udp-packet.ts';
 

@@ -3,7 +3,7 @@
 // its report to connected sockets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { VirtualClock } from '../../src/clock.ts';
+import { VirtualClock } from '../../src/util/clock.ts';
 import { ICMP_DEST_UNREACHABLE, IcmpPacket, UNREACH_PORT } from '../../src/ipv4/icmp-packet.ts';
 import { Ipv4Packet, PROTO_ICMP } from '../../src/ipv4/ipv4-packet.ts';
 import type { Ipv4Reassembler } from '../../src/ipv4/reassembly.ts';

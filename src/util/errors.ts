@@ -1,8 +1,23 @@
-// Errors shaped like Node's own, so code written for dgram handles ours unchanged:
-// system errors carry code, errno (negative, as libuv reports it), syscall and, where Node
-// adds them, address and port; argument and state errors carry Node's ERR_* codes and text.
+// Errors shaped like Node's own (lib/internal/errors.js), so code written for net and dgram
+// handles ours unchanged: system errors carry code, errno (negative, as libuv reports it),
+// syscall and, where Node adds them, address and port; argument and state errors carry
+// Node's ERR_* codes and text.
 
-import os from 'node:os';
+import { constants } from 'node:os';
+
+/** The system error codes TCP reports; listen's message adds their libuv description. */
+export type TcpErrorCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'EPIPE' | 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'EHOSTUNREACH' | 'ENETUNREACH';
+
+const DESCRIPTIONS: Record<TcpErrorCode, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset by peer',
+  ETIMEDOUT: 'connection timed out',
+  EPIPE: 'broken pipe',
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'address not available',
+  EHOSTUNREACH: 'host is unreachable',
+  ENETUNREACH: 'network is unreachable',
+};
 
 export interface SystemError extends Error {
   code: string;
@@ -12,16 +27,22 @@ export interface SystemError extends Error {
   port?: number;
 }
 
-/** Like Node's ErrnoException / ExceptionWithHostPort: "bind EADDRINUSE 0.0.0.0:7". */
+/**
+ * Like Node's ErrnoException / ExceptionWithHostPort: "bind EADDRINUSE 0.0.0.0:7"; for listen,
+ * like UVExceptionWithHostPort: "listen EADDRINUSE: address already in use :::80". The port
+ * shows in the message only when above 0. It is set on the error when non-zero, and for
+ * listen whenever given (even 0, the port the caller asked for).
+ */
 export function systemError(code: string, syscall: string, address?: string, port?: number): SystemError {
   let message = `${syscall} ${code}`;
-  if (address !== undefined) message += port ? ` ${address}:${port}` : ` ${address}`;
+  if (syscall === 'listen') message += `: ${(DESCRIPTIONS as Record<string, string | undefined>)[code]}`;
+  if (address !== undefined) message += port !== undefined && port > 0 ? ` ${address}:${port}` : ` ${address}`;
   const err = new Error(message) as SystemError;
   err.code = code;
-  err.errno = -((os.constants.errno as Record<string, number>)[code] ?? 0);
+  err.errno = -((constants.errno as Record<string, number>)[code] ?? 0);
   err.syscall = syscall;
   if (address !== undefined) err.address = address;
-  if (port) err.port = port;
+  if (port !== undefined && (port || syscall === 'listen')) err.port = port;
   return err;
 }
 
