@@ -4,8 +4,8 @@
 
 import { EventEmitter } from 'node:events';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
+import type { Ipv4Layer, SendError } from '../ipv4/ipv4.ts';
 import { invalidArgType, nodeError, systemError, validatePort } from '../util/errors.ts';
-import type { UdpLayer } from './udp.ts';
 
 export type SocketType = 'udp4';
 
@@ -34,6 +34,22 @@ export interface BindOptions {
   exclusive?: boolean;
 }
 
+/**
+ * What a socket needs from its layer: the port table, the transmit path and the IPv4 layer's
+ * addressing. UdpLayer implements it; the socket sees no more, and this file does not import
+ * udp.ts (which imports this one).
+ */
+export interface UdpSocketContext {
+  readonly ipv4: Pick<Ipv4Layer, 'ip' | 'isBroadcast' | 'isLocal' | 'nextHop'>;
+  /** Takes `port` (0: an ephemeral one) for the socket. Returns the port, or the errno. */
+  bindPort(socket: UdpSocket, port: number, reuseAddr: boolean): number | 'EADDRINUSE';
+  releasePort(socket: UdpSocket, port: number): void;
+  /** The socket is closed: the layer lets go of it. */
+  forget(socket: UdpSocket): void;
+  /** Sends the concatenation of `chunks` from srcPort to dst:dstPort. Returns null or the errno. */
+  send(chunks: readonly Uint8Array[], srcPort: number, dst: number, dstPort: number, ttl: number | undefined): SendError | 'EACCES' | null;
+}
+
 type SendCallback = (error: Error | null, bytes: number) => void;
 type Message = string | ArrayBufferView | readonly (string | ArrayBufferView)[];
 
@@ -52,7 +68,7 @@ export class UdpSocket extends EventEmitter {
   private ttl: number | undefined;
 
   constructor(
-    private readonly layer: UdpLayer,
+    private readonly layer: UdpSocketContext,
     type: SocketType | SocketOptions,
   ) {
     super();

@@ -8,7 +8,7 @@ import type { IcmpLayer } from '../ipv4/icmp.ts';
 import { ICMP_DEST_UNREACHABLE, ICMP_PARAMETER_PROBLEM, UNREACH_FRAG_NEEDED, UNREACH_PORT } from '../ipv4/icmp-packet.ts';
 import { IPV4_MIN_HEADER, type Ipv4Packet, PROTO_UDP } from '../ipv4/ipv4-packet.ts';
 import { type IcmpErrorInfo, type Ipv4Layer, type SendError, type SendOptions, TX_HEADROOM } from '../ipv4/ipv4.ts';
-import { type RemoteInfo, type SocketOptions, type SocketType, UdpSocket } from './socket.ts';
+import { type RemoteInfo, type SocketOptions, type SocketType, UdpSocket, type UdpSocketContext } from './socket.ts';
 import { emitUdpHeader, UDP_CHECKSUM_FIELD, UDP_HEADER_LEN, UDP_MAX_PAYLOAD, UdpPacket } from './udp-packet.ts';
 
 /** Linux's ip_local_port_range. */
@@ -56,7 +56,7 @@ export interface UdpLayerOptions {
   seed?: number;
 }
 
-export class UdpLayer {
+export class UdpLayer implements UdpSocketContext {
   readonly counters = new LayerCounters();
   /** Bound sockets by local port; more than one only with reuseAddr. Last bound last. */
   private readonly ports = new Map<number, UdpSocket[]>();
