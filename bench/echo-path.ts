@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   arp.writeUInt32BE(hostIp, 28);
   stackMac.copy(arp, 32);
   arp.writeUInt32BE(stackIp, 38);
-  link.receiver(arp, 0, arp.length);
+  link.receiver(arp, 0, arp.length, null);
 
   // One receive buffer, like the TAP's, holding an echo request at offset 0.
   const rx = Buffer.alloc(16384);
@@ -68,11 +68,11 @@ async function main(): Promise<void> {
     for (let i = 0; i < 200_000; i++) stack.ipv4.send(PROTO_UDP, hostIp, out, TX_HEADROOM, 8 + (i & 63), shapes[i & 3]);
   }
   const warm = Math.min(200_000, COUNT);
-  for (let i = 0; i < warm; i++) link.receiver(rx, 0, frameLen);
+  for (let i = 0; i < warm; i++) link.receiver(rx, 0, frameLen, null);
   link.sent = 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 0; i < COUNT; i++) link.receiver(rx, 0, frameLen);
+  for (let i = 0; i < COUNT; i++) link.receiver(rx, 0, frameLen, null);
   const t1 = performance.now();
   const cpu = process.cpuUsage(cpu0);
   if (link.sent !== COUNT) throw new Error(`expected ${COUNT} replies, got ${link.sent}`);

@@ -95,7 +95,6 @@ export class Stack {
   /** The TAP device when the stack runs on one. */
   readonly tap: TapDevice | null;
   private readonly eth = new EthernetFrame();
-  private readonly rxInfo: RxFrameInfo | null;
   private readonly batchEndHandlers: (() => void)[] = [];
   private readonly linkBatches: boolean;
   /** Frames of a receive batch are being processed; its end handlers have not run yet. */
@@ -142,8 +141,7 @@ export class Stack {
     this.modules.set('udp', this.udp);
     this.tcp = new TcpLayer(this, options.tcp);
     this.modules.set('tcp', this.tcp);
-    this.rxInfo = link.rxInfo ?? null;
-    this.link.setReceiver((buf, off, len) => this.receiveFrame(buf, off, len));
+    this.link.setReceiver((buf, off, len, info) => this.receiveFrame(buf, off, len, info));
     this.linkBatches = typeof link.setBatchEndHandler === 'function';
     if (link.setBatchEndHandler) link.setBatchEndHandler(() => this.endBatch());
   }
@@ -199,8 +197,8 @@ export class Stack {
     return formatMac(this.mac);
   }
 
-  /** Entry point for every received frame. Never throws. */
-  receiveFrame(buf: Buffer, off: number, len: number): void {
+  /** Entry point for every received frame, with the link's offload facts about it. Never throws. */
+  receiveFrame(buf: Buffer, off: number, len: number, info: RxFrameInfo | null = null): void {
     const c = this.ethCounters;
     c.rx++;
     this.batchOpen = this.batchEndHandlers.length > 0;
@@ -210,7 +208,7 @@ export class Stack {
       if (bad) return c.drop(bad);
       if (!isGroupMac(buf, off) && !macEquals(buf, off, this.mac)) return c.drop('eth-not-for-us');
       const type = eth.etherType;
-      if (type === ETHERTYPE_IPV4) this.ipv4.receive(buf, eth.payloadOffset, eth.payloadLength, this.rxInfo);
+      if (type === ETHERTYPE_IPV4) this.ipv4.receive(buf, eth.payloadOffset, eth.payloadLength, info);
       else if (type === ETHERTYPE_ARP) this.arp.receive(buf, eth.payloadOffset, eth.payloadLength);
       else c.drop('eth-unknown-type');
     } catch (err) {

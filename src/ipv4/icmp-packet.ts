@@ -33,7 +33,7 @@ export class IcmpPacket {
   off = 0;
   len = 0;
 
-  /** verifyChecksum false: the checksum is known good (offloads; see Ipv4Layer.rxChecksumTrusted). */
+  /** verifyChecksum false: the checksum is known good (offloads; see ProtocolHandler's checksumTrusted). */
   parse(buf: Buffer, off: number, len: number, verifyChecksum = true): IcmpDrop | null {
     if (len < ICMP_HEADER_LEN) return 'icmp-short';
     if (verifyChecksum && internetChecksum(buf, off, len) !== 0) return 'icmp-bad-checksum';

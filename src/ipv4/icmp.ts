@@ -116,18 +116,19 @@ export class IcmpLayer {
     this.rateLimiter = new IcmpRateLimiter(clock, options.rateLimit);
     this.ignoreBroadcastEcho = options.ignoreBroadcastEcho ?? true;
     this.txBuf = Buffer.alloc(TX_HEADROOM + 65536);
-    ip.register(PROTO_ICMP, (ipv4, off, len) => this.receive(ipv4, off, len), undefined, { checksumOffload: true });
+    ip.register(PROTO_ICMP, (ipv4, off, len, checksumTrusted) => this.receive(ipv4, off, len, checksumTrusted), undefined, { checksumOffload: true });
     ip.onUnknownProtocol = (ipv4) => this.sendError(ICMP_DEST_UNREACHABLE, UNREACH_PROTOCOL, 0, ipv4);
   }
 
-  receive(ipv4: Ipv4Packet, off: number, len: number): void {
+  /** checksumTrusted: the kernel verified the checksum (offloads; see ProtocolHandler). */
+  receive(ipv4: Ipv4Packet, off: number, len: number, checksumTrusted = false): void {
     this.counters.rx++;
     const icmp = this.view;
-    const bad = icmp.parse(ipv4.buf, off, len, !this.ip.rxChecksumTrusted);
+    const bad = icmp.parse(ipv4.buf, off, len, !checksumTrusted);
     if (bad) return this.counters.drop(bad);
     switch (icmp.type) {
       case ICMP_ECHO_REQUEST:
-        return this.answerEcho(ipv4, icmp);
+        return this.answerEcho(ipv4, icmp, checksumTrusted);
       case ICMP_DEST_UNREACHABLE:
       case ICMP_TIME_EXCEEDED:
       case ICMP_PARAMETER_PROBLEM:
@@ -140,13 +141,13 @@ export class IcmpLayer {
   }
 
   /** RFC 792 echo: same identifier, sequence and data, back to the sender. */
-  private answerEcho(ipv4: Ipv4Packet, icmp: IcmpPacket): void {
+  private answerEcho(ipv4: Ipv4Packet, icmp: IcmpPacket, checksumTrusted: boolean): void {
     if (this.ignoreBroadcastEcho && ipv4.dst !== this.ip.ip) return this.counters.drop('icmp-echo-broadcast');
     const out = this.txBuf;
     const dataLen = icmp.dataLength;
     copyBytes(icmp.buf, icmp.dataOffset, out, TX_HEADROOM + ICMP_HEADER_LEN, dataLen);
     let len: number;
-    if (this.ip.rxChecksumTrusted) {
+    if (checksumTrusted) {
       len = emitIcmpHeader(out, TX_HEADROOM, ICMP_ECHO_REPLY, 0, icmp.rest, dataLen);
     } else {
       // The request's checksum was verified, and only its type and code word changes

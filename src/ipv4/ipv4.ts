@@ -14,8 +14,12 @@ import { emitIpv4, FLAG_DF, FLAG_MF, IPV4_MIN_HEADER, Ipv4Packet, type Ipv4Repr,
 /** Where upper layers put their header: room for link, Ethernet and IPv4 headers before it. */
 export const TX_HEADROOM = LINK_HEADROOM + ETH_HEADER_LEN + IPV4_MIN_HEADER;
 
-/** A transport's receive entry point: the IPv4 header view, then its payload. */
-export type ProtocolHandler = (ip: Ipv4Packet, off: number, len: number) => void;
+/**
+ * A transport's receive entry point: the IPv4 header view, then its payload. `checksumTrusted`:
+ * the kernel verified the transport checksum or left it partial (offloads), so the handler
+ * skips its verification. Only handlers registered with checksumOffload see it true.
+ */
+export type ProtocolHandler = (ip: Ipv4Packet, off: number, len: number, checksumTrusted: boolean) => void;
 
 /**
  * An ICMP error about a datagram we sent: `quoted` is the view over the quoted IPv4 header,
@@ -58,8 +62,8 @@ export interface SendOptions {
 
 export interface RegisterOptions {
   /**
-   * The handler reads Ipv4Layer.rxChecksumTrusted and skips checksum verification when it is
-   * set. Handlers without it get partial checksums completed before they see the datagram.
+   * The handler may be called with checksumTrusted true and then skips checksum verification.
+   * Handlers without it get partial checksums completed before they see the datagram.
    */
   checksumOffload?: boolean;
 }
@@ -91,12 +95,6 @@ export class Ipv4Layer {
    * the link's gsoMaxSize with offloads, else the MTU.
    */
   readonly gsoMaxSize: number;
-  /**
-   * During a handler call: the transport checksum of this datagram was verified by the
-   * kernel or is a partial one from it (offloads). Only handlers registered with
-   * checksumOffload see it set; they skip their verification then.
-   */
-  rxChecksumTrusted = false;
   private readonly txOffload: TxOffload | null;
   private readonly acceptsTrustedChecksum: boolean[] = new Array<boolean>(256).fill(false);
   private readonly subnetBroadcast: number;
@@ -153,7 +151,7 @@ export class Ipv4Layer {
 
   /**
    * Handles an IPv4 packet (the Ethernet payload). Never throws: bad packets are counted.
-   * `info`: the link's offload facts about this frame (Link.rxInfo), if it has any.
+   * `info`: the link's offload facts about this frame (see FrameReceiver), if it has any.
    */
   receive(buf: Buffer, off: number, len: number, info: RxFrameInfo | null = null): void {
     this.counters.rx++;
@@ -190,12 +188,7 @@ export class Ipv4Layer {
    */
   private deliverOffloaded(ip: Ipv4Packet, info: RxFrameInfo): void {
     const protocol = ip.protocol;
-    if (this.acceptsTrustedChecksum[protocol] === true) {
-      this.rxChecksumTrusted = true;
-      this.deliver(ip);
-      this.rxChecksumTrusted = false;
-      return;
-    }
+    if (this.acceptsTrustedChecksum[protocol] === true) return this.deliver(ip, true);
     if (info.checksumPartial) {
       const end = ip.off + ip.totalLength;
       if (info.checksumStart < ip.payloadOffset || info.checksumField + 2 > end) return this.counters.drop('ip-bad-partial-checksum');
@@ -204,15 +197,15 @@ export class Ipv4Layer {
     this.deliver(ip);
   }
 
-  /** Passes a complete datagram to its protocol. */
-  deliver(ip: Ipv4Packet): void {
+  /** Passes a complete datagram to its protocol (checksumTrusted: see ProtocolHandler). */
+  deliver(ip: Ipv4Packet, checksumTrusted = false): void {
     const handler = this.handlers[ip.protocol];
     if (!handler) {
       this.counters.drop('ip-unknown-protocol');
       this.onUnknownProtocol(ip);
       return;
     }
-    handler(ip, ip.payloadOffset, ip.payloadLength);
+    handler(ip, ip.payloadOffset, ip.payloadLength, checksumTrusted);
   }
 
   /** Hands an ICMP error about one of our datagrams to the protocol that sent it. */

@@ -4,6 +4,7 @@
 import type { Clock } from '../util/clock.ts';
 import { seededRandom } from '../util/random.ts';
 import { type FrameReceiver, type Link, LINK_HEADROOM } from './link.ts';
+import type { RxFrameInfo } from './vnet.ts';
 
 export interface FaultOptions {
   seed: number;
@@ -40,9 +41,9 @@ export class FaultyLink implements Link {
     private readonly options: FaultOptions,
   ) {
     this.random = seededRandom(options.seed);
-    inner.setReceiver((buf, off, len) => {
-      if (this.applies('rx')) this.perturb(buf, off, len, (b, o, l) => this.receiver(b, o, l));
-      else this.receiver(buf, off, len);
+    inner.setReceiver((buf, off, len, info) => {
+      if (this.applies('rx')) this.perturb(buf, off, len, info, this.receiver);
+      else this.receiver(buf, off, len, info);
     });
   }
 
@@ -51,7 +52,7 @@ export class FaultyLink implements Link {
   }
 
   send(buf: Buffer, off: number, len: number): void {
-    if (this.applies('tx')) this.perturb(buf, off, len, (b, o, l) => this.inner.send(b, o, l));
+    if (this.applies('tx')) this.perturb(buf, off, len, null, (b, o, l) => this.inner.send(b, o, l));
     else this.inner.send(buf, off, len);
   }
 
@@ -68,7 +69,11 @@ export class FaultyLink implements Link {
     return this.enabled && (d === 'both' || d === dir);
   }
 
-  private perturb(buf: Buffer, off: number, len: number, pass: FrameReceiver): void {
+  /**
+   * Passes the frame on (or not) with its faults. A frame passed as it came keeps its offload
+   * facts; a corrupted or delayed copy gets none, since they no longer hold for it.
+   */
+  private perturb(buf: Buffer, off: number, len: number, info: RxFrameInfo | null, pass: FrameReceiver): void {
     const o = this.options;
     const r = this.random;
     if (o.drop && r() < o.drop) {
@@ -98,9 +103,9 @@ export class FaultyLink implements Link {
         else this.counters.delayed++;
         const copy = frame === buf ? withHeadroom(buf, off, len) : frame;
         const ms = 1 + r() * (o.maxDelayMs ?? 10);
-        this.clock.setTimer(ms, () => pass(copy, LINK_HEADROOM, len));
+        this.clock.setTimer(ms, () => pass(copy, LINK_HEADROOM, len, null));
       } else {
-        pass(frame, frameOff, len);
+        pass(frame, frameOff, len, frame === buf ? info : null);
       }
     }
   }

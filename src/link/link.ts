@@ -4,7 +4,12 @@
 
 import type { RxFrameInfo, TxOffload } from './vnet.ts';
 
-export type FrameReceiver = (buf: Buffer, off: number, len: number) => void;
+/**
+ * Called for each received frame: its bytes at buf[off, off+len), and what the link learned
+ * about it from offloads (a TAP's virtio-net header; vnet.ts), or null when it knows nothing.
+ * Bytes and info are valid only during the call.
+ */
+export type FrameReceiver = (buf: Buffer, off: number, len: number, info: RxFrameInfo | null) => void;
 
 export interface Link {
   /** Largest IP packet the link carries (Ethernet payload size). */
@@ -28,8 +33,6 @@ export interface Link {
    * build super-frames up to this size. Without offloads it is the mtu (or absent).
    */
   readonly gsoMaxSize?: number;
-  /** Offload facts about the frame being received, valid during the receiver call. */
-  readonly rxInfo?: RxFrameInfo;
   /** Offload request for the next send(); IPv4 fills it in and clears it (see vnet.ts). */
   readonly txOffload?: TxOffload;
   /**

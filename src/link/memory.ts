@@ -53,7 +53,7 @@ export class MemoryLink implements Link {
   /** Hands a frame to this end's receiver (used by peers, switches and tests): a batch of one. */
   deliver(frame: Buffer): void {
     if (this.closed) return;
-    this.receiver(frame, 0, frame.length);
+    this.receiver(frame, 0, frame.length, null);
     if (!this.inBatch && this.batchEnd !== null) this.batchEnd();
   }
 

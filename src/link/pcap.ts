@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import { ETH_HEADER_LEN, ETHERTYPE_IPV4 } from './ethernet.ts';
 import type { FrameReceiver, Link } from './link.ts';
-import { completePartialChecksum, type RxFrameInfo, type TxOffload } from './vnet.ts';
+import { completePartialChecksum, type TxOffload } from './vnet.ts';
 
 /** IP protocol number of UDP (RFC 768; ipv4/ipv4-packet.ts's PROTO_UDP): link/ imports nothing from the layers above. */
 const IP_PROTO_UDP = 17;
@@ -62,11 +62,10 @@ export class CapturingLink implements Link {
     private readonly writer: PcapWriter,
     private readonly epochMs: () => number = Date.now,
   ) {
-    inner.setReceiver((buf, off, len) => {
-      const info = inner.rxInfo;
+    inner.setReceiver((buf, off, len, info) => {
       if (info?.checksumPartial) this.writeCompleted(buf, off, len, info.checksumStart, info.checksumField);
       else this.writer.write(buf, off, len, this.epochMs());
-      this.receiver(buf, off, len);
+      this.receiver(buf, off, len, info);
     });
   }
 
@@ -75,9 +74,6 @@ export class CapturingLink implements Link {
   }
   get gsoMaxSize(): number | undefined {
     return this.inner.gsoMaxSize;
-  }
-  get rxInfo(): RxFrameInfo | undefined {
-    return this.inner.rxInfo;
   }
   get txOffload(): TxOffload | undefined {
     return this.inner.txOffload;

@@ -103,13 +103,13 @@ export class TapDevice implements Link {
   readonly offload: boolean;
   /** GSO_MAX_SIZE with offloads, else the mtu (see Link.gsoMaxSize). */
   readonly gsoMaxSize: number;
-  /** Per-frame offload facts (only with a virtio-net header; see Link.rxInfo). */
-  readonly rxInfo: RxFrameInfo | undefined;
   /** Offload request for the next send (only with offloads; see Link.txOffload). */
   readonly txOffload: TxOffload | undefined;
   private readonly fd: number;
   private readonly stream: net.Socket;
   private receiver: FrameReceiver = () => {};
+  /** Per-frame offload facts (only with a virtio-net header), handed to the receiver. */
+  private readonly rxInfo: RxFrameInfo | null;
   private batchEnd: (() => void) | null = null;
   private closed = false;
   private readonly rxBuffer: Buffer;
@@ -124,7 +124,7 @@ export class TapDevice implements Link {
     this.vnetHeader = (options.vnetHeader ?? false) || (options.offload ?? false);
     this.offload = offload;
     this.gsoMaxSize = offload ? GSO_MAX_SIZE : this.mtu;
-    this.rxInfo = this.vnetHeader ? emptyRxFrameInfo() : undefined;
+    this.rxInfo = this.vnetHeader ? emptyRxFrameInfo() : null;
     this.txOffload = offload ? emptyTxOffload() : undefined;
     this.headerSkip = this.vnetHeader ? VNET_HDR_LEN : 0;
     this.rxBatch = Math.max(1, options.rxBatch ?? RX_BATCH);
@@ -161,7 +161,7 @@ export class TapDevice implements Link {
     const skip = this.headerSkip;
     if (nread <= skip) return;
     const info = this.rxInfo;
-    if (info !== undefined) {
+    if (info !== null) {
       if (parseVnetHeader(this.rxBuffer, 0, nread - skip, info) !== null) {
         this.stats.rxBadVnetHeader++;
         return;
@@ -169,7 +169,7 @@ export class TapDevice implements Link {
       if (info.checksumPartial) this.stats.rxPartialChecksum++;
       if (info.segmentSize !== 0) this.stats.rxSuperFrames++;
     }
-    this.receiver(this.rxBuffer, skip, nread - skip);
+    this.receiver(this.rxBuffer, skip, nread - skip, info);
   }
 
   /**

@@ -136,7 +136,7 @@ export class TcpLayer {
     // With offloads the kernel has checked (or will complete) the checksum: we skip ours then.
     host.ipv4.register(
       PROTO_TCP,
-      (ip, off, len) => this.receive(ip, off, len),
+      (ip, off, len, checksumTrusted) => this.receive(ip, off, len, checksumTrusted),
       (info, quoted, off, len) => this.receiveIcmpError(info, quoted, off, len),
       { checksumOffload: true },
     );
@@ -337,10 +337,10 @@ export class TcpLayer {
   // Receive
 
   /** Entry point from IPv4. Never throws; bad segments are counted with a reason. */
-  receive(ip: Ipv4Packet, off: number, len: number): void {
+  receive(ip: Ipv4Packet, off: number, len: number, checksumTrusted = false): void {
     this.counters.rx++;
     const seg = this.segment;
-    const bad = seg.parse(ip.buf, off, len, ip.src, ip.dst, !this.ipv4.rxChecksumTrusted);
+    const bad = seg.parse(ip.buf, off, len, ip.src, ip.dst, !checksumTrusted);
     if (bad) return this.counters.drop(bad);
     // RFC 1122 4.2.3.10: segments to broadcast or multicast addresses are not for TCP.
     if (ip.dst !== this.ip) return this.counters.drop('tcp-not-unicast');

@@ -75,7 +75,7 @@ export class UdpLayer implements UdpSocketContext {
     // With offloads the kernel has checked the checksum or left it partial: we skip ours then.
     ipv4.register(
       PROTO_UDP,
-      (ip, off, len) => this.receive(ip, off, len),
+      (ip, off, len, checksumTrusted) => this.receive(ip, off, len, checksumTrusted),
       (info, quoted, off, len) => this.receiveIcmpError(info, quoted, off, len),
       { checksumOffload: true },
     );
@@ -132,12 +132,13 @@ export class UdpLayer implements UdpSocketContext {
 
   // --- receive ---
 
-  receive(ip: Ipv4Packet, off: number, len: number): void {
+  /** checksumTrusted: the kernel verified the checksum or left it partial (offloads). */
+  receive(ip: Ipv4Packet, off: number, len: number, checksumTrusted = false): void {
     this.counters.rx++;
     const udp = this.view;
     const src = ip.src;
     const dst = ip.dst;
-    const bad = udp.parse(ip.buf, off, len, src, dst, !this.ipv4.rxChecksumTrusted);
+    const bad = udp.parse(ip.buf, off, len, src, dst, !checksumTrusted);
     if (bad) return this.counters.drop(bad);
     const dstPort = udp.dstPort;
     const srcPort = udp.srcPort;

@@ -30,7 +30,7 @@ export class RecordingLink implements Link {
   }
   /** One frame, a batch of its own (unless inside injectBatch). */
   inject(frame: Buffer): void {
-    this.receiver(frame, 0, frame.length);
+    this.receiver(frame, 0, frame.length, null);
     if (!this.inBatch) this.batchEnd?.();
   }
   /** The frames fn injects arrive as one batch, like those one wake-up of a TAP reads. */

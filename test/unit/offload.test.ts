@@ -45,7 +45,7 @@ interface SentFrame {
 class OffloadLink implements Link {
   readonly mtu = 1500;
   readonly gsoMaxSize = 65535;
-  readonly rxInfo: RxFrameInfo = emptyRxFrameInfo();
+  private readonly rxInfo: RxFrameInfo = emptyRxFrameInfo();
   readonly txOffload: TxOffload = emptyTxOffload();
   readonly sent: SentFrame[] = [];
   private receiver: FrameReceiver = () => {};
@@ -58,8 +58,7 @@ class OffloadLink implements Link {
   /** Injects a frame with the given offload facts (offsets relative to the frame). */
   inject(frame: Buffer, info: Partial<RxFrameInfo> = {}): void {
     Object.assign(this.rxInfo, emptyRxFrameInfo(), info);
-    this.receiver(frame, 0, frame.length);
-    Object.assign(this.rxInfo, emptyRxFrameInfo());
+    this.receiver(frame, 0, frame.length, this.rxInfo);
   }
   take(): SentFrame[] {
     return this.sent.splice(0);
@@ -148,8 +147,8 @@ test('a partial checksum is completed for a handler that did not opt in', async 
   const link = new OffloadLink();
   const stack = await createStack({ link, clock: new VirtualClock(), ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
   const seen: { ok: boolean; trusted: boolean }[] = [];
-  stack.ipv4.register(PROTO_UDP, (ip) => {
-    seen.push({ ok: transportChecksumOk(ip.buf.subarray(0, ip.off + ip.totalLength), PROTO_UDP), trusted: stack.ipv4.rxChecksumTrusted });
+  stack.ipv4.register(PROTO_UDP, (ip, _off, _len, trusted) => {
+    seen.push({ ok: transportChecksumOk(ip.buf.subarray(0, ip.off + ip.totalLength), PROTO_UDP), trusted });
   });
   const { frame, start, field } = partialUdpFrame(Buffer.from('hello, partial checksum'));
   assert.not.ok(transportChecksumOk(frame, PROTO_UDP));
@@ -157,11 +156,11 @@ test('a partial checksum is completed for a handler that did not opt in', async 
   assert.equal(seen, [{ ok: true, trusted: false }]);
 });
 
-test('a handler that opted in sees rxChecksumTrusted and the bytes untouched', async () => {
+test('a handler that opted in is told the checksum is trusted and sees the bytes untouched', async () => {
   const link = new OffloadLink();
   const stack = await createStack({ link, clock: new VirtualClock(), ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
   const seen: { checksum: number; trusted: boolean }[] = [];
-  stack.ipv4.register(PROTO_UDP, (ip, off) => seen.push({ checksum: ip.buf.readUInt16BE(off + 6), trusted: stack.ipv4.rxChecksumTrusted }), undefined, {
+  stack.ipv4.register(PROTO_UDP, (ip, off, _len, trusted) => seen.push({ checksum: ip.buf.readUInt16BE(off + 6), trusted }), undefined, {
     checksumOffload: true,
   });
   const { frame, start, field } = partialUdpFrame(Buffer.from('x'.repeat(100)));
@@ -172,7 +171,6 @@ test('a handler that opted in sees rxChecksumTrusted and the bytes untouched', a
     { checksum: partial, trusted: true },
     { checksum: partial, trusted: false },
   ]);
-  assert.is(stack.ipv4.rxChecksumTrusted, false);
 });
 
 test('partial checksum offsets outside the datagram are dropped and counted', async () => {
@@ -190,7 +188,7 @@ test('fragments: said valid, they are reassembled and verified as usual; said pa
   const link = new OffloadLink();
   const stack = await createStack({ link, clock: new VirtualClock(), ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
   const got: { length: number; trusted: boolean }[] = [];
-  stack.ipv4.register(PROTO_UDP, (ip, _off, len) => got.push({ length: len, trusted: stack.ipv4.rxChecksumTrusted }), undefined, { checksumOffload: true });
+  stack.ipv4.register(PROTO_UDP, (_ip, _off, len, trusted) => got.push({ length: len, trusted }), undefined, { checksumOffload: true });
   const udp = Buffer.alloc(8 + 2000, 0x5a);
   udp.writeUInt16BE(5000, 0);
   udp.writeUInt16BE(7, 2);
@@ -266,7 +264,7 @@ test('send with checksumField on an offloading link leaves the pseudo-header sum
 test('without offloads IPv4 computes the checksum and refuses super-frames', async () => {
   const link = new PlainLink();
   const stack = await createStack({ link, clock: new VirtualClock(), ip: '10.0.0.2/24', mac: '02:00:00:00:00:02', hostIp: '10.0.0.1/24' });
-  link.receiver(arpReply(), 0, 42);
+  link.receiver(arpReply(), 0, 42, null);
   link.sent.splice(0);
   assert.is(stack.gsoMaxSize, 1500);
   assert.not.ok(stack.offload);
@@ -345,8 +343,8 @@ test('batch end: once per batch on a batching link, once per frame otherwise', a
   const s2 = await createStack({ link: plain, clock: new VirtualClock(), ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
   let ends = 0;
   s2.onBatchEnd(() => ends++);
-  plain.receiver(fixed, 0, fixed.length);
-  plain.receiver(fixed, 0, fixed.length);
+  plain.receiver(fixed, 0, fixed.length, null);
+  plain.receiver(fixed, 0, fixed.length, null);
   assert.is(ends, 2);
 });
 

@@ -64,13 +64,13 @@ async function offloadPair() {
     mtu: 1500,
     send: (buf, off, len) => lb.send(buf, off, len),
     setReceiver: (r) =>
-      lb.setReceiver((buf, off, len) => {
+      lb.setReceiver((buf, off, len, info) => {
         largestAtB = Math.max(largestAtB, len);
         if (buf.readUInt16BE(off + 12) === 0x0800 && ip.parse(buf, off + ETH_HEADER_LEN, len - ETH_HEADER_LEN) === null && ip.protocol === PROTO_TCP) {
           const sum = internetChecksum(buf, ip.payloadOffset, ip.payloadLength, pseudoHeaderSum(ip.src, ip.dst, PROTO_TCP, ip.payloadLength));
           if (sum !== 0) badAtB.push(len);
         }
-        r(buf, off, len);
+        r(buf, off, len, info);
       }),
     close: () => lb.close(),
   };
