@@ -12,5 +12,5 @@ export { UdpLayer } from './udp/udp.ts';
 export { Ipv4Reassembler, type ReassemblyOptions } from './ipv4/reassembly.ts';
 export { Server as TcpServer, type ServerOptions } from './tcp/server.ts';
 export { Socket as TcpSocket, type ConnectOptions, type SocketOptions } from './tcp/socket.ts';
-export { TcpLayer } from './tcp/tcp.ts';
+export { TcpLayer } from './tcp/layer.ts';
 export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.ts';

@@ -29,7 +29,7 @@ import { UdpLayer } from './udp/udp.ts';
 import type { TcpConfig } from './tcp/config.ts';
 import { Server, type ServerOptions } from './tcp/server.ts';
 import { type ConnectOptions, Socket } from './tcp/socket.ts';
-import { TcpLayer } from './tcp/tcp.ts';
+import { TcpLayer } from './tcp/layer.ts';
 
 export interface StackOptions {
   /** A TAP device name to open (created if missing). Give either tap or link. */

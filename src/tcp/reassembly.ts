@@ -123,11 +123,6 @@ export class ReassemblyQueue {
     return n;
   }
 
-  /** Is a FIN held beyond `seq`? (Used to reject data after a FIN.) */
-  finBefore(seq: number): boolean {
-    return this.hasFin && seqGt(seq, this.finSeq);
-  }
-
   clear(): void {
     this.pieces = [];
     this.bytes = 0;

@@ -6,7 +6,7 @@ import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
 import type { Connection } from './connection.ts';
 import { systemError } from '../util/errors.ts';
 import { Socket } from './socket.ts';
-import type { Listener, TcpLayer } from './tcp.ts';
+import type { Listener, TcpLayer } from './layer.ts';
 
 export interface ServerOptions {
   allowHalfOpen?: boolean;

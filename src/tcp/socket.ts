@@ -6,9 +6,10 @@
 import { Duplex } from 'node:stream';
 import type { Timer } from '../util/clock.ts';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
-import type { Connection, ConnectionUser } from './connection.ts';
+import type { Connection } from './connection.ts';
+import type { ConnectionUser } from './tcb.ts';
 import { type SystemError, systemError } from '../util/errors.ts';
-import type { TcpLayer } from './tcp.ts';
+import type { TcpLayer } from './layer.ts';
 
 export interface SocketOptions {
   /** Keep our side open after the peer's FIN (Node's default: false, end ours too). */

@@ -34,8 +34,8 @@ function describeConnections(stack: { tcp: { all(): IterableIterator<import('../
   return [...stack.tcp.all()]
     .map(
       (c) =>
-        `${c.state} una=${c.sndUna - c.iss} nxt=${c.sndNxt - c.iss} max=${c.sndMax - c.iss} wnd=${c.sndWnd} cwnd=${c.cc.cwnd} buf=${c.sendBuffer.length} ` +
-        `rcvNxt=${c.rcvNxt - c.irs} rcvWnd=${c.rcvAdv - c.rcvNxt} retries=${c.retries} srtt=${c.rto.srtt.toFixed(0)} var=${c.rto.rttvar.toFixed(0)} boff=${c.rto.backoffs} rec=${c.inRecovery} ooo=${c.reassembly.count} ${JSON.stringify((c as unknown as { debugTimers(): unknown }).debugTimers())}`,
+        `${c.state} una=${c.snd.una - c.snd.iss} nxt=${c.snd.nxt - c.snd.iss} max=${c.snd.max - c.snd.iss} wnd=${c.snd.wnd} cwnd=${c.cc.cwnd} buf=${c.sendBuffer.length} ` +
+        `rcvNxt=${c.rcv.nxt - c.rcv.irs} rcvWnd=${c.rcv.adv - c.rcv.nxt} retries=${c.retries} srtt=${c.rtt.srtt.toFixed(0)} var=${c.rtt.rttvar.toFixed(0)} boff=${c.rtt.backoffs} rec=${c.recovery.inRecovery} ooo=${c.reassembly.count} ${JSON.stringify((c as unknown as { debugTimers(): unknown }).debugTimers())}`,
     )
     .join(' | ');
 }
@@ -126,10 +126,10 @@ async function runCase(c: Case): Promise<void> {
   stats.bytes += clientTotal + serverTotal;
   stats.dropped += faultsA!.counters.dropped + faultsB!.counters.dropped;
   stats.corrupted += faultsA!.counters.corrupted + faultsB!.counters.corrupted;
-  stats.retransmits += a.tcp.retransmits + b.tcp.retransmits;
-  stats.fastRetransmits += a.tcp.fastRetransmits + b.tcp.fastRetransmits;
-  stats.tailLossProbes += a.tcp.tailLossProbes + b.tcp.tailLossProbes;
-  stats.timeouts += a.tcp.timeouts + b.tcp.timeouts;
+  stats.retransmits += a.tcp.counters.retransmits + b.tcp.counters.retransmits;
+  stats.fastRetransmits += a.tcp.counters.fastRetransmits + b.tcp.counters.fastRetransmits;
+  stats.tailLossProbes += a.tcp.counters.tailLossProbes + b.tcp.counters.tailLossProbes;
+  stats.timeouts += a.tcp.counters.timeouts + b.tcp.counters.timeouts;
 }
 
 const stats = { runs: 0, bytes: 0, dropped: 0, corrupted: 0, retransmits: 0, fastRetransmits: 0, tailLossProbes: 0, timeouts: 0 };

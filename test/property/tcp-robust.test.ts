@@ -36,8 +36,8 @@ test('random segments never throw and keep SND.UNA <= SND.NXT <= SND.MAX', async
       o.socket.write(Buffer.alloc(20_000, 1));
       for (const s of segments) {
         const conn = h.connection(80, s.srcPort);
-        const baseSeq = conn ? conn.rcvNxt : 1000;
-        const baseAck = conn ? conn.sndUna : 0;
+        const baseSeq = conn ? conn.rcv.nxt : 1000;
+        const baseAck = conn ? conn.snd.una : 0;
         h.inject({
           dstPort: s.port,
           srcPort: s.srcPort,
@@ -53,8 +53,8 @@ test('random segments never throw and keep SND.UNA <= SND.NXT <= SND.MAX', async
         });
         await h.advance(s.advanceMs, 500);
         for (const c of h.stack.tcp.all()) {
-          assert.ok(seqLe(c.sndUna, c.sndNxt) && seqLe(c.sndNxt, c.sndMax), `${c.state} una ${c.sndUna} nxt ${c.sndNxt} max ${c.sndMax}`);
-          assert.ok(seqLe(c.rcvNxt, c.rcvAdv), `${c.state} rcvNxt ${c.rcvNxt} rcvAdv ${c.rcvAdv}`);
+          assert.ok(seqLe(c.snd.una, c.snd.nxt) && seqLe(c.snd.nxt, c.snd.max), `${c.state} una ${c.snd.una} nxt ${c.snd.nxt} max ${c.snd.max}`);
+          assert.ok(seqLe(c.rcv.nxt, c.rcv.adv), `${c.state} rcvNxt ${c.rcv.nxt} rcvAdv ${c.rcv.adv}`);
         }
         h.sent();
       }

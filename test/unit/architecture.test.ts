@@ -17,13 +17,7 @@ const MAX_LINES = 600;
  * this list: an entry that no longer matches a violation fails the test, so it is removed
  * as soon as it is fixed.
  */
-const PENDING_TCP_SPLIT: readonly Pending[] = [
-  // The cycle connection.ts <-> tcp.ts, allowed only as a component of exactly these files.
-  { kind: 'cycle', files: ['src/tcp/connection.ts', 'src/tcp/tcp.ts'] },
-  // Files over MAX_LINES.
-  { kind: 'lines', file: 'src/tcp/connection.ts' },
-  { kind: 'lines', file: 'src/tcp/tcp.ts' },
-];
+const PENDING_TCP_SPLIT: readonly Pending[] = [];
 
 type Pending = { kind: 'cycle'; files: readonly string[] } | { kind: 'lines'; file: string };
 

@@ -155,7 +155,7 @@ test('backpressure: write returns false when the send buffer is full, drain foll
   assert.is(drained, false);
   assert.ok(client.writableLength > 0, 'writes are held back');
   const server = serverSide as unknown as TcpSocket;
-  assert.is(server.connection!.rcvAdv, server.connection!.rcvNxt, 'advertised window is zero');
+  assert.is(server.connection!.rcv.adv, server.connection!.rcv.nxt, 'advertised window is zero');
   // Reading reopens the window; the data flows and drain comes.
   let received = 0;
   server.on('data', (d: Buffer) => (received += d.length));

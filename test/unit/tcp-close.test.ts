@@ -227,7 +227,7 @@ async function inState(state: string): Promise<{ h: TcpHarness; o: Awaited<Retur
   o.socket.resume();
   let rcvNxt = o.peerSeq;
   const peerFin = () => {
-    h.inject({ dstPort: 80, seq: rcvNxt, ack: h.connection(80)!.sndUna, flags: FIN | ACK });
+    h.inject({ dstPort: 80, seq: rcvNxt, ack: h.connection(80)!.snd.una, flags: FIN | ACK });
     rcvNxt++;
   };
   if (state === 'CLOSE-WAIT' || state === 'LAST-ACK') peerFin();

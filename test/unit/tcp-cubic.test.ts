@@ -44,8 +44,8 @@ test('after a loss, cwnd follows W_cubic(t) round trip by round trip: concave to
   assert.is(conn.cc.ssthresh, BETA * wMax * MSS);
   // One round trip later everything is acknowledged: recovery ends with cwnd = ssthresh.
   await h.advance(RTT_MS);
-  h.inject({ dstPort: 80, seq: o.peerSeq, ack: conn.sndMax, flags: ACK, window: 65535 });
-  assert.is(conn.inRecovery, false);
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: conn.snd.max, flags: ACK, window: 65535 });
+  assert.is(conn.recovery.inRecovery, false);
   assert.is(conn.cc.cwnd, BETA * wMax * MSS);
   flight = h.sent();
 

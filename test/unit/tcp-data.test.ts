@@ -65,8 +65,8 @@ test('data beyond the window is trimmed, a segment entirely outside gets an ACK'
   const o = await acceptOne(h);
   const conn = h.connection(80)!;
   o.socket.pause();
-  const edge = conn.rcvAdv;
-  assert.is((edge - conn.rcvNxt) >>> 0, 2000);
+  const edge = conn.rcv.adv;
+  assert.is((edge - conn.rcv.nxt) >>> 0, 2000);
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, payload: Buffer.alloc(2500, 7) });
   await h.advance(40);
   // Only the 2000 bytes of window were taken; the window is now closed.
@@ -193,7 +193,7 @@ test('persist: a zero window is probed with one byte, with backoff, until it ope
   const gaps = [probeTimes[0]!, probeTimes[1]! - probeTimes[0]!, probeTimes[2]! - probeTimes[1]!];
   assert.ok(gaps[1]! >= gaps[0]! * 1.9 && gaps[2]! >= gaps[1]! * 1.9, `backoff gaps ${gaps}`);
   assert.is(conn.state, 'ESTABLISHED');
-  assert.ok(h.stack.tcp.persistProbes >= 3);
+  assert.ok(h.stack.tcp.counters.persistProbes >= 3);
   // The window opens: everything waiting is sent.
   h.inject({ srcPort: 8080, dstPort: o.localPort, seq: o.peerSeq, ack: o.iss + 101, flags: ACK, window: 1000 });
   const sent = h.sent();
@@ -234,11 +234,11 @@ test('window scaling (RFC 7323 2): the peer window is shifted, ours is announced
   const h = await TcpHarness.create();
   const o = await acceptOne(h, 80, 1000, { mss: 1460, windowScale: 7 });
   const conn = h.connection(80)!;
-  assert.is(conn.sndWscale, 7);
-  assert.is(conn.rcvWscale, 5);
+  assert.is(conn.snd.wscale, 7);
+  assert.is(conn.rcv.wscale, 5);
   // The peer offers 1000 << 7 = 128000 bytes: more than 64 KiB may be in flight.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, window: 1000 });
-  assert.is(conn.sndWnd, 128_000);
+  assert.is(conn.snd.wnd, 128_000);
   conn.cc.cwnd = 1 << 20;
   o.socket.write(Buffer.alloc(200_000, 5));
   await h.advance(0);

@@ -318,7 +318,7 @@ scenario('syn-cookies-pair', async () => {
     s.end(pattern(0, i * 1000, 1000 + i));
   }
   await runUntil(p.clock, () => clients.every((w) => isClosed(w)) && servers.length === 3 && servers.every((w) => isClosed(w)), 60_000);
-  p.trace.note('-', `synCookiesAccepted ${p.b.tcp.synCookiesAccepted}`);
+  p.trace.note('-', `synCookiesAccepted ${p.b.tcp.counters.synCookiesAccepted}`);
   await settle(p);
   return summarize(p, [...clients, ...servers]);
 });
@@ -397,7 +397,7 @@ scenario('syn-cookies-harness', async () => {
   await h.advance(50);
   for (const w of accepted) w.socket.write(`reply to ${w.socket.remotePort}`);
   await h.advance(50);
-  h.trace.note('-', `synCookiesAccepted ${h.stack.tcp.synCookiesAccepted} connections ${h.stack.tcp.size}`);
+  h.trace.note('-', `synCookiesAccepted ${h.stack.tcp.counters.synCookiesAccepted} connections ${h.stack.tcp.size}`);
   return harnessSummary(h, accepted);
 });
 

@@ -44,9 +44,9 @@ test('passive open: SYN gets SYN-ACK with our MSS from the MTU, then ACK establi
   assert.is(conn.state, 'ESTABLISHED');
   assert.is(accepted, 1);
   // Negotiated: the peer's MSS less the timestamp option, both scales, timestamps.
-  assert.is(conn.sendMss, 1400 - 12);
-  assert.is(conn.sndWscale, 7);
-  assert.is(conn.rcvWscale, 5); // 1 MiB needs a shift of 5 to fit 16 bits
+  assert.is(conn.snd.mss, 1400 - 12);
+  assert.is(conn.snd.wscale, 7);
+  assert.is(conn.rcv.wscale, 5); // 1 MiB needs a shift of 5 to fit 16 bits
   assert.is(conn.tsEnabled, true);
   h.none();
 });
@@ -58,7 +58,7 @@ test('passive open without options: SYN-ACK offers none back but MSS, and 536 is
   h.inject({ dstPort: 80, seq: 7, flags: SYN });
   const synAck = expectSegment(h.one(), flags(SYN | ACK), mss(960), windowScale(-1));
   assert.is(synAck.hasTimestamp, false);
-  assert.is(h.connection(80)!.sendMss, 536);
+  assert.is(h.connection(80)!.snd.mss, 536);
 });
 
 test('SYN to a closed port: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> (RFC 9293 3.10.7.1)', async () => {
@@ -152,9 +152,9 @@ test('active open: SYN with MSS, window scale, SACK-permitted per config and tim
   const conn = h.connection(syn.srcPort, 8080)!;
   assert.is(conn.state, 'ESTABLISHED');
   // The peer did not scale: neither do we.
-  assert.is(conn.rcvWscale, 0);
-  assert.is(conn.sndWscale, 0);
-  assert.is(conn.sendMss, 1000 - 12);
+  assert.is(conn.rcv.wscale, 0);
+  assert.is(conn.snd.wscale, 0);
+  assert.is(conn.snd.mss, 1000 - 12);
 });
 
 test('SYN-SENT: an RST with an acceptable ACK refuses; without ACK it is ignored; a bad ACK gets RST', async () => {
@@ -232,12 +232,12 @@ test('the SYN backlog is bounded: beyond it SYN cookies answer, and a cookie ACK
   assert.equal(accepted, [20009]);
   const conn = h.stack.tcp.find(80, PEER_IP, 20009)!;
   assert.is(conn.state, 'ESTABLISHED');
-  assert.is(conn.sendMss, 1460);
+  assert.is(conn.snd.mss, 1460);
   // A forged cookie is refused with a reset.
   h.sent();
   h.inject({ srcPort: 20008, dstPort: 80, seq: 801, ack: synAcks[8]!.seq + 2, flags: ACK });
   expectSegment(h.one(), flags(RST), seq(synAcks[8]!.seq + 2));
-  assert.is(h.stack.tcp.synCookiesAccepted, 1);
+  assert.is(h.stack.tcp.counters.synCookiesAccepted, 1);
 });
 
 test('SYN cookies keep window scale and SACK through the timestamp, as Linux does', async () => {
@@ -256,12 +256,12 @@ test('SYN cookies keep window scale and SACK through the timestamp, as Linux doe
   h.inject({ srcPort: 20001, dstPort: 80, seq: 5001, ack: cookie.seq + 1, flags: ACK, ts: [778, cookie.tsVal], window: 100 });
   const conn = h.stack.tcp.find(80, PEER_IP, 20001)!;
   assert.is(conn.state, 'ESTABLISHED');
-  assert.is(conn.sndWscale, 9);
-  assert.is(conn.rcvWscale, 5);
-  assert.is(conn.sndWnd, 100 << 9);
+  assert.is(conn.snd.wscale, 9);
+  assert.is(conn.rcv.wscale, 5);
+  assert.is(conn.snd.wnd, 100 << 9);
   assert.ok(conn.sackPermitted && conn.tsEnabled);
   assert.is(conn.tsRecent, 778);
-  assert.is(conn.sendMss, 1460 - 12);
+  assert.is(conn.snd.mss, 1460 - 12);
 });
 
 test('without SYN cookies a full SYN queue drops new SYNs', async () => {

@@ -7,7 +7,7 @@ import { VirtualClock } from '../../src/util/clock.ts';
 import { Cubic } from '../../src/tcp/congestion/cubic.ts';
 import { NewReno } from '../../src/tcp/congestion/newreno.ts';
 import { IsnGenerator } from '../../src/tcp/isn.ts';
-import { RtoEstimator } from '../../src/tcp/rto.ts';
+import { RttEstimator } from '../../src/tcp/timers/rtt.ts';
 import { SendBuffer } from '../../src/tcp/send-buffer.ts';
 import type { Connection } from '../../src/tcp/connection.ts';
 import { stackPair } from '../helpers/tcp-pair.ts';
@@ -26,7 +26,7 @@ test('ISN: M ticks every 4 us, F depends on the 4-tuple and the secret, a seed r
 });
 
 test('RTO: RFC 6298 2.2/2.3 estimates, clamped to [200 ms, 120 s], doubled per backoff', () => {
-  const r = new RtoEstimator();
+  const r = new RttEstimator();
   assert.is(r.rto, 1000);
   r.sample(100);
   assert.is(r.srtt, 100);
@@ -35,7 +35,7 @@ test('RTO: RFC 6298 2.2/2.3 estimates, clamped to [200 ms, 120 s], doubled per b
   r.sample(200);
   assert.is(r.rttvar, 0.75 * 50 + 0.25 * 100);
   assert.is(r.srtt, 0.875 * 100 + 0.125 * 200);
-  const small = new RtoEstimator();
+  const small = new RttEstimator();
   small.sample(1);
   assert.is(small.rto, 200);
   small.backoff();
@@ -60,13 +60,10 @@ test('NewReno: slow start adds at most SMSS per ACK, congestion avoidance about 
   cc.cwnd = 10 * mss;
   for (let i = 0; i < 10; i++) cc.onAck(mss);
   assert.is(cc.cwnd, 11 * mss, 'one SMSS after a whole window was acknowledged');
-  cc.enterRecovery(8 * mss);
+  cc.onCongestionEvent(8 * mss);
   assert.is(cc.ssthresh, 4 * mss);
-  assert.is(cc.cwnd, 7 * mss);
-  cc.onRecoveryDupAck();
-  assert.is(cc.cwnd, 8 * mss);
-  cc.exitRecovery(2 * mss);
-  assert.is(cc.cwnd, 3 * mss);
+  assert.is(cc.cwndAfterRecovery(2 * mss), 3 * mss, 'RFC 6582 3.2 step 6: min(ssthresh, FlightSize + SMSS)');
+  assert.is(cc.cwndAfterRecovery(8 * mss), 4 * mss);
 });
 
 test('CUBIC: beta 0.7 reduction, K from RFC 9438 eq. 2, growth along W_cubic(t)', () => {
@@ -74,9 +71,9 @@ test('CUBIC: beta 0.7 reduction, K from RFC 9438 eq. 2, growth along W_cubic(t)'
   const cc = new Cubic(mss);
   cc.cwnd = 100 * mss;
   cc.ssthresh = 1; // congestion avoidance
-  cc.enterRecovery();
+  cc.onCongestionEvent();
   assert.is(cc.ssthresh, 70 * mss);
-  cc.exitRecovery();
+  cc.cwnd = cc.cwndAfterRecovery();
   assert.is(cc.cwnd, 70 * mss);
   assert.is(cc.wMax, 100);
   // First ACK of the epoch: K = cbrt(W_max (1 - beta) / C) = cbrt(100 * 0.3 / 0.4).

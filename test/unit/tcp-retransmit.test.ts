@@ -15,9 +15,9 @@ test('RTO follows the measured RTT (RFC 6298 2.2) and doubles on each expiry', a
   const o = await acceptOne(h, 80, 1000, { mss: MSS }, {}, 100);
   const conn = h.connection(80)!;
   // First sample R = 100: SRTT = 100, RTTVAR = 50, RTO = 100 + 4 * 50 = 300.
-  assert.is(conn.rto.srtt, 100);
-  assert.is(conn.rto.rttvar, 50);
-  assert.is(conn.rto.rto, 300);
+  assert.is(conn.rtt.srtt, 100);
+  assert.is(conn.rtt.rttvar, 50);
+  assert.is(conn.rtt.rto, 300);
   o.socket.write('data');
   expectSegment(h.one(), seq(o.iss + 1), payloadLength(4));
   for (const wait of [300, 600, 1200, 2400]) {
@@ -28,15 +28,15 @@ test('RTO follows the measured RTT (RFC 6298 2.2) and doubles on each expiry', a
   }
   // Karn: the ACK of a retransmitted segment gives no sample.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 5, flags: ACK });
-  assert.is(conn.rto.srtt, 100);
+  assert.is(conn.rtt.srtt, 100);
   // A fresh segment is timed again: R = 20 gives RTTVAR = 3/4*50 + 1/4*80 = 57.5, SRTT = 90.
   o.socket.write('more');
   h.one();
   h.clock.advance(20);
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 9, flags: ACK });
-  assert.is(conn.rto.rttvar, 57.5);
-  assert.is(conn.rto.srtt, 90);
-  assert.is(conn.rto.backoffs, 0);
+  assert.is(conn.rtt.rttvar, 57.5);
+  assert.is(conn.rtt.srtt, 90);
+  assert.is(conn.rtt.backoffs, 0);
 });
 
 test('after the retry limit the connection fails with ETIMEDOUT', async () => {
@@ -71,20 +71,20 @@ test('three duplicate ACKs trigger fast retransmit; partial ACKs retransmit the 
   h.none();
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK });
   expectSegment(h.one(), seq(start), payloadLength(MSS));
-  assert.ok(conn.inRecovery);
+  assert.ok(conn.recovery.inRecovery);
   // ssthresh = FlightSize / 2, cwnd = ssthresh + 3 * SMSS (RFC 5681 3.2 steps 2-3).
   assert.is(conn.cc.ssthresh, 5 * MSS);
   assert.is(conn.cc.cwnd, 8 * MSS);
   // Partial ACK up to the second hole: it is retransmitted at once (RFC 6582 3.2 step 5).
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start + 3 * MSS, flags: ACK });
   expectSegment(h.sent()[0], seq(start + 3 * MSS), payloadLength(MSS));
-  assert.ok(conn.inRecovery);
+  assert.ok(conn.recovery.inRecovery);
   // The full ACK ends recovery: cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS) (RFC 6582
   // step 6), with nothing left in flight.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start + 10 * MSS, flags: ACK });
-  assert.is(conn.inRecovery, false);
+  assert.is(conn.recovery.inRecovery, false);
   assert.is(conn.cc.cwnd, 2 * MSS);
-  assert.is(h.stack.tcp.fastRetransmits, 1);
+  assert.is(h.stack.tcp.counters.fastRetransmits, 1);
 });
 
 test('limited transmit (RFC 3042): each of the first two duplicate ACKs sends one new segment', async () => {
@@ -102,7 +102,7 @@ test('limited transmit (RFC 3042): each of the first two duplicate ACKs sends on
   expectSegment(h.one(), seq(start + 5 * MSS));
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK });
   expectSegment(h.sent()[0], seq(start), payloadLength(MSS));
-  assert.ok(conn.inRecovery);
+  assert.ok(conn.recovery.inRecovery);
 });
 
 test('a timeout collapses cwnd to one segment and resends from SND.UNA (go-back-N)', async () => {

@@ -4,7 +4,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SackScoreboard } from '../../src/tcp/sack.ts';
+import { SackScoreboard } from '../../src/tcp/recovery/scoreboard.ts';
 import { acceptOne } from '../helpers/tcp-open.ts';
 import { ACK, ack, expectSegment, flags, payloadLength, seq, SYN, TcpHarness } from '../helpers/tcp-harness.ts';
 
@@ -72,7 +72,7 @@ test('SACK recovery: the first ACK showing a loss retransmits it, then every oth
   // Segments 0 and 5 are lost. The first ACK already SACKs three segments above 0: lost.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(1), at(4)] });
   expectSegment(h.one(), seq(at(0)), payloadLength(MSS));
-  assert.ok(conn.inRecovery && conn.sackRecovery);
+  assert.ok(conn.recovery.inRecovery && conn.recovery.sackRecovery);
   assert.is(conn.cc.cwnd, 5 * MSS, 'cwnd = ssthresh = FlightSize / 2 (RFC 6675 5 step 4.2)');
   // More SACKs: 5 is a hole with three segments above it.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(6), at(10), at(1), at(5)] });
@@ -82,10 +82,10 @@ test('SACK recovery: the first ACK showing a loss retransmits it, then every oth
   h.none();
   // The retransmissions arrive: a partial ACK up to 5, then the full ACK ends recovery.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: at(5), flags: ACK, sack: [at(6), at(10)] });
-  assert.ok(conn.inRecovery);
+  assert.ok(conn.recovery.inRecovery);
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: at(10), flags: ACK });
-  assert.is(conn.inRecovery, false);
-  assert.is(h.stack.tcp.fastRetransmits, 1);
+  assert.is(conn.recovery.inRecovery, false);
+  assert.is(h.stack.tcp.counters.fastRetransmits, 1);
   assert.is(conn.scoreboard.isEmpty, true);
 });
 
@@ -107,8 +107,8 @@ test('a lost retransmission is sent again once data sent after it is SACKed (no 
   // New data is SACKed but segment 0 is still missing: its retransmission was lost.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(1), at(11)] });
   expectSegment(h.sent()[0], seq(at(0)), payloadLength(MSS));
-  assert.is(h.stack.tcp.timeouts, 0);
-  assert.ok(conn.inRecovery);
+  assert.is(h.stack.tcp.counters.timeouts, 0);
+  assert.ok(conn.recovery.inRecovery);
 });
 
 test('tail loss probe (RFC 8985 7): a whole lost flight is probed after 2 SRTT, and its SACK starts recovery', async () => {
@@ -125,14 +125,14 @@ test('tail loss probe (RFC 8985 7): a whole lost flight is probed after 2 SRTT, 
   h.none();
   await h.advance(1);
   expectSegment(h.one(), seq(at(4)), payloadLength(MSS));
-  assert.is(h.stack.tcp.tailLossProbes, 1);
+  assert.is(h.stack.tcp.counters.tailLossProbes, 1);
   // The probe arrives and is SACKed: everything before it is lost; recovery starts at once.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(4), at(5)] });
   const resent = h.sent();
   assert.ok(resent.length >= 1);
   expectSegment(resent[0], seq(at(0)), payloadLength(MSS));
-  assert.ok(conn.inRecovery && conn.sackRecovery);
-  assert.is(h.stack.tcp.timeouts, 0);
+  assert.ok(conn.recovery.inRecovery && conn.recovery.sackRecovery);
+  assert.is(h.stack.tcp.counters.timeouts, 0);
 });
 
 test('tail loss probe: the ACK of everything ends the probe without recovery', async () => {
@@ -143,7 +143,7 @@ test('tail loss probe: the ACK of everything ends the probe without recovery', a
   await h.advance(200);
   h.one();
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1 + 2 * MSS, flags: ACK });
-  assert.is(h.connection(80)!.inRecovery, false);
+  assert.is(h.connection(80)!.recovery.inRecovery, false);
   await h.advance(1000);
   h.none();
 });

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { VirtualClock } from '../../src/util/clock.ts';
-import { type TimerEntry, TimerQueue } from '../../src/tcp/timer-queue.ts';
+import { type TimerEntry, TimerQueue } from '../../src/tcp/timers/queue.ts';
 
 class Entry implements TimerEntry {
   timerAt = 0;

@@ -1,6 +1,7 @@
 // CUBIC (RFC 9438): the window grows as a cubic function of the time since the last
 // reduction, centred on the window where the loss happened (W_max), with a Reno-friendly
-// lower bound. Fast retransmit and recovery follow the same steps as NewReno.
+// lower bound. Recovery itself (RFC 6582 / RFC 6675 steps) is the same as for NewReno and
+// lives in recovery/.
 
 import { type CongestionControl, initialWindow } from './congestion.ts';
 
@@ -25,7 +26,7 @@ export class Cubic implements CongestionControl {
   /** Window at the epoch start, in segments (cwnd_epoch). */
   private cwndEpoch = 0;
 
-  constructor(private readonly mss: number) {
+  constructor(readonly mss: number) {
     this.cwnd = initialWindow(mss);
   }
 
@@ -66,34 +67,21 @@ export class Cubic implements CongestionControl {
     this.cwnd = Math.max(this.cwnd, Math.floor(next * this.mss));
   }
 
-  /** RFC 9438 4.6 and 4.7 (fast convergence): remember W_max, reduce to beta * cwnd. */
-  private reduce(): void {
+  /** RFC 9438 4.6 and 4.7 (fast convergence): remember W_max, ssthresh = beta * cwnd. */
+  onCongestionEvent(): void {
     const segments = this.cwnd / this.mss;
     this.wMax = segments < this.wMax ? (segments * (1 + BETA)) / 2 : segments;
     this.ssthresh = Math.max(Math.floor(this.cwnd * BETA), 2 * this.mss);
     this.epochStart = -1;
   }
 
-  enterRecovery(): void {
-    this.reduce();
-    this.cwnd = this.ssthresh + 3 * this.mss;
-  }
-
-  onRecoveryDupAck(): void {
-    this.cwnd += this.mss;
-  }
-
-  onPartialAck(ackedBytes: number): void {
-    this.cwnd = Math.max(this.cwnd - ackedBytes, this.mss);
-    if (ackedBytes >= this.mss) this.cwnd += this.mss;
-  }
-
-  exitRecovery(): void {
-    this.cwnd = this.ssthresh;
+  /** RFC 9438 4.6: after the reduction cwnd = ssthresh. */
+  cwndAfterRecovery(): number {
+    return this.ssthresh;
   }
 
   onTimeout(): void {
-    this.reduce();
+    this.onCongestionEvent();
     this.cwnd = this.mss;
   }
 

@@ -1,5 +1,5 @@
-// NewReno (RFC 5681, RFC 6582): slow start below ssthresh, congestion avoidance above,
-// halving on fast retransmit with window inflation during recovery.
+// NewReno's window (RFC 5681): slow start below ssthresh, congestion avoidance above, half
+// the flight on a loss. The recovery steps (RFC 6582) are in recovery/newreno.ts.
 
 import { type CongestionControl, initialWindow } from './congestion.ts';
 
@@ -10,7 +10,7 @@ export class NewReno implements CongestionControl {
   /** Bytes acknowledged in congestion avoidance since cwnd last grew (RFC 5681 3.1, "byte counting"). */
   private bytesAcked = 0;
 
-  constructor(protected readonly mss: number) {
+  constructor(readonly mss: number) {
     this.cwnd = initialWindow(mss);
   }
 
@@ -29,30 +29,18 @@ export class NewReno implements CongestionControl {
   }
 
   /** RFC 5681 3.1 eq. 4: ssthresh = max(FlightSize / 2, 2*SMSS). */
-  protected reducedThreshold(flightSize: number): number {
+  private reducedThreshold(flightSize: number): number {
     return Math.max(Math.floor(flightSize / 2), 2 * this.mss);
   }
 
-  enterRecovery(flightSize: number): void {
+  onCongestionEvent(flightSize: number): void {
     this.ssthresh = this.reducedThreshold(flightSize);
-    this.cwnd = this.ssthresh + 3 * this.mss; // RFC 5681 3.2 step 3: inflate by the three dup ACKs
     this.bytesAcked = 0;
   }
 
-  onRecoveryDupAck(): void {
-    this.cwnd += this.mss;
-  }
-
-  onPartialAck(ackedBytes: number): void {
-    // RFC 6582 3.2 step 5: deflate by the amount acknowledged, add back one SMSS if that
-    // was at least one SMSS.
-    this.cwnd = Math.max(this.cwnd - ackedBytes, this.mss);
-    if (ackedBytes >= this.mss) this.cwnd += this.mss;
-  }
-
-  exitRecovery(flightSize: number): void {
+  cwndAfterRecovery(flightSize: number): number {
     // RFC 6582 3.2 step 6, option 1: min(ssthresh, max(FlightSize, SMSS) + SMSS).
-    this.cwnd = Math.min(this.ssthresh, Math.max(flightSize, this.mss) + this.mss);
+    return Math.min(this.ssthresh, Math.max(flightSize, this.mss) + this.mss);
   }
 
   onTimeout(flightSize: number): void {

@@ -2,7 +2,7 @@
 // the receiver holds, from which loss is inferred (IsLost), the data in the network is
 // estimated (pipe), and the next segment to retransmit is chosen (NextSeg rule 1).
 
-import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin, seqSub } from './seq.ts';
+import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin, seqSub } from '../seq.ts';
 
 /** RFC 6675 2: DupThresh, the number of SACKed segments above a hole that marks it lost. */
 export const DUP_THRESH = 3;

@@ -1,11 +1,11 @@
 // The TCP layer's timers: every connection has one deadline at most (its earliest one, see
-// Connection.armTimer), and all deadlines wait in one binary min-heap driven by a single
+// Tcb.armTimer), and all deadlines wait in one binary min-heap driven by a single
 // clock timer. Creating and cancelling a Node timer for each change of a connection's
 // deadline (a SYN-ACK sent, the handshake done, a FIN sent, the connection closed) costs
 // more than the rest of a short connection's bookkeeping; moving an entry in the heap costs
 // a few comparisons, and the clock timer is re-armed only when the earliest deadline moves.
 
-import type { Clock, Timer } from '../util/clock.ts';
+import type { Clock, Timer } from '../../util/clock.ts';
 
 /** What the queue holds: an object with a deadline and its place in the heap. */
 export interface TimerEntry {

@@ -1,0 +1,62 @@
+// The layer's connections by 4-tuple (local address is the stack's one). Connections by
+// ports (local << 16 | remote): no key is built per segment. Most port pairs have one
+// connection, stored as is; only pairs shared by several remote addresses get a Map by remote
+// address (thousands of connections then cost no Map each).
+
+import type { Connection } from './connection.ts';
+
+export class ConnectionTable {
+  private readonly byPorts = new Map<number, Connection | Map<number, Connection>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  find(localPort: number, remoteIp: number, remotePort: number): Connection | undefined {
+    const entry = this.byPorts.get(localPort * 65536 + remotePort);
+    if (entry === undefined) return undefined;
+    if (!(entry instanceof Map)) return entry.remoteIp === remoteIp ? entry : undefined;
+    return entry.get(remoteIp);
+  }
+
+  add(conn: Connection): void {
+    const key = conn.localPort * 65536 + conn.remotePort;
+    const entry = this.byPorts.get(key);
+    if (entry === undefined) {
+      this.byPorts.set(key, conn);
+    } else if (!(entry instanceof Map)) {
+      const byAddress = new Map<number, Connection>([[entry.remoteIp, entry]]);
+      byAddress.set(conn.remoteIp, conn);
+      this.byPorts.set(key, byAddress);
+    } else {
+      entry.set(conn.remoteIp, conn);
+    }
+    this.count++;
+  }
+
+  /** Returns whether conn was in the table. */
+  remove(conn: { localPort: number; remotePort: number; remoteIp: number }): boolean {
+    const key = conn.localPort * 65536 + conn.remotePort;
+    const entry = this.byPorts.get(key);
+    if (entry === conn) {
+      this.byPorts.delete(key);
+      this.count--;
+      return true;
+    }
+    if (entry instanceof Map && entry.get(conn.remoteIp) === conn) {
+      entry.delete(conn.remoteIp);
+      if (entry.size === 0) this.byPorts.delete(key);
+      this.count--;
+      return true;
+    }
+    return false;
+  }
+
+  *all(): IterableIterator<Connection> {
+    for (const entry of this.byPorts.values()) {
+      if (entry instanceof Map) yield* entry.values();
+      else yield entry;
+    }
+  }
+}

@@ -1,0 +1,136 @@
+// Building our segments from the TCB and sending them (RFC 9293 3.1 header, 3.7 options):
+// every segment but a SYN carries ACK = RCV.NXT and the window we advertise; options follow
+// what the handshake agreed; the finished segment goes to the context to be transmitted.
+// What to send and when is decided elsewhere (output.ts, recovery/, timers/).
+
+import { armTailLossProbe } from './recovery/probe-timeout.ts';
+import { isSynchronized } from './state.ts';
+import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqSub } from './seq.ts';
+import type { SendReason, Tcb } from './tcb.ts';
+import { ACK, FIN, PSH, RST, SYN, tcpHeaderLength } from './tcp-segment.ts';
+import { Deadline } from './timers/deadlines.ts';
+import { advertiseWindow } from './window.ts';
+
+/** Builds and sends one segment with len bytes of the send buffer from offset. */
+export function emit(c: Tcb, flags: number, seq: number, offset: number, len: number, reason: SendReason): void {
+  const r = c.ctx.beginSegment(c);
+  const config = c.config;
+  r.seq = seq;
+  r.flags = flags;
+  if (flags & SYN) {
+    r.mss = c.rcv.mss;
+    // Options in a SYN-ACK only if the peer offered them (RFC 7323 1.3, RFC 2018 2).
+    const active = c.state === 'SYN-SENT';
+    if (c.offeredWscale >= 0 && (active || c.wscaleAgreed)) r.windowScale = c.offeredWscale;
+    if (config.timestamps && (active || c.tsEnabled)) r.hasTimestamp = true;
+    if (config.sack && (active || c.sackPermitted)) r.sackPermitted = true;
+    // RFC 7323 2.2: the window in a SYN is not scaled.
+    r.window = Math.min(config.receiveBufferSize, 0xffff);
+    if (flags & ACK) {
+      r.ack = c.rcv.nxt;
+      c.rcv.adv = seqAdd(c.rcv.nxt, r.window);
+    } else r.flags = SYN;
+    if (r.hasTimestamp) {
+      r.tsVal = c.ctx.timestampNow();
+      r.tsEcr = active ? 0 : c.tsRecent;
+    }
+  } else {
+    r.ack = flags & ACK ? c.rcv.nxt : 0;
+    r.window = flags & RST ? 0 : advertiseWindow(c);
+    if (c.tsEnabled) {
+      r.hasTimestamp = true;
+      r.tsVal = c.ctx.timestampNow();
+      r.tsEcr = c.tsRecent;
+    }
+    if (c.sackPermitted && !c.reassembly.isEmpty) {
+      r.sackCount = c.reassembly.sackBlocks(r.sackBlocks, 3);
+      // A full-sized segment has no room for them: fewer blocks rather than an IP fragment
+      // (for a super-frame, each of the segments the link cuts from it carries the header).
+      const segment = Math.min(len, c.snd.mss);
+      while (r.sackCount > 0 && tcpHeaderLength(r) + segment + 20 > c.ctx.mtu) r.sackCount--;
+    }
+  }
+  if (flags & ACK) {
+    c.lastAckSent = c.rcv.nxt;
+    c.ack.onAckSent();
+  }
+  c.ctx.transmit(c, offset, len, reason);
+}
+
+/** Our SYN (active open) or SYN-ACK (passive), first or again; it starts the RTO. */
+export function sendSyn(c: Tcb, reason: SendReason): void {
+  const snd = c.snd;
+  emit(c, c.state === 'SYN-SENT' ? SYN : SYN | ACK, snd.iss, 0, 0, reason);
+  if (seqLe(snd.nxt, snd.iss)) snd.nxt = seqAdd(snd.iss, 1);
+  snd.max = seqAdd(snd.iss, 1);
+  if (c.retries === 0) c.rtt.onSend(snd.iss, c.now());
+  c.setDeadline(Deadline.Retransmit, c.now() + c.rtt.rto);
+}
+
+/**
+ * A bare ACK (RFC 9293 3.10.7.4: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>). While going back
+ * after a timeout SND.NXT is below what the peer has seen, and a segment with such an old
+ * sequence number would be unacceptable to it, ACK and all: like BSD, bare ACKs carry the
+ * highest sequence number sent instead.
+ */
+export function sendAck(c: Tcb, reason: SendReason = 'ack'): void {
+  emit(c, ACK, c.snd.max, 0, 0, reason);
+}
+
+/** Sends the ACK the policy owes now, if any (the end of every event). */
+export function flushAck(c: Tcb): void {
+  if (c.ack.takeNow() && c.state !== 'CLOSED' && c.state !== 'SYN-SENT') sendAck(c);
+}
+
+/** The end of the turn in which an ACK was deferred: send it if still owed. */
+export function flushEndOfTurnAck(c: Tcb): void {
+  if (c.ack.takeEndOfTurn() && isSynchronized(c.state)) sendAck(c);
+}
+
+/** RFC 5961 3.2 / 4.2 challenge ACK, rate limited across the layer (RFC 5961 7). */
+export function challengeAck(c: Tcb): void {
+  if (c.ctx.allowChallengeAck()) sendAck(c, 'challenge-ack');
+  else c.ctx.counters.drop('tcp-challenge-ack-limited');
+}
+
+/** Linux sends RST|ACK with the current ACK (tcp_send_active_reset). */
+export function sendReset(c: Tcb): void {
+  emit(c, RST | ACK, c.snd.max, 0, 0, 'reset');
+}
+
+/** Sends a segment with data from the send buffer (offset bytes after SND.UNA's data). */
+export function sendData(c: Tcb, seq: number, offset: number, len: number, fin: boolean): void {
+  const snd = c.snd;
+  const flags = ACK | (fin ? FIN : 0) | (len > 0 && (fin || offset + len === c.sendBuffer.length) ? PSH : 0);
+  const isNew = seqGe(seq, snd.max);
+  emit(c, flags, seq, offset, len, isNew ? (len > 0 ? 'data' : 'fin') : 'retransmit');
+  const end = seqAdd(seq, len + (fin ? 1 : 0));
+  if (!isNew) {
+    c.ctx.counters.retransmits++;
+    c.rtt.onRetransmit(c.ctx.timestampNow());
+  }
+  if (seqGt(end, snd.nxt)) snd.nxt = end;
+  if (seqGt(end, snd.max)) snd.max = end;
+  const now = c.now();
+  if (isNew && len > 0) c.rtt.onSend(seq, now);
+  c.lastSendTime = now;
+  if (!c.timers.isSet(Deadline.Retransmit) && !c.timers.isSet(Deadline.Persist)) c.setDeadline(Deadline.Retransmit, now + c.rtt.rto);
+  if (isNew && len > 0) armTailLossProbe(c);
+}
+
+/** Retransmits the first unacknowledged segment (fast retransmit, a NewReno partial ACK). */
+export function retransmitFirst(c: Tcb, reason: SendReason): void {
+  const snd = c.snd;
+  const outstanding = seqSub(snd.max, snd.una);
+  const dataOutstanding = Math.min(c.sendBuffer.length, outstanding);
+  const len = Math.min(dataOutstanding, snd.mss);
+  const fin = c.finQueued && len === c.sendBuffer.length && seqGt(snd.max, c.finSeq());
+  if (len === 0 && !fin) return;
+  c.ctx.counters.retransmits++;
+  c.rtt.onRetransmit(c.ctx.timestampNow());
+  emit(c, ACK | (fin ? FIN : 0), snd.una, 0, len, reason);
+  const r = c.recovery;
+  if (seqLt(r.highRxt, seqAdd(snd.una, len))) r.highRxt = seqAdd(snd.una, len);
+  r.retransmitMark = snd.max;
+  c.setDeadline(Deadline.Retransmit, c.now() + c.rtt.rto);
+}

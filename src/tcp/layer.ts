@@ -1,0 +1,470 @@
+// The TCP layer: demultiplexes segments to connections by 4-tuple, answers for listening
+// ports (RFC 9293 3.10.7.2) with a bounded SYN queue and SYN cookies, resets segments for
+// closed ports (RFC 9293 3.10.7.1), and is the context of its connections (tcb.ts
+// TcpContext): their clock, their timers, the batching of their output and ACKs, and the one
+// transmit buffer they all share.
+
+import { formatIpv4 } from '../ipv4/address.ts';
+import { ICMP_DEST_UNREACHABLE, UNREACH_FRAG_NEEDED, UNREACH_PORT, UNREACH_PROTOCOL } from '../ipv4/icmp-packet.ts';
+import { IPV4_MIN_HEADER, type Ipv4Packet, PROTO_TCP } from '../ipv4/ipv4-packet.ts';
+import { type IcmpErrorInfo, type Ipv4Layer, TX_HEADROOM } from '../ipv4/ipv4.ts';
+import type { Clock } from '../util/clock.ts';
+import { systemError } from '../util/errors.ts';
+import { seededRandom } from '../util/random.ts';
+import { abort } from './closing.ts';
+import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.ts';
+import { Connection } from './connection.ts';
+import { ConnectionTable } from './connection-table.ts';
+import { TcpCounters } from './counters.ts';
+import { IsnGenerator } from './isn.ts';
+import { PayloadSlab } from './payload-slab.ts';
+import { RateLimit } from './rate-limit.ts';
+import { seqAdd, seqBetween } from './seq.ts';
+import { TCP_EVENTS } from './state.ts';
+import { SynCookies } from './syn-cookies.ts';
+import type { SendReason, Tcb, TcpContext, TcpProbe } from './tcb.ts';
+import { ACK, clearTcpOptions, emitTcp, newTcpRepr, RST, SYN, TCP_MAX_HEADER, tcpHeaderLength, type TcpRepr, TcpSegment } from './tcp-segment.ts';
+import { TimerQueue } from './timers/queue.ts';
+
+/** Linux's default ip_local_port_range. */
+export const EPHEMERAL_FIRST = 32768;
+export const EPHEMERAL_LAST = 60999;
+
+export interface TcpLayerHost {
+  readonly clock: Clock;
+  readonly ipv4: Ipv4Layer;
+  readonly ip: number;
+  readonly mtu: number;
+  readonly seed: number | undefined;
+  /** True while a batch of received frames is processed; onBatchEnd handlers run after it. */
+  readonly inReceiveBatch?: boolean;
+  onBatchEnd?(handler: () => void): () => void;
+}
+
+/** A listening port: the server side of passive opens. */
+export class Listener {
+  /** Half-open connections (SYN-RECEIVED) counted against the SYN queue bound. */
+  halfOpen = 0;
+  constructor(
+    readonly port: number,
+    readonly synBacklog: number,
+    readonly onAccept: (conn: Connection) => void,
+  ) {}
+}
+
+export class TcpLayer implements TcpContext {
+  readonly counters = new TcpCounters();
+  readonly config: TcpConfig;
+  readonly clock: Clock;
+  readonly ipv4: Ipv4Layer;
+  readonly ip: number;
+  readonly mtu: number;
+  readonly isnGenerator: IsnGenerator;
+  /** The observer of every segment, state change and congestion change (Stack.setProbe). */
+  probe: TcpProbe | null = null;
+  /** Every connection's one timer, in one heap under one clock timer. */
+  readonly timers: TimerQueue<Tcb>;
+  private readonly table = new ConnectionTable();
+  readonly listeners = new Map<number, Listener>();
+  private readonly segment = new TcpSegment();
+  /** A second view, for the probe's look at what we send. */
+  private readonly sentSegment = new TcpSegment();
+  private readonly repr: TcpRepr = newTcpRepr();
+  private readonly txBuffer: Buffer;
+  /** Largest IPv4 datagram to send as one super-frame (the link segments it); else the MTU. */
+  private readonly gsoMaxSize: number;
+  /** One options object for every ipv4.send: IPv4 completes (or offloads) our checksum. */
+  private readonly sendOptions = { checksumField: 16, segmentSize: 0 };
+  private readonly random: () => number;
+  private readonly host: TcpLayerHost;
+  private readonly cookies: SynCookies;
+  private readonly slab = new PayloadSlab();
+  private readonly challengeAcks: RateLimit;
+  /** Connections whose output (and ACK) waits for the end of the current receive batch. */
+  private readonly batchPending: Tcb[] = [];
+  /** Connections owing an ACK at the end of this turn (deferToEndOfTurn). */
+  private endOfTurnAcks: Tcb[] = [];
+  private closed = false;
+
+  constructor(host: TcpLayerHost, config: Partial<TcpConfig> = {}) {
+    this.config = { ...DEFAULT_TCP_CONFIG, ...config };
+    this.host = host;
+    this.clock = host.clock;
+    this.ipv4 = host.ipv4;
+    this.ip = host.ip;
+    this.mtu = host.mtu;
+    this.isnGenerator = new IsnGenerator(host.clock, host.seed);
+    this.timers = new TimerQueue(host.clock);
+    this.random = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0x7c9);
+    // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
+    this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
+    this.gsoMaxSize = host.ipv4.gsoMaxSize;
+    this.cookies = new SynCookies(this.isnGenerator, host.clock, this.config, host.ip, host.mtu);
+    this.challengeAcks = new RateLimit(host.clock, this.config.challengeAckLimit);
+    // With offloads the kernel has checked (or will complete) the checksum: we skip ours then.
+    host.ipv4.register(
+      PROTO_TCP,
+      (ip, off, len, checksumTrusted) => this.receive(ip, off, len, checksumTrusted),
+      (info, quoted, off, len) => this.receiveIcmpError(info, quoted, off, len),
+      { checksumOffload: true },
+    );
+    host.onBatchEnd?.(() => this.endBatch());
+  }
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // TcpContext: what connections use
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  /** RFC 7323 3: TSval from a millisecond clock. */
+  timestampNow(): number {
+    return Math.floor(this.clock.now()) >>> 0;
+  }
+
+  isn(localIp: number, localPort: number, remoteIp: number, remotePort: number): number {
+    return this.isnGenerator.next(localIp, localPort, remoteIp, remotePort);
+  }
+
+  formatAddress(addr: number): string {
+    return formatIpv4(addr);
+  }
+
+  copyPayload(buf: Buffer, off: number, len: number): Buffer {
+    return this.slab.copy(buf, off, len);
+  }
+
+  allowChallengeAck(): boolean {
+    return this.challengeAcks.allow();
+  }
+
+  schedule(conn: Tcb, at: number): void {
+    this.timers.schedule(conn, at);
+  }
+
+  cancelTimer(conn: Tcb): void {
+    this.timers.cancel(conn);
+  }
+
+  /**
+   * Inside a batch of received frames, a connection's output waits for the batch's end
+   * (returns true and queues it): the batch's ACKs then release one large frame, and one
+   * ACK covers the batch's data (RFC 5681 4.2 allows ACKing more than two segments at once,
+   * as Linux does for GRO-coalesced packets). Outside a batch it returns false: send now.
+   */
+  deferToBatchEnd(conn: Tcb): boolean {
+    if (this.host.inReceiveBatch !== true) return false;
+    if (!conn.batchPending) {
+      conn.batchPending = true;
+      this.batchPending.push(conn);
+    }
+    return true;
+  }
+
+  private endBatch(): void {
+    const pending = this.batchPending;
+    try {
+      for (let i = 0; i < pending.length; i++) {
+        const conn = pending[i]! as Connection;
+        conn.batchPending = false;
+        conn.onBatchEnd();
+      }
+    } finally {
+      for (let i = 0; i < pending.length; i++) pending[i]!.batchPending = false;
+      pending.length = 0;
+    }
+  }
+
+  /**
+   * conn owes its peer an ACK at the end of this event-loop turn (a clock timer of 0 ms,
+   * shared by every connection deferring in the same turn), unless a segment carries it first.
+   */
+  deferToEndOfTurn(conn: Tcb): void {
+    this.endOfTurnAcks.push(conn);
+    if (this.endOfTurnAcks.length === 1) this.clock.setTimer(0, this.flushEndOfTurnAcks);
+  }
+
+  private readonly flushEndOfTurnAcks = (): void => {
+    const list = this.endOfTurnAcks;
+    this.endOfTurnAcks = [];
+    for (const conn of list) (conn as Connection).flushEndOfTurnAck();
+  };
+
+  /** A passive connection reached ESTABLISHED: hand it to its listener. */
+  accept(tcb: Tcb): void {
+    // Every Tcb the layer's connections pass here is a Connection the layer created.
+    const conn = tcb as Connection;
+    const listener = this.listeners.get(conn.listenerPort);
+    if (listener) listener.halfOpen--;
+    conn.listenerPort = -1;
+    if (!listener) {
+      abort(conn, null, TCP_EVENTS.listenerGone);
+      return;
+    }
+    listener.onAccept(conn);
+  }
+
+  /** Called by a connection entering CLOSED. */
+  remove(conn: Tcb): void {
+    if (this.table.remove(conn)) this.counters.connections--;
+    if (conn.listenerPort >= 0) {
+      const l = this.listeners.get(conn.listenerPort);
+      if (l) l.halfOpen--;
+      conn.listenerPort = -1;
+    }
+  }
+
+  /** Starts a segment for conn in the shared repr (ports set, options cleared). */
+  beginSegment(conn: Tcb): TcpRepr {
+    const r = this.repr;
+    clearTcpOptions(r);
+    r.srcPort = conn.localPort;
+    r.dstPort = conn.remotePort;
+    r.ack = 0;
+    r.urgentPointer = 0;
+    return r;
+  }
+
+  /**
+   * Most payload one segment may carry: the MSS, or with segmentation offload a super-frame
+   * of whole MSS-sized segments up to gsoMaxSize, which the link cuts into segments.
+   */
+  maxSegmentPayload(mss: number): number {
+    if (this.gsoMaxSize <= this.mtu) return mss;
+    const room = this.gsoMaxSize - IPV4_MIN_HEADER - TCP_MAX_HEADER;
+    return Math.max(mss, room - (room % mss));
+  }
+
+  /** Copies len bytes of conn's send buffer (from offset) after the header and sends. */
+  transmit(conn: Tcb, offset: number, len: number, reason: SendReason): void {
+    if (len > 0) {
+      const headerLength = tcpHeaderLength(this.repr);
+      conn.sendBuffer.copyOut(offset, this.txBuffer, TX_HEADROOM + headerLength, len);
+    }
+    this.send(conn, conn.remoteIp, len, len > conn.snd.mss ? conn.snd.mss : 0, reason);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Tables and opens
+
+  find(localPort: number, remoteIp: number, remotePort: number): Connection | undefined {
+    return this.table.find(localPort, remoteIp, remotePort);
+  }
+
+  private add(conn: Connection): void {
+    this.table.add(conn);
+    this.counters.connections++;
+  }
+
+  /** Every connection (for tests and statistics). */
+  all(): IterableIterator<Connection> {
+    return this.table.all();
+  }
+
+  listen(port: number, backlog: number, onAccept: (conn: Connection) => void): Listener | 'EADDRINUSE' {
+    if (this.listeners.has(port)) return 'EADDRINUSE';
+    const listener = new Listener(port, Math.max(1, Math.min(backlog, this.config.maxSynBacklog)), onAccept);
+    this.listeners.set(port, listener);
+    this.counters.listeners = this.listeners.size;
+    return listener;
+  }
+
+  /** Stops listening; connections not yet accepted are reset, as Linux does on close(). */
+  unlisten(listener: Listener): void {
+    if (this.listeners.get(listener.port) !== listener) return;
+    this.listeners.delete(listener.port);
+    this.counters.listeners = this.listeners.size;
+    for (const conn of [...this.all()]) {
+      if (conn.listenerPort === listener.port && conn.state === 'SYN-RECEIVED') abort(conn, null, TCP_EVENTS.listenerGone);
+    }
+  }
+
+  /** A free local port for a connection to remoteIp:remotePort (Linux's range, random start). */
+  ephemeralPort(remoteIp: number, remotePort: number): number | null {
+    const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
+    const start = Math.floor(this.random() * span);
+    for (let i = 0; i < span; i++) {
+      const port = EPHEMERAL_FIRST + ((start + i) % span);
+      if (!this.listeners.has(port) && !this.find(port, remoteIp, remotePort)) return port;
+    }
+    return null;
+  }
+
+  /** Creates a connection in CLOSED, ready for openActive (which sends its SYN). */
+  connect(remoteIp: number, remotePort: number, localPort?: number): Connection | 'EADDRINUSE' | 'EADDRNOTAVAIL' {
+    const port = localPort || this.ephemeralPort(remoteIp, remotePort);
+    if (port === null) return 'EADDRNOTAVAIL';
+    if (this.find(port, remoteIp, remotePort)) return 'EADDRINUSE';
+    const conn = new Connection(this, this.ip, port, remoteIp, remotePort);
+    this.add(conn);
+    return conn;
+  }
+
+  private newPassive(listener: Listener, seg: TcpSegment, remoteIp: number): Connection {
+    const conn = new Connection(this, this.ip, seg.dstPort, remoteIp, seg.srcPort);
+    conn.listenerPort = listener.port;
+    listener.halfOpen++;
+    this.add(conn);
+    return conn;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Receive
+
+  /** Entry point from IPv4. Never throws; bad segments are counted with a reason. */
+  receive(ip: Ipv4Packet, off: number, len: number, checksumTrusted = false): void {
+    this.counters.rx++;
+    const seg = this.segment;
+    const bad = seg.parse(ip.buf, off, len, ip.src, ip.dst, !checksumTrusted);
+    if (bad) return this.counters.drop(bad);
+    // RFC 1122 4.2.3.10: segments to broadcast or multicast addresses are not for TCP.
+    if (ip.dst !== this.ip) return this.counters.drop('tcp-not-unicast');
+    const remoteIp = ip.src;
+    const localPort = seg.dstPort;
+    const conn = this.find(localPort, remoteIp, seg.srcPort);
+    const probe = this.probe;
+    if (probe !== null) probe.tcpSegment('in', conn ?? null, seg, null);
+    if (conn) {
+      // A new SYN for a TIME-WAIT connection with a higher sequence number may reopen it
+      // (RFC 6191 2, as Linux does): the old incarnation is forgotten.
+      const f = seg.flags;
+      if (conn.state === 'TIME-WAIT' && (f & (SYN | ACK | RST)) === SYN && ((seg.seq - conn.rcv.nxt) | 0) > 0 && this.listeners.has(localPort)) {
+        conn.destroy(null, TCP_EVENTS.timeWaitReused);
+      } else {
+        conn.receive(seg);
+        return;
+      }
+    }
+    const listener = this.listeners.get(localPort);
+    if (!listener) {
+      this.counters.drop('tcp-port-closed');
+      this.sendResetFor(seg, remoteIp);
+      return;
+    }
+    this.receiveOnListener(listener, seg, remoteIp);
+  }
+
+  /** RFC 9293 3.10.7.2: LISTEN state. */
+  private receiveOnListener(listener: Listener, seg: TcpSegment, remoteIp: number): void {
+    const flags = seg.flags;
+    if (flags & RST) return this.counters.drop('tcp-listen-rst'); // first: an RST is ignored
+    if (flags & ACK) {
+      // second: an ACK is bad here, unless it completes a SYN cookie handshake.
+      if (!(flags & SYN) && this.config.synCookies && this.acceptCookie(listener, seg, remoteIp)) return;
+      this.counters.drop('tcp-listen-ack');
+      this.sendResetFor(seg, remoteIp);
+      return;
+    }
+    if (!(flags & SYN)) return this.counters.drop('tcp-listen-no-syn');
+    if (listener.halfOpen >= listener.synBacklog) {
+      // The SYN queue is full: answer statelessly with a cookie, or drop (RFC 4987 3.6).
+      if (this.config.synCookies) this.sendSynCookie(seg, remoteIp);
+      else this.counters.drop('tcp-syn-queue-full');
+      return;
+    }
+    this.newPassive(listener, seg, remoteIp).openPassive(seg);
+  }
+
+  private sendSynCookie(seg: TcpSegment, remoteIp: number): void {
+    this.cookies.synAck(seg, remoteIp, this.repr, this.timestampNow());
+    this.counters.synCookiesSent++;
+    this.send(null, remoteIp, 0, 0, 'syn-cookie');
+  }
+
+  private acceptCookie(listener: Listener, seg: TcpSegment, remoteIp: number): boolean {
+    const cookie = this.cookies.check(seg, remoteIp);
+    if (cookie === null) return false;
+    const conn = this.newPassive(listener, seg, remoteIp);
+    conn.openFromCookie(cookie.irs, cookie.iss, cookie.mss, cookie.options);
+    this.counters.synCookiesAccepted++;
+    conn.receive(seg);
+    return true;
+  }
+
+  /**
+   * ICMP errors about our segments (RFC 1122 4.2.3.9, RFC 5927 4.1: only when the quoted
+   * sequence number is in flight). Port and protocol unreachable abort a connection being
+   * opened with ECONNREFUSED, as Linux does; "fragmentation needed" lowers the MSS (RFC 1191).
+   */
+  private receiveIcmpError(info: IcmpErrorInfo, quoted: Ipv4Packet, off: number, len: number): void {
+    if (len < 8) return;
+    const buf = quoted.buf;
+    const conn = this.find(buf.readUInt16BE(off), quoted.dst, buf.readUInt16BE(off + 2));
+    if (!conn) return this.counters.drop('tcp-icmp-no-connection');
+    const seq = buf.readUInt32BE(off + 4);
+    if (!seqBetween(conn.snd.una, seq, conn.snd.max)) return this.counters.drop('tcp-icmp-seq-not-in-flight');
+    if (info.type === ICMP_DEST_UNREACHABLE) {
+      if (info.code === UNREACH_FRAG_NEEDED) {
+        if (info.mtu >= 68) conn.lowerMss(info.mtu - 40);
+        return;
+      }
+      if ((info.code === UNREACH_PORT || info.code === UNREACH_PROTOCOL) && conn.state === 'SYN-SENT') {
+        conn.destroy(systemError('ECONNREFUSED', 'connect', formatIpv4(conn.remoteIp), conn.remotePort), TCP_EVENTS.refused);
+        return;
+      }
+    }
+    this.counters.drop('tcp-icmp-soft-error');
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Transmit
+
+  /** Sends the shared repr; segmentSize: the MSS when the payload is a super-frame for the link to segment (TSO). */
+  private send(conn: Tcb | null, remoteIp: number, payloadLength: number, segmentSize: number, reason: SendReason): void {
+    if (this.closed) return;
+    const headerLength = emitTcp(this.txBuffer, TX_HEADROOM, this.repr, payloadLength, this.ip, remoteIp, false);
+    this.counters.tx++;
+    if (this.repr.flags & RST) this.counters.resetsSent++;
+    const probe = this.probe;
+    if (probe !== null) {
+      const view = this.sentSegment;
+      // The checksum is not filled in yet (IPv4 does it): parse without verifying.
+      if (view.parse(this.txBuffer, TX_HEADROOM, headerLength + payloadLength, this.ip, remoteIp, false) === null) {
+        probe.tcpSegment('out', conn, view, reason);
+      }
+    }
+    this.sendOptions.segmentSize = segmentSize;
+    const err = this.ipv4.send(PROTO_TCP, remoteIp, this.txBuffer, TX_HEADROOM, headerLength + payloadLength, this.sendOptions);
+    if (err) this.counters.drop(`tcp-send-${err}`);
+  }
+
+  /**
+   * A reset in answer to a segment that has no connection to go to (RFC 9293 3.10.7.1):
+   * with ACK set, <SEQ=SEG.ACK><CTL=RST>; else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+   * Never in answer to a reset.
+   */
+  sendResetFor(seg: TcpSegment, remoteIp: number): void {
+    const flags = seg.flags;
+    if (flags & RST) return;
+    const r = this.repr;
+    clearTcpOptions(r);
+    r.srcPort = seg.dstPort;
+    r.dstPort = seg.srcPort;
+    r.window = 0;
+    r.urgentPointer = 0;
+    if (flags & ACK) {
+      r.seq = seg.ack;
+      r.ack = 0;
+      r.flags = RST;
+    } else {
+      r.seq = 0;
+      r.ack = seqAdd(seg.seq, seg.segmentLength);
+      r.flags = RST | ACK;
+    }
+    this.send(null, remoteIp, 0, 0, 'reset-no-connection');
+  }
+
+  /** Closing the stack resets every connection, as a host going down would. */
+  close(): void {
+    for (const conn of [...this.all()]) abort(conn, null, TCP_EVENTS.stackClosed);
+    this.listeners.clear();
+    this.counters.listeners = 0;
+    this.timers.stop();
+    this.closed = true;
+  }
+}

@@ -1,0 +1,84 @@
+// The receiver (RFC 9293 3.10.7.4 "seventh" and "eighth"): in-order text goes to the
+// application, out-of-order text waits in the reassembly queue (bounded), and the FIN is
+// taken once everything before it has arrived. When to acknowledge is the ACK policy's.
+
+import { abort, enterTimeWait } from './closing.ts';
+import { seqAdd } from './seq.ts';
+import { TCP_EVENTS, type TcpState } from './state.ts';
+import type { Tcb } from './tcb.ts';
+import type { TcpSegment } from './tcp-segment.ts';
+
+/** Seventh and eighth steps: the segment's text [off, off+len) at seq, and its FIN. */
+export function acceptData(c: Tcb, seg: TcpSegment, seq: number, off: number, len: number, fin: boolean): void {
+  if (c.state !== 'ESTABLISHED' && c.state !== 'FIN-WAIT-1' && c.state !== 'FIN-WAIT-2') {
+    // After the peer's FIN no text can follow; a duplicate FIN is only acknowledged.
+    if (fin || len > 0) c.ack.ackNow();
+    return;
+  }
+  const rcv = c.rcv;
+  if (seq !== rcv.nxt) {
+    // Out of order: keep it (bounded) and tell the sender at once with a duplicate ACK
+    // (RFC 5681 4.2).
+    if (!c.reassembly.insert(seq, seg.buf, off, len, fin)) c.ctx.counters.drop('tcp-ooo-queue-full');
+    c.ack.ackNow();
+    return;
+  }
+  const filledHole = !c.reassembly.isEmpty;
+  if (len > 0) {
+    const data = c.ctx.copyPayload(seg.buf, off, len);
+    rcv.nxt = seqAdd(rcv.nxt, len);
+    deliver(c, data);
+    // The application may have destroyed the socket from its 'data' handler.
+    if ((c.state as TcpState) === 'CLOSED') return;
+    // Full-sized segments count one each (a coalesced super-frame from the kernel, several).
+    c.ack.onInOrderData(len, rcv.mss - 40);
+  }
+  let finNow = fin;
+  if (filledHole) {
+    // RFC 5681 4.2: ACK at once a segment that fills a gap.
+    c.ack.ackNow();
+    rcv.nxt = c.reassembly.drain(
+      rcv.nxt,
+      (d) => deliver(c, d),
+      () => (finNow = true),
+    );
+    if ((c.state as TcpState) === 'CLOSED') return;
+  }
+  if (finNow) {
+    receiveFin(c);
+    return;
+  }
+  c.ack.afterInOrderData();
+}
+
+function deliver(c: Tcb, data: Buffer): void {
+  c.ctx.counters.bytesReceived += data.length;
+  if (c.user && !c.orphaned) c.user.onData(data);
+  else if (c.orphaned) {
+    // Data for a socket nobody reads any more: Linux answers with a reset (RFC 2525 2.17).
+    abort(c, null);
+  }
+}
+
+/** The FIN came in order (RFC 9293 3.10.7.4 "eighth"). */
+function receiveFin(c: Tcb): void {
+  c.rcv.nxt = seqAdd(c.rcv.nxt, 1);
+  c.finReceived = true;
+  c.ack.onFinReceived(c.state === 'ESTABLISHED');
+  c.user?.onEnd();
+  switch (c.state) {
+    case 'ESTABLISHED':
+      c.transition(TCP_EVENTS.finReceived);
+      break;
+    case 'FIN-WAIT-1':
+      // Our FIN not yet acknowledged: simultaneous close (RFC 9293 3.6 figure 13).
+      if (c.snd.una === seqAdd(c.finSeq(), 1)) enterTimeWait(c, TCP_EVENTS.finReceivedOurFinAcked);
+      else c.transition(TCP_EVENTS.finReceived);
+      break;
+    case 'FIN-WAIT-2':
+      enterTimeWait(c, TCP_EVENTS.finReceived);
+      break;
+    default:
+      break;
+  }
+}

@@ -1,0 +1,149 @@
+// What each of a connection's deadlines does when it comes (timers/deadlines.ts names them):
+// retransmission timeout (RFC 6298 5.4-5.7, RFC 5681 3.1), tail loss probe (RFC 8985 7.3),
+// persist (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17), delayed ACK (RFC 1122 4.2.3.2), keepalive
+// (RFC 1122 4.2.3.6) and the end of TIME-WAIT (RFC 9293 3.10.8).
+
+import { emit, sendAck, sendSyn } from '../emit.ts';
+import { output, persistTimeout } from '../output.ts';
+import { resetOnTimeout } from '../recovery/recovery.ts';
+import { sendTailLossProbe } from '../recovery/tlp.ts';
+import { seqAdd, seqLt, seqSub } from '../seq.ts';
+import { canSendData, isSynchronized, TCP_EVENTS, type TcpState } from '../state.ts';
+import type { Tcb } from '../tcb.ts';
+import { ACK } from '../tcp-segment.ts';
+import { systemError } from '../../util/errors.ts';
+import { Deadline } from './deadlines.ts';
+
+/** The earliest deadline came: run every one that is due, in Deadline order. */
+export function onTimer(c: Tcb): void {
+  const now = c.now();
+  const t = c.timers;
+  if (t.isDue(Deadline.Close, now)) {
+    t.clear(Deadline.Close);
+    c.destroy(null, c.state === 'TIME-WAIT' ? TCP_EVENTS.timeWaitTimeout : TCP_EVENTS.finWait2Timeout);
+    return;
+  }
+  if (t.isDue(Deadline.Retransmit, now)) {
+    t.clear(Deadline.Retransmit);
+    onRetransmitTimeout(c);
+    if ((c.state as TcpState) === 'CLOSED') return;
+  }
+  if (t.isDue(Deadline.TailLossProbe, now)) {
+    t.clear(Deadline.TailLossProbe);
+    sendTailLossProbe(c);
+  }
+  if (t.isDue(Deadline.Persist, now)) {
+    t.clear(Deadline.Persist);
+    onPersistTimeout(c);
+    if ((c.state as TcpState) === 'CLOSED') return;
+  }
+  if (t.isDue(Deadline.DelayedAck, now)) {
+    t.clear(Deadline.DelayedAck);
+    if (isSynchronized(c.state)) sendAck(c, 'delayed-ack');
+  }
+  if (t.isDue(Deadline.KeepAlive, now)) {
+    t.clear(Deadline.KeepAlive);
+    onKeepAliveTimeout(c);
+    if ((c.state as TcpState) === 'CLOSED') return;
+  }
+  c.armTimer();
+}
+
+/** RFC 6298 5.4-5.6: retransmit the earliest segment, back off, and give up after the limit. */
+function onRetransmitTimeout(c: Tcb): void {
+  const snd = c.snd;
+  const state = c.state;
+  const opening = state === 'SYN-SENT' || state === 'SYN-RECEIVED';
+  if (snd.una === snd.max && !opening) return;
+  c.retries++;
+  c.ctx.counters.timeouts++;
+  const config = c.config;
+  const limit = state === 'SYN-SENT' ? config.synRetries : state === 'SYN-RECEIVED' ? config.synAckRetries : config.maxRetries;
+  if (c.retries > limit) {
+    const err =
+      state === 'SYN-SENT'
+        ? systemError('ETIMEDOUT', 'connect', c.ctx.formatAddress(c.remoteIp), c.remotePort)
+        : systemError('ETIMEDOUT', 'read');
+    c.destroy(state === 'SYN-RECEIVED' && c.passive ? null : err, TCP_EVENTS.retransmitLimit);
+    return;
+  }
+  c.rtt.backoff();
+  c.rtt.stopTiming(); // Karn: nothing sent before now may be timed
+  const probe = c.ctx.probe;
+  if (probe !== null) probe.tcpRtt(c, 'backoff');
+  if (opening) {
+    snd.nxt = snd.iss;
+    c.rtt.onRetransmit(c.ctx.timestampNow());
+    sendSyn(c, 'syn-retransmit');
+    return;
+  }
+  // RFC 5681 3.1 eq. 4 and RFC 6582 4: collapse cwnd, remember the highest sent, and go
+  // back to SND.UNA (go-back-N, as BSD and Linux do after a timeout).
+  c.cc.onTimeout(seqSub(snd.max, snd.una), c.now());
+  resetOnTimeout(c);
+  if (probe !== null) c.reportCongestion('retransmission timeout (RFC 5681 3.1 eq. 4)');
+  snd.nxt = snd.una;
+  c.timers.clear(Deadline.Retransmit);
+  output(c);
+  if (!c.timers.isSet(Deadline.Retransmit) && !c.timers.isSet(Deadline.Persist) && snd.una !== snd.max) {
+    // Nothing could be sent (the window shrank to zero): keep the timer going.
+    c.setDeadline(Deadline.Retransmit, c.now() + c.rtt.rto);
+  }
+}
+
+/**
+ * RFC 1122 4.2.2.17 / RFC 9293 3.8.6.1: probe a zero window with one byte of new data,
+ * with exponential backoff; the connection stays open however long the window stays shut.
+ */
+function onPersistTimeout(c: Tcb): void {
+  if (!canSendData(c.state)) return;
+  const snd = c.snd;
+  if (snd.wnd > 0) {
+    // The SWS override (RFC 9293 3.8.6.2.1): send what the small window allows.
+    c.persistBackoff = 0;
+    c.forceSend = true;
+    output(c);
+    c.forceSend = false;
+    return;
+  }
+  const waiting = c.sendBuffer.length - seqSub(snd.nxt, snd.una);
+  if (waiting <= 0 && snd.una === snd.max) return;
+  c.ctx.counters.persistProbes++;
+  const len = Math.min(1, c.sendBuffer.length);
+  if (len > 0) {
+    c.probing = true;
+    emit(c, ACK, snd.una, 0, 1, 'zero-window-probe');
+    if (seqLt(snd.nxt, seqAdd(snd.una, 1))) snd.nxt = seqAdd(snd.una, 1);
+    if (seqLt(snd.max, snd.nxt)) snd.max = snd.nxt;
+  } else {
+    sendAck(c, 'zero-window-probe');
+  }
+  if (c.persistBackoff < 16) c.persistBackoff++;
+  c.timers.set(Deadline.Persist, c.now() + persistTimeout(c));
+}
+
+/** RFC 1122 4.2.3.6: an idle connection is probed with SEG.SEQ = SND.NXT - 1 and no data. */
+function onKeepAliveTimeout(c: Tcb): void {
+  if (!c.keepAlive || !isSynchronized(c.state) || c.state === 'TIME-WAIT') return;
+  const now = c.now();
+  const t = c.timers;
+  const idle = now - c.lastReceiveTime;
+  if (idle < c.keepAliveIdleMs && c.keepAliveProbesSent === 0) {
+    t.set(Deadline.KeepAlive, c.lastReceiveTime + c.keepAliveIdleMs);
+    return;
+  }
+  const interval = c.config.keepAliveIntervalMs;
+  if (c.keepAliveProbesSent > 0 && c.lastReceiveTime > now - interval * c.keepAliveProbesSent - 1) {
+    // The peer answered since the first probe: start over.
+    c.keepAliveProbesSent = 0;
+    t.set(Deadline.KeepAlive, c.lastReceiveTime + c.keepAliveIdleMs);
+    return;
+  }
+  if (c.keepAliveProbesSent >= c.config.keepAliveProbes) {
+    c.destroy(systemError('ETIMEDOUT', 'read'), TCP_EVENTS.keepAliveLimit);
+    return;
+  }
+  c.keepAliveProbesSent++;
+  emit(c, ACK, seqAdd(c.snd.max, -1), 0, 0, 'keepalive');
+  t.set(Deadline.KeepAlive, now + interval);
+}
