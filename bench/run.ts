@@ -13,6 +13,9 @@
 //   BULK=268435456       bytes per bulk transfer
 //   TARGETS=tapstack,lwip-tuned,lwip-deb,kernel   which columns to measure
 //   TAPSTACK_ARGS="..."  extra arguments for ./bin/tapstack (e.g. "--offload off")
+//   TAPSTACK_BASE=DIR    another checkout of tapstack (e.g. a `git worktree` of an older
+//                        commit, with its node_modules): target `tapstack-base` runs its
+//                        bin/tapstack beside this one, for before/after figures in one run
 //   BENCH_OUT=FILE       also write the results as markdown (or: --out FILE; --write for
 //                        bench/results/<date>.md)
 //   CONNS=10000          simultaneous connections for the concurrency figures
@@ -28,6 +31,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PEERS_SRC = process.env.PEERS_DIR ?? path.resolve(ROOT, '../shared/peers');
 const PEERS_BIN = process.env.PEERS_BIN ?? '/tmp/tapstack-peers';
 const TAPSTACK = path.join(ROOT, 'bin/tapstack');
+const TAPSTACK_BASE = process.env.TAPSTACK_BASE ? path.join(path.resolve(process.env.TAPSTACK_BASE), 'bin/tapstack') : null;
 
 const RUNS = positiveInt('RUNS', 3);
 const BULK = positiveInt('BULK', 256 * 1024 * 1024);
@@ -375,14 +379,14 @@ function makeTarget(result: TargetResult, server: Server, clientNs: string, host
   };
 }
 
-async function startTapstack(r: TargetResult): Promise<Target | null> {
-  const help = spawnSync(TAPSTACK, ['--help'], { timeout: 30_000 }).stdout?.toString() ?? '';
+async function startTapstack(r: TargetResult, bin = TAPSTACK): Promise<Target | null> {
+  const help = spawnSync(bin, ['--help'], { timeout: 30_000 }).stdout?.toString() ?? '';
   const chargenBytes = help.includes('--chargen-bytes');
   if (!chargenBytes) note(r, 'pull', 'n/a: chargen does not stop after BULK bytes (no --chargen-bytes)');
   const ns = makeNamespace();
   const args = ['--tap', 'tap0', '--ip', '10.0.0.2/24', '--host-ip', '10.0.0.1/24', ...TAPSTACK_ARGS];
   if (chargenBytes) args.push('--chargen-bytes', String(BULK));
-  const server = new Server(ns, TAPSTACK, args);
+  const server = new Server(ns, bin, args);
   const t = makeTarget(r, server, ns, '10.0.0.2', chargenBytes, [ns]);
   if (!(await server.waitFor(/^tapstack up .*$/m, 30_000))) {
     r.unavailable = `did not start: ${tail(server.out)}`;
@@ -493,6 +497,7 @@ function verdict(f: FigureDef, ours: TargetResult | undefined, lwip: TargetResul
 
 const COLUMN_NAMES: Record<string, string> = {
   tapstack: 'tapstack',
+  'tapstack-base': 'tapstack (base)',
   'lwip-tuned': 'lwIP tuned',
   'lwip-deb': 'lwIP Debian',
   kernel: 'kernel (veth)',
@@ -500,11 +505,13 @@ const COLUMN_NAMES: Record<string, string> = {
 
 function table(results: Map<string, TargetResult>): string {
   const cols = TARGETS;
-  const head = ['figure', 'unit', ...cols.map((c) => COLUMN_NAMES[c] ?? c), 'tapstack / lwIP tuned', 'goal', 'met?'];
+  const withBase = cols.includes('tapstack-base');
+  const head = ['figure', 'unit', ...cols.map((c) => COLUMN_NAMES[c] ?? c), 'tapstack / lwIP tuned', ...(withBase ? ['base / lwIP tuned'] : []), 'goal', 'met?'];
   const rows: string[][] = [];
   for (const f of FIGURES) {
     const v = verdict(f, results.get('tapstack'), results.get('lwip-tuned'));
-    rows.push([f.label, f.unit, ...cols.map((c) => cell(results.get(c), f)), v.ratio, f.goal?.text ?? '', v.met]);
+    const base = withBase ? [verdict(f, results.get('tapstack-base'), results.get('lwip-tuned')).ratio] : [];
+    rows.push([f.label, f.unit, ...cols.map((c) => cell(results.get(c), f)), v.ratio, ...base, f.goal?.text ?? '', v.met]);
   }
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
@@ -575,11 +582,14 @@ async function main(): Promise<number> {
     results.set(name, r);
     let t: Target | null = null;
     if (name === 'tapstack') t = await startTapstack(r);
-    else if (peersProblem && name !== 'tapstack') r.unavailable = 'peers not built';
+    else if (name === 'tapstack-base') {
+      if (TAPSTACK_BASE === null) r.unavailable = 'TAPSTACK_BASE is not set';
+      else t = await startTapstack(r, TAPSTACK_BASE);
+    } else if (peersProblem) r.unavailable = 'peers not built';
     else if (name === 'lwip-tuned' || name === 'lwip-deb') t = await startLwip(r, name === 'lwip-tuned' ? 'tuned' : 'deb');
     else if (name === 'kernel') t = await startKernel(r);
     else {
-      process.stderr.write(`bench: unknown target '${name}' (tapstack, lwip-tuned, lwip-deb, kernel)\n`);
+      process.stderr.write(`bench: unknown target '${name}' (tapstack, tapstack-base, lwip-tuned, lwip-deb, kernel)\n`);
       for (const started of targets) await started.stop();
       return 2;
     }
@@ -627,7 +637,7 @@ async function main(): Promise<number> {
   process.stdout.write(`\n${body}`);
   if (outFile) {
     fs.mkdirSync(path.dirname(outFile), { recursive: true });
-    const env = ['RUNS', 'BULK', 'CONNS', 'PING_COUNT', 'TARGETS', 'TAPSTACK_ARGS'].filter((k) => process.env[k]).map((k) => `${k}=${JSON.stringify(process.env[k])}`);
+    const env = ['RUNS', 'BULK', 'CONNS', 'PING_COUNT', 'TARGETS', 'TAPSTACK_ARGS', 'TAPSTACK_BASE'].filter((k) => process.env[k]).map((k) => `${k}=${JSON.stringify(process.env[k])}`);
     const command = [...env, 'npm run bench', ...(args.length ? ['--', ...args] : [])].join(' ');
     fs.writeFileSync(outFile, `# tapstack benchmark\n\nCommand (as root): \`${command}\`\n\n${body}\nEvery run:\n\n${rawValues(results)}\n`);
     log(`written to ${outFile}`);
