@@ -1,8 +1,10 @@
 // A fault-injecting link: wraps any Link and, from a seed, drops, duplicates, reorders,
 // delays and corrupts frames in both directions. The same seed gives the same faults.
+// Everything else (offloads, batched receive) is the inner link's (LinkDecorator).
 
 import type { Clock } from '../util/clock.ts';
 import { seededRandom } from '../util/random.ts';
+import { LinkDecorator } from './decorator.ts';
 import { type FrameReceiver, type Link, LINK_HEADROOM } from './link.ts';
 import type { RxFrameInfo } from './vnet.ts';
 
@@ -28,40 +30,32 @@ export interface FaultCounters {
   corrupted: number;
 }
 
-export class FaultyLink implements Link {
+export class FaultyLink extends LinkDecorator {
   readonly counters: FaultCounters = { dropped: 0, duplicated: 0, reordered: 0, delayed: 0, corrupted: 0 };
   private readonly random: () => number;
-  private receiver: FrameReceiver = () => {};
   /** Faults can be switched off at run time, e.g. to let a test finish cleanly. */
   enabled = true;
+  private readonly passUp: FrameReceiver = (b, o, l, info) => this.receiver(b, o, l, info);
+  private readonly passUpLater: FrameReceiver = (b, o, l, info) => this.receiveAlone(b, o, l, info);
+  private readonly passDown: FrameReceiver = (b, o, l) => this.inner.send(b, o, l);
 
   constructor(
-    private readonly inner: Link,
+    inner: Link,
     private readonly clock: Clock,
     private readonly options: FaultOptions,
   ) {
+    super(inner);
     this.random = seededRandom(options.seed);
-    inner.setReceiver((buf, off, len, info) => {
-      if (this.applies('rx')) this.perturb(buf, off, len, info, this.receiver);
-      else this.receiver(buf, off, len, info);
-    });
   }
 
-  get mtu(): number {
-    return this.inner.mtu;
-  }
-
-  send(buf: Buffer, off: number, len: number): void {
-    if (this.applies('tx')) this.perturb(buf, off, len, null, (b, o, l) => this.inner.send(b, o, l));
+  override send(buf: Buffer, off: number, len: number): void {
+    if (this.applies('tx')) this.perturb(buf, off, len, null, this.passDown, this.passDown);
     else this.inner.send(buf, off, len);
   }
 
-  setReceiver(receiver: FrameReceiver): void {
-    this.receiver = receiver;
-  }
-
-  close(): Promise<void> | void {
-    return this.inner.close();
+  protected override receive(buf: Buffer, off: number, len: number, info: RxFrameInfo | null): void {
+    if (this.applies('rx')) this.perturb(buf, off, len, info, this.passUp, this.passUpLater);
+    else this.receiver(buf, off, len, info);
   }
 
   private applies(dir: 'tx' | 'rx'): boolean {
@@ -71,9 +65,10 @@ export class FaultyLink implements Link {
 
   /**
    * Passes the frame on (or not) with its faults. A frame passed as it came keeps its offload
-   * facts; a corrupted or delayed copy gets none, since they no longer hold for it.
+   * facts; a corrupted or delayed copy gets none, since they no longer hold for it. A delayed
+   * frame is passed on later, by `passLater` (received: a batch of its own).
    */
-  private perturb(buf: Buffer, off: number, len: number, info: RxFrameInfo | null, pass: FrameReceiver): void {
+  private perturb(buf: Buffer, off: number, len: number, info: RxFrameInfo | null, pass: FrameReceiver, passLater: FrameReceiver): void {
     const o = this.options;
     const r = this.random;
     if (o.drop && r() < o.drop) {
@@ -103,7 +98,7 @@ export class FaultyLink implements Link {
         else this.counters.delayed++;
         const copy = frame === buf ? withHeadroom(buf, off, len) : frame;
         const ms = 1 + r() * (o.maxDelayMs ?? 10);
-        this.clock.setTimer(ms, () => pass(copy, LINK_HEADROOM, len, null));
+        this.clock.setTimer(ms, () => passLater(copy, LINK_HEADROOM, len, null));
       } else {
         pass(frame, frameOff, len, frame === buf ? info : null);
       }

@@ -9,8 +9,9 @@
 
 import fs from 'node:fs';
 import { ETH_HEADER_LEN, ETHERTYPE_IPV4 } from './ethernet.ts';
-import type { FrameReceiver, Link } from './link.ts';
-import { completePartialChecksum, type TxOffload } from './vnet.ts';
+import { LinkDecorator } from './decorator.ts';
+import type { Link } from './link.ts';
+import { completePartialChecksum, type RxFrameInfo } from './vnet.ts';
 
 /** IP protocol number of UDP (RFC 768; ipv4/ipv4-packet.ts's PROTO_UDP): link/ imports nothing from the layers above. */
 const IP_PROTO_UDP = 17;
@@ -53,37 +54,24 @@ export class PcapWriter {
 }
 
 /** A Link that records every frame in and out to a pcap file, then passes it on. */
-export class CapturingLink implements Link {
-  private receiver: FrameReceiver = () => {};
+export class CapturingLink extends LinkDecorator {
   private scratch: Buffer | null = null;
 
   constructor(
-    private readonly inner: Link,
+    inner: Link,
     private readonly writer: PcapWriter,
     private readonly epochMs: () => number = Date.now,
   ) {
-    inner.setReceiver((buf, off, len, info) => {
-      if (info?.checksumPartial) this.writeCompleted(buf, off, len, info.checksumStart, info.checksumField);
-      else this.writer.write(buf, off, len, this.epochMs());
-      this.receiver(buf, off, len, info);
-    });
+    super(inner);
   }
 
-  get mtu(): number {
-    return this.inner.mtu;
-  }
-  get gsoMaxSize(): number | undefined {
-    return this.inner.gsoMaxSize;
-  }
-  get txOffload(): TxOffload | undefined {
-    return this.inner.txOffload;
+  protected override receive(buf: Buffer, off: number, len: number, info: RxFrameInfo | null): void {
+    if (info?.checksumPartial) this.writeCompleted(buf, off, len, info.checksumStart, info.checksumField);
+    else this.writer.write(buf, off, len, this.epochMs());
+    this.receiver(buf, off, len, info);
   }
 
-  setBatchEndHandler(handler: () => void): void {
-    this.inner.setBatchEndHandler?.(handler);
-  }
-
-  send(buf: Buffer, off: number, len: number): void {
+  override send(buf: Buffer, off: number, len: number): void {
     const t = this.inner.txOffload;
     if (t !== undefined && t.checksumStart !== 0) this.writeCompleted(buf, off, len, off + t.checksumStart, off + t.checksumStart + t.checksumOffset);
     else this.writer.write(buf, off, len, this.epochMs());
@@ -101,11 +89,7 @@ export class CapturingLink implements Link {
     this.writer.write(copy, 0, n, this.epochMs());
   }
 
-  setReceiver(receiver: FrameReceiver): void {
-    this.receiver = receiver;
-  }
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.inner.close();
     this.writer.close();
   }

@@ -1,6 +1,7 @@
 // Two stacks joined by an in-memory link (optionally with faults), in virtual time.
 
 import { VirtualClock } from '../../src/util/clock.ts';
+import { LinkDecorator } from '../../src/link/decorator.ts';
 import { FaultyLink, type FaultOptions } from '../../src/link/faults.ts';
 import type { Link } from '../../src/link/link.ts';
 import { createLinkPair } from '../../src/link/memory.ts';
@@ -21,15 +22,12 @@ export interface StackPair {
  * reply would poison the neighbour cache, which tests nothing about TCP.
  */
 function sparingArp(inner: Link, faulty: FaultyLink): Link {
-  return {
-    mtu: inner.mtu,
-    send(buf: Buffer, off: number, len: number): void {
+  return new (class extends LinkDecorator {
+    override send(buf: Buffer, off: number, len: number): void {
       if (len >= 14 && buf.readUInt16BE(off + 12) === 0x0806) inner.send(buf, off, len);
       else faulty.send(buf, off, len);
-    },
-    setReceiver: (receiver) => faulty.setReceiver(receiver),
-    close: () => faulty.close(),
-  };
+    }
+  })(faulty);
 }
 
 export async function stackPair(
