@@ -1,0 +1,126 @@
+// TCP's inside as observers see it: the probe (every segment with its connection and why it
+// was sent, every state change with its event and RFC section, cwnd/ssthresh/recovery and
+// RTT changes), the state x event table, and TCP's statistics in the stack's counters.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { statsSnapshot } from '../../src/services/http.ts';
+import { describeTransitions, TCP_EVENTS, type TcpState } from '../../src/tcp/state.ts';
+import type { CongestionSnapshot, SendReason, Tcb, TcpProbe } from '../../src/tcp/tcb.ts';
+import type { TcpSegment } from '../../src/tcp/tcp-segment.ts';
+import { stackPair } from '../helpers/tcp-pair.ts';
+
+async function runUntil(clock: { advance(ms: number): void }, done: () => boolean, limitMs = 60_000): Promise<boolean> {
+  for (let t = 0; t < limitMs && !done(); t++) {
+    clock.advance(1);
+    await new Promise((r) => setImmediate(r));
+  }
+  return done();
+}
+
+class RecordingProbe implements TcpProbe {
+  segmentsIn = 0;
+  segmentsOut = 0;
+  readonly reasons = new Map<string, number>();
+  readonly states: string[] = [];
+  readonly congestion: string[] = [];
+  rttSamples = 0;
+  backoffs = 0;
+  tcpSegment(direction: 'in' | 'out', conn: Tcb | null, seg: TcpSegment, reason: SendReason | null): void {
+    if (direction === 'in') this.segmentsIn++;
+    else {
+      this.segmentsOut++;
+      assert.ok(reason !== null, 'an outgoing segment says why it was sent');
+      this.reasons.set(reason!, (this.reasons.get(reason!) ?? 0) + 1);
+    }
+    if (conn !== null) assert.ok(seg.srcPort === conn.remotePort || seg.dstPort === conn.remotePort);
+  }
+  tcpState(conn: Tcb, from: TcpState, to: TcpState, event: { name: string; rfc: string }): void {
+    assert.is(conn.state, to);
+    this.states.push(`${conn.localPort === 7 ? 'server' : 'client'} ${from} -> ${to}: ${event.name} (${event.rfc})`);
+  }
+  tcpCongestion(conn: Tcb, previous: CongestionSnapshot, cause: string): void {
+    assert.ok(previous.cwnd !== conn.cc.cwnd || previous.ssthresh !== conn.cc.ssthresh || previous.phase !== conn.recoveryPhase);
+    this.congestion.push(`${previous.cwnd}->${conn.cc.cwnd} ${conn.recoveryPhase}: ${cause}`);
+  }
+  tcpRtt(_conn: Tcb, cause: 'sample' | 'backoff'): void {
+    if (cause === 'sample') this.rttSamples++;
+    else this.backoffs++;
+  }
+}
+
+test('the probe sees every segment both ways, each state change with its cause, cwnd and RTT changes', async () => {
+  const { clock, a, b } = await stackPair({ faults: { seed: 11, drop: 0.03 } });
+  const probeA = new RecordingProbe();
+  const probeB = new RecordingProbe();
+  a.tcp.probe = probeA;
+  b.tcp.probe = probeB;
+  const server = b.createServer((s) => {
+    s.resume();
+    s.on('end', () => s.end());
+  });
+  server.listen(7);
+  const client = a.connect({ host: '10.0.0.2', port: 7 });
+  let closed = false;
+  client.on('close', () => (closed = true));
+  client.resume(); // a socket nobody reads never closes (the Node-compatibility issue)
+  client.end(Buffer.alloc(200_000, 1));
+  const done = await runUntil(clock, () => closed, 120_000);
+  assert.ok(done, `the transfer completes: ${probeA.states.join("; ")} | ${probeB.states.join("; ")} | ${client.readyState}`);
+  await runUntil(clock, () => false, 70_000); // TIME-WAIT runs out
+
+  // Every segment TCP counted, the probe saw.
+  assert.is(probeA.segmentsOut, a.tcp.counters.tx);
+  assert.is(probeA.segmentsIn, a.tcp.counters.rx);
+  assert.is(probeB.segmentsOut, b.tcp.counters.tx);
+  assert.ok(probeA.reasons.get('data')! > 100);
+  assert.ok((probeA.reasons.get('retransmit') ?? 0) + (probeA.reasons.get('fast-retransmit') ?? 0) + (probeA.reasons.get('sack-retransmit') ?? 0) > 0, 'loss shows as retransmissions with a reason');
+
+  assert.equal(probeA.states, [
+    `client CLOSED -> SYN-SENT: ${TCP_EVENTS.activeOpen.name} (RFC 9293 3.10.1)`,
+    `client SYN-SENT -> ESTABLISHED: ${TCP_EVENTS.synAckReceived.name} (RFC 9293 3.10.7.3, fourth)`,
+    `client ESTABLISHED -> FIN-WAIT-1: ${TCP_EVENTS.closeCall.name} (RFC 9293 3.10.4)`,
+    `client FIN-WAIT-1 -> FIN-WAIT-2: ${TCP_EVENTS.finAcked.name} (RFC 9293 3.10.7.4, fifth)`,
+    `client FIN-WAIT-2 -> TIME-WAIT: ${TCP_EVENTS.finReceived.name} (RFC 9293 3.10.7.4, eighth)`,
+    `client TIME-WAIT -> CLOSED: ${TCP_EVENTS.timeWaitTimeout.name} (RFC 9293 3.10.8)`,
+  ]);
+  assert.equal(probeB.states, [
+    'server CLOSED -> SYN-RECEIVED: SYN on a listening port (RFC 9293 3.10.7.2)',
+    'server SYN-RECEIVED -> ESTABLISHED: ACK of our SYN (RFC 9293 3.10.7.4, fifth)',
+    'server ESTABLISHED -> CLOSE-WAIT: FIN received (RFC 9293 3.10.7.4, eighth)',
+    'server CLOSE-WAIT -> LAST-ACK: CLOSE call (RFC 9293 3.10.4)',
+    'server LAST-ACK -> CLOSED: ACK of our FIN (RFC 9293 3.10.7.4, fifth)',
+  ]);
+  assert.ok(probeA.congestion.some((c) => c.includes('slow start')));
+  assert.ok(probeA.congestion.some((c) => /loss|timeout/.test(c)), `a loss moved cwnd: ${probeA.congestion.slice(0, 5).join('; ')}`);
+  assert.ok(probeA.rttSamples > 10);
+});
+
+test('the state x event table: every state is reached, every event names its RFC section', () => {
+  const lines = describeTransitions();
+  const targets = new Set(lines.map((l) => l.split('--> ')[1]));
+  for (const s of ['SYN-SENT', 'SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSE-WAIT', 'CLOSING', 'LAST-ACK', 'TIME-WAIT', 'CLOSED']) {
+    assert.ok(targets.has(s), `${s} is reachable`);
+  }
+  for (const e of Object.values(TCP_EVENTS)) assert.match(e.rfc, /^RFC \d+/);
+});
+
+test("TCP's statistics are in counters() and the HTTP service's /stats", async () => {
+  const { clock, a, b } = await stackPair({ faults: { seed: 3, drop: 0.05 } });
+  b.createServer((s) => s.resume()).listen(9);
+  const client = a.connect({ host: '10.0.0.2', port: 9 });
+  client.resume();
+  client.end(Buffer.alloc(100_000, 2));
+  let closed = false;
+  client.on('close', () => (closed = true));
+  assert.ok(await runUntil(clock, () => closed || a.tcp.counters.retransmits > 3, 120_000));
+  const tcp = a.counters().tcp as unknown as { stats: Record<string, number> };
+  assert.ok(tcp.stats.retransmits! > 0, 'retransmissions are counted');
+  assert.is(tcp.stats.retransmits, a.tcp.counters.retransmits);
+  assert.ok('fastRetransmits' in tcp.stats && 'timeouts' in tcp.stats && 'synCookiesSent' in tcp.stats);
+  const snapshot = statsSnapshot(a) as { tcp: { stats: Record<string, number> } };
+  assert.is(snapshot.tcp.stats.retransmits, a.tcp.counters.retransmits);
+  assert.is(b.counters().tcp!.rx > 0, true);
+});
+
+test.run();
