@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
 import type { Connection } from './connection.ts';
 import { systemError } from '../util/errors.ts';
-import { Socket } from './socket.ts';
+import { reportToApplication, Socket } from './socket.ts';
 import type { Listener, TcpLayer } from './layer.ts';
 
 export interface ServerOptions {
@@ -120,7 +120,13 @@ export class Server extends EventEmitter {
     this.sockets.add(socket);
     // 'close' comes once: on() with the server's one listener, no closure or once-wrapper per socket.
     socket.on('close', this.forgetSocket);
-    this.emit('connection', socket);
+    // Called from the TCP layer as the handshake's last ACK is processed: what the
+    // application's listener throws is its own, as in Node (see reportToApplication).
+    try {
+      this.emit('connection', socket);
+    } catch (err) {
+      reportToApplication(err);
+    }
   }
 
 

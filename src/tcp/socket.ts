@@ -46,6 +46,39 @@ function emitClose(socket: Socket): void {
   socket.emitCloseEvent();
 }
 
+// Exceptions from the application's listeners and callbacks.
+//
+// What Node 20 does (observed with real node:net and node:dgram sockets on 127.0.0.1): when a
+// listener of a net.Socket's 'connect', 'data', 'drain' or 'timeout', a net.Server's
+// 'connection' or a dgram socket's 'message' throws, the error goes to
+// process.on('uncaughtException') (the very object thrown; with no such listener the process
+// dies) in the same turn, and the socket is neither destroyed nor sent an 'error': the
+// listeners after the thrower miss that one event, later events come as usual (later data,
+// datagrams, drains, timeouts after new activity). 'end' and 'close' are emitted on a tick of
+// their own, so their exceptions are uncaught there too; a throwing 'end' listener cuts the
+// stream's own end handling short (no automatic end of our side, no 'close' until the
+// application ends it), and a throwing 'drain' listener leaves the Writable one finished
+// write short (no 'finish', so no automatic destroy after end()): the same stream code does
+// both here as well. A throwing 'connect' listener also skips 'ready' (emitted in one go).
+//
+// Here these events come from inside the stack's receive path (a segment being processed),
+// which must never see the exception: the segment's processing has to complete (its ACK,
+// the TCB's state). So every call that can reach the application from there catches, and
+// reportToApplication rethrows on process.nextTick: an uncaught exception with the original
+// error, in the same turn of the event loop, once the stack is done with the frame (one
+// nextTick later than Node, after any the listener queued itself). Unlike Node, whose
+// queued writes wait on a 'connect' listener of their own, a write made while connecting
+// still goes out when a 'connect' listener throws.
+
+function rethrow(err: unknown): never {
+  throw err;
+}
+
+/** Raises err as an uncaught exception of the application's, outside the stack. */
+export function reportToApplication(err: unknown): void {
+  process.nextTick(rethrow, err);
+}
+
 export class Socket extends Duplex implements ConnectionUser {
   connecting = false;
   bytesRead = 0;
@@ -131,27 +164,42 @@ export class Socket extends Duplex implements ConnectionUser {
 
   // --- ConnectionUser -------------------------------------------------------------------
 
+  // These run inside the stack's receive path: nothing the application throws may leave them
+  // (see reportToApplication).
+
   onConnect(): void {
     this.connecting = false;
     this.touch();
-    this.emit('connect');
-    this.emit('ready');
+    try {
+      this.emit('connect');
+      this.emit('ready');
+    } catch (err) {
+      reportToApplication(err);
+    }
     this.flushPendingWrite();
-    if (this.pendingFinal) {
+    if (this.pendingFinal && !this.pendingWrite) {
       const cb = this.pendingFinal;
       this.pendingFinal = null;
-      this._final(cb);
+      this.conn?.close();
+      this.callBack(cb);
     }
   }
 
   onData(data: Buffer): void {
     this.bytesRead += data.length;
     this.touch();
-    this.push(data);
+    // In flowing mode push() emits 'data' at once.
+    try {
+      this.push(data);
+    } catch (err) {
+      reportToApplication(err);
+    }
   }
 
   onEnd(): void {
-    this.push(null);
+    // 'end' itself comes on a later tick, but push(null) may emit 'readable' and the 'data'
+    // of bytes still buffered at once.
+    this.pushEnd();
   }
 
   onDrain(): void {
@@ -170,7 +218,24 @@ export class Socket extends Duplex implements ConnectionUser {
     // Closed cleanly (both FINs exchanged, or TIME-WAIT over): anything still waiting to be
     // sent cannot go any more.
     if (this.pendingWrite || this.pendingFinal) this.failPending(systemError('EPIPE', 'write'));
-    if (!this.readableEnded && this.readableLength === 0) this.push(null);
+    if (!this.readableEnded && this.readableLength === 0) this.pushEnd();
+  }
+
+  private pushEnd(): void {
+    try {
+      this.push(null);
+    } catch (err) {
+      reportToApplication(err);
+    }
+  }
+
+  /** Calls a stream callback from the stack: it may run the application's ('drain', a write's callback). */
+  private callBack(cb: (err?: Error | null) => void, err?: Error): void {
+    try {
+      cb(err);
+    } catch (e) {
+      reportToApplication(e);
+    }
   }
 
   unreadBytes(): number {
@@ -280,12 +345,14 @@ export class Socket extends Duplex implements ConnectionUser {
     if (p.offset < p.chunk.length) return; // the rest waits for ACKs (onDrain)
     this.pendingWrite = null;
     this.touch();
-    p.callback();
+    // The stream's write callback: from onDrain it emits 'drain' and calls the application's
+    // write callback at once.
+    this.callBack(p.callback);
     if (this.pendingFinal && !this.pendingWrite) {
       const cb = this.pendingFinal;
       this.pendingFinal = null;
       conn.close();
-      cb();
+      this.callBack(cb);
     }
   }
 
@@ -299,8 +366,9 @@ export class Socket extends Duplex implements ConnectionUser {
     const f = this.pendingFinal;
     this.pendingWrite = null;
     this.pendingFinal = null;
-    p?.callback(err);
-    f?.(err);
+    // Failed writes call the application's callbacks at once.
+    if (p) this.callBack(p.callback, err);
+    if (f) this.callBack(f, err);
   }
 
   // --- net.Socket API -------------------------------------------------------------------
@@ -347,8 +415,15 @@ export class Socket extends Duplex implements ConnectionUser {
     this.idleTimer = this.layer.clock.setTimer(Math.max(0, due), () => {
       this.idleTimer = null;
       if (this.idleMs === 0 || this.destroyed) return;
-      if (this.layer.clock.now() - this.lastActivity >= this.idleMs) this.emit('timeout');
-      else this.armIdleTimer();
+      if (this.layer.clock.now() - this.lastActivity < this.idleMs) this.armIdleTimer();
+      else {
+        // A stack timer (the virtual clock runs the stack's timers in one loop).
+        try {
+          this.emit('timeout');
+        } catch (err) {
+          reportToApplication(err);
+        }
+      }
     });
   }
 
