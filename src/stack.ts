@@ -2,73 +2,27 @@
 // link -> Ethernet demux -> ARP or IPv4 -> ICMP / UDP / TCP. Transmit goes back down through
 // IPv4 (routing, fragmentation) and ARP (next-hop resolution) to the link.
 
-import { createHash } from 'node:crypto';
-import { ArpLayer, type ArpOptions } from './arp/arp.ts';
+import { ArpLayer } from './arp/arp.ts';
 import { type Clock, RealClock } from './util/clock.ts';
-import { LayerCounters } from './util/counters.ts';
-import { formatIpv4, parseCidr, parseIpv4, sameSubnet } from './ipv4/address.ts';
-import { IcmpLayer, type IcmpOptions } from './ipv4/icmp.ts';
+import type { LayerCounters } from './util/counters.ts';
+import { formatIpv4 } from './ipv4/address.ts';
+import { IcmpLayer } from './ipv4/icmp.ts';
 import { Ipv4Layer } from './ipv4/ipv4.ts';
-import { Ipv4Reassembler, type ReassemblyOptions } from './ipv4/reassembly.ts';
-import {
-  ETHERTYPE_ARP,
-  ETHERTYPE_IPV4,
-  EthernetFrame,
-  formatMac,
-  isGroupMac,
-  type Mac,
-  macEquals,
-  parseMac,
-} from './link/ethernet.ts';
+import { Ipv4Reassembler } from './ipv4/reassembly.ts';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, formatMac, type Mac } from './link/ethernet.ts';
+import { EthernetLayer } from './link/ethernet-layer.ts';
 import type { Link } from './link/link.ts';
 import type { RxFrameInfo } from './link/vnet.ts';
 import { CapturingLink, PcapWriter } from './link/pcap.ts';
 import { configureHostSide, TapDevice, TapError } from './tap/tap.ts';
 import type { RemoteInfo, SocketOptions, SocketType, UdpSocket } from './udp/socket.ts';
 import { UdpLayer } from './udp/udp.ts';
-import type { TcpConfig } from './tcp/config.ts';
 import { Server, type ServerOptions } from './tcp/server.ts';
 import { type ConnectOptions, Socket } from './tcp/socket.ts';
 import { TcpLayer } from './tcp/layer.ts';
+import { type ParsedStackOptions, parseStackOptions, StackConfigError, type StackOptions } from './stack-options.ts';
 
-export interface StackOptions {
-  /** A TAP device name to open (created if missing). Give either tap or link. */
-  tap?: string;
-  /** Any Link: an in-memory link, a fault injector, ... */
-  link?: Link;
-  /** Our address with prefix, e.g. "10.0.0.2/24". */
-  ip: string;
-  /** Address for the kernel's end of the TAP ("10.0.0.1/24"); omitted: left as it is. */
-  hostIp?: string;
-  /** Default gateway; defaults to hostIp's address when given. */
-  gateway?: string;
-  /** "02:..."; defaults to a stable locally administered address derived from ip and device. */
-  mac?: string;
-  mtu?: number;
-  clock?: Clock;
-  /** Write every frame in and out to this pcap file. */
-  pcap?: string;
-  /** Seed for everything random in the stack (ISNs, ports); unset: crypto-random. */
-  seed?: number;
-  arp?: ArpOptions;
-  icmp?: IcmpOptions;
-  /** Caps and timeout of IPv4 reassembly (Linux defaults: 4 MB, 30 s). */
-  reassembly?: ReassemblyOptions;
-  /** Use IFF_VNET_HDR on the TAP (implied by offload). */
-  vnetHeader?: boolean;
-  /**
-   * Checksum and TCP segmentation offloads on the TAP (IFF_VNET_HDR + TUNSETOFFLOAD): the
-   * kernel hands over 64 KB super-frames with partial checksums and takes super-frames to
-   * segment. Default on where the kernel supports it; a `link` has whatever it offers.
-   */
-  offload?: boolean;
-  /** TCP tunables (timers, buffers, retries); see src/tcp/config.ts for the defaults. */
-  tcp?: Partial<TcpConfig>;
-}
-
-export class StackConfigError extends Error {
-  readonly code = 'ERR_INVALID_ARG_VALUE';
-}
+export { StackConfigError, stableMac, type StackOptions } from './stack-options.ts';
 
 /** A layer above IPv4 that the stack should close and report counters for. */
 export interface StackModule {
@@ -88,13 +42,14 @@ export class Stack {
   readonly icmp: IcmpLayer;
   readonly udp: UdpLayer;
   readonly tcp: TcpLayer;
-  readonly ethCounters = new LayerCounters();
+  readonly ethernet: EthernetLayer;
+  /** The Ethernet layer's counters (frames in and out, drops by reason). */
+  readonly ethCounters: LayerCounters;
   readonly seed: number | undefined;
   /** Upper layers (UDP, TCP) register here so that counters and close() reach them. */
   readonly modules = new Map<string, StackModule>();
   /** The TAP device when the stack runs on one. */
   readonly tap: TapDevice | null;
-  private readonly eth = new EthernetFrame();
   private readonly batchEndHandlers: (() => void)[] = [];
   private readonly linkBatches: boolean;
   /** Frames of a receive batch are being processed; its end handlers have not run yet. */
@@ -103,7 +58,7 @@ export class Stack {
 
   constructor(
     options: StackOptions & { link: Link },
-    parsed: { ip: number; prefix: number; gateway: number | null; mac: Mac },
+    parsed: Pick<ParsedStackOptions, 'ip' | 'prefix' | 'gateway' | 'mac'>,
     tap: TapDevice | null,
   ) {
     this.clock = options.clock ?? new RealClock();
@@ -115,14 +70,9 @@ export class Stack {
     this.mtu = options.mtu ?? this.link.mtu;
     this.seed = options.seed;
     const link = this.link;
-    const eth = this.ethCounters;
-    const countedLink = {
-      send(buf: Buffer, off: number, len: number): void {
-        eth.tx++;
-        link.send(buf, off, len);
-      },
-    };
-    this.arp = new ArpLayer(countedLink, this.clock, this.mac, this.ip, options.arp);
+    this.ethernet = new EthernetLayer(link, this.mac);
+    this.ethCounters = this.ethernet.counters;
+    this.arp = new ArpLayer(this.ethernet, this.clock, this.mac, this.ip, options.arp);
     this.ipv4 = new Ipv4Layer(this.arp, this.clock, {
       ip: this.ip,
       prefix: this.prefix,
@@ -141,6 +91,8 @@ export class Stack {
     this.modules.set('udp', this.udp);
     this.tcp = new TcpLayer(this, options.tcp);
     this.modules.set('tcp', this.tcp);
+    this.ethernet.register(ETHERTYPE_IPV4, (buf, off, len, info) => this.ipv4.receive(buf, off, len, info));
+    this.ethernet.register(ETHERTYPE_ARP, (buf, off, len) => this.arp.receive(buf, off, len));
     this.link.setReceiver((buf, off, len, info) => this.receiveFrame(buf, off, len, info));
     this.linkBatches = typeof link.setBatchEndHandler === 'function';
     if (link.setBatchEndHandler) link.setBatchEndHandler(() => this.endBatch());
@@ -199,21 +151,12 @@ export class Stack {
 
   /** Entry point for every received frame, with the link's offload facts about it. Never throws. */
   receiveFrame(buf: Buffer, off: number, len: number, info: RxFrameInfo | null = null): void {
-    const c = this.ethCounters;
-    c.rx++;
     this.batchOpen = this.batchEndHandlers.length > 0;
     try {
-      const eth = this.eth;
-      const bad = eth.parse(buf, off, len);
-      if (bad) return c.drop(bad);
-      if (!isGroupMac(buf, off) && !macEquals(buf, off, this.mac)) return c.drop('eth-not-for-us');
-      const type = eth.etherType;
-      if (type === ETHERTYPE_IPV4) this.ipv4.receive(buf, eth.payloadOffset, eth.payloadLength, info);
-      else if (type === ETHERTYPE_ARP) this.arp.receive(buf, eth.payloadOffset, eth.payloadLength);
-      else c.drop('eth-unknown-type');
+      this.ethernet.receive(buf, off, len, info);
     } catch (err) {
       // A bug in a layer must not take the interface down: count it under its message.
-      c.drop(`internal-error: ${(err as Error).message}`);
+      this.ethCounters.drop(`internal-error: ${(err as Error).message}`);
     } finally {
       // A link that does not batch: every frame is a batch of its own.
       if (!this.linkBatches && this.batchEndHandlers.length > 0) this.endBatch();
@@ -280,40 +223,9 @@ export class Stack {
   }
 }
 
-/** A stable locally administered MAC (02:...) derived from a name, so restarts keep it. */
-export function stableMac(seedText: string): Mac {
-  const h = createHash('sha256').update(seedText).digest();
-  const mac = Buffer.from(h.subarray(0, 6));
-  mac[0] = (mac[0]! & 0xfc) | 0x02; // unicast, locally administered
-  return mac;
-}
-
 export async function createStack(options: StackOptions): Promise<Stack> {
-  const cidr = parseCidr(options.ip, 24);
-  if (!cidr) throw new StackConfigError(`invalid ip: ${options.ip}`);
-  const hostCidr = options.hostIp !== undefined ? parseCidr(options.hostIp, cidr.prefix) : null;
-  if (options.hostIp !== undefined && !hostCidr) throw new StackConfigError(`invalid hostIp: ${options.hostIp}`);
-  let gateway: number | null = hostCidr ? hostCidr.addr : null;
-  if (options.gateway !== undefined) {
-    gateway = parseIpv4(options.gateway);
-    if (gateway === null) throw new StackConfigError(`invalid gateway: ${options.gateway}`);
-  }
-  if (hostCidr && hostCidr.addr === cidr.addr) throw new StackConfigError(`hostIp ${options.hostIp} is the stack's own address`);
-  // RFC 1122 3.3.1.1: the first hop must be on the connected network (Linux refuses such a route).
-  if (gateway !== null && (gateway === cidr.addr || !sameSubnet(gateway, cidr.addr, cidr.prefix))) {
-    const from = options.gateway !== undefined ? 'gateway' : 'gateway (the hostIp)';
-    throw new StackConfigError(`${from} ${formatIpv4(gateway)} is not a neighbour on ${formatIpv4(cidr.addr)}/${cidr.prefix}`);
-  }
-  const mtu = options.mtu ?? options.link?.mtu ?? 1500;
-  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new StackConfigError(`invalid mtu: ${mtu} (576..65535)`);
-  let mac: Mac;
-  if (options.mac !== undefined) {
-    const m = parseMac(options.mac);
-    if (!m || (m[0]! & 1) === 1) throw new StackConfigError(`invalid mac: ${options.mac}`);
-    mac = m;
-  } else {
-    mac = stableMac(`tapstack:${options.tap ?? 'link'}:${options.ip}`);
-  }
+  const parsed = parseStackOptions(options);
+  const { mtu, host: hostCidr } = parsed;
   // Opened first: a bad capture path must not leave a TAP behind.
   const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
   let link = options.link;
@@ -336,7 +248,7 @@ export async function createStack(options: StackOptions): Promise<Stack> {
     link = tap;
   }
   if (pcap) link = new CapturingLink(link, pcap);
-  const stack = new Stack({ ...options, link, mtu }, { ip: cidr.addr, prefix: cidr.prefix, gateway, mac }, tap);
+  const stack = new Stack({ ...options, link, mtu }, parsed, tap);
   stack.arp.announce();
   return stack;
 }

@@ -56,8 +56,6 @@ export class ArpLayer {
   private readonly maxRequests: number;
   private readonly queueLimit: number;
   private readonly maxEntries: number;
-  /** Called with the address when resolution fails, so senders can report EHOSTUNREACH. */
-  onUnreachable: (ip: number) => void = () => {};
 
   constructor(
     private readonly link: Pick<Link, 'send'>,
@@ -208,7 +206,6 @@ export class ArpLayer {
       for (let i = 0; i < entry.queue.length; i++) this.counters.drop('arp-timeout');
       entry.queue = [];
       this.cache.delete(entry.ip);
-      this.onUnreachable(entry.ip);
     });
   }
 

@@ -1,0 +1,100 @@
+// The options of createStack, and their parsing and validation: addresses, the gateway, the
+// MTU and the MAC. Every error is a StackConfigError with a message that names the option.
+
+import { createHash } from 'node:crypto';
+import type { ArpOptions } from './arp/arp.ts';
+import type { Clock } from './util/clock.ts';
+import { type Cidr, formatIpv4, parseCidr, parseIpv4, sameSubnet } from './ipv4/address.ts';
+import type { IcmpOptions } from './ipv4/icmp.ts';
+import type { ReassemblyOptions } from './ipv4/reassembly.ts';
+import { type Mac, parseMac } from './link/ethernet.ts';
+import type { Link } from './link/link.ts';
+import type { TcpConfig } from './tcp/config.ts';
+
+export interface StackOptions {
+  /** A TAP device name to open (created if missing). Give either tap or link. */
+  tap?: string;
+  /** Any Link: an in-memory link, a fault injector, ... */
+  link?: Link;
+  /** Our address with prefix, e.g. "10.0.0.2/24". */
+  ip: string;
+  /** Address for the kernel's end of the TAP ("10.0.0.1/24"); omitted: left as it is. */
+  hostIp?: string;
+  /** Default gateway; defaults to hostIp's address when given. */
+  gateway?: string;
+  /** "02:..."; defaults to a stable locally administered address derived from ip and device. */
+  mac?: string;
+  mtu?: number;
+  clock?: Clock;
+  /** Write every frame in and out to this pcap file. */
+  pcap?: string;
+  /** Seed for everything random in the stack (ISNs, ports); unset: crypto-random. */
+  seed?: number;
+  arp?: ArpOptions;
+  icmp?: IcmpOptions;
+  /** Caps and timeout of IPv4 reassembly (Linux defaults: 4 MB, 30 s). */
+  reassembly?: ReassemblyOptions;
+  /** Use IFF_VNET_HDR on the TAP (implied by offload). */
+  vnetHeader?: boolean;
+  /**
+   * Checksum and TCP segmentation offloads on the TAP (IFF_VNET_HDR + TUNSETOFFLOAD): the
+   * kernel hands over 64 KB super-frames with partial checksums and takes super-frames to
+   * segment. Default on where the kernel supports it; a `link` has whatever it offers.
+   */
+  offload?: boolean;
+  /** TCP tunables (timers, buffers, retries); see src/tcp/config.ts for the defaults. */
+  tcp?: Partial<TcpConfig>;
+}
+
+export class StackConfigError extends Error {
+  readonly code = 'ERR_INVALID_ARG_VALUE';
+}
+
+/** The options of createStack, checked and parsed. */
+export interface ParsedStackOptions {
+  ip: number;
+  prefix: number;
+  /** The kernel's end of the TAP (hostIp), if given. */
+  host: Cidr | null;
+  gateway: number | null;
+  mtu: number;
+  mac: Mac;
+}
+
+/** A stable locally administered MAC (02:...) derived from a name, so restarts keep it. */
+export function stableMac(seedText: string): Mac {
+  const h = createHash('sha256').update(seedText).digest();
+  const mac = Buffer.from(h.subarray(0, 6));
+  mac[0] = (mac[0]! & 0xfc) | 0x02; // unicast, locally administered
+  return mac;
+}
+
+/** Checks and parses the addresses, gateway, MTU and MAC; throws StackConfigError. */
+export function parseStackOptions(options: StackOptions): ParsedStackOptions {
+  const cidr = parseCidr(options.ip, 24);
+  if (!cidr) throw new StackConfigError(`invalid ip: ${options.ip}`);
+  const hostCidr = options.hostIp !== undefined ? parseCidr(options.hostIp, cidr.prefix) : null;
+  if (options.hostIp !== undefined && !hostCidr) throw new StackConfigError(`invalid hostIp: ${options.hostIp}`);
+  let gateway: number | null = hostCidr ? hostCidr.addr : null;
+  if (options.gateway !== undefined) {
+    gateway = parseIpv4(options.gateway);
+    if (gateway === null) throw new StackConfigError(`invalid gateway: ${options.gateway}`);
+  }
+  if (hostCidr && hostCidr.addr === cidr.addr) throw new StackConfigError(`hostIp ${options.hostIp} is the stack's own address`);
+  // RFC 1122 3.3.1.1: the first hop must be on the connected network (Linux refuses such a route).
+  if (gateway !== null && (gateway === cidr.addr || !sameSubnet(gateway, cidr.addr, cidr.prefix))) {
+    const from = options.gateway !== undefined ? 'gateway' : 'gateway (the hostIp)';
+    throw new StackConfigError(`${from} ${formatIpv4(gateway)} is not a neighbour on ${formatIpv4(cidr.addr)}/${cidr.prefix}`);
+  }
+  const mtu = options.mtu ?? options.link?.mtu ?? 1500;
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new StackConfigError(`invalid mtu: ${mtu} (576..65535)`);
+  let mac: Mac;
+  if (options.mac !== undefined) {
+    const m = parseMac(options.mac);
+    if (!m || (m[0]! & 1) === 1) throw new StackConfigError(`invalid mac: ${options.mac}`);
+    mac = m;
+  } else {
+    mac = stableMac(`tapstack:${options.tap ?? 'link'}:${options.ip}`);
+  }
+  return { ip: cidr.addr, prefix: cidr.prefix, host: hostCidr, gateway, mtu, mac };
+}
