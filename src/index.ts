@@ -1,5 +1,7 @@
 // Public API of tapstack.
 export { createStack, Stack, StackConfigError, stableMac, type StackOptions } from './stack.ts';
+export type { FrameProbe, Probe } from './probe.ts';
+export { DecodedFrame } from './probe-decode.ts';
 export { RealClock, VirtualClock, type Clock, type Timer } from './util/clock.ts';
 export { createLinkPair, MemoryLink, MemoryHub } from './link/memory.ts';
 export { FaultyLink, type FaultOptions } from './link/faults.ts';

@@ -20,6 +20,8 @@ import { UdpLayer } from './udp/udp.ts';
 import { Server, type ServerOptions } from './tcp/server.ts';
 import { type ConnectOptions, Socket } from './tcp/socket.ts';
 import { TcpLayer } from './tcp/layer.ts';
+import type { Probe } from './probe.ts';
+import { DecodedFrame } from './probe-decode.ts';
 import { type ParsedStackOptions, parseStackOptions, StackConfigError, type StackOptions } from './stack-options.ts';
 
 export { StackConfigError, stableMac, type StackOptions } from './stack-options.ts';
@@ -96,6 +98,28 @@ export class Stack {
     this.link.setReceiver((buf, off, len, info) => this.receiveFrame(buf, off, len, info));
     this.linkBatches = typeof link.setBatchEndHandler === 'function';
     if (link.setBatchEndHandler) link.setBatchEndHandler(() => this.endBatch());
+  }
+
+  /**
+   * Sets the stack's one probe (src/probe.ts), or removes it with null. Without one nothing is
+   * decoded: each frame costs one null check.
+   */
+  setProbe(probe: Probe | null): void {
+    if (probe === null) {
+      this.ethernet.observer = null;
+      return;
+    }
+    const decoded = new DecodedFrame();
+    const clock = this.clock;
+    const counters = this.ethCounters;
+    this.ethernet.observer = (direction, buf, off, len) => {
+      // The probe's own bug must not break the layer that sends or receives the frame.
+      try {
+        probe.frame(direction, decoded.decode(buf, off, len, clock.now()));
+      } catch (err) {
+        counters.drop(`probe-error: ${(err as Error).message}`);
+      }
+    };
   }
 
   /** Whether the link offloads checksums and TCP segmentation (see StackOptions.offload). */

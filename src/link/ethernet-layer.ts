@@ -10,8 +10,16 @@ import type { RxFrameInfo } from './vnet.ts';
 /** Receives the payload of a frame of one EtherType, with the link's offload facts. */
 export type EtherTypeHandler = (buf: Buffer, off: number, len: number, info: RxFrameInfo | null) => void;
 
+/**
+ * Sees every frame, in as received (before any check) and out as handed to the link. The
+ * bytes are valid only during the call.
+ */
+export type FrameObserver = (direction: 'in' | 'out', buf: Buffer, off: number, len: number) => void;
+
 export class EthernetLayer {
   readonly counters = new LayerCounters();
+  /** One optional observer (the stack's probe); unset, one null check per frame. */
+  observer: FrameObserver | null = null;
   private readonly view = new EthernetFrame();
   private readonly types: number[] = [];
   private readonly handlers: EtherTypeHandler[] = [];
@@ -35,6 +43,8 @@ export class EthernetLayer {
   receive(buf: Buffer, off: number, len: number, info: RxFrameInfo | null): void {
     const c = this.counters;
     c.rx++;
+    const o = this.observer;
+    if (o !== null) o('in', buf, off, len);
     const eth = this.view;
     const bad = eth.parse(buf, off, len);
     if (bad) return c.drop(bad);
@@ -47,6 +57,8 @@ export class EthernetLayer {
   /** Sends a whole frame (its Ethernet header written by the caller) on the link. */
   send(buf: Buffer, off: number, len: number): void {
     this.counters.tx++;
+    const o = this.observer;
+    if (o !== null) o('out', buf, off, len);
     this.link.send(buf, off, len);
   }
 }
