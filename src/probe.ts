@@ -1,9 +1,15 @@
 // The stack's probe: one optional observer per stack (Stack.setProbe) that sees what happens
-// inside it. Unset, it costs one null check at each place that would report. For now it sees
-// frames: every frame in, as received and before any check, and every frame out, as handed
-// to the link, decoded by the layers' own views (probe-decode.ts).
+// inside it. Unset, it costs one null check at each place that would report. It sees every
+// frame in (as received, before any check) and out (as handed to the link), decoded by the
+// layers' own views (probe-decode.ts), and TCP's inside (src/tcp/tcb.ts TcpProbe): every
+// segment with its connection and why it was sent, every state change with its event and
+// RFC section, every change of cwnd, ssthresh, recovery phase, RTT and RTO.
 
 import type { DecodedFrame } from './probe-decode.ts';
+import type { TcpProbe } from './tcp/tcb.ts';
+
+export type { CongestionSnapshot, RecoveryPhase, SendReason, TcpProbe } from './tcp/tcb.ts';
+export type { TcpEvent, TcpState } from './tcp/state.ts';
 
 export interface FrameProbe {
   /**
@@ -13,5 +19,8 @@ export interface FrameProbe {
   frame(direction: 'in' | 'out', frame: DecodedFrame): void;
 }
 
-/** Everything a probe may observe (the frame part for now). */
-export interface Probe extends FrameProbe {}
+/**
+ * Everything a probe may observe; it implements the methods it wants (Stack.setProbe fills in
+ * the others). A probe that throws is counted (`probe-error` drops), never felt by the stack.
+ */
+export type Probe = Partial<FrameProbe & TcpProbe>;

@@ -105,21 +105,57 @@ export class Stack {
    * decoded: each frame costs one null check.
    */
   setProbe(probe: Probe | null): void {
-    if (probe === null) {
-      this.ethernet.observer = null;
-      return;
-    }
-    const decoded = new DecodedFrame();
-    const clock = this.clock;
+    this.ethernet.observer = null;
+    this.tcp.probe = null;
+    if (probe === null) return;
     const counters = this.ethCounters;
-    this.ethernet.observer = (direction, buf, off, len) => {
-      // The probe's own bug must not break the layer that sends or receives the frame.
-      try {
-        probe.frame(direction, decoded.decode(buf, off, len, clock.now()));
-      } catch (err) {
-        counters.drop(`probe-error: ${(err as Error).message}`);
-      }
-    };
+    // The probe's own bug must not break the layer that sends or receives.
+    const guard = (err: unknown): void => counters.drop(`probe-error: ${(err as Error).message}`);
+    const frame = probe.frame;
+    if (frame) {
+      const decoded = new DecodedFrame();
+      const clock = this.clock;
+      this.ethernet.observer = (direction, buf, off, len) => {
+        try {
+          frame.call(probe, direction, decoded.decode(buf, off, len, clock.now()));
+        } catch (err) {
+          guard(err);
+        }
+      };
+    }
+    const { tcpSegment, tcpState, tcpCongestion, tcpRtt } = probe;
+    if (tcpSegment || tcpState || tcpCongestion || tcpRtt) {
+      this.tcp.probe = {
+        tcpSegment(direction, conn, seg, reason) {
+          try {
+            tcpSegment?.call(probe, direction, conn, seg, reason);
+          } catch (err) {
+            guard(err);
+          }
+        },
+        tcpState(conn, from, to, event) {
+          try {
+            tcpState?.call(probe, conn, from, to, event);
+          } catch (err) {
+            guard(err);
+          }
+        },
+        tcpCongestion(conn, previous, cause) {
+          try {
+            tcpCongestion?.call(probe, conn, previous, cause);
+          } catch (err) {
+            guard(err);
+          }
+        },
+        tcpRtt(conn, cause) {
+          try {
+            tcpRtt?.call(probe, conn, cause);
+          } catch (err) {
+            guard(err);
+          }
+        },
+      };
+    }
   }
 
   /** Whether the link offloads checksums and TCP segmentation (see StackOptions.offload). */

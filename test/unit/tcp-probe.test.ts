@@ -53,8 +53,8 @@ test('the probe sees every segment both ways, each state change with its cause, 
   const { clock, a, b } = await stackPair({ faults: { seed: 11, drop: 0.03 } });
   const probeA = new RecordingProbe();
   const probeB = new RecordingProbe();
-  a.tcp.probe = probeA;
-  b.tcp.probe = probeB;
+  a.setProbe(probeA);
+  b.setProbe(probeB);
   const server = b.createServer((s) => {
     s.resume();
     s.on('end', () => s.end());
@@ -94,6 +94,29 @@ test('the probe sees every segment both ways, each state change with its cause, 
   assert.ok(probeA.congestion.some((c) => c.includes('slow start')));
   assert.ok(probeA.congestion.some((c) => /loss|timeout/.test(c)), `a loss moved cwnd: ${probeA.congestion.slice(0, 5).join('; ')}`);
   assert.ok(probeA.rttSamples > 10);
+});
+
+test('a probe that throws is counted, never felt by the stack; setProbe(null) removes it', async () => {
+  const { clock, a, b } = await stackPair();
+  let calls = 0;
+  a.setProbe({
+    tcpState() {
+      calls++;
+      throw new Error('probe bug');
+    },
+  });
+  b.createServer((s) => s.pipe(s)).listen(7);
+  const client = a.connect({ host: '10.0.0.2', port: 7 });
+  let echoed = '';
+  client.on('data', (d: Buffer) => (echoed += d.toString()));
+  client.write('hello');
+  assert.ok(await runUntil(clock, () => echoed === 'hello', 5_000), 'the connection works');
+  assert.ok(calls >= 2);
+  assert.is(a.counters().ethernet!.drops['probe-error: probe bug'], calls);
+  a.setProbe(null);
+  client.end();
+  await runUntil(clock, () => false, 100);
+  assert.is(a.counters().ethernet!.drops['probe-error: probe bug'], calls, 'no probe after setProbe(null)');
 });
 
 test('the state x event table: every state is reached, every event names its RFC section', () => {
