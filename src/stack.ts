@@ -32,6 +32,17 @@ export interface StackModule {
   close(): void | Promise<void>;
 }
 
+/** One layer's counters as counters() reports them. */
+export interface LayerCounts {
+  rx: number;
+  tx: number;
+  drops: Record<string, number>;
+  /** The TAP's offload counts. */
+  offload?: Record<string, number>;
+  /** TCP: what it did beyond segments in and out (src/tcp/counters.ts). */
+  stats?: Record<string, number>;
+}
+
 export class Stack {
   readonly clock: Clock;
   readonly link: Link;
@@ -246,8 +257,8 @@ export class Stack {
   }
 
   /** Counters of every layer: frames in and out and drops by reason (and the TAP's offloads). */
-  counters(): Record<string, { rx: number; tx: number; drops: Record<string, number>; offload?: Record<string, number> }> {
-    const out: Record<string, { rx: number; tx: number; drops: Record<string, number>; offload?: Record<string, number> }> = {};
+  counters(): Record<string, LayerCounts> {
+    const out: Record<string, LayerCounts> = {};
     if (this.tap) {
       const s = this.tap.stats;
       out.tap = {

@@ -137,7 +137,7 @@ test("TCP's statistics are in counters() and the HTTP service's /stats", async (
   let closed = false;
   client.on('close', () => (closed = true));
   assert.ok(await runUntil(clock, () => closed || a.tcp.counters.retransmits > 3, 120_000));
-  const tcp = a.counters().tcp as unknown as { stats: Record<string, number> };
+  const tcp = a.counters().tcp as { stats: Record<string, number> };
   assert.ok(tcp.stats.retransmits! > 0, 'retransmissions are counted');
   assert.is(tcp.stats.retransmits, a.tcp.counters.retransmits);
   assert.ok('fastRetransmits' in tcp.stats && 'timeouts' in tcp.stats && 'synCookiesSent' in tcp.stats);
