@@ -164,7 +164,7 @@ export class Connection extends Tcb {
   }
 
   /** The end of a receive batch: one ACK for the batch's data, and the data the ACKs let out. */
-  onBatchEnd(): void {
+  override onBatchEnd(): void {
     if (this.state === 'CLOSED') return;
     this.ack.onBatchEnd();
     if (canSendData(this.state)) output(this);
@@ -172,11 +172,11 @@ export class Connection extends Tcb {
   }
 
   /** The end of the turn in which an ACK was deferred (ack-policy.ts). */
-  flushEndOfTurnAck(): void {
+  override flushEndOfTurnAck(): void {
     flushEndOfTurnAck(this);
   }
 
-  onTimer(): void {
+  override onTimer(): void {
     onTimer(this);
   }
 

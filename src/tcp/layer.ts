@@ -15,6 +15,7 @@ import { abort } from './closing.ts';
 import { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.ts';
 import { Connection } from './connection.ts';
 import { ConnectionTable } from './connection-table.ts';
+import { DeferredWork } from './deferred.ts';
 import { TcpCounters } from './counters.ts';
 import { IsnGenerator } from './isn.ts';
 import { PayloadSlab } from './payload-slab.ts';
@@ -80,10 +81,8 @@ export class TcpLayer implements TcpContext {
   private readonly cookies: SynCookies;
   private readonly slab = new PayloadSlab();
   private readonly challengeAcks: RateLimit;
-  /** Connections whose output (and ACK) waits for the end of the current receive batch. */
-  private readonly batchPending: Tcb[] = [];
-  /** Connections owing an ACK at the end of this turn (deferToEndOfTurn). */
-  private endOfTurnAcks: Tcb[] = [];
+  /** Output and ACKs put off to the end of the receive batch or of the turn. */
+  private readonly deferred: DeferredWork<Tcb>;
   private closed = false;
 
   constructor(host: TcpLayerHost, config: Partial<TcpConfig> = {}) {
@@ -108,7 +107,8 @@ export class TcpLayer implements TcpContext {
       (info, quoted, off, len) => this.receiveIcmpError(info, quoted, off, len),
       { checksumOffload: true },
     );
-    host.onBatchEnd?.(() => this.endBatch());
+    this.deferred = new DeferredWork(host.clock);
+    host.onBatchEnd?.(() => this.deferred.endBatch());
   }
 
   get size(): number {
@@ -151,49 +151,17 @@ export class TcpLayer implements TcpContext {
     this.timers.cancel(conn);
   }
 
-  /**
-   * Inside a batch of received frames, a connection's output waits for the batch's end
-   * (returns true and queues it): the batch's ACKs then release one large frame, and one
-   * ACK covers the batch's data (RFC 5681 4.2 allows ACKing more than two segments at once,
-   * as Linux does for GRO-coalesced packets). Outside a batch it returns false: send now.
-   */
+  /** Inside a receive batch: conn's output waits for the batch's end (deferred.ts); else send now. */
   deferToBatchEnd(conn: Tcb): boolean {
     if (this.host.inReceiveBatch !== true) return false;
-    if (!conn.batchPending) {
-      conn.batchPending = true;
-      this.batchPending.push(conn);
-    }
+    this.deferred.toBatchEnd(conn);
     return true;
   }
 
-  private endBatch(): void {
-    const pending = this.batchPending;
-    try {
-      for (let i = 0; i < pending.length; i++) {
-        const conn = pending[i]! as Connection;
-        conn.batchPending = false;
-        conn.onBatchEnd();
-      }
-    } finally {
-      for (let i = 0; i < pending.length; i++) pending[i]!.batchPending = false;
-      pending.length = 0;
-    }
-  }
-
-  /**
-   * conn owes its peer an ACK at the end of this event-loop turn (a clock timer of 0 ms,
-   * shared by every connection deferring in the same turn), unless a segment carries it first.
-   */
+  /** conn owes its peer an ACK at the end of this event-loop turn, unless a segment carries it first. */
   deferToEndOfTurn(conn: Tcb): void {
-    this.endOfTurnAcks.push(conn);
-    if (this.endOfTurnAcks.length === 1) this.clock.setTimer(0, this.flushEndOfTurnAcks);
+    this.deferred.toEndOfTurn(conn);
   }
-
-  private readonly flushEndOfTurnAcks = (): void => {
-    const list = this.endOfTurnAcks;
-    this.endOfTurnAcks = [];
-    for (const conn of list) (conn as Connection).flushEndOfTurnAck();
-  };
 
   /** A passive connection reached ESTABLISHED: hand it to its listener. */
   accept(tcb: Tcb): void {

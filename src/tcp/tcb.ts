@@ -225,8 +225,8 @@ export abstract class Tcb implements AckHost {
   /** The error the connection failed with, kept for late writers. */
   error: SystemError | null = null;
 
-  /** Last values told to the probe (only kept while one is set). */
-  private readonly probed: CongestionSnapshot = { cwnd: 0, ssthresh: 0, phase: 'open' };
+  /** Last values told to the probe (made when a probe first asks). */
+  private probed: CongestionSnapshot | null = null;
 
   constructor(
     readonly ctx: TcpContext,
@@ -260,6 +260,12 @@ export abstract class Tcb implements AckHost {
 
   /** The earliest deadline fired (called by the layer's timer queue). */
   abstract onTimer(): void;
+
+  /** The receive batch this connection waited for ended (deferred.ts). */
+  abstract onBatchEnd(): void;
+
+  /** The end of the turn in which an ACK was put off (ack-policy.ts, deferred.ts). */
+  abstract flushEndOfTurnAck(): void;
 
   /** Sequence number of our FIN: right after all data the application gave us. */
   finSeq(): number {
@@ -352,7 +358,7 @@ export abstract class Tcb implements AckHost {
   reportCongestion(cause: string): void {
     const probe = this.ctx.probe;
     if (probe === null) return;
-    const last = this.probed;
+    const last = (this.probed ??= { cwnd: 0, ssthresh: 0, phase: 'open' });
     const cwnd = this.cc.cwnd;
     const ssthresh = this.cc.ssthresh;
     const phase = this.recoveryPhase;

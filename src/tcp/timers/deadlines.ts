@@ -24,7 +24,8 @@ export const DEADLINE_COUNT = 6;
 export const DEADLINE_NAMES = ['close', 'rto', 'tlp', 'persist', 'delayedAck', 'keepAlive'] as const;
 
 export class Deadlines {
-  private readonly at = new Float64Array(DEADLINE_COUNT);
+  /** A plain array of doubles: lighter per connection than a typed array's backing store. */
+  private readonly at: number[] = [0, 0, 0, 0, 0, 0];
 
   get(d: Deadline): number {
     return this.at[d]!;
@@ -43,7 +44,7 @@ export class Deadlines {
   }
 
   clearAll(): void {
-    this.at.fill(0);
+    for (let i = 0; i < DEADLINE_COUNT; i++) this.at[i] = 0;
   }
 
   /** Is deadline d set and reached? */
