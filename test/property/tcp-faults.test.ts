@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { TcpEvent, TcpState } from '../../src/tcp/state.ts';
 import type { TcpSocket } from '../../src/index.ts';
 import { stackPair } from '../helpers/tcp-pair.ts';
 
@@ -54,6 +55,11 @@ async function runCase(c: Case): Promise<void> {
     faults: { seed: c.seed, drop: c.drop, duplicate: c.duplicate, reorder: c.reorder, corrupt: c.corrupt, maxDelayMs: 20 },
     tcp: { timeWaitMs: 2000, congestion: c.congestion },
   });
+  // Every state change follows the state x event table (src/tcp/state.ts), as a probe sees it.
+  const offTable: string[] = [];
+  const checkTransition = { tcpState: (_conn: unknown, from: TcpState, to: TcpState, event: TcpEvent) => void (event.next[from] !== to && offTable.push(`${from} -> ${to} on "${event.name}"`)) };
+  a.setProbe(checkTransition);
+  b.setProbe(checkTransition);
   const clientTotal = total(c.clientWrites);
   const serverTotal = total(c.serverWrites);
   const atServer: Buffer[] = [];
@@ -107,6 +113,7 @@ async function runCase(c: Case): Promise<void> {
   }
   const where = `faults a ${JSON.stringify(faultsA!.counters)} b ${JSON.stringify(faultsB!.counters)}; a: ${describeConnections(a)} ${JSON.stringify(a.counters())}; b: ${describeConnections(b)} ${JSON.stringify(b.counters())}`;
   assert.equal(errors, [], where);
+  assert.equal(offTable, [], 'state changes outside the table');
   assert.ok(done(), `not closed after 600 s of virtual time: ${closed} ${serverReceived}/${clientTotal} ${clientReceived}/${serverTotal} ${where}`);
   assert.is(serverReceived, clientTotal);
   assert.is(clientReceived, serverTotal);
