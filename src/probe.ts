@@ -19,8 +19,13 @@ export interface FrameProbe {
   frame(direction: 'in' | 'out', frame: DecodedFrame): void;
 }
 
+export interface DropProbe {
+  /** A frame or segment was dropped by `layer` ('ethernet', 'arp', 'ipv4', 'icmp', 'udp', 'tcp') for `reason`. */
+  drop(layer: string, reason: string): void;
+}
+
 /**
  * Everything a probe may observe; it implements the methods it wants (Stack.setProbe fills in
  * the others). A probe that throws is counted (`probe-error` drops), never felt by the stack.
  */
-export type Probe = Partial<FrameProbe & TcpProbe>;
+export type Probe = Partial<FrameProbe & TcpProbe & DropProbe>;

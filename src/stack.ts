@@ -118,6 +118,8 @@ export class Stack {
   setProbe(probe: Probe | null): void {
     this.ethernet.observer = null;
     this.tcp.probe = null;
+    const layers = this.layerCounters();
+    for (const name in layers) layers[name]!.observer = null;
     if (probe === null) return;
     const counters = this.ethCounters;
     // The probe's own bug must not break the layer that sends or receives.
@@ -133,6 +135,20 @@ export class Stack {
           guard(err);
         }
       };
+    }
+    const drop = probe.drop;
+    if (drop) {
+      for (const name in layers) {
+        layers[name]!.observer = (reason) => {
+          // A probe's own error is counted but not reported back to it (no loop).
+          if (reason.startsWith('probe-error')) return;
+          try {
+            drop.call(probe, name, reason);
+          } catch (err) {
+            guard(err);
+          }
+        };
+      }
     }
     const { tcpSegment, tcpState, tcpCongestion, tcpRtt } = probe;
     if (tcpSegment || tcpState || tcpCongestion || tcpRtt) {
@@ -167,6 +183,13 @@ export class Stack {
         },
       };
     }
+  }
+
+  /** Every layer's counters by the name counters() reports them under. */
+  private layerCounters(): Record<string, LayerCounters> {
+    const out: Record<string, LayerCounters> = { ethernet: this.ethCounters, arp: this.arp.counters, ipv4: this.ipv4.counters, icmp: this.icmp.counters };
+    for (const [name, m] of this.modules) out[name] = m.counters;
+    return out;
   }
 
   /** Whether the link offloads checksums and TCP segmentation (see StackOptions.offload). */

@@ -5,9 +5,13 @@ export class LayerCounters {
   rx = 0;
   tx = 0;
   readonly drops: Record<string, number> = {};
+  /** Told of every drop (the stack's probe); unset, one null check per drop. */
+  observer: ((reason: string) => void) | null = null;
 
   drop(reason: string): void {
     this.drops[reason] = (this.drops[reason] ?? 0) + 1;
+    const o = this.observer;
+    if (o !== null) o(reason);
   }
 
   get dropped(): number {

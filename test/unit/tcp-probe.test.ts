@@ -119,6 +119,23 @@ test('a probe that throws is counted, never felt by the stack; setProbe(null) re
   assert.is(a.counters().ethernet!.drops['probe-error: probe bug'], calls, 'no probe after setProbe(null)');
 });
 
+test('the probe hears of every drop with its layer and reason', async () => {
+  const { clock, a, b } = await stackPair();
+  const drops: string[] = [];
+  b.setProbe({ drop: (layer, reason) => drops.push(`${layer} ${reason}`) });
+  const client = a.connect({ host: '10.0.0.2', port: 1 });
+  let error = '';
+  client.on('error', (e: Error & { code?: string }) => (error = e.code ?? ''));
+  assert.ok(await runUntil(clock, () => error !== '', 5_000));
+  assert.is(error, 'ECONNREFUSED');
+  assert.equal(drops, ['tcp tcp-port-closed']);
+  b.setProbe(null);
+  a.connect({ host: '10.0.0.2', port: 1 }).on('error', () => {});
+  await runUntil(clock, () => false, 100);
+  assert.equal(drops, ['tcp tcp-port-closed'], 'none after setProbe(null)');
+  assert.is(b.counters().tcp!.drops['tcp-port-closed'], 2);
+});
+
 test('the state x event table: every state is reached, every event names its RFC section', () => {
   const lines = describeTransitions();
   const targets = new Set(lines.map((l) => l.split('--> ')[1]));
