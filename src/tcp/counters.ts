@@ -17,6 +17,8 @@ export class TcpCounters extends LayerCounters {
   timeouts = 0;
   /** Zero-window probes sent. */
   persistProbes = 0;
+  /** Cumulative ACKs that stopped at SACKed data: the receiver reneged (Linux TCPSACKReneging). */
+  sackRenegings = 0;
   /** Resets sent (Linux OutRsts). */
   resetsSent = 0;
   /** SYN cookies sent and accepted (Linux SyncookiesSent, SyncookiesRecv). */
@@ -36,6 +38,7 @@ export class TcpCounters extends LayerCounters {
       tailLossProbes: this.tailLossProbes,
       timeouts: this.timeouts,
       persistProbes: this.persistProbes,
+      sackRenegings: this.sackRenegings,
       resetsSent: this.resetsSent,
       synCookiesSent: this.synCookiesSent,
       synCookiesAccepted: this.synCookiesAccepted,

@@ -9,7 +9,7 @@ import { createCongestionControl } from './congestion/choose.ts';
 import { challengeAck, flushAck, sendSyn } from './emit.ts';
 import { output } from './output.ts';
 import { armTailLossProbe } from './recovery/probe-timeout.ts';
-import { continueRecovery, maybeEnterRecovery, onAckOfNewData, onDuplicateAck } from './recovery/recovery.ts';
+import { continueRecovery, maybeEnterRecovery, onAckOfNewData, onDuplicateAck, onReneging } from './recovery/recovery.ts';
 import { checkTailLossProbe } from './recovery/tlp.ts';
 import { acceptData } from './receiver.ts';
 import { seqAdd, seqGt, seqInWindow, seqLe, seqLt, seqMax, seqSub } from './seq.ts';
@@ -334,6 +334,7 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment): void {
   else c.timers.set(Deadline.Retransmit, now + c.rtt.rto);
   c.timers.clear(Deadline.TailLossProbe);
   if (snd.una !== snd.max) armTailLossProbe(c);
+  if (c.sackPermitted && c.scoreboard.renegedAt(ack)) onReneging(c);
   c.armTimer();
   if (bytesAcked > 0 && c.user && !c.finQueued) c.user.onDrain();
 }

@@ -45,7 +45,7 @@ export type SendReason =
   | 'syn-cookie';
 
 /** The recovery phase as Linux names its congestion states (Open, Recovery) per algorithm. */
-export type RecoveryPhase = 'open' | 'fast-recovery' | 'sack-recovery';
+export type RecoveryPhase = 'open' | 'fast-recovery' | 'sack-recovery' | 'loss';
 
 /**
  * An observer of TCP's inside. Every method is called only when a probe is set: the cost
@@ -275,7 +275,8 @@ export abstract class Tcb implements AckHost {
 
   get recoveryPhase(): RecoveryPhase {
     const r = this.recovery;
-    return r.inRecovery ? (r.sackRecovery ? 'sack-recovery' : 'fast-recovery') : 'open';
+    if (!r.inRecovery) return 'open';
+    return r.afterTimeout ? 'loss' : r.sackRecovery ? 'sack-recovery' : 'fast-recovery';
   }
 
   // ---------------------------------------------------------------------------------------

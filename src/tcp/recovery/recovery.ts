@@ -56,11 +56,17 @@ export function onAckOfNewData(c: Tcb, ack: number, bytesAcked: number): void {
   const r = c.recovery;
   if (r.inRecovery) {
     if (seqGe(ack, r.recover)) {
-      // RFC 6582 3.2 step 6: a full ACK ends recovery.
+      // RFC 6582 3.2 step 6: a full ACK ends recovery. After a timeout cwnd is what slow
+      // start made of it (Linux leaves CA_Loss without a further reduction).
       r.inRecovery = false;
       r.sackRecovery = false;
-      c.cc.cwnd = c.cc.cwndAfterRecovery(seqSub(c.snd.max, c.snd.una));
+      if (r.afterTimeout) r.afterTimeout = false;
+      else c.cc.cwnd = c.cc.cwndAfterRecovery(seqSub(c.snd.max, c.snd.una));
       if (c.ctx.probe !== null) c.reportCongestion('recovery ends: all lost data acknowledged (RFC 6582 3.2 step 6)');
+    } else if (r.afterTimeout) {
+      // RFC 5681 3.1: after the loss window, slow start while the holes are repaired.
+      c.cc.onAck(bytesAcked, c.now(), c.rtt.srtt);
+      if (c.ctx.probe !== null) c.reportCongestion('slow start after a timeout (RFC 5681 3.1)');
     } else if (!r.sackRecovery) {
       newRenoPartialAck(c, bytesAcked);
     }
@@ -76,14 +82,50 @@ export function continueRecovery(c: Tcb): void {
 }
 
 /**
- * After a retransmission timeout recovery is over, and, as RFC 6675 5.1 says, SACK
- * information is not trusted (the receiver may have reneged): everything from SND.UNA goes
- * again.
+ * A retransmission timeout with SACK information (RFC 6675 5.1, Linux's tcp_enter_loss):
+ * the SACKed data is kept, as Linux keeps its SACK marks unless the receiver reneged (see
+ * onReneging), and every byte not SACKed counts as lost. The holes are then retransmitted by
+ * SACK recovery from SND.UNA, without resending what the peer holds, while cwnd grows from
+ * the loss window by slow start.
+ */
+export function enterLossAfterTimeout(c: Tcb): void {
+  const r = c.recovery;
+  const snd = c.snd;
+  r.inRecovery = true;
+  r.sackRecovery = true;
+  r.afterTimeout = true;
+  r.recover = snd.max;
+  r.highRxt = snd.una;
+  r.retransmitMark = snd.max;
+  r.dupAcks = 0;
+  r.tlpOutstanding = false;
+  c.timers.clear(Deadline.TailLossProbe);
+  // Linux tcp_timeout_mark_lost: everything not SACKed is lost.
+  c.scoreboard.lostBelow = snd.max;
+  c.scoreboard.hasLostBelow = true;
+}
+
+/**
+ * The receiver reneged (Linux tcp_check_sack_reneging: the cumulative ACK stops at SACKed
+ * data): the SACK information is not to be trusted. It is forgotten, and the retransmission
+ * timer is set to fire soon (half an SRTT, at least 10 ms, as Linux), so that everything from
+ * SND.UNA goes again.
+ */
+export function onReneging(c: Tcb): void {
+  c.ctx.counters.sackRenegings++;
+  c.scoreboard.clear();
+  c.timers.set(Deadline.Retransmit, c.now() + Math.max(c.rtt.srtt / 2, 10));
+}
+
+/**
+ * A retransmission timeout without SACK information: recovery is over and everything from
+ * SND.UNA goes again (go-back-N, as BSD and Linux do).
  */
 export function resetOnTimeout(c: Tcb): void {
   const r = c.recovery;
   r.inRecovery = false;
   r.sackRecovery = false;
+  r.afterTimeout = false;
   c.scoreboard.clear();
   r.highRxt = c.snd.una;
   c.timers.clear(Deadline.TailLossProbe);

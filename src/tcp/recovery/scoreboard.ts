@@ -158,6 +158,21 @@ export class SackScoreboard {
       out[0] = s;
       return Math.min(seqSub(end, s), max);
     }
+    // Above the highest SACKed byte only lostBelow (a timeout, a SACKed tail loss probe) can
+    // mark data lost.
+    if (seqLt(s, lost) && (r.length === 0 || seqGe(s, r[r.length - 1]!))) {
+      out[0] = s;
+      return Math.min(seqSub(lost, s), max);
+    }
     return 0;
+  }
+
+  /**
+   * Linux's tcp_check_sack_reneging: a cumulative ACK that stops where a SACKed block starts
+   * means the receiver dropped data it had SACKed (a correct receiver would have acknowledged
+   * it cumulatively).
+   */
+  renegedAt(ack: number): boolean {
+    return this.ranges.length > 0 && this.ranges[0] === ack;
   }
 }

@@ -6,6 +6,11 @@ export class RecoveryState {
   inRecovery = false;
   /** The current recovery is SACK-based (RFC 6675), not NewReno (RFC 6582). */
   sackRecovery = false;
+  /**
+   * The recovery follows a retransmission timeout with SACK information kept (RFC 6675 5.1,
+   * Linux's CA_Loss): every unSACKed byte is lost, cwnd grows by slow start.
+   */
+  afterTimeout = false;
   /** RFC 6582 "recover": highest sequence number sent when recovery started. */
   recover = 0;
   /** RFC 6675 HighRxt: the end of the highest byte retransmitted in this recovery. */

@@ -5,7 +5,8 @@
 
 import { emit, sendAck, sendSyn } from '../emit.ts';
 import { output, persistTimeout } from '../output.ts';
-import { resetOnTimeout } from '../recovery/recovery.ts';
+import { enterLossAfterTimeout, resetOnTimeout } from '../recovery/recovery.ts';
+import { sackRecoveryStep } from '../recovery/sack.ts';
 import { sendTailLossProbe } from '../recovery/tlp.ts';
 import { seqAdd, seqLt, seqSub } from '../seq.ts';
 import { canSendData, isSynchronized, TCP_EVENTS, type TcpState } from '../state.ts';
@@ -77,14 +78,21 @@ function onRetransmitTimeout(c: Tcb): void {
     sendSyn(c, 'syn-retransmit');
     return;
   }
-  // RFC 5681 3.1 eq. 4 and RFC 6582 4: collapse cwnd, remember the highest sent, and go
-  // back to SND.UNA (go-back-N, as BSD and Linux do after a timeout).
+  // RFC 5681 3.1 eq. 4 and RFC 6582 4: collapse cwnd to the loss window and remember the
+  // highest sent. With SACK information only the holes go again (RFC 6675 5.1); without it,
+  // everything from SND.UNA (go-back-N).
   c.cc.onTimeout(seqSub(snd.max, snd.una), c.now());
-  resetOnTimeout(c);
-  if (probe !== null) c.reportCongestion('retransmission timeout (RFC 5681 3.1 eq. 4)');
-  snd.nxt = snd.una;
   c.timers.clear(Deadline.Retransmit);
-  output(c);
+  if (c.sackPermitted && !c.scoreboard.isEmpty) {
+    enterLossAfterTimeout(c);
+    if (probe !== null) c.reportCongestion('retransmission timeout, SACKed data kept (RFC 6675 5.1)');
+    sackRecoveryStep(c);
+  } else {
+    resetOnTimeout(c);
+    if (probe !== null) c.reportCongestion('retransmission timeout (RFC 5681 3.1 eq. 4)');
+    snd.nxt = snd.una;
+    output(c);
+  }
   if (!c.timers.isSet(Deadline.Retransmit) && !c.timers.isSet(Deadline.Persist) && snd.una !== snd.max) {
     // Nothing could be sent (the window shrank to zero): keep the timer going.
     c.setDeadline(Deadline.Retransmit, c.now() + c.rtt.rto);
