@@ -5,6 +5,7 @@ export { DecodedFrame } from './probe-decode.ts';
 export { RealClock, VirtualClock, type Clock, type Timer } from './util/clock.ts';
 export { createLinkPair, MemoryLink, MemoryHub } from './link/memory.ts';
 export { FaultyLink, type FaultOptions } from './link/faults.ts';
+export { NetemLink, type NetemCounters, type NetemLoss, type NetemOptions, type NetemShape } from './link/netem.ts';
 export { PcapWriter, CapturingLink } from './link/pcap.ts';
 export type { Link } from './link/link.ts';
 export { TapDevice, TapError } from './tap/tap.ts';
