@@ -41,6 +41,8 @@ export interface TcpConfig {
   timestamps: boolean;
   /** Offer SACK (RFC 2018). */
   sack: boolean;
+  /** Report duplicate segments in the first SACK block (RFC 2883 D-SACK; Linux tcp_dsack = 1). */
+  dsack: boolean;
   /** Tail loss probes with SACK (RFC 8985 7), as Linux does by default. */
   tailLossProbe: boolean;
   /** Half-open connections per listener at most (Linux tcp_max_syn_backlog is 128 to 1024). */
@@ -72,6 +74,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   windowScaling: true,
   timestamps: true,
   sack: true,
+  dsack: true,
   tailLossProbe: true,
   maxSynBacklog: 4096,
   synCookies: true,

@@ -19,6 +19,9 @@ export class TcpCounters extends LayerCounters {
   persistProbes = 0;
   /** Cumulative ACKs that stopped at SACKed data: the receiver reneged (Linux TCPSACKReneging). */
   sackRenegings = 0;
+  /** D-SACK blocks sent for duplicates received, and received for our duplicates (Linux TCPDSACKOldSent, TCPDSACKRecv). */
+  dsacksSent = 0;
+  dsacksReceived = 0;
   /** Resets sent (Linux OutRsts). */
   resetsSent = 0;
   /** SYN cookies sent and accepted (Linux SyncookiesSent, SyncookiesRecv). */
@@ -39,6 +42,8 @@ export class TcpCounters extends LayerCounters {
       timeouts: this.timeouts,
       persistProbes: this.persistProbes,
       sackRenegings: this.sackRenegings,
+      dsacksSent: this.dsacksSent,
+      dsacksReceived: this.dsacksReceived,
       resetsSent: this.resetsSent,
       synCookiesSent: this.synCookiesSent,
       synCookiesAccepted: this.synCookiesAccepted,

@@ -42,8 +42,20 @@ export function emit(c: Tcb, flags: number, seq: number, offset: number, len: nu
       r.tsVal = c.ctx.timestampNow();
       r.tsEcr = c.tsRecent;
     }
-    if (c.sackPermitted && !c.reassembly.isEmpty) {
-      r.sackCount = c.reassembly.sackBlocks(r.sackBlocks, 3);
+    const dsack = c.dsackEnd !== c.dsackStart;
+    if (c.sackPermitted && (dsack || !c.reassembly.isEmpty)) {
+      if (dsack) {
+        // RFC 2883 4: the duplicate first, then the usual blocks; reported once.
+        const n = c.reassembly.sackBlocks(r.sackBlocks, 2);
+        for (let i = 2 * n - 1; i >= 0; i--) r.sackBlocks[i + 2] = r.sackBlocks[i]!;
+        r.sackBlocks[0] = c.dsackStart;
+        r.sackBlocks[1] = c.dsackEnd;
+        r.sackCount = n + 1;
+        c.dsackEnd = c.dsackStart;
+        c.ctx.counters.dsacksSent++;
+      } else {
+        r.sackCount = c.reassembly.sackBlocks(r.sackBlocks, 3);
+      }
       // A full-sized segment has no room for them: fewer blocks rather than an IP fragment
       // (for a super-frame, each of the segments the link cuts from it carries the header).
       const segment = Math.min(len, c.snd.mss);

@@ -12,7 +12,7 @@ import { armTailLossProbe } from './recovery/probe-timeout.ts';
 import { continueRecovery, maybeEnterRecovery, onAckOfNewData, onDuplicateAck, onReneging } from './recovery/recovery.ts';
 import { checkTailLossProbe } from './recovery/tlp.ts';
 import { acceptData } from './receiver.ts';
-import { seqAdd, seqGt, seqInWindow, seqLe, seqLt, seqMax, seqSub } from './seq.ts';
+import { seqAdd, seqGe, seqGt, seqInWindow, seqLe, seqLt, seqMax, seqSub } from './seq.ts';
 import { canSendData, isSynchronized, TCP_EVENTS, type TcpState } from './state.ts';
 import { DEFAULT_MSS, type Tcb } from './tcb.ts';
 import { ACK, FIN, RST, SYN, type TcpSegment } from './tcp-segment.ts';
@@ -100,6 +100,13 @@ function receiveInSynSent(c: Tcb, seg: TcpSegment): void {
   }
 }
 
+/** RFC 2883: duplicate text [start, end) is reported in the first SACK block of our next ACK (Linux tcp_dsack_set). */
+function noteDuplicate(c: Tcb, start: number, end: number): void {
+  if (!c.sackPermitted || !c.config.dsack) return;
+  c.dsackStart = start;
+  c.dsackEnd = end;
+}
+
 /** RFC 9293 3.10.7.4: every state after SYN-SENT. */
 function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
   let flags = seg.flags;
@@ -133,6 +140,8 @@ function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
   else acceptable = seqInWindow(seq, rcv.nxt, rcvWnd) || seqInWindow(seqAdd(seq, segLen - 1), rcv.nxt, rcvWnd);
   if (!acceptable) {
     if (!(flags & RST)) c.ack.ackNow(); // RFC 9293: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+    // An old duplicate's text is reported as a D-SACK (Linux tcp_send_dupack, tcp_dsack_set).
+    if (dataLen > 0 && seqLt(seq, rcv.nxt)) noteDuplicate(c, seq, seqLt(seqAdd(seq, dataLen), rcv.nxt) ? seqAdd(seq, dataLen) : rcv.nxt);
     if (c.state === 'TIME-WAIT' && flags & FIN) restartTimeWait(c);
     counters.drop('tcp-not-in-window');
     return;
@@ -163,6 +172,7 @@ function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
       flags &= ~FIN;
       skip = dataLen;
     }
+    if (skip > 0) noteDuplicate(c, seq, seqAdd(seq, skip));
     dataOff += skip;
     dataLen -= skip;
     seq = seqAdd(seq, skip);
@@ -242,6 +252,12 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
     return false;
   }
   const window = seg.window << snd.wscale;
+  // RFC 2883 4: a first block at or below the cumulative ACK, or inside the second block,
+  // reports a duplicate we sent (the scoreboard ignores it).
+  if (c.sackPermitted && seg.sackCount > 0) {
+    const b = seg.sackBlocks;
+    if (seqLe(b[1]!, ack) || (seg.sackCount > 1 && seqGe(b[0]!, b[2]!) && seqLe(b[1]!, b[3]!))) counters.dsacksReceived++;
+  }
   // RFC 2018: record what the peer holds beyond the cumulative ACK.
   if (c.sackPermitted && seg.sackCount > 0) c.scoreboard.update(seqMax(ack, snd.una), snd.max, seg.sackBlocks, seg.sackCount);
   if (seqGt(ack, snd.una)) {

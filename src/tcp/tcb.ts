@@ -176,6 +176,12 @@ export abstract class Tcb implements AckHost {
   /** RCV.NXT in our last ACK (RFC 7323 4.3 Last.ACK.sent). */
   lastAckSent = 0;
   sackPermitted = false;
+  /**
+   * A duplicate range to report in the first SACK block of our next ACK (RFC 2883 4), once;
+   * dsackEnd === dsackStart when none is pending.
+   */
+  dsackStart = 0;
+  dsackEnd = 0;
 
   // Application side.
   readonly sendBuffer: SendBuffer;
