@@ -4,6 +4,7 @@
 // What to send and when is decided elsewhere (output.ts, recovery/, timers/).
 
 import { armTailLossProbe } from './recovery/probe-timeout.ts';
+import { prrSent } from './recovery/prr.ts';
 import { isSynchronized } from './state.ts';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqSub } from './seq.ts';
 import type { SendReason, Tcb } from './tcb.ts';
@@ -66,6 +67,7 @@ export function emit(c: Tcb, flags: number, seq: number, offset: number, len: nu
     c.lastAckSent = c.rcv.nxt;
     c.ack.onAckSent();
   }
+  if (len > 0 && c.recovery.inRecovery) prrSent(c, len);
   c.ctx.transmit(c, offset, len, reason);
 }
 

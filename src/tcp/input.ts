@@ -258,11 +258,19 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
     const b = seg.sackBlocks;
     if (seqLe(b[1]!, ack) || (seg.sackCount > 1 && seqGe(b[0]!, b[2]!) && seqLe(b[1]!, b[3]!))) counters.dsacksReceived++;
   }
+  // RFC 6937: the data this ACK says was delivered, cumulatively or by SACK.
+  const unaBefore = snd.una;
+  const sackedBefore = c.scoreboard.sackedBytes;
   // RFC 2018: record what the peer holds beyond the cumulative ACK.
   if (c.sackPermitted && seg.sackCount > 0) c.scoreboard.update(seqMax(ack, snd.una), snd.max, seg.sackBlocks, seg.sackCount);
-  if (seqGt(ack, snd.una)) {
+  const advanced = seqGt(ack, snd.una);
+  if (advanced) {
     ackAdvances(c, ack, seg);
     if (c.state === 'CLOSED') return false;
+  }
+  c.recovery.delivered = Math.max(0, seqSub(snd.una, unaBefore) + c.scoreboard.sackedBytes - sackedBefore);
+  if (advanced) {
+    // Handled above.
   } else if (
     ack === snd.una &&
     dataLen === 0 &&

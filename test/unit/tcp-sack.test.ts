@@ -60,7 +60,7 @@ test('without the peer offering SACK, no blocks are sent', async () => {
   assert.is(h.one().sackPermitted, false);
 });
 
-test('SACK recovery: the first ACK showing a loss retransmits it, then every other hole, limited by pipe', async () => {
+test('SACK recovery: the first ACK showing a loss retransmits it, then every other hole, sized by PRR', async () => {
   const h = await TcpHarness.create({ tcp: { congestion: 'newreno' } });
   const o = await acceptOne(h, 80, 1000, { mss: MSS, sackPermitted: true }, {}, 100);
   const conn = h.connection(80)!;
@@ -73,10 +73,15 @@ test('SACK recovery: the first ACK showing a loss retransmits it, then every oth
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(1), at(4)] });
   expectSegment(h.one(), seq(at(0)), payloadLength(MSS));
   assert.ok(conn.recovery.inRecovery && conn.recovery.sackRecovery);
-  assert.is(conn.cc.cwnd, 5 * MSS, 'cwnd = ssthresh = FlightSize / 2 (RFC 6675 5 step 4.2)');
-  // More SACKs: 5 is a hole with three segments above it.
+  assert.is(conn.cc.ssthresh, 5 * MSS, 'ssthresh = FlightSize / 2 (RFC 5681 eq. 4)');
+  // PRR (RFC 6937): pipe is 7 segments (4-9 in flight, 0 retransmitted), above ssthresh, so
+  // sndcnt = ceil(prr_delivered * ssthresh / RecoverFS) - prr_out = ceil(3 * 5 / 10) MSS - 1 MSS.
+  assert.is(conn.cc.cwnd, 7 * MSS + Math.ceil((3 * MSS * 5 * MSS) / (10 * MSS)) - MSS, 'cwnd = pipe + sndcnt');
+  // More SACKs: 5 is a hole with three segments above it. The pipe (1 segment) is now below
+  // ssthresh: the slow start reduction bound lets cwnd back up to ssthresh.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(6), at(10), at(1), at(5)] });
   expectSegment(h.one(), seq(at(5)), payloadLength(MSS));
+  assert.is(conn.cc.cwnd, 5 * MSS);
   // Nothing else is lost: no more retransmissions on a duplicate.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start, flags: ACK, sack: [at(6), at(10), at(1), at(5)] });
   h.none();

@@ -9,6 +9,7 @@ import { seqGe, seqGt, seqSub } from '../seq.ts';
 import type { Tcb } from '../tcb.ts';
 import { Deadline } from '../timers/deadlines.ts';
 import { enterNewRenoRecovery, newRenoDuplicateAck, newRenoPartialAck } from './newreno.ts';
+import { prrOnAck, startPrr } from './prr.ts';
 import { enterSackRecovery, sackRecoveryStep } from './sack.ts';
 import { DUP_THRESH } from './scoreboard.ts';
 
@@ -28,14 +29,19 @@ export function maybeEnterRecovery(c: Tcb): void {
   c.timers.clear(Deadline.TailLossProbe);
   c.ctx.counters.fastRetransmits++;
   c.cc.onCongestionEvent(seqSub(snd.max, snd.una), c.now());
-  if (sack) enterSackRecovery(c);
-  else enterNewRenoRecovery(c);
+  if (sack) {
+    startPrr(c);
+    enterSackRecovery(c);
+  } else {
+    enterNewRenoRecovery(c);
+  }
   if (c.ctx.probe !== null) c.reportCongestion(sack ? 'loss: SACK recovery (RFC 6675 5)' : 'loss: fast retransmit (RFC 5681 3.2)');
   c.rtt.stopTiming();
   r.highRxt = snd.una;
+  // The fast retransmit goes whatever the window (RFC 6937: at least one segment on entry).
   retransmitFirst(c, 'fast-retransmit');
-  if (sack) sackRecoveryStep(c);
-  else output(c);
+  // With SACK the rest follows from this ACK's step (continueRecovery), sized by PRR.
+  if (!sack) output(c);
 }
 
 /** RFC 5681 2 DUPLICATE ACKNOWLEDGMENT. */
@@ -76,9 +82,18 @@ export function onAckOfNewData(c: Tcb, ack: number, bytesAcked: number): void {
   }
 }
 
-/** During SACK recovery every ACK is a step (RFC 6675 5 (C)). */
+/**
+ * During SACK recovery every ACK is a step (RFC 6675 5 (C)), as much as PRR lets out
+ * (RFC 6937); after a timeout cwnd follows slow start instead.
+ */
 export function continueRecovery(c: Tcb): void {
-  if (c.recovery.inRecovery && c.recovery.sackRecovery) sackRecoveryStep(c);
+  const r = c.recovery;
+  if (!r.inRecovery || !r.sackRecovery) return;
+  if (!r.afterTimeout) {
+    prrOnAck(c, r.delivered);
+    if (c.ctx.probe !== null) c.reportCongestion('proportional rate reduction (RFC 6937)');
+  }
+  sackRecoveryStep(c);
 }
 
 /**

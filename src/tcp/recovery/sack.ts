@@ -11,7 +11,10 @@ import { ACK } from '../tcp-segment.ts';
 /** At most this many retransmissions per step (a bound, never reached with sane windows). */
 const MAX_RETRANSMISSIONS_PER_STEP = 1000;
 
-/** RFC 6675 5 step (4.2): cwnd = ssthresh, without NewReno's inflation. */
+/**
+ * RFC 6675 5 step (4.2): cwnd = ssthresh, without NewReno's inflation; PRR (prr.ts) then
+ * sets it on every ACK of the recovery.
+ */
 export function enterSackRecovery(c: Tcb): void {
   c.cc.cwnd = c.cc.ssthresh;
 }

@@ -19,6 +19,12 @@ export class RecoveryState {
   retransmitMark = 0;
   /** Out-parameter of SackScoreboard.nextLost (one array, no allocation per call). */
   readonly nextSegStart = [0];
+  /** Bytes the current ACK delivered, cumulatively or by SACK (RFC 6937 DeliveredData). */
+  delivered = 0;
+  /** PRR (RFC 6937): data delivered and sent since recovery began, and FlightSize then. */
+  prrDelivered = 0;
+  prrOut = 0;
+  recoverFs = 1;
   /** Tail loss probe (RFC 8985 7): outstanding, and the probe's range. */
   tlpOutstanding = false;
   tlpStart = 0;
