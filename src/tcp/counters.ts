@@ -1,13 +1,15 @@
-// The TCP layer's counters: segments in and out and drops by reason (as every layer), and
-// what TCP did beyond that, as Linux's /proc/net/netstat TcpExt counts it. counters() and
-// the HTTP service's /stats show them under tcp.stats.
+// TCP's counters, as Linux's /proc/net/netstat TcpExt and tcp_info count them: per connection
+// (Tcb.stats, socket.tcpStats()) and for the whole layer (TcpCounters: segments in and out and
+// drops by reason as every layer, plus the sums of the connections' events). counters() and
+// the HTTP service's /stats show the layer's under tcp.stats.
 
 import { LayerCounters } from '../util/counters.ts';
 
-export class TcpCounters extends LayerCounters {
+/** The events counted both per connection and for the layer (Tcb.count adds to both). */
+export class TcpEventCounts {
   /** Payload bytes delivered in order to applications. */
   bytesReceived = 0;
-  /** Segments sent again (any reason; Linux TCPRetransSegs). */
+  /** Segments sent again, for any reason (Linux TCPRetransSegs, tcpi_total_retrans). */
   retransmits = 0;
   /** Recoveries entered on duplicate ACKs or SACK (Linux TCPFastRetrans counts segments). */
   fastRetransmits = 0;
@@ -22,6 +24,27 @@ export class TcpCounters extends LayerCounters {
   /** D-SACK blocks sent for duplicates received, and received for our duplicates (Linux TCPDSACKOldSent, TCPDSACKRecv). */
   dsacksSent = 0;
   dsacksReceived = 0;
+}
+
+export type TcpEventName = keyof TcpEventCounts;
+
+const EVENT_NAMES = Object.keys(new TcpEventCounts()) as TcpEventName[];
+
+/** One connection's counters, with tcp_info's meanings. */
+export class ConnectionStats extends TcpEventCounts {
+  /** Segments in and out (tcpi_segs_in, tcpi_segs_out). */
+  segmentsIn = 0;
+  segmentsOut = 0;
+  /** Payload bytes sent, first time or again (tcpi_bytes_sent), and sent again (tcpi_bytes_retrans). */
+  bytesSent = 0;
+  bytesRetransmitted = 0;
+  /** Bytes our peer acknowledged (tcpi_bytes_acked). */
+  bytesAcked = 0;
+}
+
+export interface TcpCounters extends TcpEventCounts {}
+
+export class TcpCounters extends LayerCounters {
   /** Resets sent (Linux OutRsts). */
   resetsSent = 0;
   /** SYN cookies sent and accepted (Linux SyncookiesSent, SyncookiesRecv). */
@@ -31,23 +54,19 @@ export class TcpCounters extends LayerCounters {
   connections = 0;
   listeners = 0;
 
+  constructor() {
+    super();
+    // The event fields (interface TcpCounters extends TcpEventCounts), starting at 0.
+    Object.assign(this, new TcpEventCounts());
+  }
+
   stats(): Record<string, number> {
-    return {
-      connections: this.connections,
-      listeners: this.listeners,
-      bytesReceived: this.bytesReceived,
-      retransmits: this.retransmits,
-      fastRetransmits: this.fastRetransmits,
-      tailLossProbes: this.tailLossProbes,
-      timeouts: this.timeouts,
-      persistProbes: this.persistProbes,
-      sackRenegings: this.sackRenegings,
-      dsacksSent: this.dsacksSent,
-      dsacksReceived: this.dsacksReceived,
-      resetsSent: this.resetsSent,
-      synCookiesSent: this.synCookiesSent,
-      synCookiesAccepted: this.synCookiesAccepted,
-    };
+    const out: Record<string, number> = { connections: this.connections, listeners: this.listeners };
+    for (const name of EVENT_NAMES) out[name] = this[name];
+    out.resetsSent = this.resetsSent;
+    out.synCookiesSent = this.synCookiesSent;
+    out.synCookiesAccepted = this.synCookiesAccepted;
+    return out;
   }
 
   override toJSON(): { rx: number; tx: number; drops: Record<string, number>; stats: Record<string, number> } {

@@ -53,7 +53,7 @@ export function emit(c: Tcb, flags: number, seq: number, offset: number, len: nu
         r.sackBlocks[1] = c.dsackEnd;
         r.sackCount = n + 1;
         c.dsackEnd = c.dsackStart;
-        c.ctx.counters.dsacksSent++;
+        c.count('dsacksSent');
       } else {
         r.sackCount = c.reassembly.sackBlocks(r.sackBlocks, 3);
       }
@@ -68,6 +68,8 @@ export function emit(c: Tcb, flags: number, seq: number, offset: number, len: nu
     c.ack.onAckSent();
   }
   if (len > 0 && c.recovery.inRecovery) prrSent(c, len);
+  c.stats.segmentsOut++;
+  c.stats.bytesSent += len;
   c.ctx.transmit(c, offset, len, reason);
 }
 
@@ -120,7 +122,8 @@ export function sendData(c: Tcb, seq: number, offset: number, len: number, fin: 
   emit(c, flags, seq, offset, len, isNew ? (len > 0 ? 'data' : 'fin') : 'retransmit');
   const end = seqAdd(seq, len + (fin ? 1 : 0));
   if (!isNew) {
-    c.ctx.counters.retransmits++;
+    c.count('retransmits');
+    c.stats.bytesRetransmitted += len;
     c.rtt.onRetransmit(c.ctx.timestampNow());
   }
   if (seqGt(end, snd.nxt)) snd.nxt = end;
@@ -140,7 +143,8 @@ export function retransmitFirst(c: Tcb, reason: SendReason): void {
   const len = Math.min(dataOutstanding, snd.mss);
   const fin = c.finQueued && len === c.sendBuffer.length && seqGt(snd.max, c.finSeq());
   if (len === 0 && !fin) return;
-  c.ctx.counters.retransmits++;
+  c.count('retransmits');
+  c.stats.bytesRetransmitted += len;
   c.rtt.onRetransmit(c.ctx.timestampNow());
   emit(c, ACK | (fin ? FIN : 0), snd.una, 0, len, reason);
   const r = c.recovery;

@@ -256,7 +256,7 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   // reports a duplicate we sent (the scoreboard ignores it).
   if (c.sackPermitted && seg.sackCount > 0) {
     const b = seg.sackBlocks;
-    if (seqLe(b[1]!, ack) || (seg.sackCount > 1 && seqGe(b[0]!, b[2]!) && seqLe(b[1]!, b[3]!))) counters.dsacksReceived++;
+    if (seqLe(b[1]!, ack) || (seg.sackCount > 1 && seqGe(b[0]!, b[2]!) && seqLe(b[1]!, b[3]!))) c.count('dsacksReceived');
   }
   // RFC 6937: the data this ACK says was delivered, cumulatively or by SACK.
   const unaBefore = snd.una;
@@ -340,6 +340,7 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment): void {
   if (c.finQueued && seqGt(ack, c.finSeq())) acked--;
   const bytesAcked = Math.min(acked, c.sendBuffer.length);
   c.sendBuffer.consume(bytesAcked);
+  c.stats.bytesAcked += bytesAcked;
   snd.una = ack;
   if (seqLt(snd.nxt, ack)) snd.nxt = ack;
   c.scoreboard.advance(ack);

@@ -298,6 +298,7 @@ export class TcpLayer implements TcpContext {
     const probe = this.probe;
     if (probe !== null) probe.tcpSegment('in', conn ?? null, seg, null);
     if (conn) {
+      conn.stats.segmentsIn++;
       // A new SYN for a TIME-WAIT connection with a higher sequence number may reopen it
       // (RFC 6191 2, as Linux does): the old incarnation is forgotten.
       const f = seg.flags;

@@ -52,7 +52,7 @@ export function acceptData(c: Tcb, seg: TcpSegment, seq: number, off: number, le
 }
 
 function deliver(c: Tcb, data: Buffer): void {
-  c.ctx.counters.bytesReceived += data.length;
+  c.count('bytesReceived', data.length);
   if (c.user && !c.orphaned) c.user.onData(data);
   else if (c.orphaned) {
     // Data for a socket nobody reads any more: Linux answers with a reset (RFC 2525 2.17).

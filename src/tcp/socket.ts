@@ -7,6 +7,7 @@ import { Duplex } from 'node:stream';
 import type { Timer } from '../util/clock.ts';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
 import type { Connection } from './connection.ts';
+import type { ConnectionStats } from './counters.ts';
 import type { ConnectionUser } from './tcb.ts';
 import { type SystemError, systemError } from '../util/errors.ts';
 import type { TcpLayer } from './layer.ts';
@@ -84,6 +85,8 @@ export class Socket extends Duplex implements ConnectionUser {
   bytesRead = 0;
   private bytesSent = 0;
   private conn: Connection | null = null;
+  /** The connection's counters, kept after it is gone (tcpStats). */
+  private stats: ConnectionStats | null = null;
   private pendingWrite: PendingWrite | null = null;
   private pendingFinal: ((err?: Error | null) => void) | null = null;
   private hadError = false;
@@ -119,6 +122,7 @@ export class Socket extends Duplex implements ConnectionUser {
   /** Binds the socket to a connection (accepted, or being opened). */
   attach(conn: Connection): void {
     this.conn = conn;
+    this.stats = conn.stats;
     conn.user = this;
     this.localAddressCache = formatIpv4(conn.localIp);
     this.localPortCache = conn.localPort;
@@ -490,5 +494,13 @@ export class Socket extends Duplex implements ConnectionUser {
   /** The underlying connection (tests and diagnostics). */
   get connection(): Connection | null {
     return this.conn;
+  }
+
+  /**
+   * This connection's TCP counters (retransmissions, timeouts, tail loss probes, D-SACKs,
+   * segments and bytes in and out), also after it closed; null before it had one.
+   */
+  tcpStats(): ConnectionStats | null {
+    return this.stats === null ? null : { ...this.stats };
   }
 }

@@ -9,7 +9,7 @@ import { AckPolicy, type AckHost } from './ack-policy.ts';
 import type { TcpConfig } from './config.ts';
 import { createCongestionControl } from './congestion/choose.ts';
 import type { CongestionControl } from './congestion/congestion.ts';
-import type { TcpCounters } from './counters.ts';
+import { ConnectionStats, type TcpCounters, type TcpEventName } from './counters.ts';
 import { ReassemblyQueue } from './reassembly.ts';
 import { RecoveryState } from './recovery/state.ts';
 import { SackScoreboard } from './recovery/scoreboard.ts';
@@ -230,6 +230,8 @@ export abstract class Tcb implements AckHost {
 
   /** The error the connection failed with, kept for late writers. */
   error: SystemError | null = null;
+  /** This connection's counters (the layer's TcpCounters sum them over all connections). */
+  readonly stats = new ConnectionStats();
 
   /** Last values told to the probe (made when a probe first asks). */
   private probed: CongestionSnapshot | null = null;
@@ -272,6 +274,12 @@ export abstract class Tcb implements AckHost {
 
   /** The end of the turn in which an ACK was put off (ack-policy.ts, deferred.ts). */
   abstract flushEndOfTurnAck(): void;
+
+  /** Counts an event for this connection and for the layer. */
+  count(event: TcpEventName, n = 1): void {
+    this.stats[event] += n;
+    this.ctx.counters[event] += n;
+  }
 
   /** Sequence number of our FIN: right after all data the application gave us. */
   finSeq(): number {

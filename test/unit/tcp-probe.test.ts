@@ -163,4 +163,28 @@ test("TCP's statistics are in counters() and the HTTP service's /stats", async (
   assert.is(b.counters().tcp!.rx > 0, true);
 });
 
+test('each socket has its own TCP counters, and the layer sums them', async () => {
+  const { clock, a, b } = await stackPair({ faults: { seed: 3, drop: 0.05 } });
+  b.createServer((s) => s.resume()).listen(9);
+  const sockets = [0, 1].map(() => a.connect({ host: '10.0.0.2', port: 9 }));
+  assert.is(sockets[0]!.tcpStats()!.segmentsOut, 1, 'the SYN');
+  let closed = 0;
+  for (const s of sockets) {
+    s.resume();
+    s.on('close', () => closed++);
+    s.end(Buffer.alloc(60_000, 3));
+  }
+  assert.ok(await runUntil(clock, () => closed === 2, 120_000));
+  const stats = sockets.map((s) => s.tcpStats()!);
+  for (const st of stats) {
+    assert.ok(st.bytesSent >= 60_000 && st.bytesAcked >= 60_000, JSON.stringify(st));
+    assert.ok(st.segmentsIn > 0 && st.segmentsOut > 40);
+    assert.is(st.bytesSent - st.bytesRetransmitted, 60_000, 'every byte sent once, and again only as a retransmission');
+  }
+  for (const k of ['retransmits', 'timeouts', 'fastRetransmits', 'tailLossProbes'] as const) {
+    assert.is(stats[0]![k] + stats[1]![k], a.tcp.counters[k], `${k}: the layer's count is the sum of the connections'`);
+  }
+  assert.ok(a.tcp.counters.retransmits > 0, 'loss was repaired');
+});
+
 test.run();

@@ -27,7 +27,7 @@ export function maybeEnterRecovery(c: Tcb): void {
   r.inRecovery = true;
   r.sackRecovery = sack;
   c.timers.clear(Deadline.TailLossProbe);
-  c.ctx.counters.fastRetransmits++;
+  c.count('fastRetransmits');
   c.cc.onCongestionEvent(seqSub(snd.max, snd.una), c.now());
   if (sack) {
     startPrr(c);
@@ -127,7 +127,7 @@ export function enterLossAfterTimeout(c: Tcb): void {
  * SND.UNA goes again.
  */
 export function onReneging(c: Tcb): void {
-  c.ctx.counters.sackRenegings++;
+  c.count('sackRenegings');
   c.scoreboard.clear();
   c.timers.set(Deadline.Retransmit, c.now() + Math.max(c.rtt.srtt / 2, 10));
 }

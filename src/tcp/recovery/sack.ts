@@ -44,7 +44,8 @@ export function sackRecoveryStep(c: Tcb): void {
     const offset = seqSub(start, snd.una);
     const n = Math.min(len, c.sendBuffer.length - offset);
     if (n <= 0) break;
-    c.ctx.counters.retransmits++;
+    c.count('retransmits');
+    c.stats.bytesRetransmitted += n;
     c.rtt.onRetransmit(c.ctx.timestampNow());
     emit(c, ACK, start, offset, n, 'sack-retransmit');
     r.highRxt = seqAdd(start, n);

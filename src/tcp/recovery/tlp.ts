@@ -28,12 +28,13 @@ export function sendTailLossProbe(c: Tcb): void {
     start = seqAdd(dataSent, -len);
   }
   if (len <= 0) return;
-  c.ctx.counters.tailLossProbes++;
+  c.count('tailLossProbes');
   r.tlpOutstanding = true;
   r.tlpStart = start;
   r.tlpEnd = seqAdd(start, len);
   if (seqLt(start, snd.max)) {
-    c.ctx.counters.retransmits++;
+    c.count('retransmits');
+    c.stats.bytesRetransmitted += len;
     emit(c, ACK, start, seqSub(start, snd.una), len, 'tail-loss-probe');
   } else {
     sendData(c, start, seqSub(start, snd.una), len, false);

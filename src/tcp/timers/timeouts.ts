@@ -57,7 +57,7 @@ function onRetransmitTimeout(c: Tcb): void {
   const opening = state === 'SYN-SENT' || state === 'SYN-RECEIVED';
   if (snd.una === snd.max && !opening) return;
   c.retries++;
-  c.ctx.counters.timeouts++;
+  c.count('timeouts');
   const config = c.config;
   const limit = state === 'SYN-SENT' ? config.synRetries : state === 'SYN-RECEIVED' ? config.synAckRetries : config.maxRetries;
   if (c.retries > limit) {
@@ -116,7 +116,7 @@ function onPersistTimeout(c: Tcb): void {
   }
   const waiting = c.sendBuffer.length - seqSub(snd.nxt, snd.una);
   if (waiting <= 0 && snd.una === snd.max) return;
-  c.ctx.counters.persistProbes++;
+  c.count('persistProbes');
   const len = Math.min(1, c.sendBuffer.length);
   if (len > 0) {
     c.probing = true;
