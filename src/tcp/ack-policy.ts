@@ -10,6 +10,10 @@
 //     mode after tcp_fin);
 //   - delayed: on the delayed ACK deadline, unless a segment carries it first.
 // Any segment with ACK set pays every debt (onAckSent).
+//
+// Quick-ACK mode (Linux's icsk_ack.quick): the first data segments of a connection, and the
+// segments after a duplicate or an out-of-order arrival, are acknowledged without delay, so
+// that the sender's slow start and loss recovery are not held up by our delayed ACK.
 
 /** What the policy needs from its connection to act on a decision. */
 export interface AckHost {
@@ -29,6 +33,10 @@ export class AckPolicy {
   endOfTurn = false;
   /** Full-sized segments received since our last ACK (a super-frame counts as several). */
   private segments = 0;
+  /** ACKs still to send without delay (quick-ACK mode). */
+  private quick = 0;
+  /** In-order data has arrived before (Linux: icsk_ack.ato is set). */
+  private dataSeen = false;
 
   constructor(private readonly host: AckHost) {}
 
@@ -38,17 +46,35 @@ export class AckPolicy {
   }
 
   /**
+   * Linux's tcp_incr_quickack: the next ACKs go at once, as many as half the window holds
+   * full segments (at least 2), at most `max`.
+   */
+  enterQuickAck(max: number, window: number, mss: number): void {
+    const n = Math.min(max, Math.max(2, Math.floor(window / (2 * mss))));
+    if (n > this.quick) this.quick = n;
+  }
+
+  get inQuickAck(): boolean {
+    return this.quick > 0;
+  }
+
+  /**
    * In-order data of len bytes was delivered (fullSize: one peer segment's payload). RFC
    * 1122 4.2.3.2 / RFC 5681 4.2: ACK at least every second full-sized segment (once for a
    * whole receive batch, at its end); else delay.
    */
-  onInOrderData(len: number, fullSize: number): void {
+  onInOrderData(len: number, fullSize: number, maxQuick: number, window: number, mss: number): void {
+    // Linux tcp_event_data_recv: the first data of a connection starts quick-ACK mode.
+    if (!this.dataSeen) {
+      this.dataSeen = true;
+      if (maxQuick > 0) this.enterQuickAck(maxQuick, window, mss);
+    }
     this.segments += len >= fullSize ? Math.floor(len / fullSize) : 0.5;
   }
 
   /** After in-order data that did not need an ACK at once for another reason. */
   afterInOrderData(): void {
-    if (this.segments >= 2) {
+    if (this.segments >= 2 || this.quick > 0) {
       if (!this.host.deferToBatchEnd()) this.now = true;
     } else if (!this.now && !this.host.delayedAckArmed) {
       this.host.armDelayedAck();
@@ -68,12 +94,14 @@ export class AckPolicy {
 
   /** The end of a receive batch: its data gets one ACK if two segments' worth came. */
   onBatchEnd(): void {
-    if (this.segments >= 2) this.now = true;
+    if (this.segments >= 2 || (this.quick > 0 && this.segments > 0)) this.now = true;
   }
 
   /** A segment with ACK set went out: every ACK owed is paid. */
   onAckSent(): void {
     this.host.cancelDelayedAck();
+    // Linux tcp_dec_quickack_mode: one quick ACK used per segment acknowledged.
+    if (this.quick > 0 && this.segments > 0) this.quick = Math.max(0, this.quick - Math.max(1, Math.floor(this.segments)));
     this.segments = 0;
     this.now = false;
     this.endOfTurn = false;

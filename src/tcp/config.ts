@@ -16,6 +16,11 @@ export interface TcpConfig {
   /** Delayed ACK timer (RFC 1122 4.2.3.2 allows up to 500 ms; Linux uses 40 ms to 200 ms). */
   delayedAckMs: number;
   /**
+   * Quick-ACK mode: at most this many ACKs without delay at the start of the data and after
+   * a duplicate or an out-of-order segment (Linux TCP_MAX_QUICKACKS, 16); 0 turns it off.
+   */
+  maxQuickAcks: number;
+  /**
    * Window we offer at most (RFC 7323 scaled: 1 MiB needs a shift of 5), a documented large
    * default rather than autotuning; bytes are held only while the application does not read.
    */
@@ -62,6 +67,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   synAckRetries: 5,
   maxRetries: 15,
   delayedAckMs: 40,
+  maxQuickAcks: 16,
   receiveBufferSize: 1024 * 1024,
   sendBufferSize: 1024 * 1024,
   rtoMinMs: 200,

@@ -172,7 +172,11 @@ function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
       flags &= ~FIN;
       skip = dataLen;
     }
-    if (skip > 0) noteDuplicate(c, seq, seqAdd(seq, skip));
+    if (skip > 0) {
+      noteDuplicate(c, seq, seqAdd(seq, skip));
+      // Linux enters quick-ACK mode on a retransmission (tcp_data_queue).
+      if (c.config.maxQuickAcks > 0) c.ack.enterQuickAck(c.config.maxQuickAcks, c.config.receiveBufferSize, c.rcv.mss);
+    }
     dataOff += skip;
     dataLen -= skip;
     seq = seqAdd(seq, skip);

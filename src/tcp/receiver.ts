@@ -21,6 +21,8 @@ export function acceptData(c: Tcb, seg: TcpSegment, seq: number, off: number, le
     // (RFC 5681 4.2).
     if (!c.reassembly.insert(seq, seg.buf, off, len, fin)) c.ctx.counters.drop('tcp-ooo-queue-full');
     c.ack.ackNow();
+    // The segments after a hole are acknowledged at once too (quick-ACK mode).
+    if (c.config.maxQuickAcks > 0) c.ack.enterQuickAck(c.config.maxQuickAcks, c.config.receiveBufferSize, rcv.mss);
     return;
   }
   const filledHole = !c.reassembly.isEmpty;
@@ -31,7 +33,7 @@ export function acceptData(c: Tcb, seg: TcpSegment, seq: number, off: number, le
     // The application may have destroyed the socket from its 'data' handler.
     if ((c.state as TcpState) === 'CLOSED') return;
     // Full-sized segments count one each (a coalesced super-frame from the kernel, several).
-    c.ack.onInOrderData(len, rcv.mss - 40);
+    c.ack.onInOrderData(len, rcv.mss - 40, c.config.maxQuickAcks, c.config.receiveBufferSize, rcv.mss);
   }
   let finNow = fin;
   if (filledHole) {

@@ -10,7 +10,8 @@ import { ACK, ack, expectSegment, flags, payloadLength, seq, TcpHarness } from '
 const MSS = 1460;
 
 test('a batch of full-sized segments is acknowledged once, at the end of the batch', async () => {
-  const h = await TcpHarness.create();
+  // Quick-ACK mode off, to see the delayed ACK of a lone segment below.
+  const h = await TcpHarness.create({ tcp: { maxQuickAcks: 0 } });
   const o = await acceptOne(h);
   o.socket.resume();
   const full = Buffer.alloc(MSS, 1);

@@ -8,7 +8,8 @@ import { acceptOne, connectOne } from '../helpers/tcp-open.ts';
 import { ACK, ack, expectSegment, flags, payload, payloadLength, PSH, seq, TcpHarness, window } from '../helpers/tcp-harness.ts';
 
 test('one small segment is acknowledged after the 40 ms delayed-ACK timer, not at once', async () => {
-  const h = await TcpHarness.create();
+  // Quick-ACK mode (below) off: the delayed ACK itself.
+  const h = await TcpHarness.create({ tcp: { maxQuickAcks: 0 } });
   const o = await acceptOne(h);
   let got = '';
   o.socket.on('data', (d: Buffer) => (got += d.toString()));
@@ -22,8 +23,35 @@ test('one small segment is acknowledged after the 40 ms delayed-ACK timer, not a
   expectSegment(h.one(), flags(ACK), seq(o.iss + 1), ack(o.peerSeq + 5));
 });
 
+test("quick-ACK mode (Linux): the first data segments are acknowledged at once, then the delayed ACK returns; a hole starts it again", async () => {
+  const h = await TcpHarness.create({ tcp: { receiveBufferSize: 65535 } });
+  const o = await acceptOne(h);
+  o.socket.resume();
+  const full = Buffer.alloc(1460, 1);
+  // 65535 / (2 * 1460) = 22, capped at TCP_MAX_QUICKACKS = 16: sixteen ACKs without delay.
+  let seq = o.peerSeq;
+  for (let i = 0; i < 16; i++) {
+    h.inject({ dstPort: 80, seq, ack: o.iss + 1, flags: ACK, payload: full });
+    seq += 1460;
+    expectSegment(h.one(), flags(ACK), ack(seq));
+  }
+  // The seventeenth waits for a second segment (RFC 5681 4.2) or the delayed-ACK timer.
+  h.inject({ dstPort: 80, seq, ack: o.iss + 1, flags: ACK, payload: full });
+  seq += 1460;
+  h.none();
+  await h.advance(40);
+  expectSegment(h.one(), flags(ACK), ack(seq));
+  // A segment after a hole: acknowledged at once (a duplicate ACK), and so are the next ones.
+  h.inject({ dstPort: 80, seq: seq + 1460, ack: o.iss + 1, flags: ACK, payload: full });
+  expectSegment(h.one(), flags(ACK), ack(seq));
+  h.inject({ dstPort: 80, seq, ack: o.iss + 1, flags: ACK, payload: full });
+  expectSegment(h.one(), flags(ACK), ack(seq + 2 * 1460));
+  h.inject({ dstPort: 80, seq: seq + 2 * 1460, ack: o.iss + 1, flags: ACK, payload: full });
+  expectSegment(h.one(), flags(ACK), ack(seq + 3 * 1460));
+});
+
 test('every second full-sized segment is acknowledged at once', async () => {
-  const h = await TcpHarness.create();
+  const h = await TcpHarness.create({ tcp: { maxQuickAcks: 0 } });
   const o = await acceptOne(h);
   o.socket.resume();
   const full = Buffer.alloc(1460, 1);
