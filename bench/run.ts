@@ -21,16 +21,33 @@
 //   CONNS=10000          simultaneous connections for the concurrency figures
 //   PEERS_DIR=DIR        the C peers (default ../shared/peers); PEERS_BIN=DIR where they are built
 
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  buildPeers,
+  cpuSeconds,
+  fmt,
+  kv,
+  log,
+  machine,
+  median,
+  outFileFromArgs,
+  positiveInt,
+  preflight,
+  probeAndWarmUp,
+  rssMiB,
+  run,
+  runMain,
+  type Running,
+  sleep,
+  startKernel,
+  startLwip,
+  startTapstack,
+  tail,
+  tcpcli,
+  writeReport,
+} from './targets.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const PEERS_SRC = process.env.PEERS_DIR ?? path.resolve(ROOT, '../shared/peers');
-const PEERS_BIN = process.env.PEERS_BIN ?? '/tmp/tapstack-peers';
-const TAPSTACK = path.join(ROOT, 'bin/tapstack');
 const TAPSTACK_BASE = process.env.TAPSTACK_BASE ? path.join(path.resolve(process.env.TAPSTACK_BASE), 'bin/tapstack') : null;
 
 const RUNS = positiveInt('RUNS', 3);
@@ -39,169 +56,9 @@ const CONNS = positiveInt('CONNS', 10_000);
 const PING_COUNT = positiveInt('PING_COUNT', 20_000);
 const RR_COUNT = 10_000;
 const CR_COUNT = 2_000;
-const CLIENT_TIMEOUT_S = 120;
 const TARGETS = (process.env.TARGETS ?? 'tapstack,lwip-tuned,lwip-deb,kernel').split(',').map((s) => s.trim()).filter(Boolean);
 const TAPSTACK_ARGS = (process.env.TAPSTACK_ARGS ?? '').split(/\s+/).filter(Boolean);
-const CLK_TCK = 100; // Linux USER_HZ for /proc/PID/stat
 const GIB = 1024 ** 3;
-
-function positiveInt(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) {
-    process.stderr.write(`bench: ${name} must be a positive integer, not '${v}'\n`);
-    process.exit(2);
-  }
-  return n;
-}
-
-function log(msg: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-// ---------------------------------------------------------------------------------------
-// processes and namespaces (all tracked, all cleaned up)
-
-const namespaces = new Set<string>();
-const children = new Set<ChildProcess>();
-let nsCounter = 0;
-
-interface Result {
-  code: number | null;
-  out: string;
-}
-
-/** Runs a command to completion with a hard timeout; never rejects. */
-function run(cmd: string, args: string[], timeoutMs = 30_000, env?: NodeJS.ProcessEnv): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
-    children.add(child);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, out });
-    });
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code: null, out: String(err) });
-    });
-  });
-}
-
-function runSync(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr?.toString().trim() ?? r.error}`);
-}
-
-function makeNamespace(): string {
-  const name = `bench-${process.pid}-${nsCounter++}`;
-  runSync('ip', ['netns', 'add', name]);
-  namespaces.add(name);
-  runSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-  // Thousands of sequential connections from one client: reuse TIME_WAIT ports as Linux may.
-  runSync('ip', ['netns', 'exec', name, 'sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=1']);
-  // Room for 10,000 simultaneous connections beside the TIME-WAITs of earlier figures.
-  runSync('ip', ['netns', 'exec', name, 'sysctl', '-qw', 'net.ipv4.ip_local_port_range=10000 65000']);
-  return name;
-}
-
-function deleteNamespace(name: string): void {
-  spawnSync('ip', ['netns', 'del', name], { timeout: 30_000 });
-  namespaces.delete(name);
-}
-
-/** A long-running process in a namespace (ip netns exec execs it: the PID is its own). */
-class Server {
-  out = '';
-  readonly child: ChildProcess;
-  constructor(ns: string, cmd: string, args: string[]) {
-    this.child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(this.child);
-    this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
-    this.child.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
-    this.child.on('close', () => children.delete(this.child));
-  }
-  get pid(): number {
-    return this.child.pid!;
-  }
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-  async waitFor(pattern: RegExp, timeoutMs: number): Promise<boolean> {
-    const start = Date.now();
-    while (Date.now() - start < timeoutMs) {
-      if (pattern.test(this.out)) return true;
-      if (!this.alive) return false;
-      await sleep(50);
-    }
-    return false;
-  }
-  async stop(): Promise<void> {
-    if (!this.alive) return;
-    const exited = new Promise<void>((r) => this.child.once('close', () => r()));
-    process.kill(this.pid, 'SIGTERM');
-    const timer = setTimeout(() => this.alive && process.kill(this.pid, 'SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
-
-function cleanup(): void {
-  for (const c of children) {
-    if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
-      try {
-        process.kill(c.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-  }
-  for (const ns of [...namespaces]) deleteNamespace(ns);
-}
-
-process.on('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
-process.on('SIGTERM', () => {
-  cleanup();
-  process.exit(143);
-});
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-// ---------------------------------------------------------------------------------------
-// /proc readings
-
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state): utime is field 14, stime field 15.
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-function rssMiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 // ---------------------------------------------------------------------------------------
 // figures
@@ -248,32 +105,10 @@ function note(r: TargetResult, key: FigureKey, text: string): void {
   r.notes[key] = r.notes[key] ? `${r.notes[key]}; ${text}` : text;
 }
 
-function kv(out: string, key: string): number {
-  const m = new RegExp(`\\b${key}=([^\\s]+)`).exec(out);
-  return m ? Number(m[1]) : NaN;
-}
-
-function tcpcli(ns: string, args: string[], timeoutS = CLIENT_TIMEOUT_S): Promise<Result> {
-  return run('ip', ['netns', 'exec', ns, path.join(PEERS_BIN, 'tcpcli'), ...args], (timeoutS + 10) * 1000, {
-    TCPCLI_TIMEOUT: String(timeoutS),
-  });
-}
-
-const tail = (out: string): string => out.trim().split('\n').pop() ?? '';
-
 /** A target up and idle in its namespace(s), measured one figure at a time. */
-interface Target {
+interface Target extends Running {
   result: TargetResult;
-  /** Namespace the clients run in, and the address they talk to. */
-  clientNs: string;
-  host: string;
-  /** The stack's process, for CPU time and resident memory. */
-  pid: number;
-  /** The source on port 19 stops after BULK bytes (else stack -> host bulk is n/a). */
-  canPull: boolean;
   pullBroken: boolean;
-  alive(): boolean;
-  stop(): Promise<void>;
 }
 
 // One measurement each: every figure is taken RUNS times, targets taking turns, so that a
@@ -338,131 +173,27 @@ async function measureConcurrent(t: Target): Promise<void> {
   else note(t.result, 'conc', `opened ${kv(out.out, 'opened')}, connect failures ${kv(out.out, 'connect_fail')}, bad ${kv(out.out, 'bad')}`);
 }
 
-/** Does TCP answer on the echo port? Then warm up, the same for every target. */
-async function probeAndWarmUp(t: Target): Promise<void> {
-  const probe = await tcpcli(t.clientNs, ['rr', t.host, '7', '10', '64'], 5);
-  if (!/RESULT mode=rr/.test(probe.out)) {
-    t.result.tcpUnavailable = 'TCP not available';
-    return;
-  }
-  // A JavaScript stack reaches full speed only once V8 has optimized its hot paths and the
-  // heap has grown (the first 256 MiB push into a fresh tapstack runs at about half speed).
-  await tcpcli(t.clientNs, ['rr', t.host, '7', '2000', '64']);
-  await tcpcli(t.clientNs, ['push', t.host, '9', String(Math.max(BULK, 256 * 1024 * 1024))]);
-  if (t.canPull) await tcpcli(t.clientNs, ['pull', t.host, '19'], 60);
-}
-
 // ---------------------------------------------------------------------------------------
 // targets: each started in namespaces of its own; null and a reason when it cannot start
 
-function tapNamespace(): string {
-  const ns = makeNamespace();
-  runSync('ip', ['-n', ns, 'tuntap', 'add', 'dev', 'tap0', 'mode', 'tap']);
-  runSync('ip', ['-n', ns, 'addr', 'add', '10.0.0.1/24', 'dev', 'tap0']);
-  runSync('ip', ['-n', ns, 'link', 'set', 'tap0', 'up']);
-  return ns;
-}
-
-function makeTarget(result: TargetResult, server: Server, clientNs: string, host: string, canPull: boolean, namespacesToDelete: string[]): Target {
-  return {
-    result,
-    clientNs,
-    host,
-    pid: server.pid,
-    canPull,
-    pullBroken: false,
-    alive: () => server.alive,
-    stop: async () => {
-      await server.stop();
-      for (const ns of namespacesToDelete) deleteNamespace(ns);
-    },
-  };
-}
-
-async function startTapstack(r: TargetResult, bin = TAPSTACK): Promise<Target | null> {
-  const help = spawnSync(bin, ['--help'], { timeout: 30_000 }).stdout?.toString() ?? '';
-  const chargenBytes = help.includes('--chargen-bytes');
-  if (!chargenBytes) note(r, 'pull', 'n/a: chargen does not stop after BULK bytes (no --chargen-bytes)');
-  const ns = makeNamespace();
-  const args = ['--tap', 'tap0', '--ip', '10.0.0.2/24', '--host-ip', '10.0.0.1/24', ...TAPSTACK_ARGS];
-  if (chargenBytes) args.push('--chargen-bytes', String(BULK));
-  const server = new Server(ns, bin, args);
-  const t = makeTarget(r, server, ns, '10.0.0.2', chargenBytes, [ns]);
-  if (!(await server.waitFor(/^tapstack up .*$/m, 30_000))) {
-    r.unavailable = `did not start: ${tail(server.out)}`;
-    await t.stop();
+/** Starts a target by name; null, with the reason in r, when it cannot. */
+async function startTarget(name: string, r: TargetResult): Promise<Target | null> {
+  let s: Running | string;
+  if (name === 'tapstack') s = await startTapstack(BULK, TAPSTACK_ARGS);
+  else if (name === 'tapstack-base') s = TAPSTACK_BASE === null ? 'TAPSTACK_BASE is not set' : await startTapstack(BULK, TAPSTACK_ARGS, TAPSTACK_BASE);
+  else if (name === 'lwip-tuned' || name === 'lwip-deb') s = await startLwip(BULK, name === 'lwip-tuned' ? 'tuned' : 'deb');
+  else s = await startKernel(BULK);
+  if (typeof s === 'string') {
+    r.unavailable = s;
     return null;
   }
-  log(/^tapstack up .*$/m.exec(server.out)![0]);
-  return t;
-}
-
-async function startLwip(r: TargetResult, variant: 'tuned' | 'deb'): Promise<Target | null> {
-  const bin = path.join(PEERS_BIN, `lwip_tap_${variant}`);
-  if (!fs.existsSync(bin)) {
-    r.unavailable = `${bin} not built`;
-    return null;
-  }
-  const ns = tapNamespace();
-  const server = new Server(ns, bin, ['tap0', '10.0.0.2', String(BULK)]);
-  const t = makeTarget(r, server, ns, '10.0.0.2', true, [ns]);
-  if (!(await server.waitFor(/ready/, 10_000))) {
-    r.unavailable = `did not start: ${tail(server.out)}`;
-    await t.stop();
-    return null;
-  }
-  return t;
-}
-
-async function startKernel(r: TargetResult): Promise<Target | null> {
-  const client = makeNamespace();
-  const serverNs = makeNamespace();
-  const a = `bva${process.pid % 100000}`;
-  const b = `bvb${process.pid % 100000}`;
-  runSync('ip', ['link', 'add', a, 'netns', client, 'type', 'veth', 'peer', 'name', b, 'netns', serverNs]);
-  runSync('ip', ['-n', client, 'addr', 'add', '10.0.1.1/24', 'dev', a]);
-  runSync('ip', ['-n', serverNs, 'addr', 'add', '10.0.1.2/24', 'dev', b]);
-  runSync('ip', ['-n', client, 'link', 'set', a, 'up']);
-  runSync('ip', ['-n', serverNs, 'link', 'set', b, 'up']);
-  const server = new Server(serverNs, path.join(PEERS_BIN, 'ksrv'), ['10.0.1.2', String(BULK)]);
-  const t = makeTarget(r, server, client, '10.0.1.2', true, [client, serverNs]);
-  if (!(await server.waitFor(/ready/, 10_000))) {
-    r.unavailable = `ksrv did not start: ${tail(server.out)}`;
-    await t.stop();
-    return null;
-  }
-  note(r, 'cpu', 'ksrv process only: the kernel charges most receive work to the sender');
-  return t;
-}
-
-// ---------------------------------------------------------------------------------------
-// peers
-
-function buildPeers(): string | null {
-  if (!fs.existsSync(path.join(PEERS_SRC, 'Makefile'))) {
-    return `the peers are missing (${PEERS_SRC} not found): only tapstack is measured, without the C clients' TCP figures`;
-  }
-  log(`building the peers: make -C ${PEERS_SRC} B=${PEERS_BIN} all`);
-  const r = spawnSync('make', ['-C', PEERS_SRC, `B=${PEERS_BIN}`, 'all'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
-  if (r.status !== 0) {
-    const err = `${r.stdout?.toString() ?? ''}${r.stderr?.toString() ?? ''}`.trim().split('\n').slice(-5).join('\n');
-    return `building the peers failed (needs liblwip-dev build-essential pkg-config and deb-src for lwIP: bash scripts/install-deps.sh):\n${err}`;
-  }
-  return null;
+  if (!s.canPull) note(r, 'pull', 'n/a: chargen does not stop after BULK bytes (no --chargen-bytes)');
+  if (name === 'kernel') note(r, 'cpu', 'ksrv process only: the kernel charges most receive work to the sender');
+  return { ...s, result: r, pullBroken: false };
 }
 
 // ---------------------------------------------------------------------------------------
 // the table
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
-}
-
-function fmt(v: number, decimals: number): string {
-  return v.toLocaleString('en-US', { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
-}
 
 function cell(r: TargetResult | undefined, f: FigureDef): string {
   if (!r) return 'not run';
@@ -545,32 +276,17 @@ function rawValues(results: Map<string, TargetResult>): string {
   return lines.join('\n');
 }
 
-function machine(): string {
-  const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
-  return `${os.cpus().length} CPUs (nproc ${spawnSync('nproc').stdout?.toString().trim()}), ${cpu}, Linux ${os.release()}, Node ${process.version}`;
-}
-
 // ---------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
-  if (process.getuid?.() !== 0) {
-    process.stderr.write('bench: run as root (it creates network namespaces and TAP devices)\n');
-    return 2;
-  }
-  if (!fs.existsSync('/dev/net/tun')) {
-    process.stderr.write('bench: /dev/net/tun is missing: no TUN/TAP support here\n');
+  const unfit = preflight();
+  if (unfit) {
+    process.stderr.write(`bench: ${unfit}\n`);
     return 2;
   }
   const args = process.argv.slice(2);
-  let outFile = process.env.BENCH_OUT;
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--out') outFile = args[++i];
-    else if (args[i] === '--write') outFile = path.join(ROOT, 'bench/results', `${new Date().toISOString().slice(0, 10)}.md`);
-    else {
-      process.stderr.write(`bench: unknown argument '${args[i]}' (use --out FILE or --write)\n`);
-      return 2;
-    }
-  }
+  const outFile = outFileFromArgs('bench', args, '');
+  if (outFile === null) return 2;
   const started = new Date();
   const load0 = os.loadavg()[0]!;
   const peersProblem = buildPeers();
@@ -581,18 +297,12 @@ async function main(): Promise<number> {
     const r: TargetResult = { name, values: {}, notes: {} };
     results.set(name, r);
     let t: Target | null = null;
-    if (name === 'tapstack') t = await startTapstack(r);
-    else if (name === 'tapstack-base') {
-      if (TAPSTACK_BASE === null) r.unavailable = 'TAPSTACK_BASE is not set';
-      else t = await startTapstack(r, TAPSTACK_BASE);
-    } else if (peersProblem) r.unavailable = 'peers not built';
-    else if (name === 'lwip-tuned' || name === 'lwip-deb') t = await startLwip(r, name === 'lwip-tuned' ? 'tuned' : 'deb');
-    else if (name === 'kernel') t = await startKernel(r);
-    else {
+    if (!['tapstack', 'tapstack-base', 'lwip-tuned', 'lwip-deb', 'kernel'].includes(name)) {
       process.stderr.write(`bench: unknown target '${name}' (tapstack, tapstack-base, lwip-tuned, lwip-deb, kernel)\n`);
       for (const started of targets) await started.stop();
       return 2;
-    }
+    } else if (peersProblem && !name.startsWith('tapstack')) r.unavailable = 'peers not built';
+    else t = await startTarget(name, r);
     if (t) targets.push(t);
   }
   try {
@@ -603,7 +313,7 @@ async function main(): Promise<number> {
       if (peersProblem) t.result.tcpUnavailable = 'no tcpcli (peers not built)';
       else {
         log(`${t.result.name}: TCP probe and warm-up`);
-        await probeAndWarmUp(t);
+        if (!(await probeAndWarmUp(t, Math.max(BULK, 256 * 1024 * 1024)))) t.result.tcpUnavailable = 'TCP not available';
       }
       if (!t.result.tcpUnavailable) tcpTargets.push(t);
     }
@@ -636,23 +346,9 @@ async function main(): Promise<number> {
   const body = `${header}\n\n${table(results)}\n\nNotes:\n${notes(results) || '- none'}\n`;
   process.stdout.write(`\n${body}`);
   if (outFile) {
-    fs.mkdirSync(path.dirname(outFile), { recursive: true });
-    const env = ['RUNS', 'BULK', 'CONNS', 'PING_COUNT', 'TARGETS', 'TAPSTACK_ARGS', 'TAPSTACK_BASE'].filter((k) => process.env[k]).map((k) => `${k}=${JSON.stringify(process.env[k])}`);
-    const command = [...env, 'npm run bench', ...(args.length ? ['--', ...args] : [])].join(' ');
-    fs.writeFileSync(outFile, `# tapstack benchmark\n\nCommand (as root): \`${command}\`\n\n${body}\nEvery run:\n\n${rawValues(results)}\n`);
-    log(`written to ${outFile}`);
+    writeReport(outFile, 'tapstack benchmark', 'bench', ['RUNS', 'BULK', 'CONNS', 'PING_COUNT', 'TARGETS', 'TAPSTACK_ARGS', 'TAPSTACK_BASE'], args, `${body}\nEvery run:\n\n${rawValues(results)}\n`);
   }
   return 0;
 }
 
-main().then(
-  (code) => {
-    cleanup();
-    process.exit(code);
-  },
-  (err) => {
-    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
-    cleanup();
-    process.exit(1);
-  },
-);
+runMain('bench', main);

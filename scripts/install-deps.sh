@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-pkgs=(iproute2 iputils-ping arping netcat-openbsd curl socat tshark nftables hping3 nmap tcpreplay
+pkgs=(iproute2 iputils-ping arping netcat-openbsd curl socat tshark nftables ethtool hping3 nmap tcpreplay
       liblwip-dev build-essential pkg-config ca-certificates)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
