@@ -56,7 +56,14 @@ export interface TcpConfig {
   synCookies: boolean;
   /** RFC 5961 7: challenge ACKs per second (Linux tcp_challenge_ack_limit, 1000). */
   challengeAckLimit: number;
-  /** Out-of-order segments kept per connection. */
+  /**
+   * Out-of-order segments kept per connection; 0 (the default): as many 512-byte segments as
+   * the receive buffer holds (2,048 for 1 MiB). The bytes are bounded by the window anyway;
+   * this bounds the per-segment overhead, as Linux bounds its out-of-order queue by the
+   * receive buffer's memory with each segment's truesize counted (tcp_prune_ofo_queue).
+   * Too few would drop out-of-order data a large window legitimately carries, and the
+   * sender would resend it for nothing.
+   */
   maxOutOfOrderSegments: number;
 }
 
@@ -85,5 +92,5 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   maxSynBacklog: 4096,
   synCookies: true,
   challengeAckLimit: 1000,
-  maxOutOfOrderSegments: 256,
+  maxOutOfOrderSegments: 0,
 };

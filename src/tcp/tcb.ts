@@ -250,7 +250,7 @@ export abstract class Tcb implements AckHost {
     this.remotePort = remotePort;
     this.rcv.mss = ctx.mtu - 40;
     this.sendBuffer = new SendBuffer(config.sendBufferSize);
-    this.reassembly = new ReassemblyQueue(config.maxOutOfOrderSegments);
+    this.reassembly = new ReassemblyQueue(config.maxOutOfOrderSegments > 0 ? config.maxOutOfOrderSegments : Math.ceil(config.receiveBufferSize / 512));
     this.rtt = new RttEstimator({ minMs: config.rtoMinMs, maxMs: config.rtoMaxMs, initialMs: config.rtoInitialMs });
     // Until the SYN's options tell the MSS (takeSynOptions chooses the configured one).
     this.cc = createCongestionControl('newreno', DEFAULT_MSS);

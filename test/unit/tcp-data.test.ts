@@ -50,6 +50,20 @@ test("quick-ACK mode (Linux): the first data segments are acknowledged at once, 
   expectSegment(h.one(), flags(ACK), ack(seq + 3 * 1460));
 });
 
+test("a window's worth of out-of-order segments is kept (the bound follows the receive buffer), and one retransmission fills the hole", async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  o.socket.resume();
+  const seg = Buffer.alloc(1000, 2);
+  // 700 segments after a hole of one: 700 KB, inside the 1 MiB window, more than 256 pieces.
+  for (let i = 1; i <= 700; i++) h.inject({ dstPort: 80, seq: o.peerSeq + i * 1000, ack: o.iss + 1, flags: ACK, payload: seg });
+  h.sent();
+  assert.is(h.stack.tcp.counters.drops['tcp-ooo-queue-full'], undefined);
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, payload: seg });
+  expectSegment(h.sent().at(-1), flags(ACK), ack(o.peerSeq + 701 * 1000));
+  assert.is(o.socket.bytesRead, 701 * 1000);
+});
+
 test('every second full-sized segment is acknowledged at once', async () => {
   const h = await TcpHarness.create({ tcp: { maxQuickAcks: 0 } });
   const o = await acceptOne(h);
