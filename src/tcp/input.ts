@@ -11,7 +11,7 @@ import { output } from './output.ts';
 import { armTailLossProbe } from './recovery/probe-timeout.ts';
 import { continueRecovery, maybeEnterRecovery, onAckOfNewData, onDuplicateAck, onReneging } from './recovery/recovery.ts';
 import { checkTailLossProbe } from './recovery/tlp.ts';
-import { acceptData } from './receiver.ts';
+import { acceptData, noteDuplicate } from './receiver.ts';
 import { seqAdd, seqGe, seqGt, seqInWindow, seqLe, seqLt, seqMax, seqSub } from './seq.ts';
 import { canSendData, isSynchronized, TCP_EVENTS, type TcpState } from './state.ts';
 import { DEFAULT_MSS, type Tcb } from './tcb.ts';
@@ -98,13 +98,6 @@ function receiveInSynSent(c: Tcb, seg: TcpSegment): void {
     snd.nxt = snd.iss;
     sendSyn(c, 'syn');
   }
-}
-
-/** RFC 2883: duplicate text [start, end) is reported in the first SACK block of our next ACK (Linux tcp_dsack_set). */
-function noteDuplicate(c: Tcb, start: number, end: number): void {
-  if (!c.sackPermitted || !c.config.dsack) return;
-  c.dsackStart = start;
-  c.dsackEnd = end;
 }
 
 /** RFC 9293 3.10.7.4: every state after SYN-SENT. */

@@ -33,6 +33,18 @@ export class ReassemblyQueue {
     return this.pieces.length;
   }
 
+  /** Is [seq, end) entirely held already (a duplicate of out-of-order data)? */
+  holds(seq: number, end: number): boolean {
+    let cur = seq;
+    for (const p of this.pieces) {
+      if (seqLe(pieceEnd(p), cur)) continue;
+      if (seqGt(p.seq, cur)) return false;
+      cur = pieceEnd(p);
+      if (!seqLt(cur, end)) return true;
+    }
+    return !seqLt(cur, end);
+  }
+
   /**
    * Stores a copy of the parts of buf[off, off+len) (sequence number seq) not already held;
    * `fin` marks a FIN right after it. Returns false when the queue is full.

@@ -18,7 +18,9 @@ export function acceptData(c: Tcb, seg: TcpSegment, seq: number, off: number, le
   const rcv = c.rcv;
   if (seq !== rcv.nxt) {
     // Out of order: keep it (bounded) and tell the sender at once with a duplicate ACK
-    // (RFC 5681 4.2).
+    // (RFC 5681 4.2). Text held already is a duplicate: reported first, then the block
+    // that holds it (RFC 2883 4.1.3 / 4.2).
+    if (len > 0 && c.reassembly.holds(seq, seqAdd(seq, len))) noteDuplicate(c, seq, seqAdd(seq, len));
     if (!c.reassembly.insert(seq, seg.buf, off, len, fin)) c.ctx.counters.drop('tcp-ooo-queue-full');
     c.ack.ackNow();
     // The segments after a hole are acknowledged at once too (quick-ACK mode).
@@ -51,6 +53,13 @@ export function acceptData(c: Tcb, seg: TcpSegment, seq: number, off: number, le
     return;
   }
   c.ack.afterInOrderData();
+}
+
+/** RFC 2883: duplicate text [start, end) is reported in the first SACK block of our next ACK (Linux tcp_dsack_set). */
+export function noteDuplicate(c: Tcb, start: number, end: number): void {
+  if (!c.sackPermitted || !c.config.dsack) return;
+  c.dsackStart = start;
+  c.dsackEnd = end;
 }
 
 function deliver(c: Tcb, data: Buffer): void {

@@ -28,6 +28,21 @@ test('a duplicate below RCV.NXT is reported first in the next ACK (RFC 2883 4), 
   assert.ok(!last.sackBlocks.includes((s + 50) >>> 0), `no D-SACK again: ${last.sackBlocks}`);
 });
 
+test('a duplicate of out-of-order data held is reported first, then the block that holds it (RFC 2883 4.2)', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, { sackPermitted: true });
+  const s = o.peerSeq;
+  h.inject({ dstPort: 80, seq: s + 100, ack: o.iss + 1, flags: ACK, payload: Buffer.alloc(100) });
+  h.inject({ dstPort: 80, seq: s + 200, ack: o.iss + 1, flags: ACK, payload: Buffer.alloc(100) });
+  h.sent();
+  h.inject({ dstPort: 80, seq: s + 200, ack: o.iss + 1, flags: ACK, payload: Buffer.alloc(100) });
+  assert.equal(expectSegment(h.one(), ack(s)).sackBlocks, [(s + 200) >>> 0, (s + 300) >>> 0, (s + 100) >>> 0, (s + 300) >>> 0]);
+  assert.is(h.stack.tcp.counters.dsacksSent, 1);
+  // New out-of-order data is no duplicate.
+  h.inject({ dstPort: 80, seq: s + 400, ack: o.iss + 1, flags: ACK, payload: Buffer.alloc(100) });
+  assert.equal(expectSegment(h.one(), ack(s)).sackBlocks, [(s + 400) >>> 0, (s + 500) >>> 0, (s + 100) >>> 0, (s + 300) >>> 0]);
+});
+
 test('without SACK, or with dsack off, no D-SACK is sent', async () => {
   for (const [sack, dsack] of [[false, true], [true, false]] as const) {
     const h = await TcpHarness.create({ tcp: { dsack } });
