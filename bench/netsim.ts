@@ -27,6 +27,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLinkPair, createStack, NetemLink, type NetemShape, type Stack, VirtualClock, type Clock, type Timer } from '../src/index.ts';
+import { positiveInt } from './targets.ts';
 import type { CongestionName } from '../src/tcp/congestion/congestion.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -37,16 +38,6 @@ const RATE_BPS = 100e6;
 /** A full-sized frame: Ethernet 14 + IPv4 20 + TCP 20 + timestamps 12 + 1448 bytes of data. */
 const FRAME_BYTES = 1514;
 
-function positiveInt(name: string, fallback: number): number {
-  const v = process.env[name];
-  if (v === undefined || v === '') return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) {
-    process.stderr.write(`netsim: ${name} must be a positive integer, not '${v}'\n`);
-    process.exit(2);
-  }
-  return n;
-}
 
 const SEED = positiveInt('SEED', 1);
 /**

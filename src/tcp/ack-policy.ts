@@ -54,10 +54,6 @@ export class AckPolicy {
     if (n > this.quick) this.quick = n;
   }
 
-  get inQuickAck(): boolean {
-    return this.quick > 0;
-  }
-
   /**
    * In-order data of len bytes was delivered (fullSize: one peer segment's payload). RFC
    * 1122 4.2.3.2 / RFC 5681 4.2: ACK at least every second full-sized segment (once for a

@@ -339,8 +339,19 @@ export class TcpLayer implements TcpContext {
     this.newPassive(listener, seg, remoteIp).openPassive(seg);
   }
 
+  /** Starts the shared repr as an answer to seg (ports swapped, options cleared). */
+  private beginReply(seg: TcpSegment): TcpRepr {
+    const r = this.repr;
+    clearTcpOptions(r);
+    r.srcPort = seg.dstPort;
+    r.dstPort = seg.srcPort;
+    r.window = 0;
+    r.urgentPointer = 0;
+    return r;
+  }
+
   private sendSynCookie(seg: TcpSegment, remoteIp: number): void {
-    this.cookies.synAck(seg, remoteIp, this.repr, this.timestampNow());
+    this.cookies.synAck(seg, this.beginReply(seg), this.timestampNow(), remoteIp);
     this.counters.synCookiesSent++;
     this.send(null, remoteIp, 0, 0, 'syn-cookie');
   }
@@ -410,12 +421,7 @@ export class TcpLayer implements TcpContext {
   sendResetFor(seg: TcpSegment, remoteIp: number): void {
     const flags = seg.flags;
     if (flags & RST) return;
-    const r = this.repr;
-    clearTcpOptions(r);
-    r.srcPort = seg.dstPort;
-    r.dstPort = seg.srcPort;
-    r.window = 0;
-    r.urgentPointer = 0;
+    const r = this.beginReply(seg);
     if (flags & ACK) {
       r.seq = seg.ack;
       r.ack = 0;

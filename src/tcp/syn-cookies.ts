@@ -9,7 +9,7 @@ import type { CookieOptions } from './connection.ts';
 import type { IsnGenerator } from './isn.ts';
 import { seqAdd } from './seq.ts';
 import { DEFAULT_MSS } from './tcb.ts';
-import { ACK, clearTcpOptions, SYN, type TcpRepr, type TcpSegment } from './tcp-segment.ts';
+import { ACK, SYN, type TcpRepr, type TcpSegment } from './tcp-segment.ts';
 import { windowScaleFor } from './window.ts';
 import type { Clock } from '../util/clock.ts';
 
@@ -45,8 +45,11 @@ export class SynCookies {
     return Math.floor(this.clock.now() / COOKIE_PERIOD_MS);
   }
 
-  /** Fills r with the SYN-ACK answering seg statelessly; tsNow is our TSval clock. */
-  synAck(seg: TcpSegment, remoteIp: number, r: TcpRepr, tsNow: number): void {
+  /**
+   * Fills r, begun as a reply to seg (ports swapped, options cleared), with the SYN-ACK
+   * answering seg statelessly; tsNow is our TSval clock.
+   */
+  synAck(seg: TcpSegment, r: TcpRepr, tsNow: number, remoteIp: number): void {
     const config = this.config;
     const peerMss = seg.mss >= 0 ? seg.mss : DEFAULT_MSS;
     let mssIndex = 0;
@@ -58,14 +61,10 @@ export class SynCookies {
     }
     const counter = this.counter();
     const cookie = (((counter & 31) << 27) | (mssIndex << 24) | this.hash(seg, remoteIp, seg.seq, counter)) >>> 0;
-    clearTcpOptions(r);
-    r.srcPort = seg.dstPort;
-    r.dstPort = seg.srcPort;
     r.seq = cookie;
     r.ack = seqAdd(seg.seq, 1);
     r.flags = SYN | ACK;
     r.window = Math.min(config.receiveBufferSize, 0xffff);
-    r.urgentPointer = 0;
     r.mss = this.mtu - 40;
     // With timestamps the peer echoes our TSval: its low 6 bits carry the peer's window
     // scale (4 bits, 15 = none) and SACK-permitted (1 bit), so the connection rebuilt from

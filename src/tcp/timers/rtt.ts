@@ -96,10 +96,6 @@ export class RttEstimator {
     this.timing = false;
   }
 
-  get isTiming(): boolean {
-    return this.timing;
-  }
-
   /**
    * An ACK for new data: sample from its timestamp echo (tsEcr, 0 when absent) if it is
    * newer than our last retransmission, else from the timed segment once it is covered.
