@@ -45,6 +45,7 @@ export function abort(c: Tcb, err: SystemError | null, event: TcpEvent = TCP_EVE
 export function enterTimeWait(c: Tcb, event: TcpEvent): void {
   c.transition(event);
   c.sendBuffer.release();
+  c.sent.release();
   c.reassembly.clear();
   c.scoreboard.clear();
   const t = c.timers;

@@ -50,6 +50,8 @@ export interface TcpConfig {
   dsack: boolean;
   /** Tail loss probes with SACK (RFC 8985 7), as Linux does by default. */
   tailLossProbe: boolean;
+  /** F-RTO: detect spurious retransmission timeouts and undo them (RFC 5682; Linux tcp_frto = 2). */
+  frto: boolean;
   /** Half-open connections per listener at most (Linux tcp_max_syn_backlog is 128 to 1024). */
   maxSynBacklog: number;
   /** Use SYN cookies when the SYN queue is full (Linux tcp_syncookies = 1). */
@@ -89,6 +91,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   sack: true,
   dsack: true,
   tailLossProbe: true,
+  frto: true,
   maxSynBacklog: 4096,
   synCookies: true,
   challengeAckLimit: 1000,

@@ -24,6 +24,21 @@ export class TcpEventCounts {
   /** D-SACK blocks sent for duplicates received, and received for our duplicates (Linux TCPDSACKOldSent, TCPDSACKRecv). */
   dsacksSent = 0;
   dsacksReceived = 0;
+  /** ACKs that showed data delivered out of order, so reordering (Linux TCPSACKReorder, tcpi_reord_seen). */
+  reorderingSeen = 0;
+  /** Retransmissions found lost by RACK (Linux TCPLostRetransmit). */
+  lostRetransmissions = 0;
+  /** Tail loss probes that repaired a loss, answered by a window reduction (Linux TCPLossProbeRecovery). */
+  tailLossProbeRecoveries = 0;
+  /**
+   * Congestion responses undone as spurious: fast recoveries by Eifel timestamps (Linux
+   * TCPFullUndo and TCPPartialUndo), any by D-SACKs (TCPDSACKUndo), timeouts (TCPLossUndo),
+   * and of those the ones F-RTO found (TCPSpuriousRTOs).
+   */
+  recoveryUndos = 0;
+  dsackUndos = 0;
+  lossUndos = 0;
+  spuriousRtos = 0;
 }
 
 export type TcpEventName = keyof TcpEventCounts;

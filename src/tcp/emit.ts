@@ -5,6 +5,7 @@
 
 import { armTailLossProbe } from './recovery/probe-timeout.ts';
 import { prrSent } from './recovery/prr.ts';
+import { noteRetransmission } from './recovery/undo.ts';
 import { isSynchronized } from './state.ts';
 import { seqAdd, seqGe, seqGt, seqLe, seqLt, seqSub } from './seq.ts';
 import type { SendReason, Tcb } from './tcb.ts';
@@ -67,10 +68,30 @@ export function emit(c: Tcb, flags: number, seq: number, offset: number, len: nu
     c.lastAckSent = c.rcv.nxt;
     c.ack.onAckSent();
   }
-  if (len > 0 && c.recovery.inRecovery) prrSent(c, len);
+  if (len > 0) {
+    if (c.recovery.inRecovery) prrSent(c, len);
+    recordSent(c, seq, len);
+  }
   c.stats.segmentsOut++;
   c.stats.bytesSent += len;
   c.ctx.transmit(c, offset, len, reason);
+}
+
+/**
+ * Puts data [seq, seq + len) in the log of segments in flight (recovery/sent-log.ts): what
+ * is beyond SND.MAX as new records, what is below it as a retransmission (which undo.ts
+ * counts too). Called before SND.MAX moves.
+ */
+function recordSent(c: Tcb, seq: number, len: number): void {
+  const end = seqAdd(seq, len);
+  const max = c.snd.max;
+  const now = c.now();
+  if (seqLt(seq, max)) {
+    const oldEnd = seqLt(end, max) ? end : max;
+    c.sent.retransmitted(seq, oldEnd, now);
+    noteRetransmission(c, seqSub(oldEnd, seq));
+  }
+  if (seqGt(end, max)) c.sent.appendSent(seqGe(seq, max) ? seq : max, end, now, c.snd.mss);
 }
 
 /** Our SYN (active open) or SYN-ACK (passive), first or again; it starts the RTO. */
@@ -149,6 +170,5 @@ export function retransmitFirst(c: Tcb, reason: SendReason): void {
   emit(c, ACK | (fin ? FIN : 0), snd.una, 0, len, reason);
   const r = c.recovery;
   if (seqLt(r.highRxt, seqAdd(snd.una, len))) r.highRxt = seqAdd(snd.una, len);
-  r.retransmitMark = snd.max;
   c.setDeadline(Deadline.Retransmit, c.now() + c.rtt.rto);
 }

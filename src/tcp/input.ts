@@ -9,7 +9,9 @@ import { createCongestionControl } from './congestion/choose.ts';
 import { challengeAck, flushAck, sendSyn } from './emit.ts';
 import { output } from './output.ts';
 import { armTailLossProbe } from './recovery/probe-timeout.ts';
-import { continueRecovery, maybeEnterRecovery, onAckOfNewData, onDuplicateAck, onReneging } from './recovery/recovery.ts';
+import { checkSpurious, continueRecovery, maybeEnterRecovery, onAckOfNewData, onDuplicateAck, onReneging } from './recovery/recovery.ts';
+import { rackOnAck, rackOnDsack } from './recovery/rack.ts';
+import { undoOnDsack } from './recovery/undo.ts';
 import { checkTailLossProbe } from './recovery/tlp.ts';
 import { acceptData, noteDuplicate } from './receiver.ts';
 import { seqAdd, seqGe, seqGt, seqInWindow, seqLe, seqLt, seqMax, seqSub } from './seq.ts';
@@ -87,7 +89,7 @@ function receiveInSynSent(c: Tcb, seg: TcpSegment): void {
   snd.wl1 = seg.seq;
   if (flags & ACK) {
     snd.wl2 = seg.ack;
-    ackAdvances(c, seg.ack, seg);
+    ackAdvances(c, seg.ack, seg, c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0, false, false);
     establish(c);
     c.ack.ackNow();
     // Data carried by the SYN-ACK is processed like any data (RFC 9293 3.10.7.3, "sixth").
@@ -213,7 +215,7 @@ function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
     snd.maxWnd = Math.max(snd.maxWnd, snd.wnd);
     snd.wl1 = seq;
     snd.wl2 = ack;
-    ackAdvances(c, ack, seg);
+    ackAdvances(c, ack, seg, c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0, false, false);
     establish(c);
     if ((c.state as TcpState) === 'CLOSED') return;
   }
@@ -249,26 +251,40 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
     return false;
   }
   const window = seg.window << snd.wscale;
+  const tsEcr = c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0;
+  c.rack.begin(c.now());
   // RFC 2883 4: a first block at or below the cumulative ACK, or inside the second block,
-  // reports a duplicate we sent (the scoreboard ignores it).
+  // reports a duplicate we sent (the scoreboard ignores it). It widens RACK's reordering
+  // window (RFC 8985 6.2 step 4) and may prove a retransmission spurious (undo.ts).
+  let dsack = false;
+  let sackedData = false;
+  const r = c.recovery;
   if (c.sackPermitted && seg.sackCount > 0) {
     const b = seg.sackBlocks;
-    if (seqLe(b[1]!, ack) || (seg.sackCount > 1 && seqGe(b[0]!, b[2]!) && seqLe(b[1]!, b[3]!))) c.count('dsacksReceived');
+    if (seqLe(b[1]!, ack) || (seg.sackCount > 1 && seqGe(b[0]!, b[2]!) && seqLe(b[1]!, b[3]!))) {
+      dsack = true;
+      c.count('dsacksReceived');
+      rackOnDsack(c);
+      undoOnDsack(c, b[0]!, b[1]!);
+    }
   }
   // RFC 6937: the data this ACK says was delivered, cumulatively or by SACK.
   const unaBefore = snd.una;
   const sackedBefore = c.scoreboard.sackedBytes;
-  // RFC 2018: record what the peer holds beyond the cumulative ACK.
-  if (c.sackPermitted && seg.sackCount > 0) c.scoreboard.update(seqMax(ack, snd.una), snd.max, seg.sackBlocks, seg.sackCount);
+  // RFC 2018: record what the peer holds beyond the cumulative ACK, and mark the segments.
+  if (c.sackPermitted && seg.sackCount > 0) {
+    const low = seqMax(ack, snd.una);
+    sackedData = c.scoreboard.update(low, snd.max, seg.sackBlocks, seg.sackCount);
+    if (sackedData) markSacked(c, seg, low);
+  }
   const advanced = seqGt(ack, snd.una);
   if (advanced) {
-    ackAdvances(c, ack, seg);
+    ackAdvances(c, ack, seg, tsEcr, dsack, sackedData);
     if (c.state === 'CLOSED') return false;
-  }
-  c.recovery.delivered = Math.max(0, seqSub(snd.una, unaBefore) + c.scoreboard.sackedBytes - sackedBefore);
-  if (advanced) {
-    // Handled above.
-  } else if (
+  } else checkSpurious(c, tsEcr, false, dsack, sackedData);
+  r.delivered = Math.max(0, seqSub(snd.una, unaBefore) + c.scoreboard.sackedBytes - sackedBefore);
+  const duplicate =
+    !advanced &&
     ack === snd.una &&
     dataLen === 0 &&
     !(flags & (SYN | FIN)) &&
@@ -277,16 +293,16 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
     window <= snd.wnd &&
     window > 0 &&
     !c.probing &&
-    snd.max !== snd.una
-  ) {
-    // RFC 5681 2 (DUPLICATE ACKNOWLEDGMENT); answers to zero-window probes are not.
-    onDuplicateAck(c);
-  } else if (c.sackPermitted && seg.sackCount > 0 && !c.recovery.inRecovery && ack === snd.una && snd.max !== snd.una) {
-    // A window change or data kept this from counting as a duplicate, but SACK blocks can
-    // still show a loss (RFC 6675 5: IsLost(HighACK + 1)).
-    maybeEnterRecovery(c);
+    snd.max !== snd.una;
+  // RFC 5681 2 (DUPLICATE ACKNOWLEDGMENT); answers to zero-window probes are not.
+  if (duplicate) onDuplicateAck(c);
+  if (c.sackPermitted) {
+    // RFC 8985 6: RACK marks what is lost, and recovery starts when something is.
+    rackOnAck(c);
+    if (!r.inRecovery) maybeEnterRecovery(c);
+    const b = seg.sackBlocks;
+    checkTailLossProbe(c, ack, dsack && seqLt(b[0]!, r.tlpEnd) && seqGt(b[1]!, r.tlpStart), duplicate);
   }
-  if (c.sackPermitted) checkTailLossProbe(c, ack);
   continueRecovery(c);
   // Window update (RFC 9293 3.10.7.4): only from a segment newer than the last update.
   if (seqLt(snd.wl1, seq) || (snd.wl1 === seq && seqLe(snd.wl2, ack))) {
@@ -309,6 +325,7 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
       if (finAcked) {
         c.transition(TCP_EVENTS.finAcked);
         c.sendBuffer.release();
+        c.sent.release();
         if (c.orphaned) c.setDeadline(Deadline.Close, c.now() + c.config.finWait2Ms);
       }
       break;
@@ -327,8 +344,35 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   return true;
 }
 
+/** The SACK blocks of the segment being processed, in sequence order (markSacked). */
+const sortedBlocks = new Uint32Array(8);
+
+/**
+ * Marks the segments each SACK block covers (recovery/sent-log.ts), telling RACK. The blocks
+ * go in sequence order, as Linux's tcp_sacktag_write_queue sorts them: the receiver lists
+ * the newest first, and that order would look like reordering to RACK.
+ */
+function markSacked(c: Tcb, seg: TcpSegment, low: number): void {
+  const b = seg.sackBlocks;
+  const high = c.snd.max;
+  let n = 0;
+  for (let i = 0; i < seg.sackCount; i++) {
+    const start = b[2 * i]!;
+    const end = b[2 * i + 1]!;
+    if (!seqLt(start, end) || seqLe(end, low) || seqGt(end, high)) continue;
+    let k = n++;
+    for (; k > 0 && seqLt(start, sortedBlocks[2 * k - 2]!); k--) {
+      sortedBlocks[2 * k] = sortedBlocks[2 * k - 2]!;
+      sortedBlocks[2 * k + 1] = sortedBlocks[2 * k - 1]!;
+    }
+    sortedBlocks[2 * k] = seqMax(start, low);
+    sortedBlocks[2 * k + 1] = end;
+  }
+  for (let i = 0; i < n; i++) c.sent.sacked(sortedBlocks[2 * i]!, sortedBlocks[2 * i + 1]!, c.rack);
+}
+
 /** An ACK for new data: drop it from the send buffer, measure, grow cwnd (RFC 5681, RFC 6582). */
-function ackAdvances(c: Tcb, ack: number, seg: TcpSegment): void {
+function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, tsEcr: number, dsack: boolean, sackedData: boolean): void {
   const snd = c.snd;
   const now = c.now();
   let acked = seqSub(ack, snd.una);
@@ -338,6 +382,7 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment): void {
   const bytesAcked = Math.min(acked, c.sendBuffer.length);
   c.sendBuffer.consume(bytesAcked);
   c.stats.bytesAcked += bytesAcked;
+  c.sent.acknowledge(ack, c.rack);
   snd.una = ack;
   if (seqLt(snd.nxt, ack)) snd.nxt = ack;
   c.scoreboard.advance(ack);
@@ -345,11 +390,11 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment): void {
   if (seqLt(r.highRxt, ack)) r.highRxt = ack;
   c.retries = 0;
   // RTT from the echoed timestamp or the timed segment (Karn's rule in timers/rtt.ts).
-  const tsEcr = c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0;
   if (c.rtt.onAck(ack, tsEcr, now, c.ctx.timestampNow())) {
     const probe = c.ctx.probe;
     if (probe !== null) probe.tcpRtt(c, 'sample');
   }
+  checkSpurious(c, tsEcr, true, dsack, sackedData);
   if (isSynchronized(c.state) && bytesAcked > 0) onAckOfNewData(c, ack, bytesAcked);
   r.dupAcks = 0;
   if (snd.una === snd.max) c.timers.clear(Deadline.Retransmit);

@@ -32,7 +32,7 @@ export function output(c: Tcb): void {
     if (unsent > 0) {
       // In SACK recovery the congestion window limits the pipe estimate (RFC 6675), not
       // everything between SND.UNA and SND.NXT.
-      const flight = recovery.sackRecovery ? c.scoreboard.pipe(snd.una, snd.max, recovery.highRxt, snd.mss) : inFlight;
+      const flight = recovery.sackRecovery ? c.sent.inFlight : inFlight;
       // Limited transmit (RFC 3042): the first two duplicate ACKs each let one new segment
       // out beyond cwnd, so that a small window still gathers the ACKs fast retransmit needs.
       const cwnd = recovery.inRecovery ? c.cc.cwnd : c.cc.cwnd + Math.min(recovery.dupAcks, 2) * snd.mss;

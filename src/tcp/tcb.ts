@@ -12,7 +12,9 @@ import type { CongestionControl } from './congestion/congestion.ts';
 import { ConnectionStats, type TcpCounters, type TcpEventName } from './counters.ts';
 import { ReassemblyQueue } from './reassembly.ts';
 import { RecoveryState } from './recovery/state.ts';
+import { RackState } from './recovery/rack-state.ts';
 import { SackScoreboard } from './recovery/scoreboard.ts';
+import { SentSegments } from './recovery/sent-log.ts';
 import { SendBuffer } from './send-buffer.ts';
 import { seqAdd } from './seq.ts';
 import type { TcpState, TcpEvent } from './state.ts';
@@ -202,6 +204,10 @@ export abstract class Tcb implements AckHost {
   readonly recovery = new RecoveryState();
   /** What the peer's SACK blocks say it holds above SND.UNA (RFC 2018). */
   readonly scoreboard = new SackScoreboard();
+  /** Each segment in flight with its send time and marks (SACKed, lost, retransmitted). */
+  readonly sent = new SentSegments();
+  /** RACK's state (RFC 8985 6.1). */
+  readonly rack = new RackState();
   /** Retransmissions of the same data in a row (RFC 1122 4.2.3.5 R2 counts them). */
   retries = 0;
   lastSendTime = 0;

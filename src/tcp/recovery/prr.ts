@@ -22,7 +22,7 @@ export function prrOnAck(c: Tcb, delivered: number): void {
   const snd = c.snd;
   const mss = snd.mss;
   r.prrDelivered += delivered;
-  const pipe = c.scoreboard.pipe(snd.una, snd.max, r.highRxt, mss);
+  const pipe = c.sent.inFlight;
   const ssthresh = c.cc.ssthresh;
   let sndcnt: number;
   if (pipe > ssthresh) {

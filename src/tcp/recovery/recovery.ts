@@ -1,7 +1,7 @@
-// Loss detection and the recovery episode (RFC 5681 3.2, RFC 6582, RFC 6675 5): when a loss
-// is declared, which algorithm recovers (SACK when the peer gives SACK information, NewReno
-// otherwise), what each ACK does during recovery, and when it ends. One reduction per window
-// of losses: recovery starts only above "recover" (RFC 6582 3.2 step 2).
+// The recovery episode (RFC 5681 3.2, RFC 6582, RFC 6675 5, RFC 8985): when a loss is
+// declared (RACK with SACK, rack.ts; DupThresh without), which algorithm recovers (SACK when
+// the peer gives SACK information, NewReno otherwise), what each ACK does during recovery,
+// when it ends, and what a timeout does to it.
 
 import { retransmitFirst } from '../emit.ts';
 import { output } from '../output.ts';
@@ -10,38 +10,58 @@ import type { Tcb } from '../tcb.ts';
 import { Deadline } from '../timers/deadlines.ts';
 import { enterNewRenoRecovery, newRenoDuplicateAck, newRenoPartialAck } from './newreno.ts';
 import { prrOnAck, startPrr } from './prr.ts';
-import { enterSackRecovery, sackRecoveryStep } from './sack.ts';
+import { rackOnRecoveryEnd } from './rack.ts';
+import { enterSackRecovery, retransmitNextLost, sackRecoveryStep } from './sack.ts';
+import { armUndo, tryUndo } from './undo.ts';
+import { frtoOnAck, startFrto } from './frto.ts';
 import { DUP_THRESH } from './scoreboard.ts';
 
 /**
- * Fast retransmit on DupThresh duplicate ACKs, or as soon as SACK blocks show the first
- * segment lost (RFC 6675 5), and only if the ACK covers more than "recover".
+ * Recovery starts when a loss is known: with SACK, when RACK has marked a segment lost
+ * (rack.ts, RFC 8985); without, on DupThresh duplicate ACKs (RFC 5681 3.2), and then only if
+ * the ACK covers more than "recover" (RFC 6582 3.2 step 2; with SACK a loss is a loss of
+ * data sent after the last reduction began, as Linux's tcp_time_to_recover).
  */
 export function maybeEnterRecovery(c: Tcb): void {
   const snd = c.snd;
   const r = c.recovery;
+  if (r.inRecovery) return;
   const sack = c.sackPermitted && !c.scoreboard.isEmpty;
-  const lost = r.dupAcks >= DUP_THRESH || (sack && c.scoreboard.lostBoundary(snd.una, snd.mss) !== snd.una);
-  if (!lost || !seqGt(snd.una, r.recover)) return;
+  if (sack ? c.sent.lostBytes === 0 : r.dupAcks < DUP_THRESH || !seqGt(snd.una, r.recover)) return;
+  armUndo(c);
   r.recover = snd.max;
   r.inRecovery = true;
   r.sackRecovery = sack;
   c.timers.clear(Deadline.TailLossProbe);
+  r.tlpOutstanding = false;
   c.count('fastRetransmits');
   c.cc.onCongestionEvent(seqSub(snd.max, snd.una), c.now());
+  c.rtt.stopTiming();
+  r.highRxt = snd.una;
   if (sack) {
     startPrr(c);
     enterSackRecovery(c);
-  } else {
-    enterNewRenoRecovery(c);
+    if (c.ctx.probe !== null) c.reportCongestion('loss: SACK recovery (RACK, RFC 8985 6; RFC 6675 5)');
+    // The first lost segment goes whatever the window (RFC 6937: at least one on entry); the
+    // rest follow from this ACK's step (continueRecovery), sized by PRR.
+    retransmitNextLost(c, 'fast-retransmit');
+    return;
   }
-  if (c.ctx.probe !== null) c.reportCongestion(sack ? 'loss: SACK recovery (RFC 6675 5)' : 'loss: fast retransmit (RFC 5681 3.2)');
-  c.rtt.stopTiming();
-  r.highRxt = snd.una;
-  // The fast retransmit goes whatever the window (RFC 6937: at least one segment on entry).
+  enterNewRenoRecovery(c);
+  if (c.ctx.probe !== null) c.reportCongestion('loss: fast retransmit (RFC 5681 3.2)');
   retransmitFirst(c, 'fast-retransmit');
-  // With SACK the rest follows from this ACK's step (continueRecovery), sized by PRR.
-  if (!sack) output(c);
+  output(c);
+}
+
+/**
+ * Before the ACK moves cwnd: was the episode spurious? Eifel and D-SACK undo (undo.ts),
+ * F-RTO after a timeout (frto.ts). As Linux's tcp_fastretrans_alert, this runs before the
+ * state's exit conditions, so that the ACK which ends a recovery may still undo it.
+ */
+export function checkSpurious(c: Tcb, tsEcr: number, advanced: boolean, dsack: boolean, sackedData: boolean): void {
+  const r = c.recovery;
+  if (r.undoArmed && (dsack || (advanced && r.inRecovery)) && tryUndo(c, tsEcr, advanced)) return;
+  if (r.frto) frtoOnAck(c, advanced, sackedData, !advanced);
 }
 
 /** RFC 5681 2 DUPLICATE ACKNOWLEDGMENT. */
@@ -66,6 +86,8 @@ export function onAckOfNewData(c: Tcb, ack: number, bytesAcked: number): void {
       // start made of it (Linux leaves CA_Loss without a further reduction).
       r.inRecovery = false;
       r.sackRecovery = false;
+      r.frto = false;
+      rackOnRecoveryEnd(c);
       if (r.afterTimeout) r.afterTimeout = false;
       else c.cc.cwnd = c.cc.cwndAfterRecovery(seqSub(c.snd.max, c.snd.una));
       if (c.ctx.probe !== null) c.reportCongestion('recovery ends: all lost data acknowledged (RFC 6582 3.2 step 6)');
@@ -97,27 +119,29 @@ export function continueRecovery(c: Tcb): void {
 }
 
 /**
- * A retransmission timeout with SACK information (RFC 6675 5.1, Linux's tcp_enter_loss):
- * the SACKed data is kept, as Linux keeps its SACK marks unless the receiver reneged (see
- * onReneging), and every byte not SACKed counts as lost. The holes are then retransmitted by
- * SACK recovery from SND.UNA, without resending what the peer holds, while cwnd grows from
- * the loss window by slow start.
+ * A retransmission timeout with SACK (RFC 6675 5.1, Linux's tcp_enter_loss): the SACKed data
+ * is kept, as Linux keeps its SACK marks unless the receiver reneged (see onReneging), and
+ * every byte not SACKed counts as lost (tcp_timeout_mark_lost). The holes are then
+ * retransmitted by SACK recovery from SND.UNA, without resending what the peer holds, while
+ * cwnd grows from the loss window by slow start, and F-RTO watches whether it was spurious.
  */
 export function enterLossAfterTimeout(c: Tcb): void {
   const r = c.recovery;
   const snd = c.snd;
+  // Linux: F-RTO for a timeout outside recovery, or for a repeated one (icsk_retransmits).
+  const frtoAllowed = !r.inRecovery || c.retries > 1;
   r.inRecovery = true;
   r.sackRecovery = true;
   r.afterTimeout = true;
   r.recover = snd.max;
   r.highRxt = snd.una;
-  r.retransmitMark = snd.max;
   r.dupAcks = 0;
   r.tlpOutstanding = false;
   c.timers.clear(Deadline.TailLossProbe);
-  // Linux tcp_timeout_mark_lost: everything not SACKed is lost.
-  c.scoreboard.lostBelow = snd.max;
-  c.scoreboard.hasLostBelow = true;
+  c.timers.clear(Deadline.ReorderTimeout);
+  c.sent.markAllLost();
+  c.sent.retransmissionLost = false;
+  startFrto(c, !frtoAllowed);
 }
 
 /**
@@ -129,6 +153,7 @@ export function enterLossAfterTimeout(c: Tcb): void {
 export function onReneging(c: Tcb): void {
   c.count('sackRenegings');
   c.scoreboard.clear();
+  c.sent.forgetSacks();
   c.timers.set(Deadline.Retransmit, c.now() + Math.max(c.rtt.srtt / 2, 10));
 }
 
@@ -141,9 +166,13 @@ export function resetOnTimeout(c: Tcb): void {
   r.inRecovery = false;
   r.sackRecovery = false;
   r.afterTimeout = false;
+  r.frto = false;
   c.scoreboard.clear();
+  c.sent.forgetSacks();
+  c.sent.forgetLosses();
   r.highRxt = c.snd.una;
   c.timers.clear(Deadline.TailLossProbe);
+  c.timers.clear(Deadline.ReorderTimeout);
   r.tlpOutstanding = false;
   r.dupAcks = 0;
   r.recover = c.snd.max;

@@ -1,12 +1,14 @@
-// SACK-based loss recovery (RFC 6675): the pipe estimate replaces NewReno's window
-// inflation, and each step retransmits the next lost hole (NextSeg rule 1) while cwnd - pipe
-// allows a segment, then lets new data out through output(), limited by the same pipe.
+// SACK-based loss recovery (RFC 6675, with RACK's loss marks, RFC 8985): the pipe estimate
+// replaces NewReno's window inflation, and each step retransmits the next segment marked
+// lost (NextSeg rule 1) while cwnd - pipe allows a segment, then lets new data out through
+// output(), limited by the same pipe. The marks and the pipe live in SentSegments.
 
 import { emit } from '../emit.ts';
 import { output } from '../output.ts';
-import { seqAdd, seqGt, seqLt, seqSub } from '../seq.ts';
-import type { Tcb } from '../tcb.ts';
-import { ACK } from '../tcp-segment.ts';
+import { seqAdd, seqGt, seqSub } from '../seq.ts';
+import type { SendReason, Tcb } from '../tcb.ts';
+import { ACK, FIN, PSH } from '../tcp-segment.ts';
+import { Deadline } from '../timers/deadlines.ts';
 
 /** At most this many retransmissions per step (a bound, never reached with sane windows). */
 const MAX_RETRANSMISSIONS_PER_STEP = 1000;
@@ -23,33 +25,46 @@ export function enterSackRecovery(c: Tcb): void {
 export function sackRecoveryStep(c: Tcb): void {
   const snd = c.snd;
   const r = c.recovery;
-  const board = c.scoreboard;
-  const mss = snd.mss;
-  // RFC 6675 cannot see a lost retransmission. Like Linux (tcp_mark_lost_retrans): once data
-  // first sent after our latest retransmission is SACKed while a hole we retransmitted is
-  // still missing, that retransmission was lost, and the holes go again.
-  if (seqGt(r.highRxt, snd.una) && seqGt(board.highestSacked(snd.una), r.retransmitMark)) {
-    const hole = board.nextLost(snd.una, snd.una, mss, mss, r.nextSegStart);
-    if (hole > 0 && seqLt(r.nextSegStart[0]!, r.highRxt)) {
-      r.highRxt = snd.una;
-      r.retransmitMark = snd.max;
+  const log = c.sent;
+  // RACK found a retransmission lost (rack.ts): the search starts over from SND.UNA.
+  if (log.retransmissionLost) {
+    log.retransmissionLost = false;
+    r.highRxt = snd.una;
+  }
+  // F-RTO step 2b (frto.ts): this ACK lets out new data instead.
+  if (!r.frtoNewData) {
+    for (let i = 0; i < MAX_RETRANSMISSIONS_PER_STEP; i++) {
+      if (c.cc.cwnd - log.inFlight < snd.mss) return;
+      if (!retransmitNextLost(c, 'sack-retransmit')) break;
     }
   }
-  for (let i = 0; i < MAX_RETRANSMISSIONS_PER_STEP; i++) {
-    const pipe = board.pipe(snd.una, snd.max, r.highRxt, mss);
-    if (c.cc.cwnd - pipe < mss) return;
-    const len = board.nextLost(r.highRxt, snd.una, mss, mss, r.nextSegStart);
-    if (len === 0) break;
-    const start = r.nextSegStart[0]!;
-    const offset = seqSub(start, snd.una);
-    const n = Math.min(len, c.sendBuffer.length - offset);
-    if (n <= 0) break;
-    c.count('retransmits');
-    c.stats.bytesRetransmitted += n;
-    c.rtt.onRetransmit(c.ctx.timestampNow());
-    emit(c, ACK, start, offset, n, 'sack-retransmit');
-    r.highRxt = seqAdd(start, n);
-    r.retransmitMark = snd.max;
-  }
   output(c);
+}
+
+/**
+ * NextSeg rule 1: retransmits the first segment marked lost and not being retransmitted,
+ * from HighRxt on; false when there is none. The last segment carries our FIN again if the
+ * FIN was sent.
+ */
+export function retransmitNextLost(c: Tcb, reason: SendReason): boolean {
+  const snd = c.snd;
+  const r = c.recovery;
+  const log = c.sent;
+  const i = log.nextLost(r.highRxt);
+  if (i < 0) return false;
+  const start = log.startOf(i);
+  const offset = seqSub(start, snd.una);
+  const n = Math.min(seqSub(log.endOf(i), start), snd.mss, c.sendBuffer.length - offset);
+  if (n <= 0) return false;
+  const last = offset + n === c.sendBuffer.length;
+  const fin = c.finQueued && last && seqGt(snd.max, c.finSeq());
+  c.count('retransmits');
+  c.stats.bytesRetransmitted += n;
+  c.rtt.onRetransmit(c.ctx.timestampNow());
+  emit(c, ACK | (fin ? FIN : 0) | (last ? PSH : 0), start, offset, n, reason);
+  r.highRxt = seqAdd(start, n);
+  // The head went again: its ACK is an RTT away, so the timer restarts (Linux's
+  // tcp_xmit_retransmit_queue rearms the RTO when it resends the head).
+  if (start === snd.una) c.setDeadline(Deadline.Retransmit, c.now() + c.rtt.rto);
+  return true;
 }

@@ -1,14 +1,13 @@
 // Tail loss probes (RFC 8985 7.3, 7.4): when the PTO fires (recovery/probe-timeout.ts), the
 // probe is new data if the windows allow it, else the last segment sent again; its SACK then
-// shows what before it is missing, which starts recovery without waiting for the RTO.
+// lets RACK find what before it is missing, which starts recovery without waiting for the RTO.
 
 import { emit, sendData } from '../emit.ts';
 import { canSendData } from '../state.ts';
-import { seqAdd, seqGe, seqGt, seqLt, seqMax, seqSub } from '../seq.ts';
+import { seqAdd, seqGt, seqLt, seqSub } from '../seq.ts';
 import type { Tcb } from '../tcb.ts';
 import { ACK } from '../tcp-segment.ts';
 import { Deadline } from '../timers/deadlines.ts';
-import { maybeEnterRecovery } from './recovery.ts';
 
 /** RFC 8985 7.3: the PTO fired. */
 export function sendTailLossProbe(c: Tcb): void {
@@ -32,30 +31,38 @@ export function sendTailLossProbe(c: Tcb): void {
   r.tlpOutstanding = true;
   r.tlpStart = start;
   r.tlpEnd = seqAdd(start, len);
-  if (seqLt(start, snd.max)) {
+  r.tlpRetransmission = seqLt(start, snd.max);
+  if (r.tlpRetransmission) {
     c.count('retransmits');
     c.stats.bytesRetransmitted += len;
     emit(c, ACK, start, seqSub(start, snd.una), len, 'tail-loss-probe');
   } else {
     sendData(c, start, seqSub(start, snd.una), len, false);
   }
+  r.tlpHigh = snd.max;
   c.timers.set(Deadline.Retransmit, c.now() + c.rtt.rto);
 }
 
-/** RFC 8985 7.4: an ACK after a probe. If it SACKs the probe, what is missing before it was lost. */
-export function checkTailLossProbe(c: Tcb, ack: number): void {
+/**
+ * RFC 8985 7.4, as Linux's tcp_process_tlp_ack: once the ACKs pass the probe, did it repair a
+ * loss? A probe of new data, a D-SACK of the probe, or a pure duplicate ACK say no: both
+ * copies arrived. An ACK beyond what was sent when the probe went, without such a sign,
+ * says the probe's retransmission was the only copy: a loss happened, and the window is
+ * reduced once (Linux's TCP_CA_CWR: ssthresh from the controller, cwnd to it). The segments
+ * before a SACKed probe are RACK's to mark lost (rack.ts).
+ */
+export function checkTailLossProbe(c: Tcb, ack: number, probeDsacked: boolean, duplicate: boolean): void {
   const r = c.recovery;
-  if (!r.tlpOutstanding) return;
-  if (seqGe(ack, r.tlpEnd)) {
+  if (!r.tlpOutstanding || seqLt(ack, r.tlpHigh)) return;
+  if (!r.tlpRetransmission || probeDsacked) {
     r.tlpOutstanding = false;
-    return;
-  }
-  if (c.scoreboard.covers(seqMax(r.tlpStart, ack), r.tlpEnd)) {
+  } else if (seqGt(ack, r.tlpHigh)) {
     r.tlpOutstanding = false;
-    if (seqGt(r.tlpStart, c.snd.una)) {
-      c.scoreboard.lostBelow = r.tlpStart;
-      c.scoreboard.hasLostBelow = true;
-      maybeEnterRecovery(c);
-    }
+    c.count('tailLossProbeRecoveries');
+    c.cc.onCongestionEvent(seqSub(c.snd.max, c.snd.una), c.now());
+    c.cc.cwnd = Math.min(c.cc.cwnd, c.cc.ssthresh);
+    if (c.ctx.probe !== null) c.reportCongestion('the tail loss probe repaired a loss: window reduced (RFC 8985 7.4.2)');
+  } else if (duplicate) {
+    r.tlpOutstanding = false;
   }
 }

@@ -9,23 +9,25 @@ export const Deadline = {
   Close: 0,
   /** Retransmission timeout (RFC 6298). */
   Retransmit: 1,
+  /** RACK's reordering timer (RFC 8985 6.3, Linux ICSK_TIME_REO_TIMEOUT). */
+  ReorderTimeout: 2,
   /** Tail loss probe timeout, PTO (RFC 8985 7.2). */
-  TailLossProbe: 2,
+  TailLossProbe: 3,
   /** Zero-window probe or SWS override (RFC 9293 3.8.6.1, 3.8.6.2.1). */
-  Persist: 3,
+  Persist: 4,
   /** Delayed ACK (RFC 1122 4.2.3.2). */
-  DelayedAck: 4,
+  DelayedAck: 5,
   /** Keepalive probe (RFC 1122 4.2.3.6). */
-  KeepAlive: 5,
+  KeepAlive: 6,
 } as const;
 export type Deadline = (typeof Deadline)[keyof typeof Deadline];
 
-export const DEADLINE_COUNT = 6;
-export const DEADLINE_NAMES = ['close', 'rto', 'tlp', 'persist', 'delayedAck', 'keepAlive'] as const;
+export const DEADLINE_COUNT = 7;
+export const DEADLINE_NAMES = ['close', 'rto', 'reorder', 'tlp', 'persist', 'delayedAck', 'keepAlive'] as const;
 
 export class Deadlines {
   /** A plain array of doubles: lighter per connection than a typed array's backing store. */
-  private readonly at: number[] = [0, 0, 0, 0, 0, 0];
+  private readonly at: number[] = [0, 0, 0, 0, 0, 0, 0];
 
   get(d: Deadline): number {
     return this.at[d]!;

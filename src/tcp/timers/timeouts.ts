@@ -5,9 +5,11 @@
 
 import { emit, sendAck, sendSyn } from '../emit.ts';
 import { output, persistTimeout } from '../output.ts';
-import { enterLossAfterTimeout, resetOnTimeout } from '../recovery/recovery.ts';
+import { enterLossAfterTimeout, maybeEnterRecovery, resetOnTimeout } from '../recovery/recovery.ts';
 import { sackRecoveryStep } from '../recovery/sack.ts';
+import { armUndo } from '../recovery/undo.ts';
 import { sendTailLossProbe } from '../recovery/tlp.ts';
+import { rackOnAck } from '../recovery/rack.ts';
 import { seqAdd, seqLt, seqSub } from '../seq.ts';
 import { canSendData, isSynchronized, TCP_EVENTS, type TcpState } from '../state.ts';
 import type { Tcb } from '../tcb.ts';
@@ -28,6 +30,10 @@ export function onTimer(c: Tcb): void {
     t.clear(Deadline.Retransmit);
     onRetransmitTimeout(c);
     if ((c.state as TcpState) === 'CLOSED') return;
+  }
+  if (t.isDue(Deadline.ReorderTimeout, now)) {
+    t.clear(Deadline.ReorderTimeout);
+    onReorderTimeout(c);
   }
   if (t.isDue(Deadline.TailLossProbe, now)) {
     t.clear(Deadline.TailLossProbe);
@@ -81,9 +87,13 @@ function onRetransmitTimeout(c: Tcb): void {
   // RFC 5681 3.1 eq. 4 and RFC 6582 4: collapse cwnd to the loss window and remember the
   // highest sent. With SACK information only the holes go again (RFC 6675 5.1); without it,
   // everything from SND.UNA (go-back-N).
+  // With SACK, whatever data is in flight (SentSegments) is marked lost and only that goes
+  // again, F-RTO watching (recovery/frto.ts); a lone FIN goes by go-back-N.
+  const sack = c.sackPermitted && c.sent.count > 0;
+  if (sack) armUndo(c);
   c.cc.onTimeout(seqSub(snd.max, snd.una), c.now());
   c.timers.clear(Deadline.Retransmit);
-  if (c.sackPermitted && !c.scoreboard.isEmpty) {
+  if (sack) {
     enterLossAfterTimeout(c);
     if (probe !== null) c.reportCongestion('retransmission timeout, SACKed data kept (RFC 6675 5.1)');
     sackRecoveryStep(c);
@@ -97,6 +107,19 @@ function onRetransmitTimeout(c: Tcb): void {
     // Nothing could be sent (the window shrank to zero): keep the timer going.
     c.setDeadline(Deadline.Retransmit, c.now() + c.rtt.rto);
   }
+}
+
+/**
+ * RFC 8985 6.3: segments that waited out the reordering window are lost now (Linux's
+ * tcp_rack_reo_timeout): recovery starts, or goes on with them.
+ */
+function onReorderTimeout(c: Tcb): void {
+  if (!canSendData(c.state)) return;
+  const lostBefore = c.sent.lostBytes;
+  rackOnAck(c);
+  if (c.sent.lostBytes === lostBefore) return;
+  if (!c.recovery.inRecovery) maybeEnterRecovery(c);
+  else sackRecoveryStep(c);
 }
 
 /**

@@ -1,0 +1,74 @@
+// What RACK (RFC 8985 6.1) remembers, and how each delivered segment updates it (steps 2
+// and 3 of 6.2); the loss detection that reads it is in rack.ts.
+
+import { seqGt, seqLt } from '../seq.ts';
+import { EVER_RETRANSMITTED, type DeliverySink } from './sent-log.ts';
+
+/** Linux's tcp_min_rtt_wlen: the minimum RTT is the least sample of the last 300 s. */
+const MIN_RTT_WINDOW_MS = 300_000;
+
+/** RFC 8985 6.1: RACK_sent_after, send time first and sequence number to break a tie. */
+export function sentAfter(t1: number, seq1: number, t2: number, seq2: number): boolean {
+  return t1 > t2 || (t1 === t2 && seqGt(seq1, seq2));
+}
+
+export class RackState implements DeliverySink {
+  /** RACK.xmit_ts and RACK.end_seq: the most recently sent segment known delivered. */
+  xmitTs = 0;
+  endSeq = 0;
+  /** RACK.rtt: the RTT that segment measured. */
+  rtt = 0;
+  /** A segment has been delivered since the connection began (the fields above are set). */
+  hasDelivery = false;
+  /** RACK.fack: the highest sequence number delivered. */
+  fack = 0;
+  /** RACK.min_RTT, and when its sample was taken (0: none yet). */
+  minRtt = 0;
+  private minRttAt = 0;
+  /** RACK.reordering_seen: a segment was delivered below one delivered before it. */
+  reorderingSeen = false;
+  /** RACK.reo_wnd_mult, RACK.reo_wnd_persist and RACK.dsack_round (RFC 8985 6.2 step 4). */
+  reoWndMult = 1;
+  reoWndPersist = 0;
+  dsackRound = 0;
+  dsackRoundSet = false;
+
+  // What the ACK being processed delivered (begin() resets them).
+  private now = 0;
+  /** The ACK delivered data never retransmitted (Linux FLAG_ORIG_SACK_ACKED; F-RTO reads it). */
+  deliveredOriginal = false;
+  /** The ACK delivered data below data delivered before (reordering, counted once per ACK). */
+  reorderedNow = false;
+
+  begin(now: number): void {
+    this.now = now;
+    this.deliveredOriginal = false;
+    this.reorderedNow = false;
+  }
+
+  /** RFC 8985 6.2 steps 2 and 3, for one newly acknowledged or SACKed segment. */
+  delivered(_start: number, end: number, sentAt: number, flags: number): void {
+    const retransmitted = (flags & EVER_RETRANSMITTED) !== 0;
+    if (!retransmitted) this.deliveredOriginal = true;
+    // Step 3: reordering is data delivered below the highest delivered without being resent.
+    if (!this.hasDelivery || seqGt(end, this.fack)) this.fack = end;
+    else if (seqLt(end, this.fack) && !retransmitted) this.reorderedNow = true;
+    const rtt = this.now - sentAt;
+    if (retransmitted) {
+      // Step 2: which copy was delivered is not known; a sample shorter than any RTT must be
+      // the original's. (Like Linux's tcp_rack_advance, no test of the echoed timestamp: a
+      // receiver echoes an old one for every out-of-order segment, retransmissions included.)
+      if (rtt < this.minRtt) return;
+    } else if (this.minRtt === 0 || rtt <= this.minRtt || this.now - this.minRttAt > MIN_RTT_WINDOW_MS) {
+      this.minRtt = Math.max(rtt, 0.001);
+      this.minRttAt = this.now;
+    }
+    if (!this.hasDelivery || sentAfter(sentAt, end, this.xmitTs, this.endSeq)) {
+      this.hasDelivery = true;
+      this.rtt = rtt;
+      this.xmitTs = sentAt;
+      this.endSeq = end;
+    }
+  }
+}
+

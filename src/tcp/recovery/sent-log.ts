@@ -1,0 +1,270 @@
+// The segments in flight, one record per segment sent, as Linux keeps its retransmission
+// queue of skbs with their tx timestamps and the TCPCB_SACKED_ACKED, TCPCB_LOST,
+// TCPCB_SACKED_RETRANS and TCPCB_EVER_RETRANS bits. RACK (rack.ts) decides loss from the
+// send times; the pipe (RFC 6675, Linux's tcp_packets_in_flight) and the choice of the next
+// retransmission read the marks. The records cover [SND.UNA, end of the data sent) in
+// sequence order; a ring of typed arrays, so that recording a segment allocates nothing.
+
+/** The peer holds the segment (a SACK block covers it). */
+export const SACKED = 1;
+/** Deemed lost (RACK, or a timeout) and not delivered since. */
+export const LOST = 2;
+/** A retransmission of it is in flight (Linux TCPCB_SACKED_RETRANS). */
+export const RETRANS_IN_FLIGHT = 4;
+/** Sent more than once (Linux TCPCB_EVER_RETRANS): its ACK may be for either copy. */
+export const EVER_RETRANSMITTED = 8;
+
+/** Told of every record the peer newly acknowledged or SACKed (rack.ts). */
+export interface DeliverySink {
+  delivered(start: number, end: number, sentAt: number, flags: number): void;
+}
+
+/** a < b in sequence space (as seq.ts; inlined here for the per-record loops). */
+function before(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+export class SentSegments {
+  private start = new Uint32Array(0);
+  private end = new Uint32Array(0);
+  private sentAt = new Float64Array(0);
+  private flag = new Uint8Array(0);
+  private head = 0;
+  private mask = -1;
+  /** Records held. */
+  count = 0;
+  /** Bytes in all records, and in those SACKed, lost and with a retransmission in flight. */
+  bytes = 0;
+  sackedBytes = 0;
+  lostBytes = 0;
+  retransInFlightBytes = 0;
+  /** Set when a retransmission was found lost: the next retransmission starts over from SND.UNA. */
+  retransmissionLost = false;
+
+  /** RFC 6675 pipe, as Linux's tcp_packets_in_flight: sent - SACKed - lost + retransmitted. */
+  get inFlight(): number {
+    return this.bytes - this.sackedBytes - this.lostBytes + this.retransInFlightBytes;
+  }
+
+  private at(i: number): number {
+    return (this.head + i) & this.mask;
+  }
+
+  startOf(i: number): number {
+    return this.start[this.at(i)]!;
+  }
+  endOf(i: number): number {
+    return this.end[this.at(i)]!;
+  }
+  sentAtOf(i: number): number {
+    return this.sentAt[this.at(i)]!;
+  }
+  flagsOf(i: number): number {
+    return this.flag[this.at(i)]!;
+  }
+
+  /**
+   * New data [start, end) went out at `now`, cut into MSS-sized records (a super-frame is
+   * several segments on the wire). A short segment joins the previous one when both fit in
+   * one MSS and nothing has happened to it yet, so that tiny writes do not make a record each.
+   */
+  appendSent(start: number, end: number, now: number, mss: number): void {
+    if (this.count > 0) {
+      const last = this.at(this.count - 1);
+      if (this.flag[last] === 0 && this.end[last] === start && ((end - this.start[last]!) >>> 0) <= mss) {
+        this.bytes += (end - start) >>> 0;
+        this.end[last] = end;
+        this.sentAt[last] = now;
+        return;
+      }
+    }
+    let s = start;
+    while (before(s, end)) {
+      const e = ((end - s) >>> 0) > mss ? (s + mss) >>> 0 : end;
+      this.push(s, e, now);
+      s = e;
+    }
+  }
+
+  private push(start: number, end: number, now: number): void {
+    if (this.count === this.start.length) this.grow();
+    const i = this.at(this.count);
+    this.start[i] = start;
+    this.end[i] = end;
+    this.sentAt[i] = now;
+    this.flag[i] = 0;
+    this.count++;
+    this.bytes += (end - start) >>> 0;
+  }
+
+  private grow(): void {
+    const size = Math.max(16, this.start.length * 2);
+    const start = new Uint32Array(size);
+    const end = new Uint32Array(size);
+    const sentAt = new Float64Array(size);
+    const flag = new Uint8Array(size);
+    for (let i = 0; i < this.count; i++) {
+      const j = this.at(i);
+      start[i] = this.start[j]!;
+      end[i] = this.end[j]!;
+      sentAt[i] = this.sentAt[j]!;
+      flag[i] = this.flag[j]!;
+    }
+    this.start = start;
+    this.end = end;
+    this.sentAt = sentAt;
+    this.flag = flag;
+    this.head = 0;
+    this.mask = size - 1;
+  }
+
+  /** Index of the first record that ends after seq (count when none does). */
+  indexAfter(seq: number): number {
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (before(seq, this.end[this.at(mid)]!)) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /** [start, end) was sent again at `now`; returns how many records it touched. */
+  retransmitted(start: number, end: number, now: number): number {
+    let n = 0;
+    for (let i = this.indexAfter(start); i < this.count; i++) {
+      const j = this.at(i);
+      if (!before(this.start[j]!, end)) break;
+      n++;
+      const f = this.flag[j]!;
+      if (f & SACKED) continue;
+      if (!(f & RETRANS_IN_FLIGHT)) this.retransInFlightBytes += (this.end[j]! - this.start[j]!) >>> 0;
+      this.flag[j] = f | RETRANS_IN_FLIGHT | EVER_RETRANSMITTED;
+      this.sentAt[j] = now;
+    }
+    return n;
+  }
+
+  /** SND.UNA moved to `una`: drop what it covers, telling `sink` of what was not SACKed before. */
+  acknowledge(una: number, sink: DeliverySink): void {
+    while (this.count > 0) {
+      const j = this.head;
+      const s = this.start[j]!;
+      if (!before(s, una)) return;
+      const e = this.end[j]!;
+      const f = this.flag[j]!;
+      if (!(f & SACKED)) sink.delivered(s, before(una, e) ? una : e, this.sentAt[j]!, f);
+      if (before(una, e)) {
+        // Part of a record (a segment cut short, or a window probe's byte).
+        this.take(f, (una - s) >>> 0);
+        this.start[j] = una;
+        return;
+      }
+      this.take(f, (e - s) >>> 0);
+      this.head = (this.head + 1) & this.mask;
+      this.count--;
+    }
+  }
+
+  private take(f: number, len: number): void {
+    this.bytes -= len;
+    if (f & SACKED) this.sackedBytes -= len;
+    if (f & LOST) this.lostBytes -= len;
+    if (f & RETRANS_IN_FLIGHT) this.retransInFlightBytes -= len;
+  }
+
+  /** The peer SACKed [start, end): mark the records wholly inside it and tell `sink`. */
+  sacked(start: number, end: number, sink: DeliverySink): void {
+    for (let i = this.indexAfter(start); i < this.count; i++) {
+      const j = this.at(i);
+      const s = this.start[j]!;
+      const e = this.end[j]!;
+      if (before(end, e)) return;
+      const f = this.flag[j]!;
+      if (before(s, start) || f & SACKED) continue;
+      const len = (e - s) >>> 0;
+      this.sackedBytes += len;
+      if (f & LOST) this.lostBytes -= len;
+      if (f & RETRANS_IN_FLIGHT) this.retransInFlightBytes -= len;
+      this.flag[j] = (f & EVER_RETRANSMITTED) | SACKED;
+      sink.delivered(s, e, this.sentAt[j]!, f);
+    }
+  }
+
+  /** Record i is lost (Linux tcp_mark_skb_lost): a retransmission of it in flight was lost too. */
+  markLost(i: number): void {
+    const j = this.at(i);
+    const f = this.flag[j]!;
+    if (f & SACKED) return;
+    const len = (this.end[j]! - this.start[j]!) >>> 0;
+    if (f & RETRANS_IN_FLIGHT) {
+      this.retransInFlightBytes -= len;
+      this.retransmissionLost = true;
+    }
+    if (!(f & LOST)) this.lostBytes += len;
+    this.flag[j] = (f & ~RETRANS_IN_FLIGHT) | LOST;
+  }
+
+  /** A retransmission timeout: everything not SACKed is lost (Linux tcp_timeout_mark_lost). */
+  markAllLost(): void {
+    for (let i = 0; i < this.count; i++) this.markLost(i);
+  }
+
+  /** The receiver reneged: its SACKs are forgotten (Linux clears TCPCB_SACKED_ACKED). */
+  forgetSacks(): void {
+    for (let i = 0; i < this.count; i++) {
+      const j = this.at(i);
+      this.flag[j]! &= ~SACKED;
+    }
+    this.sackedBytes = 0;
+  }
+
+  /** The losses were spurious (undo): no record is lost any more (Linux tcp_undo_cwnd_reduction). */
+  forgetLosses(): void {
+    for (let i = 0; i < this.count; i++) {
+      const j = this.at(i);
+      this.flag[j]! &= ~LOST;
+    }
+    this.lostBytes = 0;
+  }
+
+  /** Index of the first record at or after `from` that is lost and not being retransmitted, or -1. */
+  nextLost(from: number): number {
+    if (this.lostBytes === 0) return -1;
+    for (let i = this.indexAfter(from); i < this.count; i++) {
+      if ((this.flag[this.at(i)]! & (LOST | RETRANS_IN_FLIGHT | SACKED)) === LOST) return i;
+    }
+    return -1;
+  }
+
+  /** Whether any byte of [start, end) was sent more than once. */
+  everRetransmitted(start: number, end: number): boolean {
+    for (let i = this.indexAfter(start); i < this.count; i++) {
+      const j = this.at(i);
+      if (!before(this.start[j]!, end)) return false;
+      if (this.flag[j]! & EVER_RETRANSMITTED) return true;
+    }
+    return false;
+  }
+
+  clear(): void {
+    this.head = 0;
+    this.count = 0;
+    this.bytes = 0;
+    this.sackedBytes = 0;
+    this.lostBytes = 0;
+    this.retransInFlightBytes = 0;
+    this.retransmissionLost = false;
+  }
+
+  /** Frees the arrays (the connection's data is all acknowledged and no more will come). */
+  release(): void {
+    this.clear();
+    this.start = new Uint32Array(0);
+    this.end = new Uint32Array(0);
+    this.sentAt = new Float64Array(0);
+    this.flag = new Uint8Array(0);
+    this.mask = -1;
+  }
+}
