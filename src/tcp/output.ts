@@ -29,7 +29,9 @@ export function output(c: Tcb): void {
     const inFlight = seqSub(snd.nxt, snd.una);
     const offset = inFlight - (snd.una === snd.iss ? 1 : 0);
     const unsent = c.sendBuffer.length - offset;
-    if (unsent > 0) {
+    // The log of segments in flight is full (recovery/sent-log.ts): new data waits for ACKs
+    // (data going again after a timeout has its records already).
+    if (unsent > 0 && !(c.sent.full && snd.nxt === snd.max)) {
       // In SACK recovery the congestion window limits the pipe estimate (RFC 6675), not
       // everything between SND.UNA and SND.NXT.
       const flight = recovery.sackRecovery ? c.sent.inFlight : inFlight;

@@ -205,7 +205,7 @@ export abstract class Tcb implements AckHost {
   /** What the peer's SACK blocks say it holds above SND.UNA (RFC 2018). */
   readonly scoreboard = new SackScoreboard();
   /** Each segment in flight with its send time and marks (SACKed, lost, retransmitted). */
-  readonly sent = new SentSegments();
+  readonly sent: SentSegments;
   /** RACK's state (RFC 8985 6.1). */
   readonly rack = new RackState();
   /** Retransmissions of the same data in a row (RFC 1122 4.2.3.5 R2 counts them). */
@@ -256,6 +256,9 @@ export abstract class Tcb implements AckHost {
     this.remotePort = remotePort;
     this.rcv.mss = ctx.mtu - 40;
     this.sendBuffer = new SendBuffer(config.sendBufferSize);
+    // One record per 256 bytes of send buffer (4,096 for 1 MiB), at least 1,024: MSS-sized
+    // segments never fill it.
+    this.sent = new SentSegments(Math.max(1024, config.sendBufferSize >> 8));
     this.reassembly = new ReassemblyQueue(config.maxOutOfOrderSegments > 0 ? config.maxOutOfOrderSegments : Math.ceil(config.receiveBufferSize / 512));
     this.rtt = new RttEstimator({ minMs: config.rtoMinMs, maxMs: config.rtoMaxMs, initialMs: config.rtoInitialMs });
     // Until the SYN's options tell the MSS (takeSynOptions chooses the configured one).

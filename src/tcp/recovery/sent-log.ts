@@ -25,6 +25,17 @@ function before(a: number, b: number): boolean {
 }
 
 export class SentSegments {
+  /**
+   * At most maxRecords records: the sender stops sending new data while the log is full
+   * (output.ts), as Linux's sender stops when its skbs' truesize fills sk_sndbuf, so that a
+   * peer that SACKs tiny segments one by one cannot make the log grow without bound.
+   */
+  constructor(readonly maxRecords: number) {}
+
+  get full(): boolean {
+    return this.count >= this.maxRecords;
+  }
+
   private start = new Uint32Array(0);
   private end = new Uint32Array(0);
   private sentAt = new Float64Array(0);
@@ -65,19 +76,10 @@ export class SentSegments {
 
   /**
    * New data [start, end) went out at `now`, cut into MSS-sized records (a super-frame is
-   * several segments on the wire). A short segment joins the previous one when both fit in
-   * one MSS and nothing has happened to it yet, so that tiny writes do not make a record each.
+   * several segments on the wire). Records are never merged: the peer SACKs the segments it
+   * got, and a record must be a segment for a SACK to mark it.
    */
   appendSent(start: number, end: number, now: number, mss: number): void {
-    if (this.count > 0) {
-      const last = this.at(this.count - 1);
-      if (this.flag[last] === 0 && this.end[last] === start && ((end - this.start[last]!) >>> 0) <= mss) {
-        this.bytes += (end - start) >>> 0;
-        this.end[last] = end;
-        this.sentAt[last] = now;
-        return;
-      }
-    }
     let s = start;
     while (before(s, end)) {
       const e = ((end - s) >>> 0) > mss ? (s + mss) >>> 0 : end;
