@@ -1,10 +1,10 @@
 // When to acknowledge (RFC 9293 3.8.6.3, RFC 1122 4.2.3.2, RFC 5681 4.2): the one place
 // that decides it. An ACK is owed in one of four ways:
 //   - now: at the end of the current event (out-of-order data, a filled gap, a duplicate, a
-//     window that must be told, every second full-sized segment outside a receive batch);
-//   - at the end of the receive batch: every second full-sized segment inside a batch of
-//     received frames gets one ACK for the whole batch (as Linux does for GRO-coalesced
-//     packets; RFC 5681 4.2 allows acknowledging more than two segments at once);
+//     window that must be told, every second full-sized segment: RFC 5681 4.2, Linux's
+//     __tcp_ack_snd_check; a super-frame from segmentation offload counts as its segments,
+//     so it is acknowledged once, as Linux acknowledges a GRO packet);
+//   - at the end of the receive batch: a quick-ACK owed for less than two segments' worth;
 //   - at the end of this event-loop turn: the ACK of a peer's FIN waits for the
 //     application's answer, so that our FIN carries it (Linux's delayed ACK in "pingpong"
 //     mode after tcp_fin);
@@ -70,7 +70,12 @@ export class AckPolicy {
 
   /** After in-order data that did not need an ACK at once for another reason. */
   afterInOrderData(): void {
-    if (this.segments >= 2 || this.quick > 0) {
+    if (this.segments >= 2) {
+      // Not put off to the end of a receive batch: a Linux sender clocked by one ACK per
+      // batch (about 8 segments on a TAP without offloads) kept a quarter of its rate at 3%
+      // loss (bench:loss, push: 4.9 MB/s against 12 to 20 with an ACK per 2 segments).
+      this.now = true;
+    } else if (this.quick > 0) {
       if (!this.host.deferToBatchEnd()) this.now = true;
     } else if (!this.now && !this.host.delayedAckArmed) {
       this.host.armDelayedAck();
