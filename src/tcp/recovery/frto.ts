@@ -14,6 +14,8 @@ export function startFrto(c: Tcb, reneged: boolean): void {
   r.frto = c.config.frto && !reneged;
   r.frtoHigh = c.snd.nxt;
   r.frtoNewData = false;
+  // Only data sent before the timeout can prove it spurious (new data of step 2b cannot).
+  c.rack.originalLimit = c.snd.max;
 }
 
 /**

@@ -1,7 +1,7 @@
 // What RACK (RFC 8985 6.1) remembers, and how each delivered segment updates it (steps 2
 // and 3 of 6.2); the loss detection that reads it is in rack.ts.
 
-import { seqGt, seqLt } from '../seq.ts';
+import { seqGt, seqLe, seqLt } from '../seq.ts';
 import { EVER_RETRANSMITTED, type DeliverySink } from './sent-log.ts';
 
 /** Linux's tcp_min_rtt_wlen: the minimum RTT is the least sample of the last 300 s. */
@@ -40,8 +40,19 @@ export class RackState implements DeliverySink {
   /** The ACK delivered data below data delivered before (reordering, counted once per ACK). */
   reorderedNow = false;
 
+  /** RACK.fack before this ACK: reordering is judged against it (Linux's prior_fack). */
+  private fackBefore = 0;
+  /** Only data at or below this counts for deliveredOriginal (Linux: FLAG_ORIG_SACK_ACKED up to high_seq). */
+  originalLimit = 0;
+
+  /** The SACKs that taught RACK its most recent delivery were reneged: forget it. */
+  forgetDelivery(): void {
+    this.hasDelivery = false;
+  }
+
   begin(now: number): void {
     this.now = now;
+    this.fackBefore = this.fack;
     this.deliveredOriginal = false;
     this.reorderedNow = false;
   }
@@ -49,10 +60,14 @@ export class RackState implements DeliverySink {
   /** RFC 8985 6.2 steps 2 and 3, for one newly acknowledged or SACKed segment. */
   delivered(_start: number, end: number, sentAt: number, flags: number): void {
     const retransmitted = (flags & EVER_RETRANSMITTED) !== 0;
-    if (!retransmitted) this.deliveredOriginal = true;
-    // Step 3: reordering is data delivered below the highest delivered without being resent.
-    if (!this.hasDelivery || seqGt(end, this.fack)) this.fack = end;
-    else if (seqLt(end, this.fack) && !retransmitted) this.reorderedNow = true;
+    if (!retransmitted && seqLe(end, this.originalLimit)) this.deliveredOriginal = true;
+    // Step 3: reordering is data delivered below the highest delivered before this ACK,
+    // without being resent. (Within one ACK the cumulatively acknowledged segments come
+    // first in send order, so judging against the fack this ACK's SACK blocks raised would
+    // call every ACK that both advances and SACKs reordering.)
+    const hadDelivery = this.hasDelivery;
+    if (!hadDelivery || seqGt(end, this.fack)) this.fack = end;
+    if (hadDelivery && seqLt(end, this.fackBefore) && !retransmitted) this.reorderedNow = true;
     const rtt = this.now - sentAt;
     if (retransmitted) {
       // Step 2: which copy was delivered is not known; a sample shorter than any RTT must be

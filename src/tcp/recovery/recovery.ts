@@ -154,6 +154,10 @@ export function onReneging(c: Tcb): void {
   c.count('sackRenegings');
   c.scoreboard.clear();
   c.sent.forgetSacks();
+  // What RACK learnt from those SACKs goes too: as Linux, nothing is marked lost on this
+  // ACK, and the timeout resends from SND.UNA.
+  c.rack.forgetDelivery();
+  c.timers.clear(Deadline.ReorderTimeout);
   c.timers.set(Deadline.Retransmit, c.now() + Math.max(c.rtt.srtt / 2, 10));
 }
 

@@ -59,7 +59,8 @@ export function checkTailLossProbe(c: Tcb, ack: number, probeDsacked: boolean, d
   } else if (seqGt(ack, r.tlpHigh)) {
     r.tlpOutstanding = false;
     c.count('tailLossProbeRecoveries');
-    c.cc.onCongestionEvent(seqSub(c.snd.max, c.snd.una), c.now());
+    // As Linux's tcp_init_cwnd_reduction, from cwnd: the flight is nearly empty by now.
+    c.cc.onCongestionEvent(c.cc.cwnd, c.now());
     c.cc.cwnd = Math.min(c.cc.cwnd, c.cc.ssthresh);
     if (c.ctx.probe !== null) c.reportCongestion('the tail loss probe repaired a loss: window reduced (RFC 8985 7.4.2)');
   } else if (duplicate) {
