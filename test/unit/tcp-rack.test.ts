@@ -378,4 +378,13 @@ test('burst loss of a whole super-frame (TSO): each lost segment is resent once,
   f.counts({ timeouts: 0, fastRetransmits: 1 });
 });
 
+test('regression: an ACK that both advances and SACKs above is not reordering (the fack before the ACK counts)', async () => {
+  const f = await flight(10, { congestion: 'cubic' });
+  // Segments 0-1 arrive, 2 is lost, 3-5 arrive: one ACK says both.
+  f.ack(2, [3, 6]);
+  f.counts({ reorderingSeen: 0 });
+  assert.equal(f.sent(), [2]);
+  assert.is(f.conn.recoveryPhase, 'sack-recovery');
+});
+
 test.run();

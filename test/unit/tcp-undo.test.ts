@@ -278,4 +278,16 @@ test('frto: false with timestamps: an echo of the original TSval still undoes th
   }
 });
 
+test('regression: F-RTO step 2b, the new data is SACKed over a hole: the loss was real, no undo', async () => {
+  const { f } = await afterTimeout({}, 20);
+  f.ack(1);
+  assert.equal(f.sent(), [10, 11]);
+  await f.h.advance(10);
+  // Only data sent after the timeout arrives: it cannot say the timeout was spurious.
+  f.ack(1, [[10, 11]]);
+  assert.equal(f.undos(), { recovery: 0, dsack: 0, loss: 0, spuriousRtos: 0 });
+  assert.is(f.conn.recoveryPhase, 'loss');
+  assert.equal(f.sent(), [1]);
+});
+
 test.run();
