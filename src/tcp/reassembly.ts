@@ -22,6 +22,14 @@ export class ReassemblyQueue {
   private hasFin = false;
   /** Start of the most recently received piece: its block is reported first (RFC 2018 4). */
   private lastReceived = 0;
+  /**
+   * Where the latest out-of-order segments began, most recent first (RFC 2018 4: the blocks
+   * after the first repeat the most recently reported ones), and where the latest ended: a
+   * segment that continues it stays in the same entry.
+   */
+  private readonly recent = [0, 0, 0, 0];
+  private recentCount = 0;
+  private lastEnd = 0;
 
   constructor(readonly maxPieces = 256) {}
 
@@ -52,6 +60,13 @@ export class ReassemblyQueue {
   insert(seq: number, buf: Buffer, off: number, len: number, fin: boolean): boolean {
     const end = seqAdd(seq, len);
     this.lastReceived = seq;
+    const recent = this.recent;
+    if (this.recentCount === 0 || seq !== this.lastEnd) {
+      for (let i = recent.length - 1; i > 0; i--) recent[i] = recent[i - 1]!;
+      if (this.recentCount < recent.length) this.recentCount++;
+    }
+    recent[0] = seq;
+    this.lastEnd = end;
     if (fin) {
       this.finSeq = end;
       this.hasFin = true;
@@ -109,28 +124,35 @@ export class ReassemblyQueue {
 
   /**
    * The held ranges as SACK blocks (RFC 2018 4): first the block holding the most recently
-   * received segment, then the others from the lowest. Returns how many were written.
+   * received segment, then those of the segments received before it, most recent first (so
+   * that a block lost with one ACK is repeated in the next ones, as Linux keeps its
+   * selective_acks in that order), then the others from the lowest. Returns how many were
+   * written.
    */
   sackBlocks(out: Uint32Array, max: number): number {
     let n = 0;
+    for (let r = 0; r < this.recentCount && n < max; r++) n = this.addBlock(out, n, this.recent[r]!);
     const list = this.pieces;
-    let first = -1;
-    // Pass 1 finds the most recent block; pass 2 writes the others after it.
-    for (let pass = 0; pass < 2 && n < max; pass++) {
-      for (let i = 0; i < list.length && n < max; ) {
-        const left = list[i]!.seq;
-        let right = pieceEnd(list[i]!);
-        i++;
-        while (i < list.length && list[i]!.seq === right) right = pieceEnd(list[i++]!);
-        const recent = seqLe(left, this.lastReceived) && seqLt(this.lastReceived, right);
-        if (pass === 0 ? recent : left !== first) {
-          if (pass === 0) first = left;
-          out[2 * n] = left;
-          out[2 * n + 1] = right;
-          n++;
-          if (pass === 0) break;
-        }
-      }
+    for (let i = 0; i < list.length && n < max; ) {
+      const left = list[i]!.seq;
+      let right = pieceEnd(list[i]!);
+      i++;
+      while (i < list.length && list[i]!.seq === right) right = pieceEnd(list[i++]!);
+      n = writeBlock(out, n, left, right);
+    }
+    return n;
+  }
+
+  /** Writes the block that holds `seq` as out's block n unless it is there; returns the new count. */
+  private addBlock(out: Uint32Array, n: number, seq: number): number {
+    const list = this.pieces;
+    for (let i = 0; i < list.length; ) {
+      const left = list[i]!.seq;
+      let right = pieceEnd(list[i]!);
+      i++;
+      while (i < list.length && list[i]!.seq === right) right = pieceEnd(list[i++]!);
+      if (seqLe(left, seq) && seqLt(seq, right)) return writeBlock(out, n, left, right);
+      if (seqLt(seq, left)) return n;
     }
     return n;
   }
@@ -140,4 +162,12 @@ export class ReassemblyQueue {
     this.bytes = 0;
     this.hasFin = false;
   }
+}
+
+/** Block n of out is [left, right), unless out already has a block starting at left. */
+function writeBlock(out: Uint32Array, n: number, left: number, right: number): number {
+  for (let k = 0; k < n; k++) if (out[2 * k] === left) return n;
+  out[2 * n] = left;
+  out[2 * n + 1] = right;
+  return n + 1;
 }

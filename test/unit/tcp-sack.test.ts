@@ -43,6 +43,25 @@ test('SACK is negotiated, and out-of-order data is reported with the newest bloc
   assert.equal(a.sackBlocks, [(s + 300) >>> 0, (s + 400) >>> 0]);
 });
 
+test('the blocks after the first repeat the most recently reported ones, not the lowest (RFC 2018 4)', async () => {
+  const h = await TcpHarness.create({ tcp: { timestamps: false } });
+  const o = await acceptOne(h, 80, 1000, { sackPermitted: true });
+  const s = o.peerSeq;
+  const send = (off: number) => {
+    h.inject({ dstPort: 80, seq: s + off, ack: o.iss + 1, flags: ACK, payload: Buffer.alloc(100) });
+    return expectSegment(h.one(), flags(ACK), ack(s)).sackBlocks;
+  };
+  const block = (off: number) => [(s + off) >>> 0, (s + off + 100) >>> 0];
+  send(100);
+  send(500);
+  send(300);
+  // 700 arrives: then 300 and 500, in the order they were reported (the lowest would be 100
+  // and 300). Three blocks at most, as this stack sends.
+  assert.equal(send(700), [...block(700), ...block(300), ...block(500)]);
+  // 500 extended by 600: its block is the first, the others keep their recency.
+  assert.equal(send(600), [(s + 500) >>> 0, (s + 800) >>> 0, ...block(300), ...block(100)]);
+});
+
 test('without the peer offering SACK, no blocks are sent', async () => {
   const h = await TcpHarness.create();
   h.stack.createServer(() => {}).listen(80);
