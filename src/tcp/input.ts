@@ -89,7 +89,7 @@ function receiveInSynSent(c: Tcb, seg: TcpSegment): void {
   snd.wl1 = seg.seq;
   if (flags & ACK) {
     snd.wl2 = seg.ack;
-    ackAdvances(c, seg.ack, seg, c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0, false, false);
+    ackAdvances(c, seg.ack, seg, false, false);
     establish(c);
     c.ack.ackNow();
     // Data carried by the SYN-ACK is processed like any data (RFC 9293 3.10.7.3, "sixth").
@@ -215,7 +215,7 @@ function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
     snd.maxWnd = Math.max(snd.maxWnd, snd.wnd);
     snd.wl1 = seq;
     snd.wl2 = ack;
-    ackAdvances(c, ack, seg, c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0, false, false);
+    ackAdvances(c, ack, seg, false, false);
     establish(c);
     if ((c.state as TcpState) === 'CLOSED') return;
   }
@@ -279,7 +279,7 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   }
   const advanced = seqGt(ack, snd.una);
   if (advanced) {
-    ackAdvances(c, ack, seg, tsEcr, dsack, sackedData);
+    ackAdvances(c, ack, seg, dsack, sackedData);
     if (c.state === 'CLOSED') return false;
   } else checkSpurious(c, tsEcr, false, dsack, sackedData);
   r.delivered = Math.max(0, seqSub(snd.una, unaBefore) + c.scoreboard.sackedBytes - sackedBefore);
@@ -372,7 +372,7 @@ function markSacked(c: Tcb, seg: TcpSegment, low: number): void {
 }
 
 /** An ACK for new data: drop it from the send buffer, measure, grow cwnd (RFC 5681, RFC 6582). */
-function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, tsEcr: number, dsack: boolean, sackedData: boolean): void {
+function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, dsack: boolean, sackedData: boolean): void {
   const snd = c.snd;
   const now = c.now();
   let acked = seqSub(ack, snd.una);
@@ -390,6 +390,7 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, tsEcr: number, dsack:
   if (seqLt(r.highRxt, ack)) r.highRxt = ack;
   c.retries = 0;
   // RTT from the echoed timestamp or the timed segment (Karn's rule in timers/rtt.ts).
+  const tsEcr = c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0;
   if (c.rtt.onAck(ack, tsEcr, now, c.ctx.timestampNow())) {
     const probe = c.ctx.probe;
     if (probe !== null) probe.tcpRtt(c, 'sample');

@@ -240,16 +240,6 @@ export class SentSegments {
     return -1;
   }
 
-  /** Whether any byte of [start, end) was sent more than once. */
-  everRetransmitted(start: number, end: number): boolean {
-    for (let i = this.indexAfter(start); i < this.count; i++) {
-      const j = this.at(i);
-      if (!before(this.start[j]!, end)) return false;
-      if (this.flag[j]! & EVER_RETRANSMITTED) return true;
-    }
-    return false;
-  }
-
   clear(): void {
     this.head = 0;
     this.count = 0;
