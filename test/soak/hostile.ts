@@ -200,14 +200,16 @@ export type HostileKind =
   | 'blind-rst'
   | 'replay-shifted'
   | 'options'
-  | 'ack-cookie';
+  | 'ack-cookie'
+  | 'icmp-errors'
+  | 'udp-scan';
 
 /** 'blind' attacks cannot guess a connection's window; 'on-path' ones replay what they saw. */
 export const BLIND_KINDS: readonly HostileKind[] = [
   'garbage', 'mutate', 'land', 'self-echo', 'broadcast-echo', 'martian-ping', 'syn-flood', 'arp-spoof',
-  'fragments', 'frag-needed', 'blind-rst', 'options', 'ack-cookie',
+  'fragments', 'frag-needed', 'blind-rst', 'options', 'ack-cookie', 'udp-scan',
 ];
-export const ON_PATH_KINDS: readonly HostileKind[] = [...BLIND_KINDS, 'mutate-fixed', 'replay-shifted'];
+export const ON_PATH_KINDS: readonly HostileKind[] = [...BLIND_KINDS, 'mutate-fixed', 'replay-shifted', 'icmp-errors'];
 
 /** The frames of one hostile act (at most a few hundred). */
 export function hostileFrames(kind: HostileKind, rng: Rng, victims: readonly Victim[], sample: FrameSample): Buffer[] {
@@ -327,6 +329,27 @@ export function hostileFrames(kind: HostileKind, rng: Rng, victims: readonly Vic
       return [ipFrame(v.mac, ATTACKER_MAC, { src: ATTACKER_IP, dst: v.ip, protocol: 6 },
         tcpSegment(ATTACKER_IP, v.ip, { srcPort: randInt(rng, 1024, 65535), dstPort: pick(rng, [5000, 7, 9, 19, 80]), seq: randInt(rng, 0, 2 ** 32 - 1),
           ack: randInt(rng, 0, 2 ** 32 - 1), flags: pick(rng, [0x02, 0x10, 0x18, 0x12]), options: opts.subarray(0, Math.min(opts.length, 40)) }))];
+    }
+    case 'icmp-errors': {
+      // ICMP errors quoting a segment seen on the wire: unreachables of every code, time
+      // exceeded, source quench, redirects, parameter problems (RFC 5927's attacks).
+      const f = sample.any(rng);
+      if (!f || f.length < 42 || f.readUInt16BE(12) !== 0x0800) return [];
+      const [type, code] = pick(rng, [[3, randInt(rng, 0, 15)], [11, 0], [11, 1], [4, 0], [5, randInt(rng, 0, 3)], [12, 0]] as const);
+      const rest = type === 5 ? ATTACKER_IP : type === 12 ? randInt(rng, 0, 60) << 24 : 0;
+      const quoted = f.subarray(14, Math.min(f.length, 14 + 28 + randInt(rng, 0, 40)));
+      return [ipFrame(Buffer.from(f.subarray(6, 12)), ATTACKER_MAC, { src: rng() < 0.5 ? ATTACKER_IP : f.readUInt32BE(30), dst: f.readUInt32BE(26), protocol: 1 },
+        icmp(type, code, rest, Buffer.from(quoted)))];
+    }
+    case 'udp-scan': {
+      // Datagrams to many closed ports: each may draw a port unreachable (RFC 1812 4.3.2.8: rate-limited).
+      const out: Buffer[] = [];
+      const n = randInt(rng, 10, 300);
+      for (let i = 0; i < n; i++) {
+        const port = randInt(rng, 1, 65535);
+        out.push(ipFrame(v.mac, ATTACKER_MAC, { src: ATTACKER_IP, dst: v.ip, protocol: 17 }, udpDatagram(ATTACKER_IP, v.ip, randInt(rng, 1024, 65535), port, randomBytes(rng, randInt(rng, 0, 32)))));
+      }
+      return out;
     }
     case 'ack-cookie': {
       // Bare ACKs to a listener: SYN cookie guesses.
