@@ -8,6 +8,7 @@ import { ETH_HEADER_LEN } from '../link/ethernet.ts';
 import { LINK_HEADROOM } from '../link/link.ts';
 import { clearTxOffload, completePartialChecksum, type RxFrameInfo, type TxOffload, VNET_GSO_TCPV4 } from '../link/vnet.ts';
 import { IPV4_BROADCAST, isClassE, isLoopback, isMulticast, isZeroNet, prefixMask, sameSubnet } from './address.ts';
+import { IpIdentGenerator } from './ip-ident.ts';
 import { foldChecksum, internetChecksum, pseudoHeaderSum } from '../util/checksum.ts';
 import { emitIpv4, FLAG_DF, FLAG_MF, IPV4_MIN_HEADER, Ipv4Packet, type Ipv4Repr, PROTO_TCP, PROTO_UDP } from './ipv4-packet.ts';
 
@@ -81,6 +82,8 @@ export interface Ipv4Config {
   mtu: number;
   ttl?: number;
   offload?: Ipv4Offload;
+  /** Seeds the IP ID generator's key and counters; unset: crypto-random. */
+  seed?: number;
 }
 
 export class Ipv4Layer {
@@ -100,10 +103,10 @@ export class Ipv4Layer {
   private readonly subnetBroadcast: number;
   /** The subnet's network address, a broadcast too for Linux (fib_add_ifaddr); -1 on /31, /32. */
   private readonly subnetNetwork: number;
+  private readonly ident: IpIdentGenerator;
   private readonly view = new Ipv4Packet();
   private readonly handlers: (ProtocolHandler | undefined)[] = new Array(256);
   private readonly errorHandlers: (IcmpErrorHandler | undefined)[] = new Array(256);
-  private nextId = 1;
   private fragmentBuf: Buffer | null = null;
   private readonly repr: Ipv4Repr = {
     tos: 0,
@@ -132,7 +135,7 @@ export class Ipv4Layer {
     this.defaultTtl = config.ttl ?? 64;
     this.subnetBroadcast = (config.ip | ~prefixMask(config.prefix)) >>> 0;
     this.subnetNetwork = config.prefix < 31 ? (config.ip & prefixMask(config.prefix)) >>> 0 : -1;
-    this.nextId = (config.ip ^ 0x5a5a) & 0xffff;
+    this.ident = new IpIdentGenerator(clock, config.ip, config.seed);
     this.txOffload = config.offload?.txOffload ?? null;
     this.gsoMaxSize = this.txOffload !== null ? Math.max(this.mtu, config.offload?.gsoMaxSize ?? this.mtu) : this.mtu;
   }
@@ -264,8 +267,10 @@ export class Ipv4Layer {
     r.dontFragment = options?.dontFragment ?? false;
     r.moreFragments = false;
     r.fragmentOffset = 0;
-    r.id = this.nextId;
-    this.nextId = (this.nextId + 1) & 0xffff;
+    // A TSO super-frame takes one ID per segment the link cuts (Linux ip_select_ident_segs).
+    const segmentSize = options?.segmentSize ?? 0;
+    const segments = segmentSize > 0 && protocol === PROTO_TCP ? Math.max(1, Math.ceil((len - (buf[off + 12]! >> 4) * 4) / segmentSize)) : 1;
+    r.id = this.ident.reserve(dst, protocol, segments);
 
     if (len > 65535 - IPV4_MIN_HEADER) {
       // RFC 791 3.1: the total length field is 16 bits.
@@ -273,7 +278,6 @@ export class Ipv4Layer {
       return 'EMSGSIZE';
     }
     const checksumField = options?.checksumField;
-    const segmentSize = options?.segmentSize ?? 0;
     if (dst === this.ip) {
       if (checksumField !== undefined) this.softwareChecksum(protocol, buf, off, len, checksumField);
       return this.loopback(buf, off, len);
