@@ -92,6 +92,7 @@ export class Stack {
       gateway: parsed.gateway,
       mtu: this.mtu,
       offload: { txOffload: link.txOffload, gsoMaxSize: link.gsoMaxSize },
+      seed: options.seed,
     });
     this.icmp = new IcmpLayer(this.ipv4, this.clock, options.icmp);
     this.ipv4.reassembler = new Ipv4Reassembler(

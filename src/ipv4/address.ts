@@ -47,3 +47,18 @@ export const IPV4_BROADCAST = 0xffffffff;
 export function isMulticast(addr: number): boolean {
   return addr >>> 28 === 0xe;
 }
+
+/** 0.0.0.0/8, "this network" (RFC 1122 3.2.1.3 (a), (b)); Linux ipv4_is_zeronet. */
+export function isZeroNet(addr: number): boolean {
+  return addr >>> 24 === 0;
+}
+
+/** 127.0.0.0/8 (RFC 1122 3.2.1.3 (g)); Linux ipv4_is_loopback. */
+export function isLoopback(addr: number): boolean {
+  return addr >>> 24 === 127;
+}
+
+/** 240.0.0.0/4, class E, the limited broadcast included (RFC 1812 5.3.7); Linux ipv4_is_badclass. */
+export function isClassE(addr: number): boolean {
+  return addr >>> 28 === 0xf;
+}

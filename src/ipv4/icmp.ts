@@ -96,7 +96,15 @@ export interface IcmpOptions {
   rateLimit?: IcmpRateLimitOptions;
   /** Linux icmp_echo_ignore_broadcasts (default on). */
   ignoreBroadcastEcho?: boolean;
+  /**
+   * Linux net.ipv4.route.min_pmtu (552): a "fragmentation needed" reporting a smaller
+   * next-hop MTU is taken as this much, so that a forged one cannot shrink a connection's
+   * segments to a few bytes each.
+   */
+  minPmtu?: number;
 }
+
+export const DEFAULT_MIN_PMTU = 552;
 
 export class IcmpLayer {
   readonly counters = new LayerCounters();
@@ -105,6 +113,7 @@ export class IcmpLayer {
   private readonly quoted = new Ipv4Packet();
   private readonly txBuf: Buffer;
   private readonly ignoreBroadcastEcho: boolean;
+  readonly minPmtu: number;
   private readonly echoOptions = { tos: 0 };
   private readonly errorOptions = { tos: 0 };
 
@@ -115,6 +124,7 @@ export class IcmpLayer {
   ) {
     this.rateLimiter = new IcmpRateLimiter(clock, options.rateLimit);
     this.ignoreBroadcastEcho = options.ignoreBroadcastEcho ?? true;
+    this.minPmtu = options.minPmtu ?? DEFAULT_MIN_PMTU;
     this.txBuf = Buffer.alloc(TX_HEADROOM + 65536);
     ip.register(PROTO_ICMP, (ipv4, off, len, checksumTrusted) => this.receive(ipv4, off, len, checksumTrusted), undefined, { checksumOffload: true });
     ip.onUnknownProtocol = (ipv4) => this.sendError(ICMP_DEST_UNREACHABLE, UNREACH_PROTOCOL, 0, ipv4);
@@ -183,7 +193,15 @@ export class IcmpLayer {
       const transportLen = icmp.dataLength - headerLength;
       if (quoted.src !== this.ip.ip) return this.counters.drop('icmp-error-not-ours');
       if (transportLen < 8) return this.counters.drop('icmp-error-short-quote');
-      const mtu = icmp.type === ICMP_DEST_UNREACHABLE && icmp.code === UNREACH_FRAG_NEEDED ? icmp.sequence : 0;
+      let mtu = 0;
+      if (icmp.type === ICMP_DEST_UNREACHABLE && icmp.code === UNREACH_FRAG_NEEDED) {
+        mtu = icmp.sequence;
+        // Linux __ip_rt_update_pmtu: below ip_rt_min_pmtu the path MTU is clamped to it.
+        if (mtu < this.minPmtu) {
+          this.counters.drop('icmp-pmtu-below-min');
+          mtu = this.minPmtu;
+        }
+      }
       this.ip.deliverError({ type: icmp.type, code: icmp.code, mtu }, quoted, transportOff, transportLen);
       return;
     }

@@ -7,7 +7,8 @@ import { LayerCounters } from '../util/counters.ts';
 import { ETH_HEADER_LEN } from '../link/ethernet.ts';
 import { LINK_HEADROOM } from '../link/link.ts';
 import { clearTxOffload, completePartialChecksum, type RxFrameInfo, type TxOffload, VNET_GSO_TCPV4 } from '../link/vnet.ts';
-import { IPV4_BROADCAST, isMulticast, prefixMask, sameSubnet } from './address.ts';
+import { IPV4_BROADCAST, isClassE, isLoopback, isMulticast, isZeroNet, prefixMask, sameSubnet } from './address.ts';
+import { IpIdentGenerator } from './ip-ident.ts';
 import { foldChecksum, internetChecksum, pseudoHeaderSum } from '../util/checksum.ts';
 import { emitIpv4, FLAG_DF, FLAG_MF, IPV4_MIN_HEADER, Ipv4Packet, type Ipv4Repr, PROTO_TCP, PROTO_UDP } from './ipv4-packet.ts';
 
@@ -81,6 +82,8 @@ export interface Ipv4Config {
   mtu: number;
   ttl?: number;
   offload?: Ipv4Offload;
+  /** Seeds the IP ID generator's key and counters; unset: crypto-random. */
+  seed?: number;
 }
 
 export class Ipv4Layer {
@@ -98,10 +101,12 @@ export class Ipv4Layer {
   private readonly txOffload: TxOffload | null;
   private readonly acceptsTrustedChecksum: boolean[] = new Array<boolean>(256).fill(false);
   private readonly subnetBroadcast: number;
+  /** The subnet's network address, a broadcast too for Linux (fib_add_ifaddr); -1 on /31, /32. */
+  private readonly subnetNetwork: number;
+  private readonly ident: IpIdentGenerator;
   private readonly view = new Ipv4Packet();
   private readonly handlers: (ProtocolHandler | undefined)[] = new Array(256);
   private readonly errorHandlers: (IcmpErrorHandler | undefined)[] = new Array(256);
-  private nextId = 1;
   private fragmentBuf: Buffer | null = null;
   private readonly repr: Ipv4Repr = {
     tos: 0,
@@ -129,7 +134,8 @@ export class Ipv4Layer {
     this.mtu = config.mtu;
     this.defaultTtl = config.ttl ?? 64;
     this.subnetBroadcast = (config.ip | ~prefixMask(config.prefix)) >>> 0;
-    this.nextId = (config.ip ^ 0x5a5a) & 0xffff;
+    this.subnetNetwork = config.prefix < 31 ? (config.ip & prefixMask(config.prefix)) >>> 0 : -1;
+    this.ident = new IpIdentGenerator(clock, config.ip, config.seed);
     this.txOffload = config.offload?.txOffload ?? null;
     this.gsoMaxSize = this.txOffload !== null ? Math.max(this.mtu, config.offload?.gsoMaxSize ?? this.mtu) : this.mtu;
   }
@@ -154,17 +160,24 @@ export class Ipv4Layer {
    * `info`: the link's offload facts about this frame (see FrameReceiver), if it has any.
    */
   receive(buf: Buffer, off: number, len: number, info: RxFrameInfo | null = null): void {
+    this.input(buf, off, len, info, false);
+  }
+
+  /**
+   * `looped`: one of our own datagrams to ourselves (loopback()). Like a Linux datagram on lo
+   * it keeps the route it went out with and skips the martian checks; a datagram from the
+   * link with our address as source is a martian (the LAND attack loops a stack onto itself).
+   */
+  private input(buf: Buffer, off: number, len: number, info: RxFrameInfo | null, looped: boolean): void {
     this.counters.rx++;
     let ip = this.view;
     const bad = ip.parse(buf, off, len);
     if (bad) return this.counters.drop(bad);
-    const src = ip.src;
-    // RFC 1122 3.2.1.3: a source that is broadcast or multicast is discarded.
     const dst = ip.dst;
-    if (src === IPV4_BROADCAST || isMulticast(src) || src === this.subnetBroadcast) return this.counters.drop('ip-martian-source');
-    // 0.0.0.0 is only a source while an address is being obtained, to the limited broadcast
-    // (RFC 1122 3.2.1.3 (a); Linux ip_route_input_slow lets only that through).
-    if (src === 0 && dst !== IPV4_BROADCAST) return this.counters.drop('ip-martian-source');
+    if (!looped) {
+      const martian = this.martian(ip.src, dst);
+      if (martian !== null) return this.counters.drop(martian);
+    }
     if (dst !== this.ip && !this.isBroadcast(dst)) return this.counters.drop('ip-not-for-us');
     if (info !== null && (info.checksumPartial || info.checksumValid)) {
       // A fragment's checksum cannot be partial (the kernel completes it before cutting);
@@ -179,6 +192,25 @@ export class Ipv4Layer {
       ip = whole;
     }
     this.deliver(ip);
+  }
+
+  /**
+   * Martian addresses on a datagram from the link, checked in the order of Linux's
+   * ip_route_input_slow and fib_validate_source (RFC 1122 3.2.1.3, RFC 1812 5.3.7): a source
+   * that is multicast or class E (255.255.255.255 among them), in 0/8 (except towards the
+   * limited broadcast: a host obtaining its address), loopback, our own address or one of our
+   * broadcasts; a destination in 0/8 or 127/8 arriving from a link.
+   */
+  private martian(src: number, dst: number): 'ip-martian-source' | 'ip-martian-destination' | null {
+    if (isMulticast(src) || isClassE(src)) return 'ip-martian-source';
+    if (dst === IPV4_BROADCAST) {
+      if (isZeroNet(src)) return null;
+    } else {
+      if (isZeroNet(src)) return 'ip-martian-source';
+      if (isZeroNet(dst) || isLoopback(dst)) return 'ip-martian-destination';
+    }
+    if (isLoopback(src) || src === this.ip || this.isBroadcast(src) || src === this.subnetNetwork) return 'ip-martian-source';
+    return null;
   }
 
   /**
@@ -235,8 +267,10 @@ export class Ipv4Layer {
     r.dontFragment = options?.dontFragment ?? false;
     r.moreFragments = false;
     r.fragmentOffset = 0;
-    r.id = this.nextId;
-    this.nextId = (this.nextId + 1) & 0xffff;
+    // A TSO super-frame takes one ID per segment the link cuts (Linux ip_select_ident_segs).
+    const segmentSize = options?.segmentSize ?? 0;
+    const segments = segmentSize > 0 && protocol === PROTO_TCP ? Math.max(1, Math.ceil((len - (buf[off + 12]! >> 4) * 4) / segmentSize)) : 1;
+    r.id = this.ident.reserve(dst, protocol, segments);
 
     if (len > 65535 - IPV4_MIN_HEADER) {
       // RFC 791 3.1: the total length field is 16 bits.
@@ -244,7 +278,6 @@ export class Ipv4Layer {
       return 'EMSGSIZE';
     }
     const checksumField = options?.checksumField;
-    const segmentSize = options?.segmentSize ?? 0;
     if (dst === this.ip) {
       if (checksumField !== undefined) this.softwareChecksum(protocol, buf, off, len, checksumField);
       return this.loopback(buf, off, len);
@@ -349,7 +382,7 @@ export class Ipv4Layer {
       // This receive runs from a timer, outside the stack's guard around each received
       // frame: a bug above must be counted here, not escape as an uncaught exception.
       try {
-        this.receive(packet, 0, packet.length);
+        this.input(packet, 0, packet.length, null, true);
       } catch (err) {
         this.counters.drop(`internal-error: ${(err as Error).message}`);
       }

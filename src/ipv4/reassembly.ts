@@ -9,6 +9,8 @@
 // - memory is bounded: bytes held (counted with a per-fragment overhead, as Linux counts
 //   skb truesize) and datagrams in progress are capped, and the oldest queues are evicted
 //   to stay under the caps (ipfrag_high_thresh, 4 MB by default);
+// - a datagram that with the first fragment's header would exceed 65,535 bytes is dropped
+//   whole ("oversized IP packet", ip_frag_reasm);
 // - a queue not complete 30 s after its first fragment arrived (ipfrag_time) is dropped,
 //   and ICMP time exceeded (code 1) is sent if the fragment at offset 0 had arrived
 //   (RFC 792, RFC 1122 3.3.2).
@@ -119,7 +121,12 @@ export class Ipv4Reassembler implements Reassembler {
     q.bytes += cost;
     this.held += cost;
 
-    if (q.total >= 0 && q.firstHeader && this.covered(q)) return this.assemble(q);
+    if (q.total >= 0 && q.firstHeader !== null && this.covered(q)) {
+      // The whole datagram takes the first fragment's header, which may be longer than the
+      // others' (options): Linux ip_frag_reasm drops it as an "oversized IP packet".
+      if (q.firstHeader.length + q.total > MAX_DATAGRAM) return this.kill(q, 'frag-oversize');
+      return this.assemble(q);
+    }
     this.evictWhileOver();
     return null;
   }
@@ -182,6 +189,9 @@ export class Ipv4Reassembler implements Reassembler {
 
   /** Builds the whole datagram: the first fragment's header, then every piece in order. */
   private assemble(q: Queue): Ipv4Packet {
+    // The queue goes first, as Linux's inet_frag_kill in ip_frag_reasm: nothing below can
+    // leave it behind to time out.
+    this.remove(q);
     const header = q.firstHeader!;
     const hl = header.length;
     const out = Buffer.allocUnsafe(hl + q.total);
@@ -189,7 +199,6 @@ export class Ipv4Reassembler implements Reassembler {
     for (const f of q.fragments) f.data.copy(out, hl + f.start);
     // Offset and MF cleared; DF kept, as Linux keeps it (ip_frag_reasm).
     rewriteHeader(out, hl, hl + q.total, header.readUInt16BE(6) & FLAG_DF);
-    this.remove(q);
     this.reassembled++;
     const whole = this.whole;
     whole.parse(out, 0, out.length, false);

@@ -67,8 +67,10 @@ function firstDifference(a: Buffer, b: Buffer): number {
  * netem duplicated counts once), and of those the ones that arrived after a segment of other
  * data that their sender sent later: the only segments a sender may take for lost when they
  * were not (RACK and DupThresh alike need later data delivered first). The sender's IPv4
- * identification counts its packets, so it gives the send order. A segment overtaken only by
- * its own retransmission does not count: that retransmission needs a reason of its own.
+ * identification grows with each packet, so it gives the send order; it jumps ahead after an
+ * idle time (Linux's ip_idents_reserve), so the sender's Watch unwraps it as it sends and
+ * `unwrap` looks the arrived one up there. A segment overtaken only by its own
+ * retransmission does not count: that retransmission needs a reason of its own.
  */
 class Arrivals {
   intact = 0;
@@ -81,6 +83,8 @@ class Arrivals {
   private topSeq = 0;
   private second = -1;
 
+  constructor(private readonly unwrap: (id: number) => number | undefined) {}
+
   frame(buf: Buffer, off: number, len: number): void {
     if (len < 14 + 20 + 20 || buf.readUInt16BE(off + 12) !== 0x0800) return;
     const ip = off + 14;
@@ -92,8 +96,8 @@ class Arrivals {
     if (internetChecksum(buf, tcp, tcpLen, pseudoHeaderSum(buf.readUInt32BE(ip + 12), buf.readUInt32BE(ip + 16), 6, tcpLen)) !== 0) return;
     if (tcpLen <= (buf[tcp + 12]! >> 4) * 4) return; // no data
     const id = buf.readUInt16BE(ip + 4);
-    const n = this.top < 0 ? id : this.top + (((id - this.top) << 16) >> 16);
-    if (this.seen.has(n)) return;
+    const n = this.unwrap(id);
+    if (n === undefined || this.seen.has(n)) return;
     this.seen.add(n);
     this.intact++;
     const seq = buf.readUInt32BE(tcp + 4);
@@ -139,13 +143,14 @@ function retransmitAllowance(s: ConnectionStats, lostEitherWay: number, overtake
 
 /**
  * What one stack sees of its connection: what arrives of its peer's data, the data segments
- * it sends (by IPv4 identification, unwrapped from the first as Arrivals unwraps from the
- * first it sees: the same numbers, as the stacks start near 23,000 and a case sends far
- * fewer than 40,000 frames), and the segments it had outstanding and not SACKed at each
- * retransmission timeout.
+ * it sends (by IPv4 identification, unwrapped in the order sent), and the segments it had
+ * outstanding and not SACKed at each retransmission timeout.
  */
 class Watch {
-  readonly arrivals = new Arrivals();
+  /** The other end's arrivals unwrap identifications with the ones this end sent. */
+  readonly arrivals = new Arrivals((id) => this.peer!.sentIds.get(id));
+  /** Each 16-bit identification of a data segment sent, unwrapped: the latest with it. */
+  readonly sentIds = new Map<number, number>();
   /** The other end's Watch, whose arrivals are this end's deliveries. */
   peer: Watch | null = null;
   /** Data segments sent while the peer did not yet hold them: a loss of one of these costs a retransmission. */
@@ -158,6 +163,7 @@ class Watch {
       if (f.tcp === null || f.tcp.payloadLength === 0) return;
       const id = f.buf.readUInt16BE(f.off + 14 + 4);
       this.lastId = this.lastId < 0 ? id : this.lastId + ((id - this.lastId) & 0xffff);
+      this.sentIds.set(id, this.lastId);
       if (!this.peer!.arrivals.holds(f.tcp.seq)) this.needed.push(this.lastId);
     },
     tcpRtt: (conn: Tcb, cause) => {

@@ -1,0 +1,77 @@
+// IPv4 identification fields as Linux picks them (net/ipv4/route.c ip_idents_reserve,
+// net/ipv4/ip_output.c __ip_select_ident). One global sequential counter lets anyone who
+// can reach us read how many datagrams we send to others (the idle scan). Linux keeps 2048
+// counters instead, and picks a datagram's by a keyed SipHash of (destination, source,
+// protocol): traffic to one destination does not move the IDs another sees. A counter idle
+// for t ms also jumps ahead by a random 0..t-1 when next used, so that its rate cannot be
+// read either.
+
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../util/clock.ts';
+import { seededRandom } from '../util/random.ts';
+import { siphash24 } from '../util/siphash.ts';
+
+/** Linux's IP_IDENTS_SZ (the table is larger on big machines; 2048 is its minimum). */
+export const IP_IDENTS = 2048;
+
+export class IpIdentGenerator {
+  private readonly idents = new Uint32Array(IP_IDENTS);
+  /** When each counter was last used, in ms (Linux: jiffies). */
+  private readonly stamps = new Float64Array(IP_IDENTS);
+  private readonly key = new Uint32Array(4);
+  private readonly input = Buffer.alloc(12);
+  private readonly random: () => number;
+  /** The last destination and protocol and their counter: a flow's datagrams hash once. */
+  private lastDst = -1;
+  private lastProtocol = -1;
+  private lastBucket = 0;
+
+  /** With a seed, the key, the counters' start and their jumps are reproducible. */
+  constructor(
+    private readonly clock: Clock,
+    private readonly src: number,
+    seed?: number,
+  ) {
+    if (seed === undefined) {
+      const bytes = randomBytes(16 + 4 * IP_IDENTS);
+      for (let i = 0; i < 4; i++) this.key[i] = bytes.readUInt32LE(4 * i);
+      for (let i = 0; i < IP_IDENTS; i++) this.idents[i] = bytes.readUInt32LE(16 + 4 * i);
+      this.random = Math.random;
+    } else {
+      const random = seededRandom(seed ^ 0x1d1d);
+      const word = (): number => Math.floor(random() * 0x100000000) >>> 0;
+      for (let i = 0; i < 4; i++) this.key[i] = word();
+      // Linux fills ip_idents with random bytes at boot (ip_rt_init).
+      for (let i = 0; i < IP_IDENTS; i++) this.idents[i] = word();
+      this.random = random;
+    }
+  }
+
+  /** Reserves `count` consecutive IDs (a TSO super-frame's segments) toward dst; returns the first. */
+  reserve(dst: number, protocol: number, count = 1): number {
+    const bucket = this.bucket(dst, protocol);
+    const now = Math.floor(this.clock.now());
+    const idle = now - this.stamps[bucket]!;
+    let jump = 0;
+    if (idle > 0) {
+      this.stamps[bucket] = now;
+      jump = Math.floor(this.random() * idle);
+    }
+    const id = (this.idents[bucket]! + jump) >>> 0;
+    this.idents[bucket] = (id + count) >>> 0;
+    return id & 0xffff;
+  }
+
+  private bucket(dst: number, protocol: number): number {
+    if (dst === this.lastDst && protocol === this.lastProtocol) return this.lastBucket;
+    const b = this.input;
+    b.writeUInt32LE(dst >>> 0, 0);
+    b.writeUInt32LE(this.src >>> 0, 4);
+    b.writeUInt32LE(protocol, 8);
+    const bucket = siphash24(this.key, b, 0, 12) & (IP_IDENTS - 1);
+    this.lastDst = dst;
+    this.lastProtocol = protocol;
+    this.lastBucket = bucket;
+    return bucket;
+  }
+}
