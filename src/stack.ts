@@ -85,7 +85,7 @@ export class Stack {
     const link = this.link;
     this.ethernet = new EthernetLayer(link, this.mac);
     this.ethCounters = this.ethernet.counters;
-    this.arp = new ArpLayer(this.ethernet, this.clock, this.mac, this.ip, options.arp);
+    this.arp = new ArpLayer(this.ethernet, this.clock, this.mac, this.ip, options.arp, { prefix: this.prefix, gateway: parsed.gateway });
     this.ipv4 = new Ipv4Layer(this.arp, this.clock, {
       ip: this.ip,
       prefix: this.prefix,
