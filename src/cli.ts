@@ -17,6 +17,10 @@ const USAGE = `usage: tapstack [options]
   --mtu N             (default 1500)
   --services LIST     comma-separated: ${SERVICE_NAMES.join(', ')} (default: all available)
   --pcap FILE         capture every frame in and out
+  --pcap-max-bytes N  stop the capture before the file grows past N bytes (default: no limit)
+  --http-headers-timeout MS     cut off an HTTP client whose request headers take longer (default 60000)
+  --http-request-timeout MS     cut off an HTTP client whose whole request takes longer (default 300000; 0: none)
+  --http-keep-alive-timeout MS  close an idle keep-alive HTTP connection after MS (default 5000)
   --offload on|off    checksum and TCP segmentation offloads on the TAP (default on where supported)
   --chargen-bytes N   chargen sends N bytes, then closes (default: until the peer closes)
   --stats-on-exit     print the counters as JSON when closing
@@ -31,6 +35,11 @@ export interface CliOptions {
   mtu: number;
   services: ServiceName[];
   pcap: string | undefined;
+  pcapMaxBytes: number | undefined;
+  /** HTTP service timeouts in ms (Node's http.Server headersTimeout, requestTimeout, keepAliveTimeout). */
+  httpHeadersTimeout: number | undefined;
+  httpRequestTimeout: number | undefined;
+  httpKeepAliveTimeout: number | undefined;
   statsOnExit: boolean;
   offload: boolean;
   chargenBytes: number | undefined;
@@ -48,6 +57,10 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
     mtu: 1500,
     services: availableServices(),
     pcap: undefined,
+    pcapMaxBytes: undefined,
+    httpHeadersTimeout: undefined,
+    httpRequestTimeout: undefined,
+    httpKeepAliveTimeout: undefined,
     statsOnExit: false,
     offload: true,
     chargenBytes: undefined,
@@ -62,6 +75,13 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
       const v = argv[++i];
       if (v === undefined) throw new UsageError(`${flag} needs a value`);
       return v;
+    };
+    /** A count (bytes, ms) from min up. */
+    const count = (min: number): number => {
+      const v = value();
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag}: invalid value '${v}' (an integer >= ${min})`);
+      return n;
     };
     const noValue = (): void => {
       if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
@@ -128,6 +148,18 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
       case '--pcap':
         o.pcap = value();
         break;
+      case '--pcap-max-bytes':
+        o.pcapMaxBytes = count(24); // room for the file header at least
+        break;
+      case '--http-headers-timeout':
+        o.httpHeadersTimeout = count(1);
+        break;
+      case '--http-request-timeout':
+        o.httpRequestTimeout = count(0);
+        break;
+      case '--http-keep-alive-timeout':
+        o.httpKeepAliveTimeout = count(1);
+        break;
       case '--stats-on-exit':
         noValue();
         o.statsOnExit = true;
@@ -177,6 +209,8 @@ async function main(): Promise<number> {
       mac: options.mac,
       mtu: options.mtu,
       pcap: options.pcap,
+      pcapMaxBytes: options.pcapMaxBytes,
+      onWarning: (message) => process.stderr.write(`tapstack: ${message}\n`),
       offload: options.offload,
     });
   } catch (err) {
@@ -187,7 +221,10 @@ async function main(): Promise<number> {
     process.stderr.write(`tapstack: ${(err as Error).message}\n`);
     return 1;
   }
-  const stopServices = await startServices(stack, options.services, { chargenBytes: options.chargenBytes });
+  const stopServices = await startServices(stack, options.services, {
+    chargenBytes: options.chargenBytes,
+    http: { headersTimeoutMs: options.httpHeadersTimeout, requestTimeoutMs: options.httpRequestTimeout, keepAliveTimeoutMs: options.httpKeepAliveTimeout },
+  });
   process.stdout.write(
     `tapstack up dev ${options.tap} ip ${options.ip} mac ${stack.macAddress} mtu ${stack.mtu} services ${options.services.join(',') || 'none'} offload ${stack.offload ? 'on' : 'off'}\n`,
   );

@@ -9,6 +9,7 @@ import type { IcmpOptions } from './ipv4/icmp.ts';
 import type { ReassemblyOptions } from './ipv4/reassembly.ts';
 import { type Mac, parseMac } from './link/ethernet.ts';
 import type { Link } from './link/link.ts';
+import type { PcapSink } from './link/pcap.ts';
 import type { TcpConfig } from './tcp/config.ts';
 
 export interface StackOptions {
@@ -26,8 +27,12 @@ export interface StackOptions {
   mac?: string;
   mtu?: number;
   clock?: Clock;
-  /** Write every frame in and out to this pcap file. */
-  pcap?: string;
+  /** Write every frame in and out to this pcap file (or sink). A write error stops the capture, reported once. */
+  pcap?: string | PcapSink;
+  /** The capture stops before it grows past this many bytes (default: no limit). */
+  pcapMaxBytes?: number;
+  /** Told of what the stack reports once (a capture that stopped); default process.emitWarning. */
+  onWarning?: (message: string) => void;
   /** Seed for everything random in the stack (ISNs, ports); unset: crypto-random. */
   seed?: number;
   arp?: ArpOptions;
@@ -86,6 +91,8 @@ export function parseStackOptions(options: StackOptions): ParsedStackOptions {
     const from = options.gateway !== undefined ? 'gateway' : 'gateway (the hostIp)';
     throw new StackConfigError(`${from} ${formatIpv4(gateway)} is not a neighbour on ${formatIpv4(cidr.addr)}/${cidr.prefix}`);
   }
+  if (options.pcapMaxBytes !== undefined && !(Number.isSafeInteger(options.pcapMaxBytes) && options.pcapMaxBytes >= 24))
+    throw new StackConfigError(`invalid pcapMaxBytes: ${options.pcapMaxBytes} (an integer >= 24)`);
   const mtu = options.mtu ?? options.link?.mtu ?? 1500;
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new StackConfigError(`invalid mtu: ${mtu} (576..65535)`);
   let mac: Mac;

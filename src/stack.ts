@@ -3,7 +3,7 @@
 // IPv4 (routing, fragmentation) and ARP (next-hop resolution) to the link.
 
 import { ArpLayer } from './arp/arp.ts';
-import { type Clock, RealClock } from './util/clock.ts';
+import { type Clock, GuardedClock, RealClock } from './util/clock.ts';
 import type { LayerCounters } from './util/counters.ts';
 import { formatIpv4 } from './ipv4/address.ts';
 import { IcmpLayer } from './ipv4/icmp.ts';
@@ -63,6 +63,8 @@ export class Stack {
   readonly modules = new Map<string, StackModule>();
   /** The TAP device when the stack runs on one. */
   readonly tap: TapDevice | null;
+  /** The capture when StackOptions.pcap is set (its counters are under 'pcap'). */
+  pcap: PcapWriter | null = null;
   private readonly batchEndHandlers: (() => void)[] = [];
   private readonly linkBatches: boolean;
   /** Frames of a receive batch are being processed; its end handlers have not run yet. */
@@ -74,7 +76,8 @@ export class Stack {
     parsed: Pick<ParsedStackOptions, 'ip' | 'prefix' | 'gateway' | 'mac'>,
     tap: TapDevice | null,
   ) {
-    this.clock = options.clock ?? new RealClock();
+    // Every layer's timers run through the guard: a bug in one is counted, the stack goes on.
+    this.clock = new GuardedClock(options.clock ?? new RealClock(), (err) => this.internalError(err));
     this.link = options.link;
     this.tap = tap;
     this.mac = parsed.mac;
@@ -85,7 +88,7 @@ export class Stack {
     const link = this.link;
     this.ethernet = new EthernetLayer(link, this.mac);
     this.ethCounters = this.ethernet.counters;
-    this.arp = new ArpLayer(this.ethernet, this.clock, this.mac, this.ip, options.arp);
+    this.arp = new ArpLayer(this.ethernet, this.clock, this.mac, this.ip, options.arp, { prefix: this.prefix, gateway: parsed.gateway });
     this.ipv4 = new Ipv4Layer(this.arp, this.clock, {
       ip: this.ip,
       prefix: this.prefix,
@@ -190,6 +193,7 @@ export class Stack {
   private layerCounters(): Record<string, LayerCounters> {
     const out: Record<string, LayerCounters> = { ethernet: this.ethCounters, arp: this.arp.counters, ipv4: this.ipv4.counters, icmp: this.icmp.counters };
     for (const [name, m] of this.modules) out[name] = m.counters;
+    if (this.pcap) out.pcap = this.pcap.counters;
     return out;
   }
 
@@ -231,9 +235,14 @@ export class Stack {
       try {
         handlers[i]!();
       } catch (err) {
-        this.ethCounters.drop(`internal-error: ${(err as Error).message}`);
+        this.internalError(err);
       }
     }
+  }
+
+  /** A bug in a layer must not take the interface down: count it under its message. */
+  private internalError(err: unknown): void {
+    this.ethCounters.drop(`internal-error: ${(err as Error)?.message ?? String(err)}`);
   }
 
   get address(): string {
@@ -250,8 +259,7 @@ export class Stack {
     try {
       this.ethernet.receive(buf, off, len, info);
     } catch (err) {
-      // A bug in a layer must not take the interface down: count it under its message.
-      this.ethCounters.drop(`internal-error: ${(err as Error).message}`);
+      this.internalError(err);
     } finally {
       // A link that does not batch: every frame is a batch of its own.
       if (!this.linkBatches && this.batchEndHandlers.length > 0) this.endBatch();
@@ -305,6 +313,7 @@ export class Stack {
       icmp: this.icmp.counters.toJSON(),
     });
     for (const [name, m] of this.modules) out[name] = m.counters.toJSON();
+    if (this.pcap) out.pcap = this.pcap.counters.toJSON();
     return out;
   }
 
@@ -322,7 +331,8 @@ export async function createStack(options: StackOptions): Promise<Stack> {
   const parsed = parseStackOptions(options);
   const { mtu, host: hostCidr } = parsed;
   // Opened first: a bad capture path must not leave a TAP behind.
-  const pcap = options.pcap ? new PcapWriter(options.pcap) : null;
+  const warn = options.onWarning ?? ((message: string) => process.emitWarning(message, 'TapstackWarning'));
+  const pcap = options.pcap ? new PcapWriter(options.pcap, { maxBytes: options.pcapMaxBytes, onStop: warn }) : null;
   let link = options.link;
   let tap: TapDevice | null = null;
   if (!link) {
@@ -344,6 +354,7 @@ export async function createStack(options: StackOptions): Promise<Stack> {
   }
   if (pcap) link = new CapturingLink(link, pcap);
   const stack = new Stack({ ...options, link, mtu }, parsed, tap);
+  stack.pcap = pcap;
   stack.arp.announce();
   return stack;
 }

@@ -1,14 +1,25 @@
-// ARP logic (RFC 826, RFC 1122 2.3.2): answer requests for our address, keep a neighbour
-// cache whose entries expire and are refreshed, hold a bounded queue of packets per
-// unresolved address, and announce ourselves with a gratuitous ARP.
+// ARP logic (RFC 826, RFC 1122 2.3.2) as Linux's neighbour code does it (net/ipv4/arp.c
+// arp_process, net/core/neighbour.c): answer requests for our address, keep a bounded
+// neighbour cache whose entries expire and are refreshed, hold a bounded queue of packets per
+// unresolved address, and announce ourselves with a gratuitous ARP. What an outsider sends
+// can neither poison the cache with non-unicast addresses nor evict or redirect the gateway.
 
 import type { Clock, Timer } from '../util/clock.ts';
 import { LayerCounters } from '../util/counters.ts';
-import { BROADCAST_MAC, emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, type Mac } from '../link/ethernet.ts';
+import { BROADCAST_MAC, emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, isGroupMac, type Mac, macEquals } from '../link/ethernet.ts';
 import { type Link, LINK_HEADROOM } from '../link/link.ts';
+import { prefixMask } from '../ipv4/address.ts';
 import { ARP_REPLY, ARP_REQUEST, ArpPacket, type ArpRepr, emitArp } from './arp-packet.ts';
 
 const UNKNOWN_MAC = Buffer.alloc(6);
+
+/**
+ * Linux's forced GC (neigh_forced_gc) spares entries updated in the last 5 s; we spare those
+ * used to send in that time too, as Linux's reference count spares entries routes hold.
+ */
+const GC_RECENT_MS = 5000;
+/** Entries a forced GC looks at before giving up: the cost per new entry is bounded when full. */
+const GC_SCAN_LIMIT = 32;
 
 export interface ArpOptions {
   /** How long a learned entry is used before it must be confirmed again (Linux: ~30 s reachable). */
@@ -22,8 +33,35 @@ export interface ArpOptions {
    * unres_qlen is 101, enough for a 64 KB datagram's 45 fragments.
    */
   queueLimit?: number;
-  /** Largest number of neighbour entries (Linux gc_thresh3: 1024). */
+  /**
+   * Largest number of neighbour entries (Linux gc_thresh3: 1024). When full, the oldest entry
+   * not recently used or updated gives way; if there is none, no new entry is made (Linux's
+   * "neighbour table overflow"). The gateway's entry and pending ones are never the victim.
+   */
   maxEntries?: number;
+  /** Above this many entries a periodic GC removes stale ones (Linux gc_thresh1: 128). */
+  gcThresh1?: number;
+  /** An entry neither used nor updated for this long is stale (Linux gc_stale_time: 60 s). */
+  gcStaleMs?: number;
+  /** Period of that GC (Linux gc_interval: 30 s). */
+  gcIntervalMs?: number;
+  /**
+   * A different MAC for an entry updated less than this long ago is ignored, so that the first
+   * of several replies wins (Linux neigh locktime: 1 s).
+   */
+  locktimeMs?: number;
+  /**
+   * Linux arp_ignore: 0 answers (and caches) any sender asking for our address; 2 (our
+   * default) answers only senders on our subnet, so off-subnet spoofed senders are neither
+   * answered nor cached.
+   */
+  arpIgnore?: 0 | 2;
+}
+
+/** Where the interface is: its subnet and gateway (the entry to protect). */
+export interface ArpNetwork {
+  prefix: number;
+  gateway: number | null;
 }
 
 interface NeighbourEntry {
@@ -31,6 +69,10 @@ interface NeighbourEntry {
   mac: Mac | null; // null while resolving
   /** Time after which the entry is no longer trusted without confirmation. */
   expiresAt: number;
+  /** Last change of MAC or state (Linux n->updated): the locktime runs from here. */
+  updatedAt: number;
+  /** Last packet sent through it (Linux n->used). */
+  usedAt: number;
   refreshing: boolean;
   requestsSent: number;
   timer: Timer | null;
@@ -56,6 +98,17 @@ export class ArpLayer {
   private readonly maxRequests: number;
   private readonly queueLimit: number;
   private readonly maxEntries: number;
+  private readonly gcThresh1: number;
+  private readonly gcStaleMs: number;
+  private readonly gcIntervalMs: number;
+  private readonly locktimeMs: number;
+  private readonly arpIgnore: 0 | 2;
+  private readonly mask: number;
+  private readonly gateway: number | null;
+  /** Our subnet's network and broadcast addresses (-1 on a /31 or /32, which have none). */
+  private readonly subnetNetwork: number;
+  private readonly subnetBroadcast: number;
+  private gcTimer: Timer | null = null;
 
   constructor(
     private readonly link: Pick<Link, 'send'>,
@@ -63,12 +116,23 @@ export class ArpLayer {
     private readonly mac: Mac,
     private readonly ip: number,
     options: ArpOptions = {},
+    network: ArpNetwork = { prefix: 32, gateway: null },
   ) {
     this.ttlMs = options.entryTtlMs ?? 30_000;
     this.retryMs = options.retryMs ?? 1000;
     this.maxRequests = options.maxRequests ?? 3;
     this.queueLimit = options.queueLimit ?? 101;
     this.maxEntries = options.maxEntries ?? 1024;
+    this.gcThresh1 = options.gcThresh1 ?? 128;
+    this.gcStaleMs = options.gcStaleMs ?? 60_000;
+    this.gcIntervalMs = options.gcIntervalMs ?? 30_000;
+    this.locktimeMs = options.locktimeMs ?? 1000;
+    this.arpIgnore = options.arpIgnore ?? 2;
+    this.mask = prefixMask(network.prefix);
+    this.gateway = network.gateway;
+    const hasBroadcast = network.prefix <= 30;
+    this.subnetNetwork = hasBroadcast ? (ip & this.mask) >>> 0 : -1;
+    this.subnetBroadcast = hasBroadcast ? (ip | ~this.mask) >>> 0 : -1;
     this.txRepr = { op: 0, senderMac: mac, senderIp: ip, targetMac: Buffer.alloc(6), targetIp: 0 };
   }
 
@@ -78,25 +142,51 @@ export class ArpLayer {
     const arp = this.view;
     const bad = arp.parse(buf, off, len);
     if (bad) return this.counters.drop(bad);
+    const op = arp.op;
+    // arp_process: only requests and replies are understood.
+    if (op !== ARP_REQUEST && op !== ARP_REPLY) return this.counters.drop('arp-bad-op');
     const senderIp = arp.senderIp;
     const targetIp = arp.targetIp;
-    if (senderIp === this.ip && senderIp !== 0) {
+    const macOff = arp.senderMacOffset;
+    // RFC 1812 3.3.2: a hardware address that is broadcast, multicast or zero is not believed
+    // (Linux would cache it; unicast would then leave as broadcast).
+    if (isGroupMac(buf, macOff) || macEquals(buf, macOff, UNKNOWN_MAC)) return this.counters.drop('arp-bad-sender-mac');
+    if (senderIp === this.ip) {
       // Someone else claims our address; keep ours, note it (RFC 5227 conflict detection).
       return this.counters.drop('arp-address-conflict');
     }
     const forUs = targetIp === this.ip;
-    // RFC 826 "merge flag": update an existing entry even when the packet is not for us;
-    // create one only when it is.
-    const existing = this.cache.get(senderIp);
-    if (senderIp !== 0 && (existing || forUs)) this.learn(senderIp, buf, arp.senderMacOffset);
-    if (!forUs) return this.counters.drop('arp-not-for-us');
-    if (arp.op === ARP_REQUEST) {
-      const asker = this.askerMac;
-      buf.copy(asker, 0, arp.senderMacOffset, arp.senderMacOffset + 6);
-      this.sendArp(ARP_REPLY, asker, senderIp, asker);
-    } else if (arp.op !== ARP_REPLY) {
-      this.counters.drop('arp-bad-op');
+    if (senderIp === 0) {
+      // RFC 5227 probe (Linux's "duplicate address detection packet"): answered, not cached.
+      if (forUs && op === ARP_REQUEST) this.answer(buf, macOff, senderIp);
+      return;
     }
+    // Linux: ip_route_input rejects a martian source (0/8, 127/8, multicast, 240/4, broadcast),
+    // so such a request is neither answered nor cached.
+    if (this.nonUnicast(senderIp)) return this.counters.drop('arp-martian-sender');
+    // arp_ignore 2: the sender must be on the subnet of the address asked for.
+    if (this.arpIgnore === 2 && ((senderIp ^ this.ip) & this.mask) !== 0) return this.counters.drop('arp-off-subnet');
+    const entry = this.cache.get(senderIp);
+    if (forUs && op === ARP_REQUEST) {
+      // neigh_event_ns: the asker is probably about to talk to us; cache it, then answer. When
+      // the table is full of entries in use, Linux neither caches nor answers.
+      const asker = entry ?? this.newEntry(senderIp);
+      if (!asker) return;
+      const refused = this.update(asker, buf, macOff, false);
+      if (refused) this.counters.drop(refused);
+      this.answer(buf, macOff, senderIp);
+      return;
+    }
+    // RFC 826 "merge flag": update an existing entry even when the packet is not for us. No
+    // entry is made from anything else (Linux arp_accept = 0: unsolicited replies and
+    // gratuitous ARP create nothing).
+    if (entry) {
+      const garp = senderIp === targetIp && (op === ARP_REQUEST || macEquals(buf, arp.targetMacOffset, buf, macOff));
+      const refused = this.update(entry, buf, macOff, garp);
+      if (refused || !forUs) this.counters.drop(refused ?? 'arp-not-for-us');
+      return;
+    }
+    this.counters.drop(forUs ? 'arp-unsolicited' : 'arp-not-for-us');
   }
 
   /** Announces our address (gratuitous ARP request, RFC 5227 3) when the interface comes up. */
@@ -118,15 +208,21 @@ export class ArpLayer {
     let entry = this.cache.get(nextHop);
     const now = this.clock.now();
     if (entry && entry.mac) {
+      entry.usedAt = now;
       if (now >= entry.expiresAt) this.refresh(entry);
       emitEthernet(buf, frameOff, entry.mac, this.mac, ETHERTYPE_IPV4);
       this.link.send(buf, frameOff, ipLen + ETH_HEADER_LEN);
       return;
     }
     if (!entry) {
-      entry = this.newEntry(nextHop);
+      // No neighbour entry for an address that cannot be one (Linux resolves none either).
+      if (this.nonUnicast(nextHop) || nextHop === this.ip) return this.counters.drop('arp-martian-next-hop');
+      const created = this.newEntry(nextHop);
+      if (!created) return;
+      entry = created;
       this.solicit(entry);
     }
+    entry.usedAt = now;
     if (entry.queue.length >= this.queueLimit) {
       // Linux drops the oldest queued packet to make room for the newest.
       entry.queue.shift();
@@ -157,42 +253,109 @@ export class ArpLayer {
   close(): void {
     for (const e of this.cache.values()) e.timer?.cancel();
     this.cache.clear();
+    this.gcTimer?.cancel();
+    this.gcTimer = null;
   }
 
-  private learn(ip: number, buf: Buffer, macOff: number): void {
-    let entry = this.cache.get(ip);
-    if (!entry) entry = this.newEntry(ip);
-    if (!entry.mac) entry.mac = Buffer.alloc(6);
+  /**
+   * Addresses no neighbour can have (Linux's martians and RTN_BROADCAST): 0/8, 127/8,
+   * multicast 224/4, 240/4 with 255.255.255.255, and our subnet's network and broadcast.
+   */
+  private nonUnicast(a: number): boolean {
+    const top = a >>> 24;
+    return top === 0 || top === 127 || top >= 224 || a === this.subnetBroadcast || a === this.subnetNetwork;
+  }
+
+  private answer(buf: Buffer, macOff: number, senderIp: number): void {
+    const asker = this.askerMac;
+    buf.copy(asker, 0, macOff, macOff + 6);
+    this.sendArp(ARP_REPLY, asker, senderIp, asker);
+  }
+
+  /** neigh_update: a sender's hardware address seen in a packet. Returns why it was not taken. */
+  private update(entry: NeighbourEntry, buf: Buffer, macOff: number, garp: boolean): 'arp-gateway-changed' | 'arp-locktime' | null {
+    const now = this.clock.now();
+    if (entry.mac === null) {
+      entry.mac = Buffer.alloc(6);
+    } else if (!macEquals(buf, macOff, entry.mac)) {
+      if (entry.ip === this.gateway) {
+        // Every host's traffic off the subnet goes through this entry: a claim of another MAC
+        // is only believed once the known one stops answering unicast probes (Linux's
+        // NUD_PROBE), then the entry goes and the next packet resolves afresh.
+        this.refresh(entry);
+        return 'arp-gateway-changed';
+      }
+      // Linux: a different address overrides only after the locktime, or from a gratuitous
+      // ARP; the first of several back-to-back replies wins.
+      if (now - entry.updatedAt <= this.locktimeMs && !garp) return 'arp-locktime';
+    } else {
+      this.confirm(entry, now);
+      return null;
+    }
     buf.copy(entry.mac, 0, macOff, macOff + 6);
-    entry.expiresAt = this.clock.now() + this.ttlMs;
-    entry.refreshing = false;
-    entry.requestsSent = 0;
-    entry.timer?.cancel();
-    entry.timer = null;
+    entry.updatedAt = now;
+    this.confirm(entry, now);
     // Release what waited for this address, in order.
     const waiting = entry.queue;
+    if (waiting.length === 0) return null;
     entry.queue = [];
     for (const frame of waiting) {
       frame.set(entry.mac, LINK_HEADROOM);
       this.link.send(frame, LINK_HEADROOM, frame.length - LINK_HEADROOM);
     }
+    return null;
+  }
+
+  private confirm(entry: NeighbourEntry, now: number): void {
+    if (entry.refreshing) entry.updatedAt = now; // PROBE -> REACHABLE is an update too
+    entry.expiresAt = now + this.ttlMs;
+    entry.refreshing = false;
+    entry.requestsSent = 0;
+    entry.timer?.cancel();
+    entry.timer = null;
   }
 
   /**
-   * Adds an entry, first evicting the oldest when the cache is full, so that a flood of ARP
-   * packets or destinations cannot grow it without bound (Linux gc_thresh3: 1024).
+   * Adds an entry; a full table first makes room as Linux's neigh_forced_gc does, or refuses
+   * (null, counted) when every entry is protected or recent, so that a flood of ARP packets or
+   * destinations can neither grow the table nor push the gateway or live entries out.
    */
-  private newEntry(ip: number): NeighbourEntry {
-    if (this.cache.size >= this.maxEntries) {
-      const oldest = this.cache.values().next().value!;
-      oldest.timer?.cancel();
-      for (let i = 0; i < oldest.queue.length; i++) this.counters.drop('arp-cache-full');
-      this.cache.delete(oldest.ip);
+  private newEntry(ip: number): NeighbourEntry | null {
+    const now = this.clock.now();
+    if (this.cache.size >= this.maxEntries && !this.forcedGc(now)) {
+      this.counters.drop('arp-table-full');
+      return null;
     }
-    const entry: NeighbourEntry = { ip, mac: null, expiresAt: 0, refreshing: false, requestsSent: 0, timer: null, queue: [] };
+    const entry: NeighbourEntry = { ip, mac: null, expiresAt: 0, updatedAt: now, usedAt: 0, refreshing: false, requestsSent: 0, timer: null, queue: [] };
     this.cache.set(ip, entry);
+    if (this.cache.size > this.gcThresh1 && this.gcTimer === null) this.gcTimer = this.clock.setTimer(this.gcIntervalMs, this.periodicGc);
     return entry;
   }
+
+  /** Whether GC may take the entry: not the gateway, not resolving, not used or updated since `since`. */
+  private collectable(e: NeighbourEntry, since: number): boolean {
+    return e.ip !== this.gateway && e.mac !== null && e.timer === null && e.updatedAt < since && e.usedAt < since;
+  }
+
+  /** Evicts the oldest collectable entry among the first few; the ones passed over go last. */
+  private forcedGc(now: number): boolean {
+    const since = now - GC_RECENT_MS;
+    for (let i = 0; i < GC_SCAN_LIMIT && i < this.cache.size; i++) {
+      const e = this.cache.values().next().value!;
+      this.cache.delete(e.ip);
+      if (this.collectable(e, since)) return true;
+      this.cache.set(e.ip, e);
+    }
+    return false;
+  }
+
+  /** neigh_periodic_work: above gc_thresh1, stale entries go. */
+  private readonly periodicGc = (): void => {
+    this.gcTimer = null;
+    const since = this.clock.now() - this.gcStaleMs;
+    for (const e of this.cache.values()) if (this.collectable(e, since)) this.cache.delete(e.ip);
+    if (this.cache.size > this.gcThresh1) this.gcTimer = this.clock.setTimer(this.gcIntervalMs, this.periodicGc);
+  };
 
   /** Starts resolution: broadcast requests every retryMs, up to maxRequests. */
   private solicit(entry: NeighbourEntry): void {
@@ -205,8 +368,13 @@ export class ArpLayer {
       // Resolution failed: drop what waited and forget the entry.
       for (let i = 0; i < entry.queue.length; i++) this.counters.drop('arp-timeout');
       entry.queue = [];
-      this.cache.delete(entry.ip);
+      this.forget(entry);
     });
+  }
+
+  /** Removes entry if it is still the cached one for its address. */
+  private forget(entry: NeighbourEntry): void {
+    if (this.cache.get(entry.ip) === entry) this.cache.delete(entry.ip);
   }
 
   /**
@@ -224,7 +392,7 @@ export class ArpLayer {
         entry.timer = null;
         if (!entry.refreshing) return;
         if (entry.requestsSent < this.maxRequests) return probe();
-        this.cache.delete(entry.ip);
+        this.forget(entry);
       });
     };
     probe();

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import { ETH_HEADER_LEN, ETHERTYPE_IPV4 } from './ethernet.ts';
 import { LinkDecorator } from './decorator.ts';
 import type { Link } from './link.ts';
+import { LayerCounters } from '../util/counters.ts';
 import { completePartialChecksum, type RxFrameInfo } from './vnet.ts';
 
 /** IP protocol number of UDP (RFC 768; ipv4/ipv4-packet.ts's PROTO_UDP): link/ imports nothing from the layers above. */
@@ -20,37 +21,126 @@ const PCAP_MAGIC_NANOS = 0xa1b23c4d;
 const LINKTYPE_ETHERNET = 1;
 const SNAPLEN = 262144;
 
-export class PcapWriter {
-  private readonly fd: number;
-  private readonly record = Buffer.alloc(16);
+/** Where the capture's bytes go: a file, or anything else (a test's sink). */
+export interface PcapSink {
+  write(buf: Uint8Array, off: number, len: number): void;
+  close(): void;
+}
 
+/** A file opened for writing (truncated); a failure to open throws at once. */
+class FileSink implements PcapSink {
+  private readonly fd: number;
   constructor(path: string) {
     this.fd = fs.openSync(path, 'w');
+  }
+  write(buf: Uint8Array, off: number, len: number): void {
+    fs.writeSync(this.fd, buf, off, len);
+  }
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
+
+export interface PcapOptions {
+  /**
+   * The capture stops (and says so once) before it would grow past this many bytes; default
+   * unlimited. Like tcpdump -C, but without rotation.
+   */
+  maxBytes?: number;
+  /** Told once why the capture stopped (a write error, or maxBytes). */
+  onStop?: (message: string) => void;
+}
+
+/**
+ * Writes the capture. A write error (a full disk: ENOSPC) or the size limit stops it: the
+ * error is reported once and counted, the sink closed, and every later frame only counted
+ * as not captured, so the capture can never break the stack that it watches.
+ */
+export class PcapWriter {
+  /** tx: frames written; drops: why the capture stopped, then the frames not captured. */
+  readonly counters = new LayerCounters();
+  private readonly sink: PcapSink;
+  private readonly record = Buffer.alloc(16);
+  private readonly maxBytes: number;
+  private readonly onStop: (message: string) => void;
+  private bytes = 0;
+  private stopped = false;
+  private closed = false;
+
+  constructor(target: string | PcapSink, options: PcapOptions = {}) {
+    this.sink = typeof target === 'string' ? new FileSink(target) : target;
+    this.maxBytes = options.maxBytes ?? Infinity;
+    this.onStop = options.onStop ?? (() => {});
     const header = Buffer.alloc(24);
     header.writeUInt32LE(PCAP_MAGIC_NANOS, 0);
     header.writeUInt16LE(2, 4);
     header.writeUInt16LE(4, 6);
     header.writeUInt32LE(SNAPLEN, 16);
     header.writeUInt32LE(LINKTYPE_ETHERNET, 20);
-    fs.writeSync(this.fd, header);
+    this.put(header, 0, 24);
   }
 
-  /** Appends one frame stamped with wall-clock time (pcap readers expect epoch times). */
+  /** Whether frames are still being captured. */
+  get capturing(): boolean {
+    return !this.stopped;
+  }
+
+  /** Appends one frame stamped with wall-clock time (pcap readers expect epoch times). Never throws. */
   write(buf: Buffer, off: number, len: number, epochMs: number = Date.now()): void {
+    if (this.stopped) return this.counters.drop('pcap-not-captured');
+    const captured = Math.min(len, SNAPLEN);
+    if (this.bytes + 16 + captured > this.maxBytes) {
+      this.stop('pcap-max-bytes', `pcap capture stopped at ${this.bytes} bytes (limit ${this.maxBytes})`);
+      return this.counters.drop('pcap-not-captured');
+    }
     const seconds = Math.floor(epochMs / 1000);
     const nanos = Math.floor((epochMs - seconds * 1000) * 1e6);
-    const captured = Math.min(len, SNAPLEN);
     this.record.writeUInt32LE(seconds, 0);
     this.record.writeUInt32LE(nanos, 4);
     this.record.writeUInt32LE(captured, 8);
     this.record.writeUInt32LE(len, 12);
-    fs.writeSync(this.fd, this.record);
-    fs.writeSync(this.fd, buf, off, captured);
+    if (this.put(this.record, 0, 16) && this.put(buf, off, captured)) this.counters.tx++;
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    if (this.closed) return;
+    this.closed = true;
+    if (this.stopped) return;
+    this.stopped = true;
+    try {
+      this.sink.close();
+    } catch (err) {
+      this.counters.drop(`pcap-error: ${errorCode(err)}`);
+    }
   }
+
+  private put(buf: Uint8Array, off: number, len: number): boolean {
+    try {
+      this.sink.write(buf, off, len);
+      this.bytes += len;
+      return true;
+    } catch (err) {
+      this.stop(`pcap-error: ${errorCode(err)}`, `pcap capture stopped: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  private stop(reason: string, message: string): void {
+    this.stopped = true;
+    this.counters.drop(reason);
+    try {
+      this.sink.close();
+    } catch {
+      // Closing a sink that failed may fail too; the capture is over either way.
+    }
+    this.closed = true;
+    this.onStop(message);
+  }
+}
+
+function errorCode(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' ? code : (err as Error)?.message ?? String(err);
 }
 
 /** A Link that records every frame in and out to a pcap file, then passes it on. */
@@ -80,6 +170,7 @@ export class CapturingLink extends LinkDecorator {
 
   /** Captures a copy of a frame whose transport checksum is partial, with it completed. */
   private writeCompleted(buf: Buffer, off: number, len: number, start: number, field: number): void {
+    if (!this.writer.capturing) return this.writer.write(buf, off, len);
     const copy = (this.scratch ??= Buffer.alloc(65536 + 64));
     const n = Math.min(len, copy.length);
     buf.copy(copy, 0, off, off + n);

@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { Stack } from '../stack.ts';
-import { registerService, type StopService } from './index.ts';
+import { LayerCounters } from '../util/counters.ts';
+import { type HttpServiceOptions, registerService, type StopService } from './index.ts';
 import { serveTcp } from './tcp.ts';
 
 export const HTTP_PORT = 80;
@@ -114,22 +115,47 @@ export function httpHandler(stack: Stack): http.RequestListener {
   };
 }
 
-/** An http.Server that never listens: connections come from the caller. */
-export function createHttpServer(stack: Stack): http.Server {
-  const server = http.createServer(httpHandler(stack));
-  // A client that sends garbage gets a 400 and is closed; it must not reach 'error'.
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+/**
+ * An http.Server that never listens: connections come from the caller. Node starts the
+ * checks of headersTimeout and requestTimeout (its connections list and the
+ * connectionsCheckingInterval timer) on the server's 'listening' event, so the server is
+ * told it listens without a port; without this a client that sends half a request line
+ * would hold its connection forever (slowloris). The checks run on real time, not the
+ * stack's clock; server.close() stops them. Cut-off and bad clients are counted in
+ * `counters`.
+ */
+export function createHttpServer(stack: Stack, options: HttpServiceOptions = {}, counters = new LayerCounters()): http.Server {
+  const server = http.createServer(
+    {
+      headersTimeout: options.headersTimeoutMs ?? 60_000,
+      requestTimeout: options.requestTimeoutMs ?? 300_000,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
+      connectionsCheckingInterval: options.checkIntervalMs ?? 30_000,
+    },
+    httpHandler(stack),
+  );
+  server.on('request', () => counters.rx++);
+  // A client that sends garbage gets a 400, one too slow a 408 (as Node's default does), and
+  // is closed; it must not reach 'error'.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    counters.drop(timeout ? 'http-request-timeout' : `http-bad-request: ${err.code ?? err.message}`);
+    const status = timeout ? '408 Request Timeout' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     else socket.destroy();
   });
+  server.emit('listening');
   return server;
 }
 
-registerService('http', async (stack): Promise<StopService> => {
-  const server = createHttpServer(stack);
+registerService('http', async (stack, options): Promise<StopService> => {
+  const counters = new LayerCounters();
+  const server = createHttpServer(stack, options.http, counters);
   const stopListening = await serveTcp(stack, HTTP_PORT, (socket) => server.emit('connection', socket));
+  stack.modules.set('http', { counters, close: () => void server.close() });
   return async () => {
     await stopListening();
     server.close();
+    stack.modules.delete('http');
   };
 });

@@ -13,6 +13,20 @@ export interface ServiceOptions {
    * the benchmark compares with); unset, chargen sends until the peer closes (RFC 864).
    */
   chargenBytes?: number;
+  /** The HTTP service's timeouts (Node's defaults: headers 60 s, request 300 s, keep-alive 5 s). */
+  http?: HttpServiceOptions;
+}
+
+/** The HTTP service's timeouts (Node's http.Server defaults). */
+export interface HttpServiceOptions {
+  /** A client must send its whole request head within this (Node headersTimeout: 60 s). */
+  headersTimeoutMs?: number;
+  /** ...and its whole request within this; 0: no limit (Node requestTimeout: 300 s). */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this (Node keepAliveTimeout: 5 s). */
+  keepAliveTimeoutMs?: number;
+  /** How often the two above are checked (Node connectionsCheckingInterval: 30 s). */
+  checkIntervalMs?: number;
 }
 
 export type ServiceStarter = (stack: Stack, options: ServiceOptions) => StopService | Promise<StopService>;

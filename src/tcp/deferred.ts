@@ -5,7 +5,7 @@
 // as Linux does for GRO-coalesced packets); the ACK of a peer's FIN waits for the end of the
 // event-loop turn, to ride on the application's answer.
 
-import type { Clock } from '../util/clock.ts';
+import { type Clock, reportTimerError } from '../util/clock.ts';
 
 /** What a connection does when its deferred work comes due. */
 export interface DeferredWorker {
@@ -37,7 +37,12 @@ export class DeferredWork<C extends DeferredWorker> {
       for (let i = 0; i < pending.length; i++) {
         const conn = pending[i]!;
         conn.batchPending = false;
-        conn.onBatchEnd();
+        // One connection's bug must not cost the others their output.
+        try {
+          conn.onBatchEnd();
+        } catch (err) {
+          reportTimerError(this.clock, err);
+        }
       }
     } finally {
       for (let i = 0; i < pending.length; i++) pending[i]!.batchPending = false;
@@ -54,6 +59,12 @@ export class DeferredWork<C extends DeferredWorker> {
   private readonly flushEndOfTurn = (): void => {
     const list = this.endOfTurn;
     this.endOfTurn = [];
-    for (const conn of list) conn.flushEndOfTurnAck();
+    for (const conn of list) {
+      try {
+        conn.flushEndOfTurnAck();
+      } catch (err) {
+        reportTimerError(this.clock, err);
+      }
+    }
   };
 }

@@ -10,6 +10,47 @@ export interface Clock {
   now(): number;
   /** Runs fn once after ms milliseconds (clamped to >= 0). */
   setTimer(ms: number, fn: () => void): Timer;
+  /**
+   * Where a callback run from a timer reports an error it caught (GuardedClock: the stack
+   * counts it); absent, reportTimerError rethrows.
+   */
+  internalError?(err: unknown): void;
+}
+
+/**
+ * A timer callback's error, caught by code that runs several callbacks from one timer
+ * (TimerQueue, DeferredWork), so that the others still run.
+ */
+export function reportTimerError(clock: Clock, err: unknown): void {
+  if (clock.internalError === undefined) throw err;
+  clock.internalError(err);
+}
+
+/**
+ * The clock the stack gives its layers: a timer callback that throws is handed to onError
+ * (counted as an internal error) instead of escaping into the event loop as an uncaught
+ * exception, as a kernel timer's bug does not stop the other timers.
+ */
+export class GuardedClock implements Clock {
+  constructor(
+    readonly inner: Clock,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+  now(): number {
+    return this.inner.now();
+  }
+  setTimer(ms: number, fn: () => void): Timer {
+    return this.inner.setTimer(ms, () => {
+      try {
+        fn();
+      } catch (err) {
+        this.onError(err);
+      }
+    });
+  }
+  internalError(err: unknown): void {
+    this.onError(err);
+  }
 }
 
 /** A Node timer or immediate (an object, not a closure: one is made for every timer set). */

@@ -8,7 +8,7 @@ import { parseIpv4 } from '../../src/ipv4/address.ts';
 import { internetChecksum } from '../../src/util/checksum.ts';
 import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST } from '../../src/ipv4/icmp-packet.ts';
 import { PROTO_ICMP } from '../../src/ipv4/ipv4-packet.ts';
-import { parseMac } from '../../src/link/ethernet.ts';
+import { BROADCAST_MAC, parseMac } from '../../src/link/ethernet.ts';
 import { createStack } from '../../src/stack.ts';
 import { arpFrame, ipv4Frame, ipv4Repr, parseIpv4Frame, RecordingLink } from '../helpers/frames.ts';
 
@@ -20,7 +20,8 @@ const HOST_IP = parseIpv4('10.0.0.1')!;
 test('echo replies verify and carry the request data, for any code, identifier, sequence and data', async () => {
   const link = new RecordingLink();
   await createStack({ link, clock: new VirtualClock(), ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
-  link.inject(arpFrame(STACK_MAC, { op: 2, senderMac: HOST_MAC, senderIp: HOST_IP, targetMac: STACK_MAC, targetIp: STACK_IP }));
+  // The host asks for us: its entry is made (an unsolicited reply would make none, arp_accept = 0).
+  link.inject(arpFrame(BROADCAST_MAC, { op: 1, senderMac: HOST_MAC, senderIp: HOST_IP, targetMac: Buffer.alloc(6), targetIp: STACK_IP }));
   link.take();
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 0xffffffff }), fc.uint8Array({ maxLength: 1472 }), (code, rest, data) => {

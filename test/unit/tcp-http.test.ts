@@ -7,17 +7,9 @@ import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RealClock } from '../../src/util/clock.ts';
-import { createLinkPair } from '../../src/link/memory.ts';
-import { createStack, type Stack } from '../../src/stack.ts';
+import type { Stack } from '../../src/stack.ts';
+import { realTimeStacks } from '../helpers/real-pair.ts';
 
-async function twoStacks(): Promise<{ a: Stack; b: Stack }> {
-  const clock = new RealClock();
-  const [la, lb] = createLinkPair(clock);
-  const a = await createStack({ clock, link: la, ip: '10.0.0.1/24', mac: '02:00:00:00:00:01', tcp: { timeWaitMs: 100 } });
-  const b = await createStack({ clock, link: lb, ip: '10.0.0.2/24', mac: '02:00:00:00:00:02', tcp: { timeWaitMs: 100 } });
-  return { a, b };
-}
 
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
@@ -53,7 +45,7 @@ function request(options: http.RequestOptions, body?: Buffer): Promise<{ status:
 }
 
 test('http.Server serves our sockets, http.request uses them through createConnection', async () => {
-  const { a, b } = await twoStacks();
+  const { a, b } = await realTimeStacks();
   const httpServer = hashingServer();
   b.createServer((socket) => httpServer.emit('connection', socket)).listen(80);
   const body = Buffer.alloc(300_000);
@@ -75,7 +67,7 @@ test('http.Server serves our sockets, http.request uses them through createConne
 });
 
 test('keep-alive: one connection carries several requests through an http.Agent', async () => {
-  const { a, b } = await twoStacks();
+  const { a, b } = await realTimeStacks();
   const httpServer = hashingServer();
   let connections = 0;
   b.createServer((socket) => {

@@ -5,7 +5,7 @@
 // more than the rest of a short connection's bookkeeping; moving an entry in the heap costs
 // a few comparisons, and the clock timer is re-armed only when the earliest deadline moves.
 
-import type { Clock, Timer } from '../../util/clock.ts';
+import { type Clock, reportTimerError, type Timer } from '../../util/clock.ts';
 
 /** What the queue holds: an object with a deadline and its place in the heap. */
 export interface TimerEntry {
@@ -94,7 +94,12 @@ export class TimerQueue<T extends TimerEntry> {
         const first = this.heap[0];
         if (first === undefined || first.timerAt > now || first.timerSeq >= queuedBefore) break;
         this.cancel(first);
-        first.onTimer();
+        // One entry's bug must not keep the later ones from running.
+        try {
+          first.onTimer();
+        } catch (err) {
+          reportTimerError(this.clock, err);
+        }
       }
     } finally {
       this.running = false;
