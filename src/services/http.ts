@@ -125,12 +125,16 @@ export function httpHandler(stack: Stack): http.RequestListener {
  * `counters`.
  */
 export function createHttpServer(stack: Stack, options: HttpServiceOptions = {}, counters = new LayerCounters()): http.Server {
+  const headersTimeout = options.headersTimeoutMs ?? 60_000;
+  // Node checks every 30 s, so a client is cut off up to 30 s late; with a short headers
+  // timeout the check runs four times per timeout, so that it is kept to within a quarter.
+  const checkInterval = options.checkIntervalMs ?? Math.max(50, Math.min(30_000, headersTimeout / 4));
   const server = http.createServer(
     {
-      headersTimeout: options.headersTimeoutMs ?? 60_000,
+      headersTimeout,
       requestTimeout: options.requestTimeoutMs ?? 300_000,
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
-      connectionsCheckingInterval: options.checkIntervalMs ?? 30_000,
+      connectionsCheckingInterval: checkInterval,
     },
     httpHandler(stack),
   );

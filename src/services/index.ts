@@ -25,7 +25,7 @@ export interface HttpServiceOptions {
   requestTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this (Node keepAliveTimeout: 5 s). */
   keepAliveTimeoutMs?: number;
-  /** How often the two above are checked (Node connectionsCheckingInterval: 30 s). */
+  /** How often the two above are checked (Node connectionsCheckingInterval, 30 s); default a quarter of headersTimeoutMs, at most 30 s. */
   checkIntervalMs?: number;
 }
 
