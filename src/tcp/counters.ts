@@ -62,9 +62,10 @@ export interface TcpCounters extends TcpEventCounts {}
 export class TcpCounters extends LayerCounters {
   /** Resets sent (Linux OutRsts). */
   resetsSent = 0;
-  /** SYN cookies sent and accepted (Linux SyncookiesSent, SyncookiesRecv). */
+  /** SYN cookies sent, accepted and refused (Linux SyncookiesSent, SyncookiesRecv, SyncookiesFailed). */
   synCookiesSent = 0;
   synCookiesAccepted = 0;
+  synCookiesFailed = 0;
   /** Connections in any state but CLOSED, and listening ports (gauges, not counts). */
   connections = 0;
   listeners = 0;
@@ -81,6 +82,7 @@ export class TcpCounters extends LayerCounters {
     out.resetsSent = this.resetsSent;
     out.synCookiesSent = this.synCookiesSent;
     out.synCookiesAccepted = this.synCookiesAccepted;
+    out.synCookiesFailed = this.synCookiesFailed;
     return out;
   }
 

@@ -22,7 +22,7 @@ import { PayloadSlab } from './payload-slab.ts';
 import { RateLimit } from './rate-limit.ts';
 import { seqAdd, seqBetween } from './seq.ts';
 import { TCP_EVENTS } from './state.ts';
-import { SynCookies } from './syn-cookies.ts';
+import { SYNCOOKIE_VALID_MS, SynCookies } from './syn-cookies.ts';
 import type { SendReason, Tcb, TcpContext, TcpProbe } from './tcb.ts';
 import { ACK, clearTcpOptions, emitTcp, newTcpRepr, RST, SYN, TCP_MAX_HEADER, tcpHeaderLength, type TcpRepr, TcpSegment } from './tcp-segment.ts';
 import { TimerQueue } from './timers/queue.ts';
@@ -46,6 +46,8 @@ export interface TcpLayerHost {
 export class Listener {
   /** Half-open connections (SYN-RECEIVED) counted against the SYN queue bound. */
   halfOpen = 0;
+  /** When the SYN queue last overflowed (Linux's tcp_synq_overflow stamp). */
+  lastOverflow = -Infinity;
   constructor(
     readonly port: number,
     readonly synBacklog: number,
@@ -98,7 +100,7 @@ export class TcpLayer implements TcpContext {
     // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
     this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
     this.gsoMaxSize = host.ipv4.gsoMaxSize;
-    this.cookies = new SynCookies(this.isnGenerator, host.clock, this.config, host.ip, host.mtu);
+    this.cookies = new SynCookies(host.seed, host.clock, this.config, host.ip, host.mtu);
     this.challengeAcks = new RateLimit(host.clock, this.config.challengeAckLimit);
     // With offloads the kernel has checked (or will complete) the checksum: we skip ours then.
     host.ipv4.register(
@@ -323,8 +325,10 @@ export class TcpLayer implements TcpContext {
     const flags = seg.flags;
     if (flags & RST) return this.counters.drop('tcp-listen-rst'); // first: an RST is ignored
     if (flags & ACK) {
-      // second: an ACK is bad here, unless it completes a SYN cookie handshake.
-      if (!(flags & SYN) && this.config.synCookies && this.acceptCookie(listener, seg, remoteIp)) return;
+      // second: an ACK is bad here, unless it completes a SYN cookie handshake; cookies are
+      // checked only after a recent overflow (Linux tcp_synq_no_recent_overflow).
+      const recentOverflow = this.clock.now() - listener.lastOverflow <= SYNCOOKIE_VALID_MS;
+      if (!(flags & SYN) && this.config.synCookies && recentOverflow && this.acceptCookie(listener, seg, remoteIp)) return;
       this.counters.drop('tcp-listen-ack');
       this.sendResetFor(seg, remoteIp);
       return;
@@ -332,6 +336,7 @@ export class TcpLayer implements TcpContext {
     if (!(flags & SYN)) return this.counters.drop('tcp-listen-no-syn');
     if (listener.halfOpen >= listener.synBacklog) {
       // The SYN queue is full: answer statelessly with a cookie, or drop (RFC 4987 3.6).
+      listener.lastOverflow = this.clock.now();
       if (this.config.synCookies) this.sendSynCookie(seg, remoteIp);
       else this.counters.drop('tcp-syn-queue-full');
       return;
@@ -358,7 +363,10 @@ export class TcpLayer implements TcpContext {
 
   private acceptCookie(listener: Listener, seg: TcpSegment, remoteIp: number): boolean {
     const cookie = this.cookies.check(seg, remoteIp);
-    if (cookie === null) return false;
+    if (cookie === null) {
+      this.counters.synCookiesFailed++;
+      return false;
+    }
     const conn = this.newPassive(listener, seg, remoteIp);
     conn.openFromCookie(cookie.irs, cookie.iss, cookie.mss, cookie.options);
     this.counters.synCookiesAccepted++;
