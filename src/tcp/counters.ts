@@ -17,6 +17,11 @@ export class TcpEventCounts {
   tailLossProbes = 0;
   /** Retransmission timeouts (Linux TCPTimeouts). */
   timeouts = 0;
+  /**
+   * ACKs not sent in answer to invalid segments, by the per-connection tcp_invalid_ratelimit
+   * (Linux TCPACKSkippedSeq, TCPACKSkippedPAWS, TCPACKSkippedChallenge).
+   */
+  invalidAcksSkipped = 0;
   /** Zero-window probes sent. */
   persistProbes = 0;
   /** Cumulative ACKs that stopped at SACKed data: the receiver reneged (Linux TCPSACKReneging). */

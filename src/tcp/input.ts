@@ -8,6 +8,7 @@ import { enterTimeWait, restartTimeWait } from './closing.ts';
 import { createCongestionControl } from './congestion/choose.ts';
 import { challengeAck, flushAck, sendSyn } from './emit.ts';
 import { output } from './output.ts';
+import { oowRateLimited } from './rate-limit.ts';
 import { armTailLossProbe } from './recovery/probe-timeout.ts';
 import { checkSpurious, continueRecovery, maybeEnterRecovery, onAckOfNewData, onDuplicateAck, onReneging } from './recovery/recovery.ts';
 import { rackOnAck, rackOnDsack } from './recovery/rack.ts';
@@ -122,7 +123,8 @@ function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
   // RFC 7323 5.3 PAWS: a segment with a timestamp older than TS.Recent is an old duplicate.
   if (c.tsEnabled && seg.hasTimestamp && !(flags & RST) && ((seg.tsVal - c.tsRecent) | 0) < 0) {
     counters.drop('tcp-paws');
-    c.ack.ackNow();
+    if (flags & SYN) challengeAck(c);
+    else dupAckInvalid(c, seg);
     return;
   }
 
@@ -134,7 +136,9 @@ function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
   else if (rcvWnd === 0) acceptable = seq === rcv.nxt; // ACKs and RSTs still count; data is trimmed below
   else acceptable = seqInWindow(seq, rcv.nxt, rcvWnd) || seqInWindow(seqAdd(seq, segLen - 1), rcv.nxt, rcvWnd);
   if (!acceptable) {
-    if (!(flags & RST)) c.ack.ackNow(); // RFC 9293: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+    // RFC 9293: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; a SYN gets a challenge ACK (RFC 5961 4.2).
+    if (flags & SYN && !(flags & RST)) challengeAck(c);
+    else if (!(flags & RST)) dupAckInvalid(c, seg);
     // An old duplicate's text is reported as a D-SACK (Linux tcp_send_dupack, tcp_dsack_set).
     if (dataLen > 0 && seqLt(seq, rcv.nxt)) noteDuplicate(c, seq, seqLt(seqAdd(seq, dataLen), rcv.nxt) ? seqAdd(seq, dataLen) : rcv.nxt);
     if (c.state === 'TIME-WAIT' && flags & FIN) restartTimeWait(c);
@@ -241,7 +245,7 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   const counters = c.ctx.counters;
   // RFC 5961 5.2: acceptable ACKs are in [SND.UNA - MAX.SND.WND, SND.NXT].
   if (seqGt(ack, snd.max)) {
-    c.ack.ackNow();
+    dupAckInvalid(c, seg);
     counters.drop('tcp-ack-of-unsent');
     return false;
   }
@@ -405,6 +409,16 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, dsack: boolean, sacke
   if (c.sackPermitted && c.scoreboard.renegedAt(ack)) onReneging(c);
   c.armTimer();
   if (bytesAcked > 0 && c.user && !c.finQueued) c.user.onDrain();
+}
+
+/**
+ * The ACK that answers a segment we do not accept, as Linux's tcp_oow_rate_limited allows:
+ * at most one per tcp_invalid_ratelimit, except for data without SYN (not likely part of an
+ * ACK loop, and the sender needs to hear where our window is).
+ */
+function dupAckInvalid(c: Tcb, seg: TcpSegment): void {
+  if ((seg.payloadLength > 0 && !(seg.flags & SYN)) || !oowRateLimited(c, c.now(), c.config.invalidRateLimitMs)) c.ack.ackNow();
+  else c.count('invalidAcksSkipped');
 }
 
 /** RST in a synchronized or SYN-RECEIVED state, after RFC 5961 checks (RFC 9293 3.10.7.4 "second"). */

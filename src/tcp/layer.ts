@@ -19,7 +19,7 @@ import { DeferredWork } from './deferred.ts';
 import { TcpCounters } from './counters.ts';
 import { IsnGenerator } from './isn.ts';
 import { PayloadSlab } from './payload-slab.ts';
-import { RateLimit } from './rate-limit.ts';
+import { ChallengeAckBudget } from './rate-limit.ts';
 import { seqAdd, seqBetween } from './seq.ts';
 import { TCP_EVENTS } from './state.ts';
 import { SYNCOOKIE_VALID_MS, SynCookies } from './syn-cookies.ts';
@@ -82,7 +82,7 @@ export class TcpLayer implements TcpContext {
   private readonly host: TcpLayerHost;
   private readonly cookies: SynCookies;
   private readonly slab = new PayloadSlab();
-  private readonly challengeAcks: RateLimit;
+  private readonly challengeAcks: ChallengeAckBudget;
   /** Output and ACKs put off to the end of the receive batch or of the turn. */
   private readonly deferred: DeferredWork<Tcb>;
   private closed = false;
@@ -101,7 +101,8 @@ export class TcpLayer implements TcpContext {
     this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
     this.gsoMaxSize = host.ipv4.gsoMaxSize;
     this.cookies = new SynCookies(host.seed, host.clock, this.config, host.ip, host.mtu);
-    this.challengeAcks = new RateLimit(host.clock, this.config.challengeAckLimit);
+    const challengeRandom = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0xc4a11);
+    this.challengeAcks = new ChallengeAckBudget(host.clock, this.config.challengeAckLimit, challengeRandom);
     // With offloads the kernel has checked (or will complete) the checksum: we skip ours then.
     host.ipv4.register(
       PROTO_TCP,

@@ -6,9 +6,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IsnGenerator } from '../../src/tcp/isn.ts';
 import { DEFAULT_TCP_CONFIG } from '../../src/tcp/config.ts';
+import { ChallengeAckBudget } from '../../src/tcp/rate-limit.ts';
 import { SynCookies } from '../../src/tcp/syn-cookies.ts';
+import { seededRandom } from '../../src/util/random.ts';
 import { VirtualClock } from '../../src/util/clock.ts';
-import { ACK, ack, expectSegment, flags, PEER_IP, RST, SYN, seq, TcpHarness } from '../helpers/tcp-harness.ts';
+import { startServices } from '../../src/services/index.ts';
+import '../../src/services/all.ts';
+import type { Socket } from '../../src/tcp/socket.ts';
+import { ACK, ack, expectSegment, flags, PEER_IP, PSH, RST, SYN, seq, TcpHarness } from '../helpers/tcp-harness.ts';
+import { acceptOne } from '../helpers/tcp-open.ts';
+import { stackPair, type StackPair } from '../helpers/tcp-pair.ts';
 
 /** A harness whose listener on 80 keeps one half-open connection: the next SYN overflows. */
 async function fullListener(): Promise<TcpHarness> {
@@ -86,6 +93,129 @@ test('item 11: ISNs and SYN cookies have separate secrets', () => {
   assert.not.equal(isn.secret, cookies.h1.secret);
   assert.not.equal(cookies.h0.secret, cookies.h1.secret);
   assert.is(new SynCookies(7, clock, DEFAULT_TCP_CONFIG, 1, 1500).h1.secret.toString('hex'), cookies.h1.secret.toString('hex'), 'reproducible per seed');
+});
+
+
+/** Lets the stream machinery's nextTicks and immediates run while virtual time moves. */
+async function runFor(clock: { advance(ms: number): void }, ms: number, step = 1): Promise<void> {
+  for (let t = 0; t < ms; t += step) {
+    clock.advance(step);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** Writes to s whenever it drains, and never reads. */
+function writeForever(s: Socket): void {
+  const block = Buffer.alloc(64 * 1024, 1);
+  s.pause();
+  const fill = (): void => {
+    while (s.write(block));
+  };
+  s.on('drain', fill);
+  fill();
+}
+
+/** Segments both stacks send in `ms` of virtual time after the first `settleMs`. */
+async function segmentsWhileShut(p: StackPair, settleMs: number, ms: number): Promise<number> {
+  await runFor(p.clock, settleMs, 5);
+  const before = p.a.tcp.counters.tx + p.b.tcp.counters.tx;
+  await runFor(p.clock, ms, 5);
+  return p.a.tcp.counters.tx + p.b.tcp.counters.tx - before;
+}
+
+test('item 5: two stacks that both write and never read do not start an ACK storm', async () => {
+  const p = await stackPair();
+  p.b.createServer((s) => writeForever(s)).listen(80);
+  await runFor(p.clock, 1);
+  const c = p.a.connect({ port: 80, host: '10.0.0.2' }, () => writeForever(c));
+  // Both windows are shut within the first second; then only zero-window probes and their
+  // answers (and at most one ACK per tcp_invalid_ratelimit for anything out of window).
+  const n = await segmentsWhileShut(p, 1000, 2000);
+  assert.ok(n < 100, `${n} segments in 2 s with both windows shut`);
+  assert.is(p.a.tcp.counters.drops['tcp-not-in-window'] ?? 0, 0, 'bare ACKs stay inside the shut window (tcp_acceptable_seq)');
+  assert.is(p.b.tcp.counters.drops['tcp-not-in-window'] ?? 0, 0);
+});
+
+test('item 5: the echo service and a client that never reads do not start an ACK storm', async () => {
+  const p = await stackPair();
+  const stop = await startServices(p.b, ['echo']);
+  await runFor(p.clock, 1);
+  const c = p.a.connect({ port: 7, host: '10.0.0.2' }, () => writeForever(c));
+  const n = await segmentsWhileShut(p, 1000, 2000);
+  assert.ok(n < 100, `${n} segments in 2 s with both windows shut`);
+  await stop();
+});
+
+test('item 5: out-of-window segments get one ACK per tcp_invalid_ratelimit (500 ms) per connection', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  // Bare ACKs far beyond the window, as a confused peer in a loop would send them.
+  for (let i = 0; i < 50; i++) h.inject({ dstPort: 80, seq: o.peerSeq + 5_000_000, ack: o.iss + 1, flags: ACK });
+  expectSegment(h.one(), flags(ACK), ack(o.peerSeq));
+  const conn = h.connection(80)!;
+  assert.is(conn.stats.invalidAcksSkipped, 49);
+  await h.advance(499);
+  h.inject({ dstPort: 80, seq: o.peerSeq + 5_000_000, ack: o.iss + 1, flags: ACK });
+  h.none();
+  await h.advance(1);
+  h.inject({ dstPort: 80, seq: o.peerSeq + 5_000_000, ack: o.iss + 1, flags: ACK });
+  expectSegment(h.one(), flags(ACK), ack(o.peerSeq));
+  // Data out of the window is not part of a loop (tcp_oow_rate_limited): always answered.
+  h.inject({ dstPort: 80, seq: o.peerSeq + 5_000_000, ack: o.iss + 1, flags: ACK, payload: 'x' });
+  expectSegment(h.one(), flags(ACK), ack(o.peerSeq));
+  // Challenge ACKs share the connection's limit (tcp_send_challenge_ack).
+  h.inject({ dstPort: 80, seq: o.peerSeq + 10, flags: RST });
+  h.none();
+  assert.is(h.stack.tcp.counters.invalidAcksSkipped, 51);
+  assert.is(conn.state, 'ESTABLISHED');
+});
+
+test('item 5: after a zero-window probe, bare ACKs carry a sequence number inside the peer window (tcp_acceptable_seq)', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  // The peer shuts its window; we have data: the persist timer probes with one byte.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, window: 0 });
+  o.socket.write('data');
+  await h.advance(0);
+  h.none();
+  await h.advance(2000);
+  const probe = h.sent().find((s) => s.payload.length === 1)!;
+  expectSegment(probe, seq(o.iss + 1));
+  // Data from the peer: our ACK must not carry SND.MAX (past the shut window).
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK | PSH, window: 0, payload: 'hello' });
+  await h.advance(0);
+  const acks = h.sent().filter((s) => s.payload.length === 0);
+  assert.ok(acks.length > 0);
+  for (const a of acks) expectSegment(a, seq(o.iss + 1), ack(o.peerSeq + 5));
+});
+
+
+test('item 13: the challenge ACK budget is per connection, then for the layer with a random size each second', async () => {
+  const budgets = (seed: number): number[] => {
+    const clock = new VirtualClock(0);
+    const b = new ChallengeAckBudget(clock, 1000, seededRandom(seed));
+    const out: number[] = [];
+    for (let s = 0; s < 5; s++) {
+      let n = 0;
+      while (b.allow()) n++;
+      out.push(n);
+      clock.advance(1000);
+    }
+    return out;
+  };
+  const a = budgets(1);
+  for (const n of a) assert.ok(n >= 500 && n < 1500, `${n} in [500, 1500)`);
+  assert.ok(new Set(a).size > 1, 'not the same every second');
+  assert.equal(budgets(1), a, 'deterministic per seed');
+  assert.not.equal(budgets(2), a);
+  // One connection gets one challenge ACK per tcp_invalid_ratelimit, whatever the budget.
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  for (let i = 0; i < 100; i++) h.inject({ dstPort: 80, seq: o.peerSeq + 1 + i, flags: RST });
+  assert.is(h.sent().length, 1);
+  await h.advance(500);
+  for (let i = 0; i < 100; i++) h.inject({ dstPort: 80, seq: o.peerSeq + 1 + i, flags: SYN });
+  assert.is(h.sent().length, 1);
 });
 
 test.run();
