@@ -274,19 +274,17 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   }
   // RFC 6937: the data this ACK says was delivered, cumulatively or by SACK.
   const unaBefore = snd.una;
-  const sackedBefore = c.scoreboard.sackedBytes;
-  // RFC 2018: record what the peer holds beyond the cumulative ACK, and mark the segments.
+  const sackedBefore = c.sent.sackedBytes;
+  // RFC 2018: mark the segments the peer holds beyond the cumulative ACK (recovery/scoreboard.ts).
   if (c.sackPermitted && seg.sackCount > 0) {
-    const low = seqMax(ack, snd.una);
-    sackedData = c.scoreboard.update(low, snd.max, seg.sackBlocks, seg.sackCount);
-    if (sackedData) markSacked(c, seg, low);
+    sackedData = c.scoreboard.update(c.sent, seqMax(ack, snd.una), snd.max, seg.sackBlocks, seg.sackCount, c.rack);
   }
   const advanced = seqGt(ack, snd.una);
   if (advanced) {
     ackAdvances(c, ack, seg, dsack, sackedData);
     if (c.state === 'CLOSED') return false;
   } else checkSpurious(c, tsEcr, false, dsack, sackedData);
-  r.delivered = Math.max(0, seqSub(snd.una, unaBefore) + c.scoreboard.sackedBytes - sackedBefore);
+  r.delivered = Math.max(0, seqSub(snd.una, unaBefore) + c.sent.sackedBytes - sackedBefore);
   const duplicate =
     !advanced &&
     ack === snd.una &&
@@ -348,33 +346,6 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   return true;
 }
 
-/** The SACK blocks of the segment being processed, in sequence order (markSacked). */
-const sortedBlocks = new Uint32Array(8);
-
-/**
- * Marks the segments each SACK block covers (recovery/sent-log.ts), telling RACK. The blocks
- * go in sequence order, as Linux's tcp_sacktag_write_queue sorts them: the receiver lists
- * the newest first, and that order would look like reordering to RACK.
- */
-function markSacked(c: Tcb, seg: TcpSegment, low: number): void {
-  const b = seg.sackBlocks;
-  const high = c.snd.max;
-  let n = 0;
-  for (let i = 0; i < seg.sackCount; i++) {
-    const start = b[2 * i]!;
-    const end = b[2 * i + 1]!;
-    if (!seqLt(start, end) || seqLe(end, low) || seqGt(end, high)) continue;
-    let k = n++;
-    for (; k > 0 && seqLt(start, sortedBlocks[2 * k - 2]!); k--) {
-      sortedBlocks[2 * k] = sortedBlocks[2 * k - 2]!;
-      sortedBlocks[2 * k + 1] = sortedBlocks[2 * k - 1]!;
-    }
-    sortedBlocks[2 * k] = seqMax(start, low);
-    sortedBlocks[2 * k + 1] = end;
-  }
-  for (let i = 0; i < n; i++) c.sent.sacked(sortedBlocks[2 * i]!, sortedBlocks[2 * i + 1]!, c.rack);
-}
-
 /** An ACK for new data: drop it from the send buffer, measure, grow cwnd (RFC 5681, RFC 6582). */
 function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, dsack: boolean, sackedData: boolean): void {
   const snd = c.snd;
@@ -389,7 +360,6 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, dsack: boolean, sacke
   c.sent.acknowledge(ack, c.rack);
   snd.una = ack;
   if (seqLt(snd.nxt, ack)) snd.nxt = ack;
-  c.scoreboard.advance(ack);
   const r = c.recovery;
   if (seqLt(r.highRxt, ack)) r.highRxt = ack;
   c.retries = 0;
@@ -406,7 +376,7 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, dsack: boolean, sacke
   else c.timers.set(Deadline.Retransmit, now + c.rtt.rto);
   c.timers.clear(Deadline.TailLossProbe);
   if (snd.una !== snd.max) armTailLossProbe(c);
-  if (c.sackPermitted && c.scoreboard.renegedAt(ack)) onReneging(c);
+  if (c.sackPermitted && c.sent.reneged) onReneging(c);
   c.armTimer();
   if (bytesAcked > 0 && c.user && !c.finQueued) c.user.onDrain();
 }

@@ -218,4 +218,61 @@ test('item 13: the challenge ACK budget is per connection, then for the layer wi
   assert.is(h.sent().length, 1);
 });
 
+
+test('item 8: a peer SACKing every other byte of a large flight: the scoreboard holds nothing per block, and each ACK costs a few steps', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h, 80, 1000, { mss: 1460, sackPermitted: true, windowScale: 7 });
+  const conn = h.connection(80)!;
+  o.socket.setNoDelay(true);
+  o.socket.write(Buffer.alloc(400_000, 1));
+  await h.advance(0);
+  // Slow start: acknowledge every flight until 117 KB or more are in flight at once.
+  const window = 65535;
+  let flightSent = h.sent();
+  for (let round = 0; round < 8 && seqDiff(conn.snd.max, conn.snd.una) < 117_000; round++) {
+    const acks = flightSent.map((seg) => (seg.seq + seg.payload.length) >>> 0);
+    for (const a of acks) h.inject({ dstPort: 80, seq: o.peerSeq, ack: a, flags: ACK, window });
+    await h.advance(0);
+    flightSent = h.sent();
+  }
+  const una = conn.snd.una;
+  const flight = seqDiff(conn.snd.max, una);
+  assert.ok(flight >= 117_000, `${flight} bytes in flight`);
+  const records = conn.sent.count;
+  // Four 1-byte blocks per ACK, every other byte of the flight: some 58,000 blocks.
+  let maxSteps = 0;
+  let blocksSent = 0;
+  for (let off = 1; off + 8 < flight; off += 8) {
+    const b = [0, 2, 4, 6].flatMap((k) => [(una + off + k) >>> 0, (una + off + k + 1) >>> 0]);
+    const before = conn.scoreboard.steps;
+    h.inject({ dstPort: 80, seq: o.peerSeq, ack: una, flags: ACK, window, sack: b });
+    maxSteps = Math.max(maxSteps, conn.scoreboard.steps - before);
+    blocksSent += 4;
+    if ((off & 0x3ff) === 1) h.sent();
+  }
+  assert.ok(blocksSent > 58_000, `${blocksSent} blocks`);
+  assert.ok(maxSteps <= 8, `at most 8 steps per ACK, was ${maxSteps}`);
+  // Nothing is kept per block: no segment is wholly SACKed, the log has one record per segment.
+  assert.is(conn.sent.sackedBytes, 0);
+  assert.ok(conn.sent.count <= records, 'no more records than segments sent');
+  // The usual ACKs, a block growing by a segment each time, cost a few steps each too.
+  maxSteps = 0;
+  for (let k = 2; k < records; k++) {
+    const before = conn.scoreboard.steps;
+    h.inject({ dstPort: 80, seq: o.peerSeq, ack: una, flags: ACK, window, sack: [(una + 1460) >>> 0, (una + 1460 * k) >>> 0] });
+    maxSteps = Math.max(maxSteps, conn.scoreboard.steps - before);
+  }
+  h.sent();
+  assert.ok(maxSteps <= 8, `growing block: at most 8 steps per ACK, was ${maxSteps}`);
+  assert.is(conn.sent.sackedBytes, 1460 * (records - 2));
+  // A hostile ACK whose blocks differ from the last ones walks at most the segments in flight.
+  const before = conn.scoreboard.steps;
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: una, flags: ACK, window, sack: [(una + 1) >>> 0, conn.snd.max] });
+  assert.ok(conn.scoreboard.steps - before <= conn.sent.count + 4);
+});
+
+function seqDiff(a: number, b: number): number {
+  return (a - b) >>> 0;
+}
+
 test.run();
