@@ -17,6 +17,9 @@ export class KeyedHash {
   /** The secret as SipHash's 128-bit key (four little-endian 32-bit words). */
   private readonly key: Uint32Array;
   private readonly input = Buffer.alloc(16);
+  private readonly out = new Uint32Array(2);
+  /** The upper 32 bits of the last hash. */
+  high = 0;
 
   /** With a seed, the secret is reproducible; `salt` tells the secrets of one seed apart. */
   constructor(seed: number | undefined, salt: number) {
@@ -38,7 +41,9 @@ export class KeyedHash {
     buf.writeUInt32BE(b >>> 0, 4);
     buf.writeUInt32BE(c >>> 0, 8);
     buf.writeUInt32BE(d >>> 0, 12);
-    return siphash24(this.key, buf, 0, 16);
+    const low = siphash24(this.key, buf, 0, 16, this.out);
+    this.high = this.out[1]!;
+    return low;
   }
 }
 

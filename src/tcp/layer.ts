@@ -19,6 +19,7 @@ import { DeferredWork } from './deferred.ts';
 import { TcpCounters } from './counters.ts';
 import { IsnGenerator } from './isn.ts';
 import { PayloadSlab } from './payload-slab.ts';
+import { PortSelector } from './ports.ts';
 import { ChallengeAckBudget } from './rate-limit.ts';
 import { seqAdd, seqBetween } from './seq.ts';
 import { TCP_EVENTS } from './state.ts';
@@ -26,10 +27,6 @@ import { SYNCOOKIE_VALID_MS, SynCookies } from './syn-cookies.ts';
 import type { SendReason, Tcb, TcpContext, TcpProbe } from './tcb.ts';
 import { ACK, clearTcpOptions, emitTcp, newTcpRepr, RST, SYN, TCP_MAX_HEADER, tcpHeaderLength, type TcpRepr, TcpSegment } from './tcp-segment.ts';
 import { TimerQueue } from './timers/queue.ts';
-
-/** Linux's default ip_local_port_range. */
-export const EPHEMERAL_FIRST = 32768;
-export const EPHEMERAL_LAST = 60999;
 
 export interface TcpLayerHost {
   readonly clock: Clock;
@@ -78,7 +75,7 @@ export class TcpLayer implements TcpContext {
   private readonly gsoMaxSize: number;
   /** One options object for every ipv4.send: IPv4 completes (or offloads) our checksum. */
   private readonly sendOptions = { checksumField: 16, segmentSize: 0 };
-  private readonly random: () => number;
+  private readonly ports: PortSelector;
   private readonly host: TcpLayerHost;
   private readonly cookies: SynCookies;
   private readonly slab = new PayloadSlab();
@@ -96,7 +93,7 @@ export class TcpLayer implements TcpContext {
     this.mtu = host.mtu;
     this.isnGenerator = new IsnGenerator(host.clock, host.seed);
     this.timers = new TimerQueue(host.clock);
-    this.random = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0x7c9);
+    this.ports = new PortSelector(host.seed);
     // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
     this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
     this.gsoMaxSize = host.ipv4.gsoMaxSize;
@@ -255,15 +252,9 @@ export class TcpLayer implements TcpContext {
     }
   }
 
-  /** A free local port for a connection to remoteIp:remotePort (Linux's range, random start). */
+  /** A free local port for a connection to remoteIp:remotePort (RFC 6056 algorithm 4, ports.ts). */
   ephemeralPort(remoteIp: number, remotePort: number): number | null {
-    const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
-    const start = Math.floor(this.random() * span);
-    for (let i = 0; i < span; i++) {
-      const port = EPHEMERAL_FIRST + ((start + i) % span);
-      if (!this.listeners.has(port) && !this.find(port, remoteIp, remotePort)) return port;
-    }
-    return null;
+    return this.ports.select(this.ip, remoteIp, remotePort, (port) => !this.listeners.has(port) && !this.find(port, remoteIp, remotePort));
   }
 
   /** Creates a connection in CLOSED, ready for openActive (which sends its SYN). */

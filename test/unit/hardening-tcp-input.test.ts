@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IsnGenerator } from '../../src/tcp/isn.ts';
 import { DEFAULT_TCP_CONFIG } from '../../src/tcp/config.ts';
+import { EPHEMERAL_FIRST, EPHEMERAL_LAST, PortSelector } from '../../src/tcp/ports.ts';
 import { ChallengeAckBudget } from '../../src/tcp/rate-limit.ts';
 import { SynCookies } from '../../src/tcp/syn-cookies.ts';
 import { seededRandom } from '../../src/util/random.ts';
@@ -274,5 +275,43 @@ test('item 8: a peer SACKing every other byte of a large flight: the scoreboard 
 function seqDiff(a: number, b: number): number {
   return (a - b) >>> 0;
 }
+
+
+test('item 13: ephemeral ports by RFC 6056 double-hash selection, seeded, without Math.random', () => {
+  const random = Math.random;
+  Math.random = () => {
+    throw new Error('Math.random used');
+  };
+  try {
+    const ports = (seed: number, dst: number, dport: number, n: number): number[] => {
+      const s = new PortSelector(seed);
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push(s.select(1, dst, dport, () => true)!);
+      return out;
+    };
+    const a = ports(1, 0x0a000002, 80, 20);
+    for (const p of a) assert.ok(p >= EPHEMERAL_FIRST && p <= EPHEMERAL_LAST, String(p));
+    // Toward one destination the ports follow each other (a step of 2 to 16, wrapping).
+    for (let i = 1; i < a.length; i++) {
+      const d = (a[i]! - a[i - 1]! + 28232) % 28232;
+      assert.ok(d >= 2 && d <= 16, `step ${d}`);
+    }
+    assert.equal(ports(1, 0x0a000002, 80, 20), a, 'deterministic per seed');
+    assert.not.equal(ports(2, 0x0a000002, 80, 20), a, 'another seed, other ports');
+    // Other destinations start from offsets of their own.
+    const starts = new Set([80, 443, 8080, 22].map((dport) => ports(1, 0x0a000002, dport, 1)[0]));
+    assert.is(starts.size, 4);
+    assert.is.not(ports(1, 0x0a000003, 80, 1)[0], a[0]);
+    // A port in use is skipped; when all are taken there is none.
+    const s = new PortSelector(1);
+    const first = s.select(1, 0x0a000002, 80, () => true)!;
+    const taken = new Set<number>();
+    for (let p = EPHEMERAL_FIRST; p <= EPHEMERAL_LAST; p++) if (p !== first) taken.add(p);
+    assert.is(s.select(1, 0x0a000002, 80, (p) => !taken.has(p)), first);
+    assert.is(s.select(1, 0x0a000002, 80, () => false), null);
+  } finally {
+    Math.random = random;
+  }
+});
 
 test.run();
