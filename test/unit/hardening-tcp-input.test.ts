@@ -14,7 +14,7 @@ import { VirtualClock } from '../../src/util/clock.ts';
 import { startServices } from '../../src/services/index.ts';
 import '../../src/services/all.ts';
 import type { Socket } from '../../src/tcp/socket.ts';
-import { ACK, ack, expectSegment, flags, PEER_IP, PSH, RST, SYN, seq, TcpHarness } from '../helpers/tcp-harness.ts';
+import { ACK, ack, expectSegment, FIN, flags, PEER_IP, PSH, RST, SYN, seq, TcpHarness } from '../helpers/tcp-harness.ts';
 import { acceptOne } from '../helpers/tcp-open.ts';
 import { stackPair, type StackPair } from '../helpers/tcp-pair.ts';
 
@@ -312,6 +312,51 @@ test('item 13: ephemeral ports by RFC 6056 double-hash selection, seeded, withou
   } finally {
     Math.random = random;
   }
+});
+
+
+test('item 13: out-of-order data past a queued FIN is dropped and counted; a FIN elsewhere is inconsistent', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  let got = '';
+  let ended = false;
+  o.socket.on('data', (d: Buffer) => (got += d.toString()));
+  o.socket.on('end', () => (ended = true));
+  const s = o.peerSeq;
+  const at = (n: number) => (s + n) >>> 0;
+  // "world" and the FIN arrive before "hello ": the stream ends at 11.
+  h.inject({ dstPort: 80, seq: at(6), ack: o.iss + 1, flags: ACK | FIN, payload: 'world' });
+  // Later out-of-order data past the FIN, and a FIN at another place: dropped.
+  h.inject({ dstPort: 80, seq: at(11), ack: o.iss + 1, flags: ACK, payload: 'EXTRA' });
+  h.inject({ dstPort: 80, seq: at(9), ack: o.iss + 1, flags: ACK, payload: 'ldXY' });
+  h.inject({ dstPort: 80, seq: at(20), ack: o.iss + 1, flags: ACK | FIN, payload: 'late' });
+  const drops = h.stack.tcp.counters.drops;
+  assert.is(drops['tcp-data-past-fin'], 2);
+  assert.is(drops['tcp-fin-inconsistent'], 1);
+  // The gap fills: exactly the stream up to the FIN, then end.
+  h.inject({ dstPort: 80, seq: at(0), ack: o.iss + 1, flags: ACK, payload: 'hello ' });
+  await h.advance(0);
+  assert.is(got, 'hello world');
+  assert.ok(ended);
+  assert.ok(h.connection(80)!.finReceived);
+  assert.is(h.connection(80)!.rcv.nxt, at(12));
+});
+
+test('item 13: an in-order FIN drops what is held beyond it (tcp_fin purges the out-of-order queue)', async () => {
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  let got = '';
+  o.socket.on('data', (d: Buffer) => (got += d.toString()));
+  const s = o.peerSeq;
+  h.inject({ dstPort: 80, seq: (s + 10) >>> 0, ack: o.iss + 1, flags: ACK, payload: 'beyond' });
+  h.inject({ dstPort: 80, seq: s, ack: o.iss + 1, flags: ACK | FIN, payload: 'the end' });
+  await h.advance(0);
+  assert.is(got, 'the end');
+  const conn = h.connection(80)!;
+  assert.ok(conn.finReceived);
+  assert.is(conn.rcv.nxt, (s + 8) >>> 0);
+  assert.ok(conn.reassembly.isEmpty);
+  assert.is(h.stack.tcp.counters.drops['tcp-data-past-fin'], 1);
 });
 
 test.run();
