@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IsnGenerator } from '../../src/tcp/isn.ts';
 import { DEFAULT_TCP_CONFIG } from '../../src/tcp/config.ts';
+import { PayloadSlab, SLAB_MIN_PAYLOAD } from '../../src/tcp/payload-slab.ts';
 import { EPHEMERAL_FIRST, EPHEMERAL_LAST, PortSelector } from '../../src/tcp/ports.ts';
 import { ChallengeAckBudget } from '../../src/tcp/rate-limit.ts';
 import { SynCookies } from '../../src/tcp/syn-cookies.ts';
@@ -357,6 +358,30 @@ test('item 13: an in-order FIN drops what is held beyond it (tcp_fin purges the 
   assert.is(conn.rcv.nxt, (s + 8) >>> 0);
   assert.ok(conn.reassembly.isEmpty);
   assert.is(h.stack.tcp.counters.drops['tcp-data-past-fin'], 1);
+});
+
+
+test('item 13: a kept small received chunk does not pin a large slab; large chunks stay slab views', async () => {
+  const slab = new PayloadSlab();
+  const src = Buffer.alloc(70_000, 7);
+  const small = slab.copy(src, 0, 4096);
+  assert.ok(small.buffer.byteLength <= 8192, `a 4 KB chunk holds ${small.buffer.byteLength} bytes`);
+  const mid = slab.copy(src, 0, SLAB_MIN_PAYLOAD - 1);
+  assert.is(mid.buffer.byteLength, SLAB_MIN_PAYLOAD - 1, 'its own memory');
+  const large = slab.copy(src, 0, 65_000);
+  const large2 = slab.copy(src, 0, 65_000);
+  assert.is(large.buffer, large2.buffer, 'super-frames share a slab (no allocation per segment)');
+  assert.ok(large.buffer.byteLength <= 8 * 65_000, 'a kept large chunk pins at most 8 times its size');
+  assert.ok(large.equals(src.subarray(0, 65_000)));
+  // Through the stack: a 4 KB segment delivered to the application is a buffer of its own.
+  const h = await TcpHarness.create();
+  const o = await acceptOne(h);
+  const chunks: Buffer[] = [];
+  o.socket.on('data', (d: Buffer) => chunks.push(d));
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, payload: Buffer.alloc(4096, 1) });
+  await h.advance(0);
+  assert.is(chunks.length, 1);
+  assert.ok(chunks[0]!.buffer.byteLength <= 8192);
 });
 
 test.run();
