@@ -56,8 +56,17 @@ export interface TcpConfig {
   maxSynBacklog: number;
   /** Use SYN cookies when the SYN queue is full (Linux tcp_syncookies = 1). */
   synCookies: boolean;
-  /** RFC 5961 7: challenge ACKs per second (Linux tcp_challenge_ack_limit, 1000). */
+  /**
+   * RFC 5961 7: challenge ACKs per second for the whole layer, on average: each second's
+   * budget is drawn at random in [limit / 2, limit * 3 / 2) (Linux tcp_challenge_ack_limit,
+   * 1000, randomised since 4.7).
+   */
   challengeAckLimit: number;
+  /**
+   * Per connection, at most one ACK in this interval answers out-of-window segments, PAWS
+   * failures and RFC 5961 challenges (Linux tcp_invalid_ratelimit, 500 ms); 0 turns it off.
+   */
+  invalidRateLimitMs: number;
   /**
    * Out-of-order segments kept per connection; 0 (the default): as many 512-byte segments as
    * the receive buffer holds (2,048 for 1 MiB). The bytes are bounded by the window anyway;
@@ -95,5 +104,6 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   maxSynBacklog: 4096,
   synCookies: true,
   challengeAckLimit: 1000,
+  invalidRateLimitMs: 500,
   maxOutOfOrderSegments: 0,
 };

@@ -17,6 +17,11 @@ export class TcpEventCounts {
   tailLossProbes = 0;
   /** Retransmission timeouts (Linux TCPTimeouts). */
   timeouts = 0;
+  /**
+   * ACKs not sent in answer to invalid segments, by the per-connection tcp_invalid_ratelimit
+   * (Linux TCPACKSkippedSeq, TCPACKSkippedPAWS, TCPACKSkippedChallenge).
+   */
+  invalidAcksSkipped = 0;
   /** Zero-window probes sent. */
   persistProbes = 0;
   /** Cumulative ACKs that stopped at SACKed data: the receiver reneged (Linux TCPSACKReneging). */
@@ -62,9 +67,10 @@ export interface TcpCounters extends TcpEventCounts {}
 export class TcpCounters extends LayerCounters {
   /** Resets sent (Linux OutRsts). */
   resetsSent = 0;
-  /** SYN cookies sent and accepted (Linux SyncookiesSent, SyncookiesRecv). */
+  /** SYN cookies sent, accepted and refused (Linux SyncookiesSent, SyncookiesRecv, SyncookiesFailed). */
   synCookiesSent = 0;
   synCookiesAccepted = 0;
+  synCookiesFailed = 0;
   /** Connections in any state but CLOSED, and listening ports (gauges, not counts). */
   connections = 0;
   listeners = 0;
@@ -81,6 +87,7 @@ export class TcpCounters extends LayerCounters {
     out.resetsSent = this.resetsSent;
     out.synCookiesSent = this.synCookiesSent;
     out.synCookiesAccepted = this.synCookiesAccepted;
+    out.synCookiesFailed = this.synCookiesFailed;
     return out;
   }
 

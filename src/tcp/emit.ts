@@ -4,6 +4,7 @@
 // What to send and when is decided elsewhere (output.ts, recovery/, timers/).
 
 import { armTailLossProbe } from './recovery/probe-timeout.ts';
+import { oowRateLimited } from './rate-limit.ts';
 import { prrSent } from './recovery/prr.ts';
 import { noteRetransmission } from './recovery/undo.ts';
 import { isSynchronized } from './state.ts';
@@ -108,10 +109,14 @@ export function sendSyn(c: Tcb, reason: SendReason): void {
  * A bare ACK (RFC 9293 3.10.7.4: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>). While going back
  * after a timeout SND.NXT is below what the peer has seen, and a segment with such an old
  * sequence number would be unacceptable to it, ACK and all: like BSD, bare ACKs carry the
- * highest sequence number sent instead.
+ * highest sequence number sent instead, but never beyond the peer's window (Linux
+ * tcp_acceptable_seq): after a zero-window probe SND.MAX is past a shut window, and a
+ * peer would find an ACK there unacceptable and answer it at once, an ACK storm.
  */
 export function sendAck(c: Tcb, reason: SendReason = 'ack'): void {
-  emit(c, ACK, c.snd.max, 0, 0, reason);
+  const snd = c.snd;
+  const windowEnd = seqAdd(snd.una, snd.wnd);
+  emit(c, ACK, seqLe(snd.max, windowEnd) ? snd.max : windowEnd, 0, 0, reason);
 }
 
 /** Sends the ACK the policy owes now, if any (the end of every event). */
@@ -124,9 +129,13 @@ export function flushEndOfTurnAck(c: Tcb): void {
   if (c.ack.takeEndOfTurn() && isSynchronized(c.state)) sendAck(c);
 }
 
-/** RFC 5961 3.2 / 4.2 challenge ACK, rate limited across the layer (RFC 5961 7). */
+/**
+ * RFC 5961 3.2 / 4.2 challenge ACK, as Linux's tcp_send_challenge_ack: first the
+ * connection's tcp_invalid_ratelimit, then the layer's randomised budget (RFC 5961 7).
+ */
 export function challengeAck(c: Tcb): void {
-  if (c.ctx.allowChallengeAck()) sendAck(c, 'challenge-ack');
+  if (oowRateLimited(c, c.now(), c.config.invalidRateLimitMs)) c.count('invalidAcksSkipped');
+  else if (c.ctx.allowChallengeAck()) sendAck(c, 'challenge-ack');
   else c.ctx.counters.drop('tcp-challenge-ack-limited');
 }
 

@@ -8,6 +8,7 @@ import { enterTimeWait, restartTimeWait } from './closing.ts';
 import { createCongestionControl } from './congestion/choose.ts';
 import { challengeAck, flushAck, sendSyn } from './emit.ts';
 import { output } from './output.ts';
+import { oowRateLimited } from './rate-limit.ts';
 import { armTailLossProbe } from './recovery/probe-timeout.ts';
 import { checkSpurious, continueRecovery, maybeEnterRecovery, onAckOfNewData, onDuplicateAck, onReneging } from './recovery/recovery.ts';
 import { rackOnAck, rackOnDsack } from './recovery/rack.ts';
@@ -122,7 +123,8 @@ function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
   // RFC 7323 5.3 PAWS: a segment with a timestamp older than TS.Recent is an old duplicate.
   if (c.tsEnabled && seg.hasTimestamp && !(flags & RST) && ((seg.tsVal - c.tsRecent) | 0) < 0) {
     counters.drop('tcp-paws');
-    c.ack.ackNow();
+    if (flags & SYN) challengeAck(c);
+    else dupAckInvalid(c, seg);
     return;
   }
 
@@ -134,7 +136,9 @@ function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
   else if (rcvWnd === 0) acceptable = seq === rcv.nxt; // ACKs and RSTs still count; data is trimmed below
   else acceptable = seqInWindow(seq, rcv.nxt, rcvWnd) || seqInWindow(seqAdd(seq, segLen - 1), rcv.nxt, rcvWnd);
   if (!acceptable) {
-    if (!(flags & RST)) c.ack.ackNow(); // RFC 9293: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+    // RFC 9293: send <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>; a SYN gets a challenge ACK (RFC 5961 4.2).
+    if (flags & SYN && !(flags & RST)) challengeAck(c);
+    else if (!(flags & RST)) dupAckInvalid(c, seg);
     // An old duplicate's text is reported as a D-SACK (Linux tcp_send_dupack, tcp_dsack_set).
     if (dataLen > 0 && seqLt(seq, rcv.nxt)) noteDuplicate(c, seq, seqLt(seqAdd(seq, dataLen), rcv.nxt) ? seqAdd(seq, dataLen) : rcv.nxt);
     if (c.state === 'TIME-WAIT' && flags & FIN) restartTimeWait(c);
@@ -241,7 +245,7 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   const counters = c.ctx.counters;
   // RFC 5961 5.2: acceptable ACKs are in [SND.UNA - MAX.SND.WND, SND.NXT].
   if (seqGt(ack, snd.max)) {
-    c.ack.ackNow();
+    dupAckInvalid(c, seg);
     counters.drop('tcp-ack-of-unsent');
     return false;
   }
@@ -270,19 +274,17 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   }
   // RFC 6937: the data this ACK says was delivered, cumulatively or by SACK.
   const unaBefore = snd.una;
-  const sackedBefore = c.scoreboard.sackedBytes;
-  // RFC 2018: record what the peer holds beyond the cumulative ACK, and mark the segments.
+  const sackedBefore = c.sent.sackedBytes;
+  // RFC 2018: mark the segments the peer holds beyond the cumulative ACK (recovery/scoreboard.ts).
   if (c.sackPermitted && seg.sackCount > 0) {
-    const low = seqMax(ack, snd.una);
-    sackedData = c.scoreboard.update(low, snd.max, seg.sackBlocks, seg.sackCount);
-    if (sackedData) markSacked(c, seg, low);
+    sackedData = c.scoreboard.update(c.sent, seqMax(ack, snd.una), snd.max, seg.sackBlocks, seg.sackCount, c.rack);
   }
   const advanced = seqGt(ack, snd.una);
   if (advanced) {
     ackAdvances(c, ack, seg, dsack, sackedData);
     if (c.state === 'CLOSED') return false;
   } else checkSpurious(c, tsEcr, false, dsack, sackedData);
-  r.delivered = Math.max(0, seqSub(snd.una, unaBefore) + c.scoreboard.sackedBytes - sackedBefore);
+  r.delivered = Math.max(0, seqSub(snd.una, unaBefore) + c.sent.sackedBytes - sackedBefore);
   const duplicate =
     !advanced &&
     ack === snd.una &&
@@ -344,33 +346,6 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   return true;
 }
 
-/** The SACK blocks of the segment being processed, in sequence order (markSacked). */
-const sortedBlocks = new Uint32Array(8);
-
-/**
- * Marks the segments each SACK block covers (recovery/sent-log.ts), telling RACK. The blocks
- * go in sequence order, as Linux's tcp_sacktag_write_queue sorts them: the receiver lists
- * the newest first, and that order would look like reordering to RACK.
- */
-function markSacked(c: Tcb, seg: TcpSegment, low: number): void {
-  const b = seg.sackBlocks;
-  const high = c.snd.max;
-  let n = 0;
-  for (let i = 0; i < seg.sackCount; i++) {
-    const start = b[2 * i]!;
-    const end = b[2 * i + 1]!;
-    if (!seqLt(start, end) || seqLe(end, low) || seqGt(end, high)) continue;
-    let k = n++;
-    for (; k > 0 && seqLt(start, sortedBlocks[2 * k - 2]!); k--) {
-      sortedBlocks[2 * k] = sortedBlocks[2 * k - 2]!;
-      sortedBlocks[2 * k + 1] = sortedBlocks[2 * k - 1]!;
-    }
-    sortedBlocks[2 * k] = seqMax(start, low);
-    sortedBlocks[2 * k + 1] = end;
-  }
-  for (let i = 0; i < n; i++) c.sent.sacked(sortedBlocks[2 * i]!, sortedBlocks[2 * i + 1]!, c.rack);
-}
-
 /** An ACK for new data: drop it from the send buffer, measure, grow cwnd (RFC 5681, RFC 6582). */
 function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, dsack: boolean, sackedData: boolean): void {
   const snd = c.snd;
@@ -385,7 +360,6 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, dsack: boolean, sacke
   c.sent.acknowledge(ack, c.rack);
   snd.una = ack;
   if (seqLt(snd.nxt, ack)) snd.nxt = ack;
-  c.scoreboard.advance(ack);
   const r = c.recovery;
   if (seqLt(r.highRxt, ack)) r.highRxt = ack;
   c.retries = 0;
@@ -402,9 +376,19 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, dsack: boolean, sacke
   else c.timers.set(Deadline.Retransmit, now + c.rtt.rto);
   c.timers.clear(Deadline.TailLossProbe);
   if (snd.una !== snd.max) armTailLossProbe(c);
-  if (c.sackPermitted && c.scoreboard.renegedAt(ack)) onReneging(c);
+  if (c.sackPermitted && c.sent.reneged) onReneging(c);
   c.armTimer();
   if (bytesAcked > 0 && c.user && !c.finQueued) c.user.onDrain();
+}
+
+/**
+ * The ACK that answers a segment we do not accept, as Linux's tcp_oow_rate_limited allows:
+ * at most one per tcp_invalid_ratelimit, except for data without SYN (not likely part of an
+ * ACK loop, and the sender needs to hear where our window is).
+ */
+function dupAckInvalid(c: Tcb, seg: TcpSegment): void {
+  if ((seg.payloadLength > 0 && !(seg.flags & SYN)) || !oowRateLimited(c, c.now(), c.config.invalidRateLimitMs)) c.ack.ackNow();
+  else c.count('invalidAcksSkipped');
 }
 
 /** RST in a synchronized or SYN-RECEIVED state, after RFC 5961 checks (RFC 9293 3.10.7.4 "second"). */

@@ -19,17 +19,14 @@ import { DeferredWork } from './deferred.ts';
 import { TcpCounters } from './counters.ts';
 import { IsnGenerator } from './isn.ts';
 import { PayloadSlab } from './payload-slab.ts';
-import { RateLimit } from './rate-limit.ts';
+import { PortSelector } from './ports.ts';
+import { ChallengeAckBudget } from './rate-limit.ts';
 import { seqAdd, seqBetween } from './seq.ts';
 import { TCP_EVENTS } from './state.ts';
-import { SynCookies } from './syn-cookies.ts';
+import { SYNCOOKIE_VALID_MS, SynCookies } from './syn-cookies.ts';
 import type { SendReason, Tcb, TcpContext, TcpProbe } from './tcb.ts';
 import { ACK, clearTcpOptions, emitTcp, newTcpRepr, RST, SYN, TCP_MAX_HEADER, tcpHeaderLength, type TcpRepr, TcpSegment } from './tcp-segment.ts';
 import { TimerQueue } from './timers/queue.ts';
-
-/** Linux's default ip_local_port_range. */
-export const EPHEMERAL_FIRST = 32768;
-export const EPHEMERAL_LAST = 60999;
 
 export interface TcpLayerHost {
   readonly clock: Clock;
@@ -46,6 +43,8 @@ export interface TcpLayerHost {
 export class Listener {
   /** Half-open connections (SYN-RECEIVED) counted against the SYN queue bound. */
   halfOpen = 0;
+  /** When the SYN queue last overflowed (Linux's tcp_synq_overflow stamp). */
+  lastOverflow = -Infinity;
   constructor(
     readonly port: number,
     readonly synBacklog: number,
@@ -76,11 +75,11 @@ export class TcpLayer implements TcpContext {
   private readonly gsoMaxSize: number;
   /** One options object for every ipv4.send: IPv4 completes (or offloads) our checksum. */
   private readonly sendOptions = { checksumField: 16, segmentSize: 0 };
-  private readonly random: () => number;
+  private readonly ports: PortSelector;
   private readonly host: TcpLayerHost;
   private readonly cookies: SynCookies;
   private readonly slab = new PayloadSlab();
-  private readonly challengeAcks: RateLimit;
+  private readonly challengeAcks: ChallengeAckBudget;
   /** Output and ACKs put off to the end of the receive batch or of the turn. */
   private readonly deferred: DeferredWork<Tcb>;
   private closed = false;
@@ -94,12 +93,13 @@ export class TcpLayer implements TcpContext {
     this.mtu = host.mtu;
     this.isnGenerator = new IsnGenerator(host.clock, host.seed);
     this.timers = new TimerQueue(host.clock);
-    this.random = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0x7c9);
+    this.ports = new PortSelector(host.seed);
     // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
     this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
     this.gsoMaxSize = host.ipv4.gsoMaxSize;
-    this.cookies = new SynCookies(this.isnGenerator, host.clock, this.config, host.ip, host.mtu);
-    this.challengeAcks = new RateLimit(host.clock, this.config.challengeAckLimit);
+    this.cookies = new SynCookies(host.seed, host.clock, this.config, host.ip, host.mtu);
+    const challengeRandom = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0xc4a11);
+    this.challengeAcks = new ChallengeAckBudget(host.clock, this.config.challengeAckLimit, challengeRandom);
     // With offloads the kernel has checked (or will complete) the checksum: we skip ours then.
     host.ipv4.register(
       PROTO_TCP,
@@ -252,15 +252,9 @@ export class TcpLayer implements TcpContext {
     }
   }
 
-  /** A free local port for a connection to remoteIp:remotePort (Linux's range, random start). */
+  /** A free local port for a connection to remoteIp:remotePort (RFC 6056 algorithm 4, ports.ts). */
   ephemeralPort(remoteIp: number, remotePort: number): number | null {
-    const span = EPHEMERAL_LAST - EPHEMERAL_FIRST + 1;
-    const start = Math.floor(this.random() * span);
-    for (let i = 0; i < span; i++) {
-      const port = EPHEMERAL_FIRST + ((start + i) % span);
-      if (!this.listeners.has(port) && !this.find(port, remoteIp, remotePort)) return port;
-    }
-    return null;
+    return this.ports.select(this.ip, remoteIp, remotePort, (port) => !this.listeners.has(port) && !this.find(port, remoteIp, remotePort));
   }
 
   /** Creates a connection in CLOSED, ready for openActive (which sends its SYN). */
@@ -323,8 +317,10 @@ export class TcpLayer implements TcpContext {
     const flags = seg.flags;
     if (flags & RST) return this.counters.drop('tcp-listen-rst'); // first: an RST is ignored
     if (flags & ACK) {
-      // second: an ACK is bad here, unless it completes a SYN cookie handshake.
-      if (!(flags & SYN) && this.config.synCookies && this.acceptCookie(listener, seg, remoteIp)) return;
+      // second: an ACK is bad here, unless it completes a SYN cookie handshake; cookies are
+      // checked only after a recent overflow (Linux tcp_synq_no_recent_overflow).
+      const recentOverflow = this.clock.now() - listener.lastOverflow <= SYNCOOKIE_VALID_MS;
+      if (!(flags & SYN) && this.config.synCookies && recentOverflow && this.acceptCookie(listener, seg, remoteIp)) return;
       this.counters.drop('tcp-listen-ack');
       this.sendResetFor(seg, remoteIp);
       return;
@@ -332,6 +328,7 @@ export class TcpLayer implements TcpContext {
     if (!(flags & SYN)) return this.counters.drop('tcp-listen-no-syn');
     if (listener.halfOpen >= listener.synBacklog) {
       // The SYN queue is full: answer statelessly with a cookie, or drop (RFC 4987 3.6).
+      listener.lastOverflow = this.clock.now();
       if (this.config.synCookies) this.sendSynCookie(seg, remoteIp);
       else this.counters.drop('tcp-syn-queue-full');
       return;
@@ -358,7 +355,10 @@ export class TcpLayer implements TcpContext {
 
   private acceptCookie(listener: Listener, seg: TcpSegment, remoteIp: number): boolean {
     const cookie = this.cookies.check(seg, remoteIp);
-    if (cookie === null) return false;
+    if (cookie === null) {
+      this.counters.synCookiesFailed++;
+      return false;
+    }
     const conn = this.newPassive(listener, seg, remoteIp);
     conn.openFromCookie(cookie.irs, cookie.iss, cookie.mss, cookie.options);
     this.counters.synCookiesAccepted++;

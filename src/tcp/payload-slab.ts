@@ -1,12 +1,14 @@
 // Received payloads, copied out of the device's buffer (which the next frame overwrites) into
-// memory the application will own. Payloads of at least SLAB_MIN_PAYLOAD bytes are carved
-// from a shared slab rather than given an ArrayBuffer each (smaller ones come from Node's own
-// Buffer pool): one backing store per SLAB_SIZE bytes instead of one per segment keeps the
-// garbage collector's work per 64 KB super-frame small. A chunk the application keeps holds
-// its slab, as Node's pool does.
+// memory the application will own. Large payloads (a 64 KB super-frame) are carved from a
+// shared slab rather than given an ArrayBuffer each: one backing store per SLAB_SIZE bytes
+// instead of one per segment keeps the garbage collector's work small on the bulk path,
+// with no second copy. A chunk the application keeps holds its whole slab, so only chunks of
+// at least SLAB_SIZE / 8 come from it: a kept chunk pins at most 8 times its length, as
+// Linux bounds an skb's truesize against its length (tcp_collapse copies small data out of
+// large buffers). Smaller payloads get memory of their own (those under 4 KB from Node's pool).
 
-const SLAB_MIN_PAYLOAD = 4096;
-const SLAB_SIZE = 1024 * 1024;
+const SLAB_SIZE = 256 * 1024;
+export const SLAB_MIN_PAYLOAD = SLAB_SIZE / 8;
 
 export class PayloadSlab {
   private slab: Buffer = Buffer.alloc(0);

@@ -4,6 +4,9 @@
 
 import { seqAdd, seqGt, seqLe, seqLt, seqSub } from './seq.ts';
 
+/** Why insert dropped (some of) a segment (the counters' drop reasons). */
+export type ReassemblyDrop = 'tcp-ooo-queue-full' | 'tcp-data-past-fin' | 'tcp-fin-inconsistent';
+
 interface Piece {
   seq: number;
   data: Buffer;
@@ -55,10 +58,21 @@ export class ReassemblyQueue {
 
   /**
    * Stores a copy of the parts of buf[off, off+len) (sequence number seq) not already held;
-   * `fin` marks a FIN right after it. Returns false when the queue is full.
+   * `fin` marks a FIN right after it. A FIN fixes the end of the stream (RFC 9293 3.10.7.4):
+   * text beyond a FIN held is dropped, and so is a FIN at another place; text held beyond a
+   * new FIN is dropped when it comes (Linux purges it when the FIN is taken, tcp_fin).
+   * Returns null, or why (some of) the segment was dropped.
    */
-  insert(seq: number, buf: Buffer, off: number, len: number, fin: boolean): boolean {
-    const end = seqAdd(seq, len);
+  insert(seq: number, buf: Buffer, off: number, len: number, fin: boolean): ReassemblyDrop | null {
+    let end = seqAdd(seq, len);
+    let dropped: ReassemblyDrop | null = null;
+    if (fin && this.finElsewhere(end)) return 'tcp-fin-inconsistent';
+    if (this.hasFin && seqGt(end, this.finSeq)) {
+      if (!seqLt(seq, this.finSeq)) return 'tcp-data-past-fin';
+      len = seqSub(this.finSeq, seq);
+      end = this.finSeq;
+      dropped = 'tcp-data-past-fin';
+    } else if (fin && this.dropFrom(end)) dropped = 'tcp-data-past-fin';
     this.lastReceived = seq;
     const recent = this.recent;
     if (this.recentCount === 0 || seq !== this.lastEnd) {
@@ -71,6 +85,7 @@ export class ReassemblyQueue {
       this.finSeq = end;
       this.hasFin = true;
     }
+    if (len === 0) return dropped;
     const list = this.pieces;
     let cur = seq;
     let i = 0;
@@ -84,7 +99,7 @@ export class ReassemblyQueue {
         continue;
       }
       const holeEnd = next && seqLt(next.seq, end) ? next.seq : end;
-      if (list.length >= this.maxPieces) return false;
+      if (list.length >= this.maxPieces) return 'tcp-ooo-queue-full';
       const n = seqSub(holeEnd, cur);
       const from = off + seqSub(cur, seq);
       const data = Buffer.allocUnsafe(n);
@@ -94,7 +109,36 @@ export class ReassemblyQueue {
       i++;
       cur = holeEnd;
     }
-    return true;
+    return dropped;
+  }
+
+  /** A FIN is held, not at `end`. */
+  finElsewhere(end: number): boolean {
+    return this.hasFin && end !== this.finSeq;
+  }
+
+  /** How much of len bytes at seq comes before the FIN held (all when none is). */
+  beforeFin(seq: number, len: number): number {
+    if (!this.hasFin || !seqGt(seqAdd(seq, len), this.finSeq)) return len;
+    return Math.max(0, seqSub(this.finSeq, seq));
+  }
+
+  /** Forgets what is held from `end` on; returns whether there was any. */
+  dropFrom(end: number): boolean {
+    const list = this.pieces;
+    let keep = list.length;
+    while (keep > 0 && !seqLt(list[keep - 1]!.seq, end)) keep--;
+    let trimmed = keep < list.length;
+    for (let i = keep; i < list.length; i++) this.bytes -= list[i]!.data.length;
+    list.length = keep;
+    const last = list[keep - 1];
+    if (last && seqGt(pieceEnd(last), end)) {
+      const n = seqSub(end, last.seq);
+      this.bytes -= last.data.length - n;
+      last.data = last.data.subarray(0, n);
+      trimmed = true;
+    }
+    return trimmed;
   }
 
   /**

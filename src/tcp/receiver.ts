@@ -21,12 +21,26 @@ export function acceptData(c: Tcb, seg: TcpSegment, seq: number, off: number, le
     // (RFC 5681 4.2). Text held already is a duplicate: reported first, then the block
     // that holds it (RFC 2883 4.1.3 / 4.2).
     if (len > 0 && c.reassembly.holds(seq, seqAdd(seq, len))) noteDuplicate(c, seq, seqAdd(seq, len));
-    if (!c.reassembly.insert(seq, seg.buf, off, len, fin)) c.ctx.counters.drop('tcp-ooo-queue-full');
+    const dropped = c.reassembly.insert(seq, seg.buf, off, len, fin);
+    if (dropped !== null) c.ctx.counters.drop(dropped);
     c.ack.ackNow();
     // The segments after a hole are acknowledged at once too (quick-ACK mode).
     if (c.config.maxQuickAcks > 0) c.ack.enterQuickAck(c.config.maxQuickAcks, c.config.receiveBufferSize, rcv.mss);
     return;
   }
+  // The first FIN fixes the end of the stream (RFC 9293 3.10.7.4): text beyond a FIN held is
+  // not accepted, a FIN elsewhere is inconsistent; an in-order FIN drops what is held beyond
+  // it (as Linux's tcp_fin purges the out-of-order queue).
+  const q = c.reassembly;
+  if (fin ? q.finElsewhere(seqAdd(seq, len)) : q.beforeFin(seq, len) < len) {
+    if (fin) {
+      c.ack.ackNow();
+      return c.ctx.counters.drop('tcp-fin-inconsistent');
+    }
+    len = q.beforeFin(seq, len);
+    c.ctx.counters.drop('tcp-data-past-fin');
+  }
+  if (fin && q.dropFrom(seqAdd(seq, len))) c.ctx.counters.drop('tcp-data-past-fin');
   const filledHole = !c.reassembly.isEmpty;
   if (len > 0) {
     const data = c.ctx.copyPayload(seg.buf, off, len);

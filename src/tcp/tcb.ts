@@ -177,6 +177,8 @@ export abstract class Tcb implements AckHost {
   tsRecent = 0;
   /** RCV.NXT in our last ACK (RFC 7323 4.3 Last.ACK.sent). */
   lastAckSent = 0;
+  /** When we last answered an invalid segment with an ACK (Linux last_oow_ack_time; rate-limit.ts). */
+  lastOowAckAt = -Infinity;
   sackPermitted = false;
   /**
    * A duplicate range to report in the first SACK block of our next ACK (RFC 2883 4), once;

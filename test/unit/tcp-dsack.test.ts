@@ -67,7 +67,7 @@ test("the peer's D-SACK (a block at or below its ACK, or inside the next block) 
   assert.is(h.stack.tcp.counters.dsacksReceived, 1);
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: start + 2000, flags: ACK, sack: [start + 3000, start + 3500, start + 3000, start + 4000] });
   assert.is(h.stack.tcp.counters.dsacksReceived, 2);
-  assert.is(h.connection(80)!.scoreboard.sackedBytes, 1000);
+  assert.is(h.connection(80)!.sent.sackedBytes, 1000);
 });
 
 test.run();

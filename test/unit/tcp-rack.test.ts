@@ -295,7 +295,7 @@ test("the issue's scenario: of six segments 2 and 4 are lost, 3 and 5-6 SACKed: 
   assert.equal(look(), [1], 'after the timeout, the first hole (cwnd is one segment)');
   assert.is(f.counters.timeouts, 1);
   assert.is(f.conn.recoveryPhase, 'loss');
-  assert.is(f.conn.scoreboard.sackedBytes, 3 * MSS, 'the SACK information outlives the timeout');
+  assert.is(f.conn.sent.sackedBytes, 3 * MSS, 'the SACK information outlives the timeout');
   // Segment 1 arrives: the ACK covers 2, SACKed; the other hole follows, not 4 or 5.
   await f.h.advance(100);
   f.ack(3, [4, 6]);

@@ -36,6 +36,8 @@ test('a SYN on an established connection gets a challenge ACK, in or out of the 
   const o = await acceptOne(h);
   h.inject({ dstPort: 80, seq: o.peerSeq + 10, flags: SYN });
   expectSegment(h.one(), flags(ACK), seq(o.iss + 1), ack(o.peerSeq));
+  // One challenge per connection per tcp_invalid_ratelimit (500 ms).
+  await h.advance(500);
   h.inject({ dstPort: 80, seq: o.peerSeq - 5000, flags: SYN });
   expectSegment(h.one(), flags(ACK), ack(o.peerSeq));
   assert.is(h.connection(80)!.state, 'ESTABLISHED');
@@ -59,15 +61,22 @@ test('ACK acceptability (RFC 5961 5.2): an ACK of unsent data is answered and dr
   assert.is(got, 'fine');
 });
 
-test('challenge ACKs are limited to 1000 per second across the stack (RFC 5961 7)', async () => {
-  const h = await TcpHarness.create();
+test('challenge ACKs are limited to about 1000 per second across the stack (RFC 5961 7), the budget drawn at random each second', async () => {
+  // Without the per-connection limit, to see the layer's budget alone.
+  const h = await TcpHarness.create({ tcp: { invalidRateLimitMs: 0 } });
   const o = await acceptOne(h);
-  for (let i = 0; i < 1500; i++) h.inject({ dstPort: 80, seq: o.peerSeq + 1 + i, flags: RST });
-  assert.is(h.sent().length, 1000);
-  assert.is(h.stack.tcp.counters.drops['tcp-challenge-ack-limited'], 500);
+  for (let i = 0; i < 2000; i++) h.inject({ dstPort: 80, seq: o.peerSeq + 1 + i, flags: RST });
+  const first = h.sent().length;
+  assert.ok(first >= 500 && first < 1500, `${first} in [500, 1500)`);
+  assert.is(h.stack.tcp.counters.drops['tcp-challenge-ack-limited'], 2000 - first);
   await h.advance(500);
   for (let i = 0; i < 1000; i++) h.inject({ dstPort: 80, seq: o.peerSeq + 1 + i, flags: RST });
-  assert.is(h.sent().length, 500);
+  assert.is(h.sent().length, 0, 'the same second: nothing left');
+  await h.advance(500);
+  for (let i = 0; i < 2000; i++) h.inject({ dstPort: 80, seq: o.peerSeq + 1 + i, flags: RST });
+  const second = h.sent().length;
+  assert.ok(second >= 500 && second < 1500);
+  assert.is.not(second, first, 'a new budget each second');
   assert.is(h.connection(80)!.state, 'ESTABLISHED');
 });
 

@@ -5,26 +5,30 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SackScoreboard } from '../../src/tcp/recovery/scoreboard.ts';
+import { SentSegments } from '../../src/tcp/recovery/sent-log.ts';
 import { acceptOne } from '../helpers/tcp-open.ts';
 import { ACK, ack, expectSegment, flags, payloadLength, seq, SYN, TcpHarness } from '../helpers/tcp-harness.ts';
 
 const MSS = 1460;
 
-test('scoreboard: blocks merge, SND.UNA advances past them, blocks outside the window are ignored', () => {
+test('scoreboard: blocks mark whole segments, SND.UNA advances past them, blocks outside the window are ignored', () => {
   const s = new SackScoreboard();
+  const log = new SentSegments(1024);
   const una = 0xfffff000; // across the wrap
   const at = (n: number) => (una + n) >>> 0;
+  log.appendSent(una, at(10_000), 0, 500);
+  const sink = { delivered: () => {} };
   const blocks = new Uint32Array([at(3000), at(4000), at(1000), at(2000), at(1900), at(3100)]);
-  assert.ok(s.update(una, at(10_000), blocks, 3));
-  assert.is(s.sackedBytes, 3000); // [1000, 4000)
-  assert.is(s.sackedIn(una, at(10_000)), 3000);
-  // Blocks outside (SND.UNA, SND.MAX] are ignored (a D-SACK, or forged).
-  assert.is(s.update(una, at(10_000), new Uint32Array([at(-500), at(-100), at(9000), at(12_000)]), 2), false);
-  assert.ok(s.renegedAt(at(1000)));
-  s.advance(at(2500));
-  assert.is(s.sackedBytes, 1500);
-  s.advance(at(5000));
-  assert.ok(s.isEmpty);
+  assert.ok(s.update(log, una, at(10_000), blocks, 3, sink));
+  assert.is(log.sackedBytes, 3000); // [1000, 4000)
+  // Blocks outside (SND.UNA, SND.MAX] are ignored (a D-SACK, or forged); inside a segment, nothing is marked.
+  assert.is(s.update(log, una, at(10_000), new Uint32Array([at(-500), at(-100), at(9000), at(12_000), at(5100), at(5300)]), 3, sink), false);
+  log.acknowledge(at(1000), sink);
+  assert.ok(log.reneged);
+  log.acknowledge(at(2500), sink);
+  assert.is(log.sackedBytes, 1500);
+  log.acknowledge(at(5000), sink);
+  assert.is(log.sackedBytes, 0);
 });
 
 test('SACK is negotiated, and out-of-order data is reported with the newest block first', async () => {
@@ -101,7 +105,7 @@ test('SACK recovery: the first ACK showing a loss retransmits it, then every oth
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: at(10), flags: ACK });
   assert.is(conn.recovery.inRecovery, false);
   assert.is(h.stack.tcp.counters.fastRetransmits, 1);
-  assert.is(conn.scoreboard.isEmpty, true);
+  assert.is(conn.sent.sackedBytes, 0);
 });
 
 test('a lost retransmission is sent again once data sent after it is SACKed (no RTO)', async () => {

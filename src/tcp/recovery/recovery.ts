@@ -26,7 +26,7 @@ export function maybeEnterRecovery(c: Tcb): void {
   const snd = c.snd;
   const r = c.recovery;
   if (r.inRecovery) return;
-  const sack = c.sackPermitted && !c.scoreboard.isEmpty;
+  const sack = c.sackPermitted && c.sent.sackedBytes > 0;
   if (sack ? c.sent.lostBytes === 0 : r.dupAcks < DUP_THRESH || !seqGt(snd.una, r.recover)) return;
   armUndo(c);
   r.recover = snd.max;

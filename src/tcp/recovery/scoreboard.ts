@@ -1,8 +1,14 @@
-// The sender's SACK scoreboard (RFC 2018, RFC 6675 section 3): which ranges above SND.UNA
-// the receiver says it holds, merged. The segments they cover are marked in SentSegments
-// (sent-log.ts), where loss (RACK), the pipe and the next retransmission are decided.
+// The sender's SACK scoreboard (RFC 2018, RFC 6675 section 3), as Linux keeps it: no list of
+// byte ranges, but a SACKED mark on each segment in flight (sent-log.ts), set when one of an
+// ACK's blocks covers the whole segment (a block inside a segment marks nothing, as Linux's
+// tcp_match_skb_to_sack splits only at MSS boundaries). What it holds is thus bounded by the
+// segments in flight, however many blocks a peer sends. This file tags the segments an
+// ACK's blocks cover (tcp_sacktag_write_queue): the blocks in sequence order, and the parts
+// the previous ACK's blocks covered skipped (recv_sack_cache), so that the usual ACK, whose
+// blocks grow by a segment, costs a few steps rather than a walk over every SACKed segment.
 
-import { seqGt, seqLe, seqLt, seqMax, seqMin, seqSub } from '../seq.ts';
+import { seqGt, seqLe, seqLt, seqMax } from '../seq.ts';
+import { type DeliverySink, SACKED, type SentSegments } from './sent-log.ts';
 
 /**
  * RFC 6675 2: DupThresh, the duplicate ACKs that start NewReno's fast retransmit; with SACK,
@@ -10,92 +16,87 @@ import { seqGt, seqLe, seqLt, seqMax, seqMin, seqSub } from '../seq.ts';
  */
 export const DUP_THRESH = 3;
 
-export class SackScoreboard {
-  /** SACKed ranges, sorted and merged: [start0, end0, start1, end1, ...], all above SND.UNA. */
-  private ranges: number[] = [];
-  /** Bytes in all ranges. */
-  sackedBytes = 0;
+/** Blocks an ACK carries at most (RFC 2018 3: 4 fit in the options). */
+const MAX_BLOCKS = 4;
 
-  get isEmpty(): boolean {
-    return this.ranges.length === 0;
-  }
+export class SackScoreboard {
+  /** This ACK's blocks, clipped to (low, SND.MAX] and sorted: [start0, end0, ...]. */
+  private readonly sorted = new Uint32Array(2 * MAX_BLOCKS);
+  private count = 0;
+  /** The previous ACK's blocks (Linux recv_sack_cache): the segments they covered are marked. */
+  private readonly cache = new Uint32Array(2 * MAX_BLOCKS);
+  private cacheCount = 0;
+  /** Segments looked at and searches made, since the connection began (an operation count). */
+  steps = 0;
 
   /**
-   * Takes the SACK blocks of an ACK. Blocks outside (SND.UNA, SND.MAX] are ignored, as RFC
-   * 2018 and 5961 advise (a D-SACK or a forged block). Returns whether anything new was learnt.
+   * Marks the segments the blocks cover, telling `sink` (RACK) of each newly SACKed one.
+   * Blocks outside (low, high] are ignored, as RFC 2018 and 5961 advise (a D-SACK, or a
+   * forged block). The blocks go in sequence order, as Linux's tcp_sacktag_write_queue
+   * sorts them: the receiver lists the newest first, and that order would look like
+   * reordering to RACK. Returns whether any segment was newly SACKed.
    */
-  update(sndUna: number, sndMax: number, blocks: Uint32Array, count: number): boolean {
+  update(log: SentSegments, low: number, high: number, blocks: Uint32Array, count: number, sink: DeliverySink): boolean {
+    const b = this.sorted;
+    let n = 0;
+    for (let i = 0; i < count && i < MAX_BLOCKS; i++) {
+      const start = blocks[2 * i]!;
+      const end = blocks[2 * i + 1]!;
+      if (!seqLt(start, end) || seqLe(end, low) || seqGt(end, high)) continue;
+      let k = n++;
+      for (; k > 0 && seqLt(start, b[2 * k - 2]!); k--) {
+        b[2 * k] = b[2 * k - 2]!;
+        b[2 * k + 1] = b[2 * k - 1]!;
+      }
+      b[2 * k] = seqMax(start, low);
+      b[2 * k + 1] = end;
+    }
+    this.count = n;
     let learnt = false;
-    for (let i = 0; i < count; i++) {
-      let start = blocks[2 * i]!;
-      let end = blocks[2 * i + 1]!;
-      if (!seqLt(start, end) || seqLe(end, sndUna) || seqGt(end, sndMax)) continue;
-      start = seqMax(start, sndUna);
-      end = seqMin(end, sndMax);
-      if (this.add(start, end)) learnt = true;
+    for (let i = 0; i < n; i++) if (this.tag(log, b[2 * i]!, b[2 * i + 1]!, sink)) learnt = true;
+    this.cache.set(b);
+    this.cacheCount = n;
+    return learnt;
+  }
+
+  /** Marks the segments wholly inside [start, end), jumping over those a cached block held. */
+  private tag(log: SentSegments, start: number, end: number, sink: DeliverySink): boolean {
+    let learnt = false;
+    this.steps++;
+    let i = log.indexAfter(start);
+    while (i < log.count) {
+      const s = log.startOf(i);
+      const e = log.endOf(i);
+      if (seqLt(end, e)) break;
+      this.steps++;
+      const cached = this.cachedEnd(s, e);
+      if (cached !== -1) {
+        // Everything wholly inside that block was marked on the previous ACK.
+        this.steps++;
+        i = log.indexAfter(cached);
+        continue;
+      }
+      if (!seqLt(s, start) && !(log.flagsOf(i) & SACKED)) {
+        log.sackRecord(i, sink);
+        learnt = true;
+      }
+      i++;
     }
     return learnt;
   }
 
-  private add(start: number, end: number): boolean {
-    const r = this.ranges;
-    // Find where [start, end) goes, merging every range it touches.
-    let i = 0;
-    while (i < r.length && seqLt(r[i + 1]!, start)) i += 2;
-    let j = i;
-    let newStart = start;
-    let newEnd = end;
-    while (j < r.length && seqLe(r[j]!, end)) {
-      newStart = seqMin(newStart, r[j]!);
-      newEnd = seqMax(newEnd, r[j + 1]!);
-      j += 2;
+  /** The end of the cached block that holds [s, e) wholly, or -1. */
+  private cachedEnd(s: number, e: number): number {
+    const c = this.cache;
+    for (let k = 0; k < this.cacheCount; k++) {
+      if (seqLe(c[2 * k]!, s) && seqLe(e, c[2 * k + 1]!)) return c[2 * k + 1]!;
     }
-    let removed = 0;
-    for (let k = i; k < j; k += 2) removed += seqSub(r[k + 1]!, r[k]!);
-    const added = seqSub(newEnd, newStart) - removed;
-    r.splice(i, j - i, newStart, newEnd);
-    this.sackedBytes += added;
-    return added > 0;
+    return -1;
   }
 
-  /** SND.UNA moved to `ack`: forget what is now cumulatively acknowledged. */
-  advance(ack: number): void {
-    const r = this.ranges;
-    let drop = 0;
-    while (drop < r.length && seqLe(r[drop + 1]!, ack)) {
-      this.sackedBytes -= seqSub(r[drop + 1]!, r[drop]!);
-      drop += 2;
-    }
-    if (drop > 0) r.splice(0, drop);
-    if (r.length > 0 && seqLt(r[0]!, ack)) {
-      this.sackedBytes -= seqSub(ack, r[0]!);
-      r[0] = ack;
-    }
-  }
-
+  /** The segments' marks were cleared (reneging, a timeout without SACK, close): so is the cache. */
   clear(): void {
-    this.ranges = [];
-    this.sackedBytes = 0;
-  }
-
-  /** SACKed bytes in [a, b). */
-  sackedIn(a: number, b: number): number {
-    let n = 0;
-    const r = this.ranges;
-    for (let i = 0; i < r.length; i += 2) {
-      const s = seqMax(r[i]!, a);
-      const e = seqMin(r[i + 1]!, b);
-      if (seqLt(s, e)) n += seqSub(e, s);
-    }
-    return n;
-  }
-
-  /**
-   * Linux's tcp_check_sack_reneging: a cumulative ACK that stops where a SACKed block starts
-   * means the receiver dropped data it had SACKed (a correct receiver would have acknowledged
-   * it cumulatively).
-   */
-  renegedAt(ack: number): boolean {
-    return this.ranges.length > 0 && this.ranges[0] === ack;
+    this.count = 0;
+    this.cacheCount = 0;
   }
 }

@@ -180,18 +180,32 @@ export class SentSegments {
   sacked(start: number, end: number, sink: DeliverySink): void {
     for (let i = this.indexAfter(start); i < this.count; i++) {
       const j = this.at(i);
-      const s = this.start[j]!;
-      const e = this.end[j]!;
-      if (before(end, e)) return;
-      const f = this.flag[j]!;
-      if (before(s, start) || f & SACKED) continue;
-      const len = (e - s) >>> 0;
-      this.sackedBytes += len;
-      if (f & LOST) this.lostBytes -= len;
-      if (f & RETRANS_IN_FLIGHT) this.retransInFlightBytes -= len;
-      this.flag[j] = (f & EVER_RETRANSMITTED) | SACKED;
-      sink.delivered(s, e, this.sentAt[j]!, f);
+      if (before(end, this.end[j]!)) return;
+      if (!before(this.start[j]!, start)) this.sackRecord(i, sink);
     }
+  }
+
+  /** Record i is SACKed (Linux tcp_sacktag_one): marked, and `sink` told, unless it was already. */
+  sackRecord(i: number, sink: DeliverySink): void {
+    const j = this.at(i);
+    const f = this.flag[j]!;
+    if (f & SACKED) return;
+    const s = this.start[j]!;
+    const e = this.end[j]!;
+    const len = (e - s) >>> 0;
+    this.sackedBytes += len;
+    if (f & LOST) this.lostBytes -= len;
+    if (f & RETRANS_IN_FLIGHT) this.retransInFlightBytes -= len;
+    this.flag[j] = (f & EVER_RETRANSMITTED) | SACKED;
+    sink.delivered(s, e, this.sentAt[j]!, f);
+  }
+
+  /**
+   * Linux's tcp_check_sack_reneging: after a cumulative ACK the first record is SACKed, so
+   * the ACK stopped where SACKed data starts (a correct receiver would have acknowledged it).
+   */
+  get reneged(): boolean {
+    return this.count > 0 && (this.flag[this.head]! & SACKED) !== 0;
   }
 
   /** Record i is lost (Linux tcp_mark_skb_lost): a retransmission of it in flight was lost too. */
