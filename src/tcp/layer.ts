@@ -25,7 +25,9 @@ import { TCP_EVENTS } from './state.ts';
 import { SynCookies } from './syn-cookies.ts';
 import type { SendReason, Tcb, TcpContext, TcpProbe } from './tcb.ts';
 import { ACK, clearTcpOptions, emitTcp, newTcpRepr, RST, SYN, TCP_MAX_HEADER, tcpHeaderLength, type TcpRepr, TcpSegment } from './tcp-segment.ts';
-import { TimerQueue } from './timers/queue.ts';
+import { TimeWaitEntry, TimeWaitTable } from './time-wait.ts';
+import { type TimerEntry, TimerQueue } from './timers/queue.ts';
+import { MEMORY_MIN, MemoryBudget } from './memory.ts';
 
 /** Linux's default ip_local_port_range. */
 export const EPHEMERAL_FIRST = 32768;
@@ -63,9 +65,13 @@ export class TcpLayer implements TcpContext {
   readonly isnGenerator: IsnGenerator;
   /** The observer of every segment, state change and congestion change (Stack.setProbe). */
   probe: TcpProbe | null = null;
-  /** Every connection's one timer, in one heap under one clock timer. */
-  readonly timers: TimerQueue<Tcb>;
+  /** Every connection's one timer (and every TIME-WAIT entry's), in one heap under one clock timer. */
+  readonly timers: TimerQueue<TimerEntry>;
   private readonly table = new ConnectionTable();
+  /** Compact TIME-WAIT entries (Linux inet_timewait_sock), capped by maxTimeWait. */
+  private readonly timeWait: TimeWaitTable;
+  /** The buffers of all connections against tcp_mem-like limits. */
+  readonly memory: MemoryBudget;
   readonly listeners = new Map<number, Listener>();
   private readonly segment = new TcpSegment();
   /** A second view, for the probe's look at what we send. */
@@ -94,6 +100,8 @@ export class TcpLayer implements TcpContext {
     this.mtu = host.mtu;
     this.isnGenerator = new IsnGenerator(host.clock, host.seed);
     this.timers = new TimerQueue(host.clock);
+    this.timeWait = new TimeWaitTable(this, this.config.timeWaitMs);
+    this.memory = new MemoryBudget(this.config, this.counters);
     this.random = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0x7c9);
     // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
     this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
@@ -111,8 +119,9 @@ export class TcpLayer implements TcpContext {
     host.onBatchEnd?.(() => this.deferred.endBatch());
   }
 
+  /** Connections and TIME-WAIT entries held. */
   get size(): number {
-    return this.table.size;
+    return this.table.size + this.timeWait.size;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -180,11 +189,63 @@ export class TcpLayer implements TcpContext {
   /** Called by a connection entering CLOSED. */
   remove(conn: Tcb): void {
     if (this.table.remove(conn)) this.counters.connections--;
+    if (conn.orphaned) this.counters.orphans--;
     if (conn.listenerPort >= 0) {
       const l = this.listeners.get(conn.listenerPort);
       if (l) l.halfOpen--;
       conn.listenerPort = -1;
     }
+  }
+
+  /**
+   * The connection reached TIME-WAIT: a compact entry answers for it from now on and the
+   * connection is done (Linux tcp_time_wait). With maxTimeWait entries already, it closes
+   * without TIME-WAIT ("TCP: time wait bucket table overflow"), counted.
+   */
+  enterTimeWait(conn: Tcb): void {
+    if (this.timeWait.size >= this.config.maxTimeWait) {
+      this.counters.timeWaitOverflows++;
+      conn.destroy(null, TCP_EVENTS.timeWaitOverflow);
+      return;
+    }
+    const rcv = conn.rcv;
+    const window = Math.min((rcv.adv - rcv.nxt) >>> 0 >>> rcv.wscale, 0xffff);
+    const tw = new TimeWaitEntry(this.timeWait, conn.localIp, conn.localPort, conn.remoteIp, conn.remotePort, conn.snd.max, rcv.nxt, window, conn.tsEnabled, conn.tsRecent);
+    conn.destroy(null, TCP_EVENTS.timeWaitTimeout, false);
+    this.timeWait.add(tw);
+  }
+
+  /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> from a TIME-WAIT entry (Linux tcp_v4_timewait_ack). */
+  sendTimeWaitAck(tw: TimeWaitEntry): void {
+    const r = this.repr;
+    clearTcpOptions(r);
+    r.srcPort = tw.localPort;
+    r.dstPort = tw.remotePort;
+    r.seq = tw.sndNxt;
+    r.ack = tw.rcvNxt;
+    r.flags = ACK;
+    r.window = tw.window;
+    r.urgentPointer = 0;
+    if (tw.tsEnabled) {
+      r.hasTimestamp = true;
+      r.tsVal = this.timestampNow();
+      r.tsEcr = tw.tsRecent;
+    }
+    this.send(null, tw.remoteIp, 0, 0, 'ack');
+  }
+
+  orphanCount(delta: number): void {
+    this.counters.orphans += delta;
+  }
+
+  /**
+   * Linux tcp_check_oom: orphans too many (tcp_too_many_orphans, shifted to count an idle
+   * one double), or the budget past its high mark while conn holds more than its minimum
+   * (tcp_out_of_memory).
+   */
+  checkOom(conn: Tcb, shift: number): boolean {
+    if (this.counters.orphans << shift > this.config.maxOrphans) return true;
+    return this.memory.exhausted && conn.sendCharged > MEMORY_MIN;
   }
 
   /** Starts a segment for conn in the shared repr (ports set, options cleared). */
@@ -224,6 +285,11 @@ export class TcpLayer implements TcpContext {
     return this.table.find(localPort, remoteIp, remotePort);
   }
 
+  /** The TIME-WAIT entry of a 4-tuple, if it is waiting. */
+  findTimeWait(localPort: number, remoteIp: number, remotePort: number): TimeWaitEntry | undefined {
+    return this.timeWait.find(localPort, remoteIp, remotePort);
+  }
+
   private add(conn: Connection): void {
     this.table.add(conn);
     this.counters.connections++;
@@ -232,6 +298,11 @@ export class TcpLayer implements TcpContext {
   /** Every connection (for tests and statistics). */
   all(): IterableIterator<Connection> {
     return this.table.all();
+  }
+
+  /** Every TIME-WAIT entry (for tests and statistics). */
+  allTimeWait(): IterableIterator<TimeWaitEntry> {
+    return this.timeWait.all();
   }
 
   listen(port: number, backlog: number, onAccept: (conn: Connection) => void): Listener | 'EADDRINUSE' {
@@ -263,8 +334,16 @@ export class TcpLayer implements TcpContext {
     return null;
   }
 
-  /** Creates a connection in CLOSED, ready for openActive (which sends its SYN). */
-  connect(remoteIp: number, remotePort: number, localPort?: number): Connection | 'EADDRINUSE' | 'EADDRNOTAVAIL' {
+  /**
+   * Creates a connection in CLOSED, ready for openActive (which sends its SYN). Past
+   * maxConnections: ENOBUFS, what Linux's connect() says when it cannot get the resources
+   * for a connection (EADDRNOTAVAIL already means the ports ran out).
+   */
+  connect(remoteIp: number, remotePort: number, localPort?: number): Connection | 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'ENOBUFS' {
+    if (this.table.size >= this.config.maxConnections) {
+      this.counters.drop('tcp-connection-limit');
+      return 'ENOBUFS';
+    }
     const port = localPort || this.ephemeralPort(remoteIp, remotePort);
     if (port === null) return 'EADDRNOTAVAIL';
     if (this.find(port, remoteIp, remotePort)) return 'EADDRINUSE';
@@ -299,15 +378,13 @@ export class TcpLayer implements TcpContext {
     if (probe !== null) probe.tcpSegment('in', conn ?? null, seg, null);
     if (conn) {
       conn.stats.segmentsIn++;
-      // A new SYN for a TIME-WAIT connection with a higher sequence number may reopen it
-      // (RFC 6191 2, as Linux does): the old incarnation is forgotten.
-      const f = seg.flags;
-      if (conn.state === 'TIME-WAIT' && (f & (SYN | ACK | RST)) === SYN && ((seg.seq - conn.rcv.nxt) | 0) > 0 && this.listeners.has(localPort)) {
-        conn.destroy(null, TCP_EVENTS.timeWaitReused);
-      } else {
-        conn.receive(seg);
-        return;
-      }
+      conn.receive(seg);
+      return;
+    }
+    if (this.timeWait.size > 0) {
+      const tw = this.timeWait.find(localPort, remoteIp, seg.srcPort);
+      // A new SYN that ends the wait goes on to the listener (time-wait.ts).
+      if (tw !== undefined && this.timeWait.receive(tw, seg, this.listeners.has(localPort))) return;
     }
     const listener = this.listeners.get(localPort);
     if (!listener) {
@@ -336,6 +413,8 @@ export class TcpLayer implements TcpContext {
       else this.counters.drop('tcp-syn-queue-full');
       return;
     }
+    // Past maxConnections a SYN is dropped, as Linux drops one for a full accept queue (tcp_abort_on_overflow = 0).
+    if (this.table.size >= this.config.maxConnections) return this.counters.drop('tcp-connection-limit');
     this.newPassive(listener, seg, remoteIp).openPassive(seg);
   }
 
@@ -359,6 +438,10 @@ export class TcpLayer implements TcpContext {
   private acceptCookie(listener: Listener, seg: TcpSegment, remoteIp: number): boolean {
     const cookie = this.cookies.check(seg, remoteIp);
     if (cookie === null) return false;
+    if (this.table.size >= this.config.maxConnections) {
+      this.counters.drop('tcp-connection-limit');
+      return true;
+    }
     const conn = this.newPassive(listener, seg, remoteIp);
     conn.openFromCookie(cookie.irs, cookie.iss, cookie.mss, cookie.options);
     this.counters.synCookiesAccepted++;
@@ -437,6 +520,7 @@ export class TcpLayer implements TcpContext {
   /** Closing the stack resets every connection, as a host going down would. */
   close(): void {
     for (const conn of [...this.all()]) abort(conn, null, TCP_EVENTS.stackClosed);
+    this.timeWait.clear();
     this.listeners.clear();
     this.counters.listeners = 0;
     this.timers.stop();
