@@ -4,8 +4,6 @@
 // address (thousands of connections then cost no Map each). The same table holds the
 // compact TIME-WAIT entries (time-wait.ts).
 
-import type { Connection } from './connection.ts';
-
 /** What the table keys an entry by. */
 export interface FourTuple {
   readonly localPort: number;
@@ -13,7 +11,7 @@ export interface FourTuple {
   readonly remotePort: number;
 }
 
-export class ConnectionTable<T extends FourTuple = Connection> {
+export class ConnectionTable<T extends FourTuple> {
   private readonly byPorts = new Map<number, T | Map<number, T>>();
   private count = 0;
 

@@ -67,7 +67,7 @@ export class TcpLayer implements TcpContext {
   probe: TcpProbe | null = null;
   /** Every connection's one timer (and every TIME-WAIT entry's), in one heap under one clock timer. */
   readonly timers: TimerQueue<TimerEntry>;
-  private readonly table = new ConnectionTable();
+  private readonly table = new ConnectionTable<Connection>();
   /** Compact TIME-WAIT entries (Linux inet_timewait_sock), capped by maxTimeWait. */
   private readonly timeWait: TimeWaitTable;
   /** The buffers of all connections against tcp_mem-like limits. */
@@ -285,6 +285,11 @@ export class TcpLayer implements TcpContext {
     return this.table.find(localPort, remoteIp, remotePort);
   }
 
+  /** Is the 4-tuple taken, by a connection or a TIME-WAIT entry (Linux __inet_check_established, tcp_tw_reuse off)? */
+  private inUse(localPort: number, remoteIp: number, remotePort: number): boolean {
+    return this.find(localPort, remoteIp, remotePort) !== undefined || this.timeWait.find(localPort, remoteIp, remotePort) !== undefined;
+  }
+
   /** The TIME-WAIT entry of a 4-tuple, if it is waiting. */
   findTimeWait(localPort: number, remoteIp: number, remotePort: number): TimeWaitEntry | undefined {
     return this.timeWait.find(localPort, remoteIp, remotePort);
@@ -329,7 +334,7 @@ export class TcpLayer implements TcpContext {
     const start = Math.floor(this.random() * span);
     for (let i = 0; i < span; i++) {
       const port = EPHEMERAL_FIRST + ((start + i) % span);
-      if (!this.listeners.has(port) && !this.find(port, remoteIp, remotePort)) return port;
+      if (!this.listeners.has(port) && !this.inUse(port, remoteIp, remotePort)) return port;
     }
     return null;
   }
@@ -346,7 +351,7 @@ export class TcpLayer implements TcpContext {
     }
     const port = localPort || this.ephemeralPort(remoteIp, remotePort);
     if (port === null) return 'EADDRNOTAVAIL';
-    if (this.find(port, remoteIp, remotePort)) return 'EADDRINUSE';
+    if (this.inUse(port, remoteIp, remotePort)) return 'EADDRINUSE';
     const conn = new Connection(this, this.ip, port, remoteIp, remotePort);
     this.add(conn);
     return conn;

@@ -22,7 +22,6 @@ import type { TcpRepr, TcpSegment } from './tcp-segment.ts';
 import { Deadline, Deadlines } from './timers/deadlines.ts';
 import { RttEstimator } from './timers/rtt.ts';
 import type { MemoryBudget } from './memory.ts';
-import type { TimeWaitEntry } from './time-wait.ts';
 import type { SystemError } from '../util/errors.ts';
 
 /** MSS assumed when the peer sends none (RFC 9293 3.7.1, RFC 1122 4.2.2.6). */
@@ -62,11 +61,20 @@ export interface TcpProbe {
    * A state change, with the event and the RFC section that moved it. A connection hands
    * TIME-WAIT over to a compact entry (time-wait.ts): the end of the wait is the entry's.
    */
-  tcpState(conn: Tcb | TimeWaitEntry, from: TcpState, to: TcpState, event: TcpEvent): void;
+  tcpState(conn: Tcb | TimeWaitView, from: TcpState, to: TcpState, event: TcpEvent): void;
   /** cwnd, ssthresh or the recovery phase changed (conn.cc and conn.recoveryPhase hold the new values). */
   tcpCongestion(conn: Tcb, previous: CongestionSnapshot, cause: string): void;
   /** A new RTT sample or a backoff changed SRTT, RTTVAR or the RTO (read them from conn.rtt). */
   tcpRtt(conn: Tcb, cause: 'sample' | 'backoff'): void;
+}
+
+/** What a probe sees of a TIME-WAIT entry (time-wait.ts TimeWaitEntry). */
+export interface TimeWaitView {
+  readonly state: 'TIME-WAIT' | 'CLOSED';
+  readonly localIp: number;
+  readonly localPort: number;
+  readonly remoteIp: number;
+  readonly remotePort: number;
 }
 
 export interface CongestionSnapshot {

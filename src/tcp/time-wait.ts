@@ -46,6 +46,8 @@ export interface TimeWaitHost {
   readonly probe: TcpProbe | null;
   readonly timers: TimerQueue<TimerEntry>;
   now(): number;
+  /** RFC 5961 7: the challenge-ACK budget shared with the connections. */
+  allowChallengeAck(): boolean;
   /** Sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> for the entry, with its window and timestamp. */
   sendTimeWaitAck(tw: TimeWaitEntry): void;
 }
@@ -115,6 +117,11 @@ export class TimeWaitTable {
     // Acknowledge it, and restart the 2 MSL timeout"; anything else gets the same ACK.
     if (f & FIN && !paws) this.host.timers.schedule(tw, this.host.now() + this.waitMs);
     else if (!paws) counters.drop('tcp-time-wait');
+    // A SYN gets its ACK as a challenge ACK, within the shared budget (RFC 5961 4.2, 7).
+    if (f & SYN && !this.host.allowChallengeAck()) {
+      counters.drop('tcp-challenge-ack-limited');
+      return true;
+    }
     this.host.sendTimeWaitAck(tw);
     return true;
   }

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { echoConnection } from '../../src/services/tcp.ts';
 import type { Socket } from '../../src/tcp/socket.ts';
-import { acceptOne } from '../helpers/tcp-open.ts';
+import { acceptOne, connectOne } from '../helpers/tcp-open.ts';
 import { ACK, ack, expectSegment, FIN, flags, PEER_IP, RST, seq, SYN, type TcpHarness as Harness, TcpHarness } from '../helpers/tcp-harness.ts';
 import { stackPair } from '../helpers/tcp-pair.ts';
 
@@ -195,6 +195,22 @@ test('item 6d: a new SYN reopens a TIME-WAIT 4-tuple; past maxTimeWait a connect
   assert.is(h.stateOf(80, 40002), 'CLOSED');
   assert.is(h.stack.tcp.counters.timeWait, 1);
   assert.is(h.stack.tcp.counters.timeWaitOverflows, 1);
+});
+
+test('item 6d: connect() does not reuse a 4-tuple in TIME-WAIT (EADDRINUSE, as Linux without tcp_tw_reuse)', async () => {
+  const h = await TcpHarness.create();
+  const o = await connectOne(h);
+  o.socket.end();
+  await h.advance(0);
+  const fin = expectSegment(h.one(), flags(FIN | ACK));
+  h.inject({ srcPort: 8080, dstPort: o.localPort, seq: o.peerSeq, ack: fin.seq + 1, flags: FIN | ACK });
+  expectSegment(h.one(), flags(ACK), ack(o.peerSeq + 1));
+  assert.is(h.stateOf(o.localPort, 8080), 'TIME-WAIT');
+  const again = h.stack.connect({ port: 8080, host: '10.0.0.1', localPort: o.localPort });
+  const error = errorOf(again);
+  await h.advance(0);
+  h.none();
+  assert.is(error.code, 'EADDRINUSE');
 });
 
 test('item 6e: past maxOrphans an orphan is reset and dropped (tcp_max_orphans)', async () => {
