@@ -119,6 +119,15 @@ function onRetransmitTimeout(c: Tcb): void {
     // Nothing could be sent (the window shrank to zero): keep the timer going.
     c.setDeadline(Deadline.Retransmit, c.now() + c.rtt.rto);
   }
+  // The next timeout comes no later than the user timeout (Linux tcp_clamp_rto_to_user_timeout).
+  if (c.userTimeoutMs > 0) clampToUserTimeout(c, Deadline.Retransmit, c.retransmitStamp);
+}
+
+/** Deadline d comes no later than the user timeout counted from `since`. */
+function clampToUserTimeout(c: Tcb, d: Deadline, since: number): void {
+  const t = c.timers;
+  const limit = Math.max(since + c.userTimeoutMs, c.now() + 1);
+  if (t.isSet(d) && t.get(d) > limit) t.set(d, limit);
 }
 
 /**
@@ -171,6 +180,8 @@ function onPersistTimeout(c: Tcb): void {
   }
   if (c.persistBackoff < 16) c.persistBackoff++;
   c.timers.set(Deadline.Persist, c.now() + persistTimeout(c));
+  // Linux tcp_clamp_probe0_to_user_timeout.
+  if (c.userTimeoutMs > 0) clampToUserTimeout(c, Deadline.Persist, c.probesStamp);
 }
 
 /** Linux tcp_probe_timer: have the unanswered probes run out (or the orphan been dropped)? */
