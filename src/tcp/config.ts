@@ -102,9 +102,11 @@ export interface TcpConfig {
   /**
    * Buffer memory of all connections (send rings, unread and out-of-order received bytes),
    * as Linux's tcp_mem in bytes: above memoryPressure the layer is under pressure (receive
-   * windows clamped to 4 MSS, empty send rings given back) until it falls below memoryLow;
-   * above memoryHigh new data beyond a connection's minimum (Linux's tcp_rmem[0] and
-   * tcp_wmem[0], 4 KB) is dropped and writes wait. Defaults in Linux's 3:4:6 proportions.
+   * windows clamped to 4 MSS, empty send rings given back, a connection past its fair share
+   * of memoryHigh takes no more) until it falls below memoryLow; above memoryHigh nothing
+   * more is taken (a connection holding nothing still takes one segment, a send ring grows
+   * to 4 KB, Linux's tcp_rmem[0] and tcp_wmem[0]): received text is dropped, counted, and
+   * writes wait. Defaults in Linux's 3:4:6 proportions (it sizes tcp_mem from memory).
    */
   memoryLow: number;
   memoryPressure: number;

@@ -114,9 +114,9 @@ export class Connection extends Tcb {
     const sb = this.sendBuffer;
     let room = len;
     const grow = sb.capacityFor(sb.length + Math.min(len, sb.free)) - sb.capacity;
-    if (grow > 0 && !this.ctx.memory.allows(this.sendCharged, grow)) {
-      // Past tcp_mem[2] the ring does not grow beyond tcp_wmem[0] (Linux sk_wmem_schedule
-      // fails): the write waits for ACKs to free room in what the connection holds.
+    if (grow > 0 && !this.ctx.memory.allows(this.sendCharged, this.sendCharged + this.receiveCharged, grow)) {
+      // No memory for a larger ring (Linux sk_wmem_schedule fails): it grows to tcp_wmem[0]
+      // at most and the write waits for ACKs to free room in what the connection holds.
       room = Math.max(0, Math.max(sb.capacity, MEMORY_MIN) - sb.length);
     }
     const n = sb.append(data, off, Math.min(len, room));
@@ -177,9 +177,13 @@ export class Connection extends Tcb {
   /** A segment for this connection (RFC 9293 3.10.7). */
   receive(seg: TcpSegment): void {
     const len = seg.payloadLength;
-    if (len > 0 && this.receiveCharged > 0 && !this.ctx.memory.allows(this.receiveCharged, len) && !this.takeText(seg, len)) return;
+    if (len > 0 && this.receiveCharged > 0 && !this.mayReceive(len) && !this.takeText(seg, len)) return;
     segmentArrives(this, seg);
     this.syncMemory();
+  }
+
+  private mayReceive(len: number): boolean {
+    return this.ctx.memory.allows(this.receiveCharged, this.sendCharged + this.receiveCharged, len);
   }
 
   /**
@@ -195,7 +199,7 @@ export class Connection extends Tcb {
       this.reassembly.clear();
       counters.ofoPruned++;
       this.syncMemory();
-      if (this.receiveCharged === 0 || this.ctx.memory.allows(this.receiveCharged, len)) return true;
+      if (this.receiveCharged === 0 || this.mayReceive(len)) return true;
     }
     counters.drop('tcp-memory-limit');
     if (seg.flags & FIN) return false;

@@ -1,8 +1,9 @@
 // The layer's buffer budget, as Linux's tcp_mem (sk_memory_allocated, tcp_memory_pressure):
 // every connection charges what its buffers hold (the send ring's memory, the bytes received
 // and not yet read, the out-of-order bytes) and the layer sums them. Above memoryPressure it
-// is under pressure (windows clamped, rings given back) until below memoryLow; above
-// memoryHigh a connection gets no more than its minimum (Linux __sk_mem_raise_allocated).
+// is under pressure (windows clamped, rings given back, each connection held to a fair
+// share) until below memoryLow; above memoryHigh nothing more is taken but a connection's
+// minimum (Linux __sk_mem_raise_allocated).
 
 import type { TcpConfig } from './config.ts';
 import type { TcpCounters } from './counters.ts';
@@ -38,8 +39,18 @@ export class MemoryBudget {
     return this.allocated > this.config.memoryHigh;
   }
 
-  /** May a connection holding `held` bytes one way take `more`? (Linux __sk_mem_raise_allocated.) */
-  allows(held: number, more: number): boolean {
-    return held + more <= MEMORY_MIN || this.allocated + more <= this.config.memoryHigh;
+  /**
+   * May a connection take `more` bytes one way, holding `held` that way and `total` both
+   * ways? As Linux's __sk_mem_raise_allocated: yes up to memoryLow, no past memoryHigh, yes
+   * within its minimum, and under pressure only while its share is fair (memoryHigh above
+   * connections times what it holds).
+   */
+  allows(held: number, total: number, more: number): boolean {
+    const config = this.config;
+    const a = this.allocated + more;
+    if (a <= config.memoryLow) return true;
+    if (a > config.memoryHigh) return false;
+    if (held + more <= MEMORY_MIN) return true;
+    return !this.underPressure || config.memoryHigh > this.counters.connections * (total + more);
   }
 }
