@@ -8,7 +8,7 @@
 import type { DecodedFrame } from './probe-decode.ts';
 import type { TcpProbe } from './tcp/tcb.ts';
 
-export type { CongestionSnapshot, RecoveryPhase, SendReason, TcpProbe } from './tcp/tcb.ts';
+export type { CongestionSnapshot, RecoveryPhase, SendReason, TcpProbe, TimeWaitView } from './tcp/tcb.ts';
 export type { TcpEvent, TcpState } from './tcp/state.ts';
 
 export interface FrameProbe {

@@ -76,6 +76,50 @@ export interface TcpConfig {
    * sender would resend it for nothing.
    */
   maxOutOfOrderSegments: number;
+  /**
+   * Retransmissions and unanswered zero-window probes of an orphaned connection (one the
+   * application closed) before it is dropped: Linux's tcp_orphan_retries, whose 0 (the
+   * default) means 8 while the connection still looks alive (its backed-off RTO under
+   * rtoMaxMs) and none once it does not.
+   */
+  orphanRetries: number;
+  /**
+   * TCP_USER_TIMEOUT (RFC 5482): ms that sent data may stay unacknowledged, or a zero window
+   * unanswered-probed, before the connection fails with ETIMEDOUT; 0 (default, as Linux):
+   * only the retry counts (maxRetries, orphanRetries) apply. Per socket: setUserTimeout().
+   */
+  userTimeoutMs: number;
+  /**
+   * Orphaned connections at most (Linux tcp_max_orphans): beyond it an orphan is reset and
+   * dropped (tcp_check_oom "too many orphaned sockets"). Linux scales it with memory; 4,096
+   * here: orphans hold send buffers nobody waits for.
+   */
+  maxOrphans: number;
+  /**
+   * Compact TIME-WAIT entries at most (Linux tcp_max_tw_buckets); beyond it a connection
+   * closes without TIME-WAIT ("time wait bucket table overflow"). Linux scales it with
+   * memory (262,144 on large machines); an entry here is about 150 bytes, and 32,768 of
+   * them cover 546 connections closed per second for the 60 s wait.
+   */
+  maxTimeWait: number;
+  /**
+   * Connections (any state but CLOSED; TIME-WAIT entries not counted) at most: beyond it a
+   * SYN is dropped as by a full listen queue (Linux tcp_abort_on_overflow = 0) and connect()
+   * fails with ENOBUFS. Linux has no such cap (memory and descriptors bound it).
+   */
+  maxConnections: number;
+  /**
+   * Buffer memory of all connections (send rings, unread and out-of-order received bytes),
+   * as Linux's tcp_mem in bytes: above memoryPressure the layer is under pressure (receive
+   * windows clamped to 4 MSS, empty send rings given back, a connection past its fair share
+   * of memoryHigh takes no more) until it falls below memoryLow; above memoryHigh nothing
+   * more is taken (a connection holding nothing still takes one segment, a send ring grows
+   * to 4 KB, Linux's tcp_rmem[0] and tcp_wmem[0]): received text is dropped, counted, and
+   * writes wait. Defaults in Linux's 3:4:6 proportions (it sizes tcp_mem from memory).
+   */
+  memoryLow: number;
+  memoryPressure: number;
+  memoryHigh: number;
 }
 
 export const DEFAULT_TCP_CONFIG: TcpConfig = {
@@ -106,4 +150,12 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   challengeAckLimit: 1000,
   invalidRateLimitMs: 500,
   maxOutOfOrderSegments: 0,
+  orphanRetries: 0,
+  userTimeoutMs: 0,
+  maxOrphans: 4096,
+  maxTimeWait: 32768,
+  maxConnections: 16384,
+  memoryLow: 96 * 1024 * 1024,
+  memoryPressure: 128 * 1024 * 1024,
+  memoryHigh: 192 * 1024 * 1024,
 };

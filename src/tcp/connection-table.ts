@@ -1,32 +1,38 @@
 // The layer's connections by 4-tuple (local address is the stack's one). Connections by
 // ports (local << 16 | remote): no key is built per segment. Most port pairs have one
 // connection, stored as is; only pairs shared by several remote addresses get a Map by remote
-// address (thousands of connections then cost no Map each).
+// address (thousands of connections then cost no Map each). The same table holds the
+// compact TIME-WAIT entries (time-wait.ts).
 
-import type { Connection } from './connection.ts';
+/** What the table keys an entry by. */
+export interface FourTuple {
+  readonly localPort: number;
+  readonly remoteIp: number;
+  readonly remotePort: number;
+}
 
-export class ConnectionTable {
-  private readonly byPorts = new Map<number, Connection | Map<number, Connection>>();
+export class ConnectionTable<T extends FourTuple> {
+  private readonly byPorts = new Map<number, T | Map<number, T>>();
   private count = 0;
 
   get size(): number {
     return this.count;
   }
 
-  find(localPort: number, remoteIp: number, remotePort: number): Connection | undefined {
+  find(localPort: number, remoteIp: number, remotePort: number): T | undefined {
     const entry = this.byPorts.get(localPort * 65536 + remotePort);
     if (entry === undefined) return undefined;
     if (!(entry instanceof Map)) return entry.remoteIp === remoteIp ? entry : undefined;
     return entry.get(remoteIp);
   }
 
-  add(conn: Connection): void {
+  add(conn: T): void {
     const key = conn.localPort * 65536 + conn.remotePort;
     const entry = this.byPorts.get(key);
     if (entry === undefined) {
       this.byPorts.set(key, conn);
     } else if (!(entry instanceof Map)) {
-      const byAddress = new Map<number, Connection>([[entry.remoteIp, entry]]);
+      const byAddress = new Map<number, T>([[entry.remoteIp, entry]]);
       byAddress.set(conn.remoteIp, conn);
       this.byPorts.set(key, byAddress);
     } else {
@@ -36,7 +42,7 @@ export class ConnectionTable {
   }
 
   /** Returns whether conn was in the table. */
-  remove(conn: { localPort: number; remotePort: number; remoteIp: number }): boolean {
+  remove(conn: FourTuple): boolean {
     const key = conn.localPort * 65536 + conn.remotePort;
     const entry = this.byPorts.get(key);
     if (entry === conn) {
@@ -53,7 +59,7 @@ export class ConnectionTable {
     return false;
   }
 
-  *all(): IterableIterator<Connection> {
+  *all(): IterableIterator<T> {
     for (const entry of this.byPorts.values()) {
       if (entry instanceof Map) yield* entry.values();
       else yield entry;

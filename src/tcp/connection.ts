@@ -11,7 +11,8 @@ import { output } from './output.ts';
 import { seqAdd } from './seq.ts';
 import { canSendData, isSynchronized, TCP_EVENTS } from './state.ts';
 import { Tcb, type TcpContext } from './tcb.ts';
-import type { TcpSegment } from './tcp-segment.ts';
+import { FIN, type TcpSegment } from './tcp-segment.ts';
+import { MEMORY_MIN } from './memory.ts';
 import { Deadline } from './timers/deadlines.ts';
 import { onTimer } from './timers/timeouts.ts';
 import { windowScaleFor, windowUpdateDue } from './window.ts';
@@ -110,7 +111,16 @@ export class Connection extends Tcb {
 
   /** SEND: buffers what fits and sends what the windows allow; returns bytes taken. */
   send(data: Uint8Array, off: number, len: number): number {
-    const n = this.sendBuffer.append(data, off, len);
+    const sb = this.sendBuffer;
+    let room = len;
+    const grow = sb.capacityFor(sb.length + Math.min(len, sb.free)) - sb.capacity;
+    if (grow > 0 && !this.ctx.memory.allows(this.sendCharged, this.sendCharged + this.receiveCharged, grow)) {
+      // No memory for a larger ring (Linux sk_wmem_schedule fails): it grows to tcp_wmem[0]
+      // at most and the write waits for ACKs to free room in what the connection holds.
+      room = Math.max(0, Math.max(sb.capacity, MEMORY_MIN) - sb.length);
+    }
+    const n = sb.append(data, off, Math.min(len, room));
+    this.syncMemory();
     // Written while ACKs of a receive batch are processed: it goes out with the batch's output.
     if (n > 0 && canSendData(this.state) && !this.ctx.deferToBatchEnd(this)) output(this);
     return n;
@@ -128,6 +138,7 @@ export class Connection extends Tcb {
 
   /** The application read data: a grown window may be worth announcing (RFC 9293 3.8.6.2.2). */
   onAppRead(): void {
+    this.syncMemory();
     if (!isSynchronized(this.state) || this.finReceived) return;
     if (windowUpdateDue(this)) {
       this.ack.ackNow();
@@ -146,6 +157,11 @@ export class Connection extends Tcb {
     if (noDelay && canSendData(this.state)) output(this);
   }
 
+  /** TCP_USER_TIMEOUT (RFC 5482): 0 turns it off. */
+  setUserTimeout(ms: number): void {
+    this.userTimeoutMs = Math.max(0, ms);
+  }
+
   setKeepAlive(enable: boolean, idleMs?: number): void {
     this.keepAlive = enable;
     if (idleMs !== undefined && idleMs > 0) this.keepAliveIdleMs = idleMs;
@@ -160,7 +176,36 @@ export class Connection extends Tcb {
 
   /** A segment for this connection (RFC 9293 3.10.7). */
   receive(seg: TcpSegment): void {
+    const len = seg.payloadLength;
+    if (len > 0 && this.receiveCharged > 0 && !this.mayReceive(len) && !this.takeText(seg, len)) return;
     segmentArrives(this, seg);
+    this.syncMemory();
+  }
+
+  private mayReceive(len: number): boolean {
+    return this.ctx.memory.allows(this.receiveCharged, this.sendCharged + this.receiveCharged, len);
+  }
+
+  /**
+   * No memory for the segment's text (Linux tcp_try_rmem_schedule): the out-of-order queue
+   * goes first (tcp_prune_ofo_queue); if that is not enough the text is dropped, its ACK
+   * still processed, and the peer told our window at once. A connection holding nothing
+   * always takes one segment (sk_forced_mem_schedule). Returns false to drop the segment
+   * whole (its FIN cannot be taken without the text before it).
+   */
+  private takeText(seg: TcpSegment, len: number): boolean {
+    const counters = this.ctx.counters;
+    if (!this.reassembly.isEmpty) {
+      this.reassembly.clear();
+      counters.ofoPruned++;
+      this.syncMemory();
+      if (this.receiveCharged === 0 || this.mayReceive(len)) return true;
+    }
+    counters.drop('tcp-memory-limit');
+    if (seg.flags & FIN) return false;
+    seg.length = seg.headerLength;
+    this.ack.ackNow();
+    return true;
   }
 
   /** The end of a receive batch: one ACK for the batch's data, and the data the ACKs let out. */

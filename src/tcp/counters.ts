@@ -74,6 +74,18 @@ export class TcpCounters extends LayerCounters {
   /** Connections in any state but CLOSED, and listening ports (gauges, not counts). */
   connections = 0;
   listeners = 0;
+  /** Orphaned connections, compact TIME-WAIT entries, and bytes charged to the buffer budget (gauges). */
+  orphans = 0;
+  timeWait = 0;
+  memory = 0;
+  /** Connections that closed without TIME-WAIT, the table being full (Linux TCPTimeWaitOverflow). */
+  timeWaitOverflows = 0;
+  /** Orphans reset for too many orphans or too little memory (Linux TCPAbortOnMemory). */
+  abortOnMemory = 0;
+  /** Entries into memory pressure (Linux TCPMemoryPressures). */
+  memoryPressures = 0;
+  /** Out-of-order queues dropped to free memory (Linux OfoPruned). */
+  ofoPruned = 0;
 
   constructor() {
     super();
@@ -88,6 +100,13 @@ export class TcpCounters extends LayerCounters {
     out.synCookiesSent = this.synCookiesSent;
     out.synCookiesAccepted = this.synCookiesAccepted;
     out.synCookiesFailed = this.synCookiesFailed;
+    out.orphans = this.orphans;
+    out.timeWait = this.timeWait;
+    out.memory = this.memory;
+    out.timeWaitOverflows = this.timeWaitOverflows;
+    out.abortOnMemory = this.abortOnMemory;
+    out.memoryPressures = this.memoryPressures;
+    out.ofoPruned = this.ofoPruned;
     return out;
   }
 

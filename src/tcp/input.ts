@@ -254,6 +254,8 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
     counters.drop('tcp-ack-too-old');
     return false;
   }
+  // An acceptable ACK answers our zero-window probes, whatever its window (Linux tcp_ack).
+  c.probesOut = 0;
   const window = seg.window << snd.wscale;
   const tsEcr = c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0;
   c.rack.begin(c.now());

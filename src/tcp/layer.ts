@@ -26,7 +26,9 @@ import { TCP_EVENTS } from './state.ts';
 import { SYNCOOKIE_VALID_MS, SynCookies } from './syn-cookies.ts';
 import type { SendReason, Tcb, TcpContext, TcpProbe } from './tcb.ts';
 import { ACK, clearTcpOptions, emitTcp, newTcpRepr, RST, SYN, TCP_MAX_HEADER, tcpHeaderLength, type TcpRepr, TcpSegment } from './tcp-segment.ts';
-import { TimerQueue } from './timers/queue.ts';
+import { TimeWaitEntry, TimeWaitTable } from './time-wait.ts';
+import { type TimerEntry, TimerQueue } from './timers/queue.ts';
+import { MEMORY_MIN, MemoryBudget } from './memory.ts';
 
 export interface TcpLayerHost {
   readonly clock: Clock;
@@ -62,9 +64,13 @@ export class TcpLayer implements TcpContext {
   readonly isnGenerator: IsnGenerator;
   /** The observer of every segment, state change and congestion change (Stack.setProbe). */
   probe: TcpProbe | null = null;
-  /** Every connection's one timer, in one heap under one clock timer. */
-  readonly timers: TimerQueue<Tcb>;
-  private readonly table = new ConnectionTable();
+  /** Every connection's one timer (and every TIME-WAIT entry's), in one heap under one clock timer. */
+  readonly timers: TimerQueue<TimerEntry>;
+  private readonly table = new ConnectionTable<Connection>();
+  /** Compact TIME-WAIT entries (Linux inet_timewait_sock), capped by maxTimeWait. */
+  private readonly timeWait: TimeWaitTable;
+  /** The buffers of all connections against tcp_mem-like limits. */
+  readonly memory: MemoryBudget;
   readonly listeners = new Map<number, Listener>();
   private readonly segment = new TcpSegment();
   /** A second view, for the probe's look at what we send. */
@@ -94,6 +100,8 @@ export class TcpLayer implements TcpContext {
     this.isnGenerator = new IsnGenerator(host.clock, host.seed);
     this.timers = new TimerQueue(host.clock);
     this.ports = new PortSelector(host.seed);
+    this.timeWait = new TimeWaitTable(this, this.config.timeWaitMs);
+    this.memory = new MemoryBudget(this.config, this.counters);
     // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
     this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
     this.gsoMaxSize = host.ipv4.gsoMaxSize;
@@ -111,8 +119,9 @@ export class TcpLayer implements TcpContext {
     host.onBatchEnd?.(() => this.deferred.endBatch());
   }
 
+  /** Connections and TIME-WAIT entries held. */
   get size(): number {
-    return this.table.size;
+    return this.table.size + this.timeWait.size;
   }
 
   // ---------------------------------------------------------------------------------------
@@ -180,11 +189,63 @@ export class TcpLayer implements TcpContext {
   /** Called by a connection entering CLOSED. */
   remove(conn: Tcb): void {
     if (this.table.remove(conn)) this.counters.connections--;
+    if (conn.orphaned) this.counters.orphans--;
     if (conn.listenerPort >= 0) {
       const l = this.listeners.get(conn.listenerPort);
       if (l) l.halfOpen--;
       conn.listenerPort = -1;
     }
+  }
+
+  /**
+   * The connection reached TIME-WAIT: a compact entry answers for it from now on and the
+   * connection is done (Linux tcp_time_wait). With maxTimeWait entries already, it closes
+   * without TIME-WAIT ("TCP: time wait bucket table overflow"), counted.
+   */
+  enterTimeWait(conn: Tcb): void {
+    if (this.timeWait.size >= this.config.maxTimeWait) {
+      this.counters.timeWaitOverflows++;
+      conn.destroy(null, TCP_EVENTS.timeWaitOverflow);
+      return;
+    }
+    const rcv = conn.rcv;
+    const window = Math.min((rcv.adv - rcv.nxt) >>> 0 >>> rcv.wscale, 0xffff);
+    const tw = new TimeWaitEntry(this.timeWait, conn.localIp, conn.localPort, conn.remoteIp, conn.remotePort, conn.snd.max, rcv.nxt, window, conn.tsEnabled, conn.tsRecent);
+    conn.destroy(null, TCP_EVENTS.timeWaitTimeout, false);
+    this.timeWait.add(tw);
+  }
+
+  /** <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> from a TIME-WAIT entry (Linux tcp_v4_timewait_ack). */
+  sendTimeWaitAck(tw: TimeWaitEntry): void {
+    const r = this.repr;
+    clearTcpOptions(r);
+    r.srcPort = tw.localPort;
+    r.dstPort = tw.remotePort;
+    r.seq = tw.sndNxt;
+    r.ack = tw.rcvNxt;
+    r.flags = ACK;
+    r.window = tw.window;
+    r.urgentPointer = 0;
+    if (tw.tsEnabled) {
+      r.hasTimestamp = true;
+      r.tsVal = this.timestampNow();
+      r.tsEcr = tw.tsRecent;
+    }
+    this.send(null, tw.remoteIp, 0, 0, 'ack');
+  }
+
+  orphanCount(delta: number): void {
+    this.counters.orphans += delta;
+  }
+
+  /**
+   * Linux tcp_check_oom: orphans too many (tcp_too_many_orphans, shifted to count an idle
+   * one double), or the budget past its high mark while conn holds more than its minimum
+   * (tcp_out_of_memory).
+   */
+  checkOom(conn: Tcb, shift: number): boolean {
+    if (this.counters.orphans << shift > this.config.maxOrphans) return true;
+    return this.memory.exhausted && conn.sendCharged > MEMORY_MIN;
   }
 
   /** Starts a segment for conn in the shared repr (ports set, options cleared). */
@@ -224,6 +285,16 @@ export class TcpLayer implements TcpContext {
     return this.table.find(localPort, remoteIp, remotePort);
   }
 
+  /** Is the 4-tuple taken, by a connection or a TIME-WAIT entry (Linux __inet_check_established, tcp_tw_reuse off)? */
+  private inUse(localPort: number, remoteIp: number, remotePort: number): boolean {
+    return this.find(localPort, remoteIp, remotePort) !== undefined || this.timeWait.find(localPort, remoteIp, remotePort) !== undefined;
+  }
+
+  /** The TIME-WAIT entry of a 4-tuple, if it is waiting. */
+  findTimeWait(localPort: number, remoteIp: number, remotePort: number): TimeWaitEntry | undefined {
+    return this.timeWait.find(localPort, remoteIp, remotePort);
+  }
+
   private add(conn: Connection): void {
     this.table.add(conn);
     this.counters.connections++;
@@ -232,6 +303,11 @@ export class TcpLayer implements TcpContext {
   /** Every connection (for tests and statistics). */
   all(): IterableIterator<Connection> {
     return this.table.all();
+  }
+
+  /** Every TIME-WAIT entry (for tests and statistics). */
+  allTimeWait(): IterableIterator<TimeWaitEntry> {
+    return this.timeWait.all();
   }
 
   listen(port: number, backlog: number, onAccept: (conn: Connection) => void): Listener | 'EADDRINUSE' {
@@ -254,14 +330,22 @@ export class TcpLayer implements TcpContext {
 
   /** A free local port for a connection to remoteIp:remotePort (RFC 6056 algorithm 4, ports.ts). */
   ephemeralPort(remoteIp: number, remotePort: number): number | null {
-    return this.ports.select(this.ip, remoteIp, remotePort, (port) => !this.listeners.has(port) && !this.find(port, remoteIp, remotePort));
+    return this.ports.select(this.ip, remoteIp, remotePort, (port) => !this.listeners.has(port) && !this.inUse(port, remoteIp, remotePort));
   }
 
-  /** Creates a connection in CLOSED, ready for openActive (which sends its SYN). */
-  connect(remoteIp: number, remotePort: number, localPort?: number): Connection | 'EADDRINUSE' | 'EADDRNOTAVAIL' {
+  /**
+   * Creates a connection in CLOSED, ready for openActive (which sends its SYN). Past
+   * maxConnections: ENOBUFS, what Linux's connect() says when it cannot get the resources
+   * for a connection (EADDRNOTAVAIL already means the ports ran out).
+   */
+  connect(remoteIp: number, remotePort: number, localPort?: number): Connection | 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'ENOBUFS' {
+    if (this.table.size >= this.config.maxConnections) {
+      this.counters.drop('tcp-connection-limit');
+      return 'ENOBUFS';
+    }
     const port = localPort || this.ephemeralPort(remoteIp, remotePort);
     if (port === null) return 'EADDRNOTAVAIL';
-    if (this.find(port, remoteIp, remotePort)) return 'EADDRINUSE';
+    if (this.inUse(port, remoteIp, remotePort)) return 'EADDRINUSE';
     const conn = new Connection(this, this.ip, port, remoteIp, remotePort);
     this.add(conn);
     return conn;
@@ -293,15 +377,13 @@ export class TcpLayer implements TcpContext {
     if (probe !== null) probe.tcpSegment('in', conn ?? null, seg, null);
     if (conn) {
       conn.stats.segmentsIn++;
-      // A new SYN for a TIME-WAIT connection with a higher sequence number may reopen it
-      // (RFC 6191 2, as Linux does): the old incarnation is forgotten.
-      const f = seg.flags;
-      if (conn.state === 'TIME-WAIT' && (f & (SYN | ACK | RST)) === SYN && ((seg.seq - conn.rcv.nxt) | 0) > 0 && this.listeners.has(localPort)) {
-        conn.destroy(null, TCP_EVENTS.timeWaitReused);
-      } else {
-        conn.receive(seg);
-        return;
-      }
+      conn.receive(seg);
+      return;
+    }
+    if (this.timeWait.size > 0) {
+      const tw = this.timeWait.find(localPort, remoteIp, seg.srcPort);
+      // A new SYN that ends the wait goes on to the listener (time-wait.ts).
+      if (tw !== undefined && this.timeWait.receive(tw, seg, this.listeners.has(localPort))) return;
     }
     const listener = this.listeners.get(localPort);
     if (!listener) {
@@ -333,6 +415,8 @@ export class TcpLayer implements TcpContext {
       else this.counters.drop('tcp-syn-queue-full');
       return;
     }
+    // Past maxConnections a SYN is dropped, as Linux drops one for a full accept queue (tcp_abort_on_overflow = 0).
+    if (this.table.size >= this.config.maxConnections) return this.counters.drop('tcp-connection-limit');
     this.newPassive(listener, seg, remoteIp).openPassive(seg);
   }
 
@@ -358,6 +442,10 @@ export class TcpLayer implements TcpContext {
     if (cookie === null) {
       this.counters.synCookiesFailed++;
       return false;
+    }
+    if (this.table.size >= this.config.maxConnections) {
+      this.counters.drop('tcp-connection-limit');
+      return true;
     }
     const conn = this.newPassive(listener, seg, remoteIp);
     conn.openFromCookie(cookie.irs, cookie.iss, cookie.mss, cookie.options);
@@ -437,6 +525,7 @@ export class TcpLayer implements TcpContext {
   /** Closing the stack resets every connection, as a host going down would. */
   close(): void {
     for (const conn of [...this.all()]) abort(conn, null, TCP_EVENTS.stackClosed);
+    this.timeWait.clear();
     this.listeners.clear();
     this.counters.listeners = 0;
     this.timers.stop();

@@ -72,10 +72,16 @@ export class SendBuffer {
     this.head = this.length === 0 ? 0 : (this.head + k) % this.ring.length;
   }
 
-  private grow(needed: number): void {
+  /** The ring's memory once it holds n bytes (what append grows it to). */
+  capacityFor(n: number): number {
+    if (n <= this.ring.length) return this.ring.length;
     let size = Math.max(this.ring.length * 2, Math.min(this.initialSize, this.maxSize));
-    while (size < needed) size *= 2;
-    size = Math.min(size, this.maxSize);
+    while (size < n) size *= 2;
+    return Math.min(size, this.maxSize);
+  }
+
+  private grow(needed: number): void {
+    const size = this.capacityFor(needed);
     const next = Buffer.allocUnsafe(size);
     this.copyOut(0, next, 0, this.length);
     this.ring = next;

@@ -6,6 +6,7 @@
 import { Duplex } from 'node:stream';
 import type { Timer } from '../util/clock.ts';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
+import { orphan } from './closing.ts';
 import type { Connection } from './connection.ts';
 import type { ConnectionStats } from './counters.ts';
 import type { ConnectionUser } from './tcb.ts';
@@ -101,6 +102,7 @@ export class Socket extends Duplex implements ConnectionUser {
   private noDelayWanted = false;
   private readCheckScheduled = false;
   private keepAliveWanted: { enable: boolean; delay: number } | null = null;
+  private userTimeoutWanted = -1;
 
   constructor(
     private readonly layer: TcpLayer,
@@ -130,6 +132,7 @@ export class Socket extends Duplex implements ConnectionUser {
     this.remotePortCache = conn.remotePort;
     conn.setNoDelay(this.noDelayWanted);
     if (this.keepAliveWanted) conn.setKeepAlive(this.keepAliveWanted.enable, this.keepAliveWanted.delay || undefined);
+    if (this.userTimeoutWanted >= 0) conn.setUserTimeout(this.userTimeoutWanted);
   }
 
   /** Opens the connection to options.host:options.port (net.Socket.connect). */
@@ -306,8 +309,7 @@ export class Socket extends Duplex implements ConnectionUser {
         conn.abort();
       } else {
         // A graceful close goes on without the socket: buffered data, FIN, TIME-WAIT.
-        conn.orphaned = true;
-        conn.close();
+        orphan(conn);
       }
     }
     // An Error (and its stack trace) only when a write is waiting for it: most closes have none.
@@ -380,6 +382,16 @@ export class Socket extends Duplex implements ConnectionUser {
   setNoDelay(noDelay = true): this {
     this.noDelayWanted = noDelay;
     this.conn?.setNoDelay(noDelay);
+    return this;
+  }
+
+  /**
+   * TCP_USER_TIMEOUT (RFC 5482; Node has no call for it): sent data unacknowledged, or a
+   * zero window unanswered, for ms fails the connection with ETIMEDOUT. 0 turns it off.
+   */
+  setUserTimeout(ms: number): this {
+    this.userTimeoutWanted = ms;
+    this.conn?.setUserTimeout(ms);
     return this;
   }
 

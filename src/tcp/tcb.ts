@@ -21,6 +21,7 @@ import type { TcpState, TcpEvent } from './state.ts';
 import type { TcpRepr, TcpSegment } from './tcp-segment.ts';
 import { Deadline, Deadlines } from './timers/deadlines.ts';
 import { RttEstimator } from './timers/rtt.ts';
+import type { MemoryBudget } from './memory.ts';
 import type { SystemError } from '../util/errors.ts';
 
 /** MSS assumed when the peer sends none (RFC 9293 3.7.1, RFC 1122 4.2.2.6). */
@@ -56,12 +57,24 @@ export type RecoveryPhase = 'open' | 'fast-recovery' | 'sack-recovery' | 'loss';
 export interface TcpProbe {
   /** A segment in (conn null: no connection took it) or out, with why it was sent. */
   tcpSegment(direction: 'in' | 'out', conn: Tcb | null, seg: TcpSegment, reason: SendReason | null): void;
-  /** A state change, with the event and the RFC section that moved it. */
-  tcpState(conn: Tcb, from: TcpState, to: TcpState, event: TcpEvent): void;
+  /**
+   * A state change, with the event and the RFC section that moved it. A connection hands
+   * TIME-WAIT over to a compact entry (time-wait.ts): the end of the wait is the entry's.
+   */
+  tcpState(conn: Tcb | TimeWaitView, from: TcpState, to: TcpState, event: TcpEvent): void;
   /** cwnd, ssthresh or the recovery phase changed (conn.cc and conn.recoveryPhase hold the new values). */
   tcpCongestion(conn: Tcb, previous: CongestionSnapshot, cause: string): void;
   /** A new RTT sample or a backoff changed SRTT, RTTVAR or the RTO (read them from conn.rtt). */
   tcpRtt(conn: Tcb, cause: 'sample' | 'backoff'): void;
+}
+
+/** What a probe sees of a TIME-WAIT entry (time-wait.ts TimeWaitEntry). */
+export interface TimeWaitView {
+  readonly state: 'TIME-WAIT' | 'CLOSED';
+  readonly localIp: number;
+  readonly localPort: number;
+  readonly remoteIp: number;
+  readonly remotePort: number;
 }
 
 export interface CongestionSnapshot {
@@ -122,6 +135,14 @@ export interface TcpContext {
   accept(conn: Tcb): void;
   /** The connection entered CLOSED: forget it. */
   remove(conn: Tcb): void;
+  /** The connection reached TIME-WAIT: a compact entry takes over (or none, the table full) and conn is done. */
+  enterTimeWait(conn: Tcb): void;
+  /** The buffer budget of all connections (Linux tcp_mem). */
+  readonly memory: MemoryBudget;
+  /** Orphans counted up (1) or down (-1). */
+  orphanCount(delta: number): void;
+  /** Linux tcp_check_oom: too many orphans (orphans << shift > maxOrphans), or conn out of memory. */
+  checkOom(conn: Tcb, shift: number): boolean;
 }
 
 /** Send sequence variables (RFC 9293 3.3.1), grouped as gVisor's sender state. */
@@ -218,6 +239,16 @@ export abstract class Tcb implements AckHost {
   /** A zero-window probe byte is outstanding. */
   probing = false;
   persistBackoff = 0;
+  /** Zero-window probes unanswered (Linux icsk_probes_out; any acceptable ACK resets it), and when the first went. */
+  probesOut = 0;
+  probesStamp = 0;
+  /** When the data now being retransmitted was first sent (Linux retrans_stamp), for the user timeout. */
+  retransmitStamp = 0;
+  /** TCP_USER_TIMEOUT in ms, 0 when off (config.userTimeoutMs, Socket.setUserTimeout). */
+  userTimeoutMs: number;
+  /** Buffer bytes this connection has charged to the layer's budget (memory.ts): send ring, received and unread. */
+  sendCharged = 0;
+  receiveCharged = 0;
 
   // Receiving.
   readonly ack: AckPolicy;
@@ -266,6 +297,7 @@ export abstract class Tcb implements AckHost {
     // Until the SYN's options tell the MSS (takeSynOptions chooses the configured one).
     this.cc = createCongestionControl('newreno', DEFAULT_MSS);
     this.keepAliveIdleMs = config.keepAliveIdleMs;
+    this.userTimeoutMs = config.userTimeoutMs;
     this.ack = new AckPolicy(this);
   }
 
@@ -317,21 +349,50 @@ export abstract class Tcb implements AckHost {
     if (probe !== null) probe.tcpState(this, from, to, event);
   }
 
-  /** Enters CLOSED: stops the timer, leaves the layer's tables and tells the socket. */
-  destroy(err: SystemError | null, event: TcpEvent): void {
+  /**
+   * Enters CLOSED: stops the timer, leaves the layer's tables, gives its buffers back to the
+   * budget and tells the socket. Not reported to the probe when a TIME-WAIT entry took over.
+   */
+  destroy(err: SystemError | null, event: TcpEvent, report = true): void {
     const from = this.state;
     if (from === 'CLOSED') return;
     this.state = 'CLOSED';
     const probe = this.ctx.probe;
-    if (probe !== null) probe.tcpState(this, from, 'CLOSED', event);
+    if (probe !== null && report) probe.tcpState(this, from, 'CLOSED', event);
     this.ctx.cancelTimer(this);
     this.timers.clearAll();
     this.reassembly.clear();
     this.error = err;
     this.ctx.remove(this);
+    this.ctx.memory.charge(-(this.sendCharged + this.receiveCharged));
+    this.sendCharged = 0;
+    this.receiveCharged = 0;
     const user = this.user;
     this.user = null;
     user?.onClose(err);
+  }
+
+  /**
+   * Brings this connection's charge to the budget in line with what its buffers hold (Linux
+   * sk_mem_charge, sk_mem_uncharge): the send ring's memory, and the bytes received that the
+   * application has not read or that wait out of order. Under pressure an empty ring goes
+   * back (sk_mem_reclaim).
+   */
+  syncMemory(): void {
+    if (this.state === 'CLOSED') return; // destroy() gave everything back
+    const m = this.ctx.memory;
+    const sb = this.sendBuffer;
+    if (m.underPressure && sb.length === 0) sb.release();
+    const send = sb.capacity;
+    if (send !== this.sendCharged) {
+      m.charge(send - this.sendCharged);
+      this.sendCharged = send;
+    }
+    const receive = (this.user !== null ? this.user.unreadBytes() : 0) + this.reassembly.bytes;
+    if (receive !== this.receiveCharged) {
+      m.charge(receive - this.receiveCharged);
+      this.receiveCharged = receive;
+    }
   }
 
   // ---------------------------------------------------------------------------------------

@@ -8,7 +8,10 @@ import type { Tcb } from './tcb.ts';
 /** Free space in the receive buffer: what we can offer as window. */
 export function freeReceiveSpace(c: Tcb): number {
   const unread = c.user ? c.user.unreadBytes() : 0;
-  return Math.max(0, c.config.receiveBufferSize - unread - c.reassembly.bytes);
+  const free = Math.max(0, c.config.receiveBufferSize - unread - c.reassembly.bytes);
+  // Under memory pressure Linux clamps rcv_ssthresh to 4 MSS (tcp_adjust_rcv_ssthresh): no
+  // connection is offered more than that beyond what it was offered already.
+  return c.ctx.memory.underPressure ? Math.min(free, 4 * c.rcv.mss) : free;
 }
 
 /** The right edge moves by at least min(half the buffer, one MSS) (RFC 9293 3.8.6.2.2). */

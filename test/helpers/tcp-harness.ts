@@ -243,6 +243,12 @@ export class TcpHarness {
   connection(localPort: number, remotePort = 40000): Connection | undefined {
     return this.stack.tcp.find(localPort, PEER_IP, remotePort);
   }
+
+  /** The 4-tuple's state: its connection's, TIME-WAIT for a compact entry, else CLOSED. */
+  stateOf(localPort: number, remotePort = 40000): string {
+    const tcp = this.stack.tcp;
+    return tcp.find(localPort, PEER_IP, remotePort)?.state ?? tcp.findTimeWait(localPort, PEER_IP, remotePort)?.state ?? 'CLOSED';
+  }
 }
 
 /** Lets process.nextTick and setImmediate callbacks (stream events) run. */

@@ -198,8 +198,9 @@ async function runCase(c: Case): Promise<void> {
     clock,
     netem: { seed: c.seed, a: c.shapeA, b: c.shapeB },
     // Twice Linux's 15 retries: a burst of a dozen losses that meets a sender already backing
-    // off (one frame an RTO) is netem's doing, and must not end the connection.
-    tcp: { timeWaitMs: 2000, congestion: c.congestion, sack: c.sack, maxRetries: 30 },
+    // off (one frame an RTO) is netem's doing, and must not end the connection. The same for
+    // the client, an orphan once its writes are buffered (Linux tcp_orphan_retries: 8).
+    tcp: { timeWaitMs: 2000, congestion: c.congestion, sack: c.sack, maxRetries: 30, orphanRetries: 30 },
   });
   const { a, b } = pair;
   const netemA = pair.netemA!;

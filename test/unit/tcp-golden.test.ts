@@ -205,7 +205,7 @@ scenario('close-client-first-time-wait', async () => {
   const c = connectPair(p, { server: { allowHalfOpen: true }, onServer: (s) => s.on('end', () => s.end(pattern(1, 0, 3000))) });
   c.client.socket.end(pattern(0, 0, 5000));
   await runUntil(p.clock, closedBoth(c), 10_000);
-  p.trace.note('A', `state ${[...p.a.tcp.all()].map((x) => x.state).join(',')}`);
+  p.trace.note('A', `state ${[...p.a.tcp.all(), ...p.a.tcp.allTimeWait()].map((x) => x.state).join(',')}`);
   return finish(c);
 });
 scenario('close-server-first', async () => {

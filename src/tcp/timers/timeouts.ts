@@ -3,6 +3,7 @@
 // persist (RFC 9293 3.8.6.1, RFC 1122 4.2.2.17), delayed ACK (RFC 1122 4.2.3.2), keepalive
 // (RFC 1122 4.2.3.6) and the end of TIME-WAIT (RFC 9293 3.10.8).
 
+import { orphanRetries, outOfResources } from '../closing.ts';
 import { emit, sendAck, sendSyn } from '../emit.ts';
 import { output, persistTimeout } from '../output.ts';
 import { enterLossAfterTimeout, maybeEnterRecovery, resetOnTimeout } from '../recovery/recovery.ts';
@@ -65,8 +66,19 @@ function onRetransmitTimeout(c: Tcb): void {
   c.retries++;
   c.count('timeouts');
   const config = c.config;
-  const limit = state === 'SYN-SENT' ? config.synRetries : state === 'SYN-RECEIVED' ? config.synAckRetries : config.maxRetries;
-  if (c.retries > limit) {
+  const now = c.now();
+  // The data now timed out went first one RTO ago (Linux retrans_stamp).
+  if (c.retries === 1) c.retransmitStamp = now - c.rtt.rto;
+  let limit = state === 'SYN-SENT' ? config.synRetries : state === 'SYN-RECEIVED' ? config.synAckRetries : config.maxRetries;
+  if (c.orphaned && !opening) {
+    // Linux tcp_write_timeout: an orphan gets tcp_orphan_retries, and may be reset when
+    // orphans or buffers are too many (tcp_out_of_resources).
+    const alive = c.rtt.rto < config.rtoMaxMs;
+    limit = orphanRetries(c, alive);
+    if (outOfResources(c, alive || c.retries <= limit)) return;
+  }
+  const userTimedOut = c.userTimeoutMs > 0 && !opening && now - c.retransmitStamp >= c.userTimeoutMs;
+  if (c.retries > limit || userTimedOut) {
     const err =
       state === 'SYN-SENT'
         ? systemError('ETIMEDOUT', 'connect', c.ctx.formatAddress(c.remoteIp), c.remotePort)
@@ -107,6 +119,15 @@ function onRetransmitTimeout(c: Tcb): void {
     // Nothing could be sent (the window shrank to zero): keep the timer going.
     c.setDeadline(Deadline.Retransmit, c.now() + c.rtt.rto);
   }
+  // The next timeout comes no later than the user timeout (Linux tcp_clamp_rto_to_user_timeout).
+  if (c.userTimeoutMs > 0) clampToUserTimeout(c, Deadline.Retransmit, c.retransmitStamp);
+}
+
+/** Deadline d comes no later than the user timeout counted from `since`. */
+function clampToUserTimeout(c: Tcb, d: Deadline, since: number): void {
+  const t = c.timers;
+  const limit = Math.max(since + c.userTimeoutMs, c.now() + 1);
+  if (t.isSet(d) && t.get(d) > limit) t.set(d, limit);
 }
 
 /**
@@ -124,7 +145,10 @@ function onReorderTimeout(c: Tcb): void {
 
 /**
  * RFC 1122 4.2.2.17 / RFC 9293 3.8.6.1: probe a zero window with one byte of new data,
- * with exponential backoff; the connection stays open however long the window stays shut.
+ * with exponential backoff. The connection stays open as long as the peer answers the
+ * probes; as Linux's tcp_probe_timer, it fails with ETIMEDOUT once tcp_retries2
+ * (maxRetries) probes in a row went unanswered (an orphan: tcp_orphan_retries), or the user
+ * timeout passed since the first of them.
  */
 function onPersistTimeout(c: Tcb): void {
   if (!canSendData(c.state)) return;
@@ -139,6 +163,11 @@ function onPersistTimeout(c: Tcb): void {
   }
   const waiting = c.sendBuffer.length - seqSub(snd.nxt, snd.una);
   if (waiting <= 0 && snd.una === snd.max) return;
+  if (probesExhausted(c)) {
+    if (c.state !== 'CLOSED') c.destroy(systemError('ETIMEDOUT', 'read'), TCP_EVENTS.probeLimit);
+    return;
+  }
+  c.probesOut++;
   c.count('persistProbes');
   const len = Math.min(1, c.sendBuffer.length);
   if (len > 0) {
@@ -151,6 +180,24 @@ function onPersistTimeout(c: Tcb): void {
   }
   if (c.persistBackoff < 16) c.persistBackoff++;
   c.timers.set(Deadline.Persist, c.now() + persistTimeout(c));
+  // Linux tcp_clamp_probe0_to_user_timeout.
+  if (c.userTimeoutMs > 0) clampToUserTimeout(c, Deadline.Persist, c.probesStamp);
+}
+
+/** Linux tcp_probe_timer: have the unanswered probes run out (or the orphan been dropped)? */
+function probesExhausted(c: Tcb): boolean {
+  const now = c.now();
+  if (c.probesOut === 0) c.probesStamp = now;
+  else if (c.userTimeoutMs > 0 && now - c.probesStamp >= c.userTimeoutMs) return true;
+  let max = c.config.maxRetries;
+  if (c.orphaned) {
+    const config = c.config;
+    const alive = c.rtt.rto * 2 ** c.persistBackoff < config.rtoMaxMs;
+    max = orphanRetries(c, alive);
+    if (!alive && c.persistBackoff >= max) return true;
+    if (outOfResources(c, true)) return true;
+  }
+  return c.probesOut >= max;
 }
 
 /** RFC 1122 4.2.3.6: an idle connection is probed with SEG.SEQ = SND.NXT - 1 and no data. */
