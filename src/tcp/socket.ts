@@ -428,10 +428,14 @@ export class Socket extends Duplex implements ConnectionUser {
 
   private armIdleTimer(): void {
     const due = this.lastActivity + this.idleMs - this.layer.clock.now();
+    const armedFor = this.lastActivity;
     this.idleTimer = this.layer.clock.setTimer(Math.max(0, due), () => {
       this.idleTimer = null;
       if (this.idleMs === 0 || this.destroyed) return;
-      if (this.layer.clock.now() - this.lastActivity < this.idleMs) this.armIdleTimer();
+      // Armed for armedFor + idleMs: only activity since then puts the timeout off. (Comparing
+      // the clock with lastActivity + idleMs instead could re-arm for a remainder too small to
+      // move a large clock value, at the same instant, forever.)
+      if (this.lastActivity !== armedFor) this.armIdleTimer();
       else {
         // A stack timer (the virtual clock runs the stack's timers in one loop).
         try {

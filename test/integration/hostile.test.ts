@@ -15,8 +15,9 @@ import { PROTO_ICMP } from '../../src/ipv4/ipv4-packet.ts';
 import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, parseMac } from '../../src/link/ethernet.ts';
 import { PcapWriter } from '../../src/link/pcap.ts';
 import { arpFrame, icmpMessage, ipv4Frame, ipv4Repr } from '../helpers/frames.ts';
-import { type Namespace, type StackProcess, withNamespace } from '../helpers/netns.ts';
+import { type Namespace, withNamespace } from '../helpers/netns.ts';
 import { canUseTap } from '../helpers/root.ts';
+import { assertAnswering, stopWithStats } from '../helpers/stack-checks.ts';
 
 const it = canUseTap ? test : test.skip;
 const STACK_MAC = '02:00:00:00:aa:02';
@@ -24,22 +25,6 @@ const OUR_MAC = parseMac(STACK_MAC)!;
 const OUR_IP = parseIpv4('10.0.0.2')!;
 const HOST_IP = parseIpv4('10.0.0.1')!;
 
-type Stats = Record<string, { rx: number; tx: number; drops: Record<string, number> }>;
-
-async function assertAnswering(ns: Namespace, stack: StackProcess, what: string): Promise<void> {
-  assert.is(stack.child.exitCode, null, `${what}: tapstack exited: ${stack.stderr}`);
-  const r = await ns.exec('ping', ['-c', '3', '-i', '0.05', '-W', '1', '10.0.0.2'], 20_000);
-  assert.match(r.stdout, / 0% packet loss/, `${what}: ${r.stdout}${r.stderr}`);
-}
-
-async function stopWithStats(stack: StackProcess): Promise<Stats> {
-  const exit = await stack.stop();
-  assert.is(exit.code, 0, stack.stderr);
-  const stats = JSON.parse(stack.stdout.trim().split('\n').pop()!) as Stats;
-  for (const [layer, c] of Object.entries(stats))
-    for (const reason of Object.keys(c.drops)) assert.not.ok(reason.startsWith('internal-error'), `${layer}: ${reason}`);
-  return stats;
-}
 
 it('hping3 and nping: bad checksums, fragments, IP options, raw protocols, random payloads', async () => {
   await withNamespace(async (ns) => {
