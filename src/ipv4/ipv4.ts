@@ -37,6 +37,8 @@ export type IcmpErrorHandler = (info: IcmpErrorInfo, quoted: Ipv4Packet, off: nu
 /** Takes fragments; returns the whole datagram's view once complete, else null. */
 export interface Reassembler {
   add(ip: Ipv4Packet): Ipv4Packet | null;
+  /** Datagrams being reassembled. */
+  readonly datagrams: number;
   close(): void;
 }
 

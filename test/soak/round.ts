@@ -368,7 +368,17 @@ async function round(seed: number, options: RoundOptions, result: RoundResult): 
   if (connectionsLeft() > 0)
     failures.push(`state: ${connectionsLeft()} connections left ${((clock.now() - teardownStart) / 1000).toFixed(0)} s after close: ${describeLeft(stacks)}`);
   if (clock.fired >= MAX_TIMERS) failures.push(`timers: ${MAX_TIMERS} timers run`);
+  // Then past the reassembly timeout (30 s), whatever the attack left half-assembled.
+  await drive(clock.now() + 31_000);
 
+  // What close must give back: every byte charged to the TCP memory budget, every orphan,
+  // every reassembly queue (they time out in 30 s).
+  for (const stack of stacks) {
+    const tcp = stack.tcp.counters;
+    if (tcp.memory !== 0 || tcp.orphans !== 0) failures.push(`memory: ${formatIp(stack.ip)} holds ${tcp.memory} bytes, ${tcp.orphans} orphans after close`);
+    const reassembling = stack.ipv4.reassembler?.datagrams ?? 0;
+    if (reassembling !== 0) failures.push(`memory: ${formatIp(stack.ip)} still reassembles ${reassembling} datagrams`);
+  }
   for (const stack of stacks)
     for (const [layer, c] of Object.entries(stack.counters()))
       for (const [reason, count] of Object.entries(c.drops))
