@@ -100,7 +100,7 @@ export class TcpLayer implements TcpContext {
     this.isnGenerator = new IsnGenerator(host.clock, host.seed);
     this.timers = new TimerQueue(host.clock);
     this.ports = new PortSelector(host.seed);
-    this.timeWait = new TimeWaitTable(this, this.config.timeWaitMs);
+    this.timeWait = new TimeWaitTable(this, this.config.timeWaitMs, this.config.invalidRateLimitMs);
     this.memory = new MemoryBudget(this.config, this.counters);
     // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
     this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));

@@ -6,6 +6,7 @@
 
 import { ConnectionTable } from './connection-table.ts';
 import type { TcpCounters } from './counters.ts';
+import { oowRateLimited } from './rate-limit.ts';
 import { seqGt } from './seq.ts';
 import { TCP_EVENTS, type TcpEvent } from './state.ts';
 import type { TcpProbe } from './tcb.ts';
@@ -19,6 +20,8 @@ export class TimeWaitEntry implements TimerEntry {
   timerAt = 0;
   timerIndex = -1;
   timerSeq = 0;
+  /** When we last answered a segment we do not accept (Linux tw_last_oow_ack_time). */
+  lastOowAckAt = -Infinity;
 
   constructor(
     private readonly table: TimeWaitTable,
@@ -58,6 +61,8 @@ export class TimeWaitTable {
   constructor(
     private readonly host: TimeWaitHost,
     private readonly waitMs: number,
+    /** tcp_invalid_ratelimit for the ACKs answering anything but the peer's FIN. */
+    private readonly invalidRateLimitMs: number,
   ) {}
 
   get size(): number {
@@ -117,6 +122,12 @@ export class TimeWaitTable {
     // Acknowledge it, and restart the 2 MSL timeout"; anything else gets the same ACK.
     if (f & FIN && !paws) this.host.timers.schedule(tw, this.host.now() + this.waitMs);
     else if (!paws) counters.drop('tcp-time-wait');
+    // Anything but a retransmitted FIN is answered at most once per tcp_invalid_ratelimit
+    // (Linux tcp_timewait_check_oow_rate_limit): two ends that disagree cannot ping-pong.
+    if ((paws || !(f & FIN)) && oowRateLimited(tw, this.host.now(), this.invalidRateLimitMs)) {
+      counters.invalidAcksSkipped++;
+      return true;
+    }
     // A SYN gets its ACK as a challenge ACK, within the shared budget (RFC 5961 4.2, 7).
     if (f & SYN && !this.host.allowChallengeAck()) {
       counters.drop('tcp-challenge-ack-limited');

@@ -165,6 +165,30 @@ test('item 6d: TIME-WAIT is a compact entry that re-ACKs a retransmitted FIN, re
   assert.is(h.stack.tcp.size, 0);
 });
 
+test('item 6d: a TIME-WAIT entry answers out-of-window segments at most once per tcp_invalid_ratelimit; a retransmitted FIN always', async () => {
+  const h = await TcpHarness.create({ tcp: { timeWaitMs: 60_000 } });
+  const o = await acceptOne(h, 80, 1000, { ts: [100, 0] });
+  o.socket.end();
+  await h.advance(0);
+  const fin = h.sent().find((s) => s.flags & FIN)!;
+  const finAck = fin.seq + 1;
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: finAck, flags: FIN | ACK, ts: [200, fin.tsVal] });
+  expectSegment(h.one(), flags(ACK), ack(o.peerSeq + 1));
+  assert.is(h.stateOf(80), 'TIME-WAIT');
+  // A peer that keeps sending out-of-window data (the other half of an ACK storm): one ACK per 500 ms.
+  let acks = 0;
+  for (let i = 0; i < 100; i++) {
+    h.inject({ dstPort: 80, seq: o.peerSeq + 100_000, ack: finAck, flags: ACK, ts: [300, fin.tsVal], payload: Buffer.alloc(10) });
+    acks += h.sent().length;
+    await h.advance(10);
+  }
+  assert.is(acks, 2, 'one ACK at 0 ms and one at 500 ms in 1 s');
+  assert.ok(h.stack.tcp.counters.invalidAcksSkipped >= 98);
+  // The peer's retransmitted FIN is answered at once, limit or not.
+  h.inject({ dstPort: 80, seq: o.peerSeq, ack: finAck, flags: FIN | ACK, ts: [400, fin.tsVal] });
+  expectSegment(h.one(), flags(ACK), ack(o.peerSeq + 1));
+});
+
 test('item 6d: a new SYN reopens a TIME-WAIT 4-tuple; past maxTimeWait a connection closes without TIME-WAIT, counted', async () => {
   const h = await TcpHarness.create({ tcp: { timeWaitMs: 60_000, maxTimeWait: 1 } });
   const o = await acceptOne(h);
