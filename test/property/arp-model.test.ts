@@ -70,7 +70,7 @@ test('random sends, replies, requests and time: conservation, order, bounds', as
         const queued = stack.arp.neighbours().reduce((n, e) => n + e.queued, 0);
         for (const e of stack.arp.neighbours()) assert.ok(e.queued <= QUEUE_LIMIT);
         const d = stack.arp.counters.drops;
-        const dropped = (d['arp-timeout'] ?? 0) + (d['arp-queue-full'] ?? 0) + (d['arp-cache-full'] ?? 0);
+        const dropped = (d['arp-timeout'] ?? 0) + (d['arp-queue-full'] ?? 0) + (d['arp-table-full'] ?? 0);
         assert.is(delivered + queued + dropped, marker, 'every packet sent, queued or counted');
       };
       for (const a of actions) {
