@@ -1,5 +1,6 @@
-// The only foreign calls the project makes: ioctl(2) on /dev/net/tun, at set-up time.
-// Everything per frame uses Node's own read/write paths (see tap.ts).
+// The only foreign calls the project makes: ioctl(2) on /dev/net/tun, at set-up time, and the
+// command line's mallopt(3) at start. Everything per frame uses Node's own read/write paths
+// (see tap.ts).
 
 import { DataType, load, open } from 'ffi-rs';
 
@@ -44,4 +45,21 @@ export function ioctlValue(fd: number, request: number, value: number): IoctlRes
     errno: true,
   }) as unknown as { value: number; errnoCode: number; errnoMessage: string };
   return { value: r.value, errno: r.errnoCode, message: r.errnoMessage };
+}
+
+/** mallopt(param, value) (glibc's malloc tuning): false where the C library refuses or lacks it. */
+export function mallopt(param: number, value: number): boolean {
+  try {
+    libc();
+    const r = load({
+      library: 'libc',
+      funcName: 'mallopt',
+      retType: DataType.I32,
+      paramsType: [DataType.I32, DataType.I32],
+      paramsValue: [param, value],
+    }) as unknown as number;
+    return r === 1;
+  } catch {
+    return false;
+  }
 }
