@@ -1,6 +1,6 @@
 // fetch from the undici package over tapstack: an undici Agent whose `connect` returns a
 // stack connection, passed to undici's fetch as its dispatcher. (Node's global fetch bundles
-// its own undici, which may not take an Agent of another version: use undici's fetch.)
+// its own undici, whose dispatcher interface need not match this version's: use undici's.)
 // The server is an http.Server fed with the stack's connections.
 //
 //   npx tsx examples/undici-fetch.ts

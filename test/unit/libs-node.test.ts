@@ -14,7 +14,7 @@ import { selfSignedCert, sha256 } from '../../examples/common.ts';
 import { http2Echo } from '../../examples/http2.ts';
 import { httpsPost } from '../../examples/https.ts';
 import { tlsEcho } from '../../examples/tls.ts';
-import { patternBody, undiciFetch } from '../../examples/undici-fetch.ts';
+import { exampleServer, patternBody, stackAgent, undiciFetch } from '../../examples/undici-fetch.ts';
 import { webSocketEcho } from '../../examples/websocket.ts';
 import type { Stack } from '../../src/stack.ts';
 import { run } from '../helpers/netns.ts';
@@ -124,6 +124,23 @@ test("undici: fetch through an Agent whose connect returns stack sockets (kept-a
     // net closes such a socket with a FIN (close(2) of a socket with nothing unread); the
     // stack's destroy(err) resets it (issue 11 item 1, src/tcp/socket.ts): undici opens two.
   }, { a: 2, b: 2 }));
+
+// Node's global fetch (its own undici, 6 in Node 20) takes undici 7's Agent too; should a
+// Node version stop, this says so (the example uses undici's fetch, which it does not depend on).
+test("undici: Node's global fetch with the same Agent", () =>
+  onTwoStacks(async (a, b) => {
+    const httpServer = exampleServer();
+    const listener = b.createServer((socket) => httpServer.emit('connection', socket)).listen(80);
+    const dispatcher = stackAgent(a);
+    try {
+      const r = await fetch('http://10.0.0.2/bytes/300000', { dispatcher } as unknown as RequestInit); // typed for Node's own undici
+      assert.is(r.status, 200);
+      assert.is(sha256(Buffer.from(await r.arrayBuffer())), sha256(patternBody(300_000)));
+    } finally {
+      await dispatcher.close();
+      await new Promise((resolve) => listener.close(resolve));
+    }
+  }, { a: 1, b: 1 })); // dispatcher.close(): destroy(err), as above
 
 // The README's commands: each example runs by itself (two in-memory stacks, no root, no
 // socket of the machine's), says ok for each check and exits on its own.
