@@ -238,7 +238,7 @@ export class Stack {
 
   /**
    * The event-loop handle follows the stack's sockets, as Node's handles do: a socket holds
-   * the loop from its creation (ref) until unref() or close. The TAP's stream is unref'd
+   * the loop once bound (ref, as an active libuv handle) until unref() or close. The TAP's stream is unref'd
    * while the stack has sockets and every one is unref'd; with no socket at all the stack
    * keeps the loop as before (a stack waiting for ARP and pings). Sockets of any layer call
    * these with themselves as owner.
@@ -250,7 +250,7 @@ export class Stack {
   }
 
   unrefHandle(owner: object): void {
-    if (!this.refd.delete(owner)) return;
+    this.refd.delete(owner);
     this.unrefd.add(owner);
     this.updateLoopHold();
   }

@@ -2,9 +2,58 @@
 // into the chunks of one datagram, and argument checks shared by the socket's methods; with
 // Node's errors (lib/dgram.js sliceBuffer, fixBufferList).
 
-import { invalidArgType } from '../util/errors.ts';
+import { invalidArgType, nodeError, validatePort } from '../util/errors.ts';
 
 export type Message = string | ArrayBufferView | readonly (string | ArrayBufferView)[];
+
+export interface SendArguments {
+  chunks: Uint8Array[];
+  /** The destination port, validated (unconnected sends only). */
+  port: unknown;
+  address: string | undefined | null;
+  callback: ((...args: never[]) => unknown) | undefined;
+}
+
+/**
+ * send(msg, [offset, length,] port, address?, callback?), or, connected,
+ * send(msg, [offset, length,] callback?): the argument shuffling of Node 20's
+ * lib/dgram.js Socket.prototype.send, with its errors.
+ */
+export function sendArguments(connected: boolean, msg: Message, rest: unknown[]): SendArguments {
+  let [offset, length, port, address, callback] = rest as [unknown, unknown, unknown, unknown, unknown];
+  let data: Message = msg;
+  if (!connected) {
+    if (address || (port && typeof port !== 'function')) {
+      data = sliceMessage(msg, offset, length);
+    } else {
+      callback = port;
+      port = offset;
+      address = length;
+    }
+  } else {
+    if (typeof length === 'number') {
+      data = sliceMessage(msg, offset, length);
+      if (typeof port === 'function') {
+        callback = port;
+        port = null;
+      }
+    } else {
+      callback = offset;
+    }
+    if (port || address) throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED');
+  }
+  const chunks = toChunks(data);
+  if (!connected) port = validatePort(port, false);
+  if (typeof address === 'function') {
+    // send(msg, port, callback) or send(msg, offset, length, port, callback): after the
+    // shuffle the callback is in `address` (lib/dgram.js does the same).
+    callback = address;
+    address = undefined;
+  } else if (address !== undefined && address !== null && typeof address !== 'string') {
+    throw invalidArgType('address', 'of type string', address);
+  }
+  return { chunks, port, address: address as string | undefined | null, callback: typeof callback === 'function' ? (callback as () => unknown) : undefined };
+}
 
 export function validateAddresses(sourceAddress: unknown, groupAddress: unknown): void {
   if (typeof sourceAddress !== 'string') throw invalidArgType('sourceAddress', 'of type string', sourceAddress);

@@ -11,7 +11,7 @@ import { type MulticastContext, SocketMemberships } from './memberships.ts';
 
 export type { MulticastContext } from './memberships.ts';
 import { type BufferLimits, type QueuedDatagram, SocketBuffers } from './socket-buffers.ts';
-import { type Message, sliceMessage, toChunks, validateAddresses } from './message.ts';
+import { type Message, sendArguments, validateAddresses } from './message.ts';
 
 export type { BufferLimits } from './socket-buffers.ts';
 
@@ -57,7 +57,12 @@ export interface UdpSocketContext {
   /** The interface's group memberships (IGMP), and Linux's per-socket bounds on them. */
   readonly multicast: MulticastContext;
   readonly buffers: BufferLimits;
-  /** The socket holds (ref) or lets go of (unref) the event loop; released on close. */
+  /** A new socket: the layer knows it (to close it with the stack). */
+  adopt(socket: UdpSocket): void;
+  /**
+   * A bound socket holds (ref) or lets go of (unref) the event loop, as a libuv handle that
+   * receives; released on close.
+   */
   refHandle(owner: object): void;
   unrefHandle(owner: object): void;
   releaseHandle(owner: object): void;
@@ -87,6 +92,8 @@ export class UdpSocket extends EventEmitter {
   remote = 0;
   remotePort = 0;
   private bound = false;
+  /** bind() called, neither bound nor failed yet (Node's BIND_STATE_BINDING). */
+  private binding = false;
   /**
    * A port taken without bind(): libuv binds a socket on its first membership call
    * (uv__udp_maybe_deferred_bind, with SO_REUSEADDR); Node's bind() then fails with EINVAL.
@@ -120,7 +127,7 @@ export class UdpSocket extends EventEmitter {
     this.memberships = new SocketMemberships(layer.multicast, layer.ipv4.ip);
     this.buffers = new SocketBuffers(layer.buffers);
     if (listener) this.on('message', listener);
-    layer.refHandle(this);
+    layer.adopt(this);
     const signal = options?.signal;
     if (signal !== undefined) {
       // Node 20's createSocket: an aborted signal closes the socket (at once if already so).
@@ -171,7 +178,10 @@ export class UdpSocket extends EventEmitter {
    */
   bind(port?: number | BindOptions | (() => void), address?: string | (() => void), callback?: () => void): this {
     this.healthCheck();
-    if (this.bound) throw nodeError('ERR_SOCKET_ALREADY_BOUND');
+    if (this.bound || this.binding) throw nodeError('ERR_SOCKET_ALREADY_BOUND');
+    // lib/dgram.js marks the socket BINDING before it checks the arguments: after a bad port
+    // has thrown, the socket stays so (bind again: ERR_SOCKET_ALREADY_BOUND) until an error.
+    this.binding = true;
     const args = [port, address, callback];
     const last = args.filter((a) => a !== undefined).pop();
     const cb = typeof last === 'function' ? (last as () => void) : undefined;
@@ -184,7 +194,9 @@ export class UdpSocket extends EventEmitter {
       wantPort = typeof port === 'function' || port === undefined ? 0 : port;
       wantAddress = typeof address === 'function' ? undefined : address;
     }
-    const portNumber = validatePort(wantPort, true);
+    // Node 20's bind does not validate the port: the binding takes it as a uint32 and the
+    // sockaddr keeps 16 bits (70000 binds 4464, -1 binds 65535, 'abc' an ephemeral port).
+    const portNumber = (Number(wantPort) >>> 0) & 0xffff;
     if (cb) {
       const onListening = (): void => {
         this.off('error', onError);
@@ -199,17 +211,19 @@ export class UdpSocket extends EventEmitter {
     const addrText = wantAddress === undefined || wantAddress === '' ? '0.0.0.0' : wantAddress;
     if (typeof addrText !== 'string') throw invalidArgType('address', 'of type string', addrText);
     const addr = parseIpv4(addrText);
-    if (addr === null) return this.later(() => this.emit('error', systemError('ENOTFOUND', 'getaddrinfo', addrText)));
+    if (addr === null) return this.bindFailed(systemError('ENOTFOUND', 'getaddrinfo', addrText));
     // Only our own address, or any (a broadcast or a group address, as Linux's inet_bind allows).
     if (addr !== 0 && addr !== this.layer.ipv4.ip && !this.layer.ipv4.isBroadcast(addr) && !isMulticast(addr))
-      return this.later(() => this.emit('error', systemError('EADDRNOTAVAIL', 'bind', addrText, portNumber)));
+      return this.bindFailed(systemError('EADDRNOTAVAIL', 'bind', addrText, portNumber));
     // The descriptor is bound already (by a membership call): bind(2) says EINVAL.
-    if (this.implicitlyBound) return this.later(() => this.emit('error', systemError('EINVAL', 'bind', addrText, portNumber)));
+    if (this.implicitlyBound) return this.bindFailed(systemError('EINVAL', 'bind', addrText, portNumber));
     const got = this.layer.bindPort(this, portNumber, this.reuseAddr);
-    if (got === 'EADDRINUSE') return this.later(() => this.emit('error', systemError('EADDRINUSE', 'bind', addrText, portNumber)));
+    if (got === 'EADDRINUSE') return this.bindFailed(systemError('EADDRINUSE', 'bind', addrText, portNumber));
     this.bound = true;
+    this.binding = false;
     this.boundAddress = addr;
     this.localPort = got;
+    this.syncHandle();
     // Node applies the createSocket buffer sizes once bound (lib/dgram.js afterBind).
     if (this.askedSizes.recv) this.setRecvBufferSize(this.askedSizes.recv);
     if (this.askedSizes.send) this.setSendBufferSize(this.askedSizes.send);
@@ -228,44 +242,13 @@ export class UdpSocket extends EventEmitter {
   send(msg: Message, offset: number, length: number, callback?: SendCallback): void;
   send(msg: Message, callback?: SendCallback): void;
   send(msg: Message, ...rest: unknown[]): void {
-    let [offset, length, port, address, callback] = rest as [unknown, unknown, unknown, unknown, unknown];
-    let data: Message = msg;
-    // The argument shuffling of Node's lib/dgram.js Socket.prototype.send.
-    if (!this.connected) {
-      if (address || (port && typeof port !== 'function')) {
-        data = sliceMessage(msg, offset, length);
-      } else {
-        callback = port;
-        port = offset;
-        address = length;
-      }
-    } else {
-      if (typeof length === 'number') {
-        data = sliceMessage(msg, offset, length);
-        if (typeof port === 'function') {
-          callback = port;
-          port = null;
-        }
-      } else {
-        callback = offset;
-      }
-      if (port || address) throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED');
-    }
-    const chunks = toChunks(data);
-    let dstPort = this.remotePort;
-    if (!this.connected) dstPort = validatePort(port, false);
-    if (typeof address === 'function') {
-      // send(msg, port, callback) or send(msg, offset, length, port, callback): after the
-      // shuffle above the callback is in `address` (lib/dgram.js does the same).
-      callback = address;
-      address = undefined;
-    } else if (address !== undefined && address !== null && typeof address !== 'string') {
-      throw invalidArgType('address', 'of type string', address);
-    }
-    const cb = typeof callback === 'function' ? (callback as SendCallback) : undefined;
+    const { chunks, port, address, callback } = sendArguments(this.connected, msg, rest);
+    const dstPort = this.connected ? this.remotePort : (port as number);
+    const cb = callback as SendCallback | undefined;
     this.healthCheck();
-    if (!this.bound) this.bind({ port: 0, exclusive: true });
-    if (!this.bound) return; // no ephemeral port (EADDRINUSE) or a port taken already (EINVAL): Node's send waits for a 'listening' that never comes
+    // While binding, Node queues the datagram for a 'listening' that, here, never comes.
+    if (!this.bound && !this.binding) this.bind({ port: 0, exclusive: true });
+    if (!this.bound) return;
     let dst = this.remote;
     let addrText = formatIpv4(dst);
     if (!this.connected) {
@@ -282,7 +265,8 @@ export class UdpSocket extends EventEmitter {
     // lib/dgram.js doSend: a send error goes to the callback alone; without one it is not
     // emitted ("dgram_legacy.js compatibility"), as Node 20 does (checked on Node).
     if (error) {
-      if (cb) process.nextTick(() => cb(systemError(error, 'send', addrText, dstPort), undefined as unknown as number));
+      // Node calls back with the error alone (process.nextTick(callback, ex)).
+      if (cb) process.nextTick(cb as (err: Error) => void, systemError(error, 'send', addrText, dstPort));
       return;
     }
     if (cb) process.nextTick(() => cb(null, size));
@@ -300,7 +284,7 @@ export class UdpSocket extends EventEmitter {
     this.healthCheck();
     if (this.connected || this.connecting) throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED');
     if (callback) this.once('connect', callback);
-    if (!this.bound) this.bind({ port: 0, exclusive: true });
+    if (!this.bound && !this.binding) this.bind({ port: 0, exclusive: true });
     if (!this.bound) return;
     const dst = this.resolve(addrText);
     let error = dst === null ? systemError('ENOTFOUND', 'getaddrinfo', addrText) : null;
@@ -453,6 +437,7 @@ export class UdpSocket extends EventEmitter {
     if (got === 'EADDRINUSE') throw systemError('EADDRINUSE', 'bind');
     this.implicitlyBound = true;
     this.localPort = got;
+    this.syncHandle();
   }
 
   private needDescriptor(syscall: string): void {
@@ -496,20 +481,23 @@ export class UdpSocket extends EventEmitter {
 
   /** The socket keeps the process alive (default), as Node's handle.ref(). */
   ref(): this {
-    if (this.running && !this.refd) {
-      this.refd = true;
-      this.layer.refHandle(this);
-    }
+    this.refd = true;
+    this.syncHandle();
     return this;
   }
 
   /** A stack whose sockets are all unref'd lets the process exit, as Node's handle.unref(). */
   unref(): this {
-    if (this.running && this.refd) {
-      this.refd = false;
-      this.layer.unrefHandle(this);
-    }
+    this.refd = false;
+    this.syncHandle();
     return this;
+  }
+
+  /** Only a socket with a descriptor counts, as only an active libuv handle holds the loop. */
+  private syncHandle(): void {
+    if (!this.running || !this.hasDescriptor) return;
+    if (this.refd) this.layer.refHandle(this);
+    else this.layer.unrefHandle(this);
   }
 
   /**
@@ -571,12 +559,20 @@ export class UdpSocket extends EventEmitter {
 
   /** A lookup error: to the callback, else an 'error' event (lib/dgram.js afterDns). */
   private failSend(cb: SendCallback | undefined, err: Error): void {
-    if (cb) process.nextTick(() => cb(err, undefined as unknown as number));
+    if (cb) process.nextTick(cb as (err: Error) => void, err);
     else this.later(() => this.emit('error', err));
   }
 
   private healthCheck(): void {
     if (!this.running) throw nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING');
+  }
+
+  /** Node's bind error: the socket is unbound again, then 'error'. */
+  private bindFailed(err: Error): this {
+    return this.later(() => {
+      this.binding = false;
+      this.emit('error', err);
+    });
   }
 
   private later(fn: () => void): this {

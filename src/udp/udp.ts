@@ -131,9 +131,11 @@ export class UdpLayer implements UdpSocketContext {
 
   // --- what sockets ask of the stack (UdpSocketContext) ---
 
+  adopt(socket: UdpSocket): void {
+    this.sockets.add(socket);
+  }
+
   refHandle(owner: object): void {
-    // The first call comes from the socket's constructor: the layer knows it from then on.
-    if (owner instanceof UdpSocket) this.sockets.add(owner);
     this.env.handles.refHandle(owner);
   }
   unrefHandle(owner: object): void {

@@ -396,6 +396,7 @@ test('stack.dgram is shaped like Node\'s dgram; unref\'d sockets let the stack r
   const { stack } = await setup();
   const s = new stack.dgram.Socket('udp4');
   assert.ok(s instanceof stack.dgram.Socket);
+  s.bind(0);
   assert.ok(stack.createSocket('udp4') instanceof stack.dgram.Socket);
   const t = stack.dgram.createSocket({ type: 'udp4', recvBufferSize: 50000, sendBufferSize: 60000 }, () => {});
   assert.is(t.listenerCount('message'), 1);
