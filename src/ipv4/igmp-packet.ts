@@ -51,16 +51,20 @@ export class IgmpPacket {
   get group(): number {
     return this.buf.readUInt32BE(this.off + 4);
   }
-  /** A query's version: 1 (max response 0, 8 bytes), 2 (8 bytes), 3 (12 bytes or more). RFC 3376 7.1. */
-  get queryVersion(): 1 | 2 | 3 {
+  /**
+   * A query's version (RFC 3376 7.1): 1 (8 bytes, max response 0), 2 (8 bytes), 3 (12 bytes
+   * or more); 0 for any other length, which the RFC says to ignore.
+   */
+  get queryVersion(): 0 | 1 | 2 | 3 {
     if (this.len >= 12) return 3;
+    if (this.len !== 8) return 0;
     return this.buf[this.off + 1] === 0 ? 1 : 2;
   }
   /** The query's maximum response time in ms (v1: 10 s, RFC 2236 4; v3 code: RFC 3376 4.1.1). */
   get maxResponseMs(): number {
     const code = this.buf[this.off + 1]!;
     const v = this.queryVersion;
-    if (v === 1) return 10_000;
+    if (v <= 1) return 10_000;
     if (v === 2 || code < 128) return code * 100;
     return (((code & 0x0f) | 0x10) << (((code >> 4) & 7) + 3)) * 100;
   }

@@ -333,6 +333,7 @@ export class IgmpLayer implements MulticastMembership {
     const group = m.group;
     if (group !== 0 && !isMulticast(group)) return this.counters.drop('igmp-bad-query-group');
     const queryVersion = m.queryVersion;
+    if (queryVersion === 0) return this.counters.drop('igmp-bad-query-length');
     if (this.forceVersion === 0) {
       const until = this.clock.now() + this.olderQuerierMs;
       if (queryVersion === 1) this.v1SeenUntil = until;
@@ -448,7 +449,7 @@ export class IgmpLayer implements MulticastMembership {
     const room = this.ipv4.mtu - 24 - 8;
     let batch: GroupRecord[] = [];
     let size = 0;
-    for (const r of records) {
+    for (const r of splitRecords(records, room)) {
       const n = recordLength(r);
       if (batch.length > 0 && size + n > room) {
         this.transmit(IGMPV3_ROUTERS, emitIgmpV3Report(this.txBuf, IGMP_HEADROOM, batch));
@@ -474,4 +475,15 @@ export class IgmpLayer implements MulticastMembership {
     this.generalTimer = null;
     for (const g of this.groups.values()) this.cancel(g);
   }
+}
+
+/** A record with more sources than one report holds becomes several of the same type (RFC 3376 5.1). */
+function splitRecords(records: readonly GroupRecord[], room: number): GroupRecord[] {
+  const most = Math.max(1, Math.floor((room - 8) / 4));
+  const out: GroupRecord[] = [];
+  for (const r of records) {
+    if (r.sources.length <= most) out.push(r);
+    else for (let i = 0; i < r.sources.length; i += most) out.push({ type: r.type, group: r.group, sources: r.sources.slice(i, i + most) });
+  }
+  return out;
 }

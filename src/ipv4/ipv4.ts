@@ -330,7 +330,7 @@ export class Ipv4Layer {
     }
     if (checksumField !== undefined) this.softwareChecksum(protocol, buf, off, len, checksumField);
     if (multicast && options?.multicastLoop === true && this.multicast?.isMember(dst) === true) this.loopback(buf, off, len);
-    if (IPV4_MIN_HEADER + len > this.mtu) {
+    if (ipv4HeaderLength(r) + len > this.mtu) {
       if (r.dontFragment || segmentSize > 0) {
         this.counters.drop('ip-too-big');
         return 'EMSGSIZE';

@@ -19,17 +19,14 @@ const SOCK_MIN_SNDBUF = 4608;
  */
 const DATAGRAM_OVERHEAD = 576 + 42;
 
-export interface QueuedDatagram {
-  msg: Buffer;
-  src: number;
-  srcPort: number;
-}
-
 export class SocketBuffers {
   /** SO_RCVBUF / SO_SNDBUF as Linux keeps them (twice what was asked, bounded). */
   rcvbuf: number;
   sndbuf: number;
-  private readonly queue: QueuedDatagram[] = [];
+  /** The queue, as parallel arrays (no object per datagram). */
+  private readonly msgs: Buffer[] = [];
+  private readonly srcs: number[] = [];
+  private readonly ports: number[] = [];
   private rmem = 0;
 
   constructor(private readonly limits: BufferLimits) {
@@ -57,25 +54,29 @@ export class SocketBuffers {
 
   /** Queues a datagram; returns whether the queue was empty before. */
   push(msg: Buffer, src: number, srcPort: number): boolean {
-    const wasEmpty = this.queue.length === 0;
-    this.queue.push({ msg, src, srcPort });
+    const wasEmpty = this.msgs.length === 0;
+    this.msgs.push(msg);
+    this.srcs.push(src);
+    this.ports.push(srcPort);
     this.rmem += msg.length + DATAGRAM_OVERHEAD;
     return wasEmpty;
   }
 
   /** Hands each queued datagram to fn while `go()` holds, then empties the queue. */
-  drain(fn: (d: QueuedDatagram) => void, go: () => boolean): void {
-    const q = this.queue;
-    for (let i = 0; i < q.length && go(); i++) {
-      const d = q[i]!;
-      this.rmem -= d.msg.length + DATAGRAM_OVERHEAD;
-      fn(d);
+  drain(fn: (msg: Buffer, src: number, srcPort: number) => void, go: () => boolean): void {
+    const { msgs, srcs, ports } = this;
+    for (let i = 0; i < msgs.length && go(); i++) {
+      const msg = msgs[i]!;
+      this.rmem -= msg.length + DATAGRAM_OVERHEAD;
+      fn(msg, srcs[i]!, ports[i]!);
     }
     this.clear();
   }
 
   clear(): void {
-    this.queue.length = 0;
+    this.msgs.length = 0;
+    this.srcs.length = 0;
+    this.ports.length = 0;
     this.rmem = 0;
   }
 }

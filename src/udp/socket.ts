@@ -10,7 +10,7 @@ import { badBufferSize, bufferSizeError, missingArgs } from './dgram-errors.ts';
 import { type MulticastContext, SocketMemberships } from './memberships.ts';
 
 export type { MulticastContext } from './memberships.ts';
-import { type BufferLimits, type QueuedDatagram, SocketBuffers } from './socket-buffers.ts';
+import { type BufferLimits, SocketBuffers } from './socket-buffers.ts';
 import { type Message, sendArguments, validateAddresses } from './message.ts';
 
 export type { BufferLimits } from './socket-buffers.ts';
@@ -524,8 +524,8 @@ export class UdpSocket extends EventEmitter {
     this.buffers.drain(this.emitQueued, this.stillRunning);
   }
 
-  private readonly emitQueued = (d: QueuedDatagram): void =>
-    this.emitFromStack('message', d.msg, { address: formatIpv4(d.src), family: 'IPv4', port: d.srcPort, size: d.msg.length });
+  private readonly emitQueued = (msg: Buffer, src: number, srcPort: number): void =>
+    this.emitFromStack('message', msg, { address: formatIpv4(src), family: 'IPv4', port: srcPort, size: msg.length });
   private readonly stillRunning = (): boolean => this.running;
 
   /** An ICMP error for this connected socket, as recvmsg would report it in Node. */
