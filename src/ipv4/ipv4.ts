@@ -329,7 +329,11 @@ export class Ipv4Layer {
       return this.sendOffloaded(protocol, t, buf, off, len, hop, checksumField, segmentSize);
     }
     if (checksumField !== undefined) this.softwareChecksum(protocol, buf, off, len, checksumField);
-    if (multicast && options?.multicastLoop === true && this.multicast?.isMember(dst) === true) this.loopback(buf, off, len);
+    if (multicast) {
+      if (options?.multicastLoop === true && this.multicast?.isMember(dst) === true) this.loopback(buf, off, len);
+      // TTL 0 stays on this host (ip_mc_output drops it after the looped copy).
+      if (r.ttl === 0) return null;
+    }
     if (ipv4HeaderLength(r) + len > this.mtu) {
       if (r.dontFragment || segmentSize > 0) {
         this.counters.drop('ip-too-big');

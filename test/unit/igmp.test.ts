@@ -357,7 +357,13 @@ test('sending to a group: the mapped MAC, no ARP, IP_MULTICAST_TTL (1 by default
   sender.send('loop off', 6000, GROUP);
   clock.runAll(100);
   await ticks();
-  assert.equal(got.sort(), ['a:loop on', 'b:loop off', 'b:loop on']);
+  sender.setMulticastLoopback(true);
+  sender.setMulticastTTL(0);
+  sender.send('ttl 0', 6000, GROUP);
+  clock.runAll(100);
+  await ticks();
+  // TTL 0: to this host's members only (Linux ip_mc_output).
+  assert.equal(got.sort(), ['a:loop on', 'a:ttl 0', 'b:loop off', 'b:loop on']);
   const udp = frames.map((f) => parseIpv4Frame(f)!).filter((ip) => ip.protocol === PROTO_UDP);
   assert.is(udp.length, 2);
   assert.equal(udp.map((ip) => ip.ttl), [1, 7]);

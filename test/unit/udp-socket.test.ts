@@ -356,4 +356,34 @@ test('stack.close closes its sockets', async () => {
   throwsCode(() => s.send('x', 1, '10.0.0.2'), 'ERR_SOCKET_DGRAM_NOT_RUNNING');
 });
 
+test('send(msg, port, cb) and send(msg, offset, length, port, cb) call back (lib/dgram.js: the callback moves to address)', async () => {
+  const { clock, a } = await pair();
+  const local = a.createSocket('udp4').bind(7201);
+  const got = collect(local);
+  const s = a.createSocket('udp4');
+  const calls: string[] = [];
+  s.send('short', 7201, (err, n) => calls.push(`port:${err}:${n}`));
+  s.send(Buffer.from('xoffsetx'), 1, 6, 7201, (err, n) => calls.push(`offset:${err}:${n}`));
+  clock.runAll(100);
+  await ticks();
+  assert.equal(calls, ['port:null:5', 'offset:null:6']);
+  assert.equal(
+    got.map((g) => g.msg.toString()),
+    ['short', 'offset'],
+  );
+});
+
+test('bind takes the port as Node 20 does (uint32, 16 bits kept); connect is pending until its event', async () => {
+  const { a } = await pair();
+  const s = a.createSocket('udp4').bind(70000);
+  await ticks();
+  assert.is(s.address().port, 4464);
+  const c = a.createSocket('udp4');
+  c.connect(9, '10.0.0.2');
+  throwsCode(() => c.remoteAddress(), 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
+  throwsCode(() => c.send('x'), 'ERR_SOCKET_BAD_PORT');
+  await ticks();
+  assert.is(c.remoteAddress().port, 9);
+});
+
 test.run();
