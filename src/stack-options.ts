@@ -6,6 +6,8 @@ import type { ArpOptions } from './arp/arp.ts';
 import type { Clock } from './util/clock.ts';
 import { type Cidr, formatIpv4, parseCidr, parseIpv4, sameSubnet } from './ipv4/address.ts';
 import type { IcmpOptions } from './ipv4/icmp.ts';
+import type { IgmpOptions } from './ipv4/igmp.ts';
+import type { UdpLayerOptions } from './udp/udp.ts';
 import type { ReassemblyOptions } from './ipv4/reassembly.ts';
 import { type Mac, parseMac } from './link/ethernet.ts';
 import type { Link } from './link/link.ts';
@@ -37,6 +39,10 @@ export interface StackOptions {
   seed?: number;
   arp?: ArpOptions;
   icmp?: IcmpOptions;
+  /** IGMP: version (Linux force_igmp_version), robustness, report intervals, membership bounds. */
+  igmp?: Omit<IgmpOptions, 'seed'>;
+  /** UDP socket buffers (Linux rmem_default, rmem_max, wmem_default, wmem_max: 212992). */
+  udp?: Omit<UdpLayerOptions, 'seed'>;
   /** Caps and timeout of IPv4 reassembly (Linux defaults: 4 MB, 30 s). */
   reassembly?: ReassemblyOptions;
   /** Use IFF_VNET_HDR on the TAP (implied by offload). */

@@ -7,6 +7,8 @@ import { type Clock, GuardedClock, RealClock } from './util/clock.ts';
 import type { LayerCounters } from './util/counters.ts';
 import { formatIpv4 } from './ipv4/address.ts';
 import { IcmpLayer } from './ipv4/icmp.ts';
+import { IgmpLayer } from './ipv4/igmp.ts';
+import { type DgramModule, dgramModule } from './dgram.ts';
 import { Ipv4Layer } from './ipv4/ipv4.ts';
 import { Ipv4Reassembler } from './ipv4/reassembly.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, formatMac, type Mac } from './link/ethernet.ts';
@@ -53,7 +55,10 @@ export class Stack {
   readonly arp: ArpLayer;
   readonly ipv4: Ipv4Layer;
   readonly icmp: IcmpLayer;
+  readonly igmp: IgmpLayer;
   readonly udp: UdpLayer;
+  /** Like Node's dgram module, on this stack: createSocket and Socket. */
+  readonly dgram: DgramModule;
   readonly tcp: TcpLayer;
   readonly ethernet: EthernetLayer;
   /** The Ethernet layer's counters (frames in and out, drops by reason). */
@@ -70,6 +75,9 @@ export class Stack {
   /** Frames of a receive batch are being processed; its end handlers have not run yet. */
   private batchOpen = false;
   private closed = false;
+  /** Sockets and the like that hold the event loop (ref'd), and those that let it go. */
+  private readonly refd = new Set<object>();
+  private readonly unrefd = new Set<object>();
 
   constructor(
     options: StackOptions & { link: Link },
@@ -104,8 +112,13 @@ export class Stack {
       (type, code, rest, first) => this.icmp.sendError(type, code, rest, first),
       options.reassembly,
     );
-    this.udp = new UdpLayer(this.ipv4, this.icmp, { seed: options.seed });
+    this.igmp = new IgmpLayer(this.ipv4, this.clock, this.ethernet, { seed: options.seed, ...options.igmp });
+    this.modules.set('igmp', this.igmp);
+    this.udp = new UdpLayer(this.ipv4, this.icmp, { multicast: this.igmp, handles: this, inReceiveBatch: () => this.batchOpen }, { seed: options.seed, ...options.udp });
+    // Datagrams received in a batch reach their sockets' listeners at its end.
+    this.onBatchEnd(() => this.udp.drain());
     this.modules.set('udp', this.udp);
+    this.dgram = dgramModule(this.udp);
     this.tcp = new TcpLayer(this, options.tcp);
     this.modules.set('tcp', this.tcp);
     this.ethernet.register(ETHERTYPE_IPV4, (buf, off, len, info) => this.ipv4.receive(buf, off, len, info));
@@ -223,6 +236,46 @@ export class Stack {
     };
   }
 
+  /**
+   * The event-loop handle follows the stack's sockets, as Node's handles do: a socket holds
+   * the loop once bound (ref, as an active libuv handle) until unref() or close. The TAP's stream is unref'd
+   * while the stack has sockets and every one is unref'd; with no socket at all the stack
+   * keeps the loop as before (a stack waiting for ARP and pings). Sockets of any layer call
+   * these with themselves as owner.
+   */
+  refHandle(owner: object): void {
+    this.unrefd.delete(owner);
+    this.refd.add(owner);
+    this.updateLoopHold();
+  }
+
+  unrefHandle(owner: object): void {
+    this.refd.delete(owner);
+    this.unrefd.add(owner);
+    this.updateLoopHold();
+  }
+
+  releaseHandle(owner: object): void {
+    this.refd.delete(owner);
+    this.unrefd.delete(owner);
+    this.updateLoopHold();
+  }
+
+  /** Does the stack hold the event loop now (see refHandle)? */
+  get holdsLoop(): boolean {
+    // TCP sockets do not call refHandle yet: while TCP has any, the stack holds the loop.
+    return this.refd.size > 0 || this.unrefd.size === 0 || this.tcp.size > 0 || this.tcp.listeners.size > 0;
+  }
+
+  private loopHeld = true;
+  private updateLoopHold(): void {
+    const hold = this.holdsLoop;
+    if (hold === this.loopHeld) return;
+    this.loopHeld = hold;
+    if (hold) this.tap?.ref();
+    else this.tap?.unref();
+  }
+
   /** Whether a batch of received frames is being processed (its end handlers will run). */
   get inReceiveBatch(): boolean {
     return this.batchOpen;
@@ -268,7 +321,7 @@ export class Stack {
 
   /** Like dgram.createSocket: a UDP socket on this stack. */
   createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
-    return this.udp.createSocket(type, listener);
+    return this.dgram.createSocket(type, listener);
   }
 
   /** Like net.createServer: a TCP server on this stack. */

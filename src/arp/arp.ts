@@ -90,6 +90,8 @@ export class ArpLayer {
   readonly counters = new LayerCounters();
   private readonly cache = new Map<number, NeighbourEntry>();
   private readonly view = new ArpPacket();
+  /** The destination MAC of a multicast frame, its last three bytes set per group. */
+  private readonly groupMac = Buffer.from([0x01, 0x00, 0x5e, 0, 0, 0]);
   private readonly txBuf = Buffer.alloc(LINK_HEADROOM + 64);
   private readonly txRepr: ArpRepr;
   private readonly askerMac = Buffer.alloc(6);
@@ -192,6 +194,21 @@ export class ArpLayer {
   /** Announces our address (gratuitous ARP request, RFC 5227 3) when the interface comes up. */
   announce(): void {
     this.sendArp(ARP_REQUEST, BROADCAST_MAC, this.ip, UNKNOWN_MAC);
+  }
+
+  /**
+   * Sends an IPv4 datagram to a group. It needs no resolution: Linux's arp_constructor makes
+   * a group's neighbour NUD_NOARP with the mapped MAC (ip_eth_mc_map, RFC 1112 6.4: 01:00:5e
+   * and the group's low 23 bits).
+   */
+  sendIpv4Multicast(buf: Buffer, ipOff: number, ipLen: number, group: number): void {
+    const mac = this.groupMac;
+    mac[3] = (group >>> 16) & 0x7f;
+    mac[4] = (group >>> 8) & 0xff;
+    mac[5] = group & 0xff;
+    const frameOff = ipOff - ETH_HEADER_LEN;
+    emitEthernet(buf, frameOff, mac, this.mac, ETHERTYPE_IPV4);
+    this.link.send(buf, frameOff, ipLen + ETH_HEADER_LEN);
   }
 
   /**

@@ -10,7 +10,8 @@ import { clearTxOffload, completePartialChecksum, type RxFrameInfo, type TxOfflo
 import { IPV4_BROADCAST, isClassE, isLoopback, isMulticast, isZeroNet, prefixMask, sameSubnet } from './address.ts';
 import { IpIdentGenerator } from './ip-ident.ts';
 import { foldChecksum, internetChecksum, pseudoHeaderSum } from '../util/checksum.ts';
-import { emitIpv4, FLAG_DF, FLAG_MF, IPV4_MIN_HEADER, Ipv4Packet, type Ipv4Repr, PROTO_TCP, PROTO_UDP } from './ipv4-packet.ts';
+import { emitIpv4, FLAG_DF, FLAG_MF, IPV4_MIN_HEADER, ipv4HeaderLength, Ipv4Packet, type Ipv4Repr, PROTO_TCP, PROTO_UDP } from './ipv4-packet.ts';
+import { PROTO_IGMP } from './igmp-packet.ts';
 
 /** Where upper layers put their header: room for link, Ethernet and IPv4 headers before it. */
 export const TX_HEADROOM = LINK_HEADROOM + ETH_HEADER_LEN + IPV4_MIN_HEADER;
@@ -61,6 +62,24 @@ export interface SendOptions {
    * checksumField. Without an offloading link a datagram above the MTU is refused (EMSGSIZE).
    */
   segmentSize?: number;
+  /** IP options for the header (IGMP's Router Alert); only on datagrams that fit the MTU. */
+  ipOptions?: Buffer;
+  /**
+   * To a group: loop a copy to this host's members too (Linux IP_MULTICAST_LOOP, on by
+   * default; ip_mc_output loops when the socket asks and the host is a member).
+   */
+  multicastLoop?: boolean;
+}
+
+/** The host's group memberships, as IGMP keeps them (Linux's in_device mc_list). */
+export interface MulticastMembership {
+  /**
+   * Does the host receive datagrams to this group from src (Linux ip_check_mc_rcu: joined,
+   * and src passes the interface's source filter; IGMP to any joined group)?
+   */
+  accepts(group: number, src: number, protocol: number): boolean;
+  /** Has the host joined the group (the all-systems group included)? */
+  isMember(group: number): boolean;
 }
 
 export interface RegisterOptions {
@@ -122,6 +141,8 @@ export class Ipv4Layer {
     dst: 0,
   };
   reassembler: Reassembler | null = null;
+  /** Group memberships (set by the IGMP layer); without it no multicast is received. */
+  multicast: MulticastMembership | null = null;
   /** Called for a datagram whose protocol has no handler (ICMP answers protocol unreachable). */
   onUnknownProtocol: (ip: Ipv4Packet) => void = () => {};
 
@@ -177,10 +198,14 @@ export class Ipv4Layer {
     if (bad) return this.counters.drop(bad);
     const dst = ip.dst;
     if (!looped) {
-      const martian = this.martian(ip.src, dst);
+      const martian = this.martian(ip.src, dst, ip.protocol);
       if (martian !== null) return this.counters.drop(martian);
     }
-    if (dst !== this.ip && !this.isBroadcast(dst)) return this.counters.drop('ip-not-for-us');
+    if (dst !== this.ip && !this.isBroadcast(dst)) {
+      if (!isMulticast(dst)) return this.counters.drop('ip-not-for-us');
+      const m = this.multicast;
+      if (m === null || !m.accepts(dst, ip.src, ip.protocol)) return this.counters.drop('ip-multicast-not-joined');
+    }
     if (info !== null && (info.checksumPartial || info.checksumValid)) {
       // A fragment's checksum cannot be partial (the kernel completes it before cutting);
       // one said to be valid is reassembled and verified as any other.
@@ -201,12 +226,16 @@ export class Ipv4Layer {
    * ip_route_input_slow and fib_validate_source (RFC 1122 3.2.1.3, RFC 1812 5.3.7): a source
    * that is multicast or class E (255.255.255.255 among them), in 0/8 (except towards the
    * limited broadcast: a host obtaining its address), loopback, our own address or one of our
-   * broadcasts; a destination in 0/8 or 127/8 arriving from a link.
+   * broadcasts; a destination in 0/8 or 127/8 arriving from a link. To a group, a 0/8 source
+   * is allowed for IGMP and link-local groups (ip_route_input_mc): a snooping switch queries
+   * from 0.0.0.0.
    */
-  private martian(src: number, dst: number): 'ip-martian-source' | 'ip-martian-destination' | null {
+  private martian(src: number, dst: number, protocol: number): 'ip-martian-source' | 'ip-martian-destination' | null {
     if (isMulticast(src) || isClassE(src)) return 'ip-martian-source';
     if (dst === IPV4_BROADCAST) {
       if (isZeroNet(src)) return null;
+    } else if (isMulticast(dst) && isZeroNet(src)) {
+      if (protocol !== PROTO_IGMP && dst >>> 8 !== 0xe00000) return 'ip-martian-source';
     } else {
       if (isZeroNet(src)) return 'ip-martian-source';
       if (isZeroNet(dst) || isLoopback(dst)) return 'ip-martian-destination';
@@ -269,6 +298,7 @@ export class Ipv4Layer {
     r.dontFragment = options?.dontFragment ?? false;
     r.moreFragments = false;
     r.fragmentOffset = 0;
+    r.options = options?.ipOptions;
     // A TSO super-frame takes one ID per segment the link cuts (Linux ip_select_ident_segs).
     const segmentSize = options?.segmentSize ?? 0;
     const segments = segmentSize > 0 && protocol === PROTO_TCP ? Math.max(1, Math.ceil((len - (buf[off + 12]! >> 4) * 4) / segmentSize)) : 1;
@@ -285,7 +315,9 @@ export class Ipv4Layer {
       return this.loopback(buf, off, len);
     }
     const broadcast = this.isBroadcast(dst);
-    const hop = broadcast ? dst : this.nextHop(dst);
+    const multicast = isMulticast(dst);
+    // A group goes out on our one interface, to its mapped MAC (no route, no ARP).
+    const hop = broadcast || multicast ? dst : this.nextHop(dst);
     if (hop === null) {
       this.counters.drop('ip-no-route');
       return 'ENETUNREACH';
@@ -293,21 +325,28 @@ export class Ipv4Layer {
     const t = this.txOffload;
     // Offload only to a resolved neighbour: a frame queued by ARP is sent later, without
     // this request.
-    if (checksumField !== undefined && t !== null && !broadcast && this.arp.lookup(hop) !== null) {
+    if (checksumField !== undefined && t !== null && !broadcast && !multicast && this.arp.lookup(hop) !== null) {
       return this.sendOffloaded(protocol, t, buf, off, len, hop, checksumField, segmentSize);
     }
     if (checksumField !== undefined) this.softwareChecksum(protocol, buf, off, len, checksumField);
-    if (IPV4_MIN_HEADER + len > this.mtu) {
+    if (multicast) {
+      if (options?.multicastLoop === true && this.multicast?.isMember(dst) === true) this.loopback(buf, off, len);
+      // TTL 0 stays on this host (ip_mc_output drops it after the looped copy).
+      if (r.ttl === 0) return null;
+    }
+    if (ipv4HeaderLength(r) + len > this.mtu) {
       if (r.dontFragment || segmentSize > 0) {
         this.counters.drop('ip-too-big');
         return 'EMSGSIZE';
       }
-      return this.fragment(buf, off, len, hop, broadcast);
+      return this.fragment(buf, off, len, hop, broadcast, multicast);
     }
-    const ipOff = off - IPV4_MIN_HEADER;
+    const headerLength = ipv4HeaderLength(r);
+    const ipOff = off - headerLength;
     emitIpv4(buf, ipOff, r, len);
     this.counters.tx++;
-    this.arp.sendIpv4(buf, ipOff, IPV4_MIN_HEADER + len, hop, broadcast);
+    if (multicast) this.arp.sendIpv4Multicast(buf, ipOff, headerLength + len, dst);
+    else this.arp.sendIpv4(buf, ipOff, headerLength + len, hop, broadcast);
     return null;
   }
 
@@ -357,8 +396,9 @@ export class Ipv4Layer {
   }
 
   /** RFC 791 2.3: cut the payload into pieces of a multiple of 8 bytes that fit the MTU. */
-  private fragment(buf: Buffer, off: number, len: number, hop: number, broadcast: boolean): SendError | null {
+  private fragment(buf: Buffer, off: number, len: number, hop: number, broadcast: boolean, multicast: boolean): SendError | null {
     const r = this.repr;
+    r.options = undefined; // (only IGMP sets options, and its messages fit one frame)
     const piece = (this.mtu - IPV4_MIN_HEADER) & ~7;
     const out = (this.fragmentBuf ??= Buffer.alloc(TX_HEADROOM + this.mtu));
     const ipOff = TX_HEADROOM - IPV4_MIN_HEADER;
@@ -369,16 +409,18 @@ export class Ipv4Layer {
       buf.copy(out, TX_HEADROOM, off + done, off + done + n);
       emitIpv4(out, ipOff, r, n);
       this.counters.tx++;
-      this.arp.sendIpv4(out, ipOff, IPV4_MIN_HEADER + n, hop, broadcast);
+      if (multicast) this.arp.sendIpv4Multicast(out, ipOff, IPV4_MIN_HEADER + n, hop);
+      else this.arp.sendIpv4(out, ipOff, IPV4_MIN_HEADER + n, hop, broadcast);
     }
     return null;
   }
 
   /** Datagrams to our own address come back in on the next turn, as Linux's lo does. */
   private loopback(buf: Buffer, off: number, len: number): null {
-    const packet = Buffer.alloc(IPV4_MIN_HEADER + len);
+    const headerLength = ipv4HeaderLength(this.repr);
+    const packet = Buffer.alloc(headerLength + len);
     emitIpv4(packet, 0, this.repr, len);
-    buf.copy(packet, IPV4_MIN_HEADER, off, off + len);
+    buf.copy(packet, headerLength, off, off + len);
     this.counters.tx++;
     this.clock.setTimer(0, () => {
       // This receive runs from a timer, outside the stack's guard around each received

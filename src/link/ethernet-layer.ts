@@ -1,9 +1,9 @@
-// The Ethernet layer of one interface: parse each received frame, keep those for our MAC or a
-// group address (broadcast, multicast), and hand the payload to the handler registered for
+// The Ethernet layer of one interface: parse each received frame, keep those for our MAC, the
+// broadcast address or a multicast address the IPv4 layer joined, and hand the payload to the handler registered for
 // its EtherType (ARP, IPv4: the stack registers them); count every frame in and out.
 
 import { LayerCounters } from '../util/counters.ts';
-import { EthernetFrame, isGroupMac, type Mac, macEquals } from './ethernet.ts';
+import { EthernetFrame, isBroadcastMac, isGroupMac, type Mac, macEquals } from './ethernet.ts';
 import type { Link } from './link.ts';
 import type { RxFrameInfo } from './vnet.ts';
 
@@ -23,6 +23,12 @@ export class EthernetLayer {
   private readonly view = new EthernetFrame();
   private readonly types: number[] = [];
   private readonly handlers: EtherTypeHandler[] = [];
+  /**
+   * The multicast filter: IPv4 group MACs (01:00:5e + 23 bits, by those bits) with how many
+   * groups map to each. Linux dev_mc_add/dev_mc_del program the NIC's filter the same way
+   * (ip_mc_filter_add, via arp_mc_map): frames to other group MACs never reach IP.
+   */
+  private readonly multicastMacs = new Map<number, number>();
 
   constructor(
     private readonly link: Pick<Link, 'send'>,
@@ -48,10 +54,30 @@ export class EthernetLayer {
     const eth = this.view;
     const bad = eth.parse(buf, off, len);
     if (bad) return c.drop(bad);
-    if (!isGroupMac(buf, off) && !macEquals(buf, off, this.mac)) return c.drop('eth-not-for-us');
+    if (isGroupMac(buf, off)) {
+      if (!isBroadcastMac(buf, off) && !this.acceptsMulticast(buf, off)) return c.drop('eth-multicast-filtered');
+    } else if (!macEquals(buf, off, this.mac)) return c.drop('eth-not-for-us');
     const i = this.types.indexOf(eth.etherType);
     if (i < 0) return c.drop('eth-unknown-type');
     this.handlers[i]!(buf, eth.payloadOffset, eth.payloadLength, info);
+  }
+
+  /** Accepts frames to the MAC of this IPv4 group (23 low bits) until as many removes. */
+  addMulticast(group: number): void {
+    const key = group & 0x7fffff;
+    this.multicastMacs.set(key, (this.multicastMacs.get(key) ?? 0) + 1);
+  }
+
+  removeMulticast(group: number): void {
+    const key = group & 0x7fffff;
+    const n = this.multicastMacs.get(key) ?? 0;
+    if (n <= 1) this.multicastMacs.delete(key);
+    else this.multicastMacs.set(key, n - 1);
+  }
+
+  private acceptsMulticast(buf: Buffer, off: number): boolean {
+    if (buf[off] !== 0x01 || buf[off + 1] !== 0x00 || buf[off + 2] !== 0x5e || (buf[off + 3]! & 0x80) !== 0) return false;
+    return this.multicastMacs.has((buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!);
   }
 
   /** Sends a whole frame (its Ethernet header written by the caller) on the link. */

@@ -2,13 +2,22 @@
 // datagrams, ICMP port unreachable for closed ports, ICMP errors about our own datagrams
 // handed to connected sockets, and the transmit path with one preallocated buffer.
 
+import { isMulticast } from '../ipv4/address.ts';
 import { LayerCounters } from '../util/counters.ts';
 import { seededRandom } from '../util/random.ts';
 import type { IcmpLayer } from '../ipv4/icmp.ts';
 import { ICMP_DEST_UNREACHABLE, ICMP_PARAMETER_PROBLEM, UNREACH_FRAG_NEEDED, UNREACH_PORT } from '../ipv4/icmp-packet.ts';
 import { IPV4_MIN_HEADER, type Ipv4Packet, PROTO_UDP } from '../ipv4/ipv4-packet.ts';
 import { type IcmpErrorInfo, type Ipv4Layer, type SendError, type SendOptions, TX_HEADROOM } from '../ipv4/ipv4.ts';
-import { type RemoteInfo, type SocketOptions, type SocketType, UdpSocket, type UdpSocketContext } from './socket.ts';
+import {
+  type BufferLimits,
+  type MulticastContext,
+  type RemoteInfo,
+  type SocketOptions,
+  type SocketType,
+  UdpSocket,
+  type UdpSocketContext,
+} from './socket.ts';
 import { emitUdpHeader, UDP_CHECKSUM_FIELD, UDP_HEADER_LEN, UDP_MAX_PAYLOAD, UdpPacket } from './udp-packet.ts';
 
 /** Linux's ip_local_port_range. */
@@ -54,6 +63,28 @@ export function icmpErrorToErrno(type: number, code: number): string | null {
 
 export interface UdpLayerOptions {
   seed?: number;
+  /** Linux net.core.rmem_default (212992): a socket's receive buffer unless it sets one. */
+  rmemDefault?: number;
+  /** Linux net.core.rmem_max (212992 by default): the most setRecvBufferSize may ask. */
+  rmemMax?: number;
+  /** Linux net.core.wmem_default and wmem_max (212992 each). */
+  wmemDefault?: number;
+  wmemMax?: number;
+}
+
+/** Who keeps the process alive: the stack (see Stack.refHandle). */
+export interface HandleTracker {
+  refHandle(owner: object): void;
+  unrefHandle(owner: object): void;
+  releaseHandle(owner: object): void;
+}
+
+/** What the layer needs of the stack around it. */
+export interface UdpEnvironment {
+  readonly multicast: MulticastContext;
+  readonly handles: HandleTracker;
+  /** Is a batch of received frames being processed? (Stack.inReceiveBatch.) */
+  inReceiveBatch(): boolean;
 }
 
 export class UdpLayer implements UdpSocketContext {
@@ -64,14 +95,26 @@ export class UdpLayer implements UdpSocketContext {
   private readonly view = new UdpPacket();
   private readonly txBuf = Buffer.alloc(TX_HEADROOM + UDP_HEADER_LEN + UDP_MAX_PAYLOAD);
   private readonly random: () => number;
-  private readonly sendOptions: SendOptions = { ttl: undefined, checksumField: undefined };
+  private readonly sendOptions: SendOptions = { ttl: undefined, checksumField: undefined, multicastLoop: true };
+  readonly buffers: BufferLimits;
+  readonly multicast: MulticastContext;
+  /** Sockets with datagrams waiting for the end of the receive batch. */
+  private readonly pending: UdpSocket[] = [];
 
   constructor(
     readonly ipv4: Ipv4Layer,
     private readonly icmp: IcmpLayer,
+    private readonly env: UdpEnvironment,
     options: UdpLayerOptions = {},
   ) {
     this.random = options.seed !== undefined ? seededRandom(options.seed ^ 0x75647000) : Math.random;
+    this.multicast = env.multicast;
+    this.buffers = {
+      rmemDefault: options.rmemDefault ?? 212992,
+      rmemMax: options.rmemMax ?? 212992,
+      wmemDefault: options.wmemDefault ?? 212992,
+      wmemMax: options.wmemMax ?? 212992,
+    };
     // With offloads the kernel has checked the checksum or left it partial: we skip ours then.
     ipv4.register(
       PROTO_UDP,
@@ -83,10 +126,38 @@ export class UdpLayer implements UdpSocketContext {
 
   /** Like dgram.createSocket: 'udp4' or { type: 'udp4', reuseAddr }, and a 'message' listener. */
   createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
-    const socket = new UdpSocket(this, type);
-    if (listener) socket.on('message', listener);
+    return new UdpSocket(this, type, listener);
+  }
+
+  // --- what sockets ask of the stack (UdpSocketContext) ---
+
+  adopt(socket: UdpSocket): void {
     this.sockets.add(socket);
-    return socket;
+  }
+
+  refHandle(owner: object): void {
+    this.env.handles.refHandle(owner);
+  }
+  unrefHandle(owner: object): void {
+    this.env.handles.unrefHandle(owner);
+  }
+  releaseHandle(owner: object): void {
+    this.env.handles.releaseHandle(owner);
+  }
+
+  get inReceiveBatch(): boolean {
+    return this.env.inReceiveBatch();
+  }
+
+  queued(socket: UdpSocket): void {
+    this.pending.push(socket);
+  }
+
+  /** End of a receive batch: every socket's queued datagrams go to the application. */
+  drain(): void {
+    const list = this.pending;
+    for (let i = 0; i < list.length; i++) list[i]!.drain();
+    list.length = 0;
   }
 
   // --- port table (used by UdpSocket) ---
@@ -143,17 +214,20 @@ export class UdpLayer implements UdpSocketContext {
     const dstPort = udp.dstPort;
     const srcPort = udp.srcPort;
     const list = this.ports.get(dstPort);
-    if (this.ipv4.isBroadcast(dst)) {
-      // Broadcasts go to every socket on the port (Linux __udp4_lib_mcast_deliver), and a
-      // closed port stays silent (RFC 1122 3.2.2).
+    const multicast = isMulticast(dst);
+    if (multicast || this.ipv4.isBroadcast(dst)) {
+      // Broadcasts and group datagrams go to every socket on the port that takes them
+      // (Linux __udp4_lib_mcast_deliver, with ip_mc_sf_allow for groups), and a closed port
+      // stays silent (RFC 1122 3.2.2).
       let delivered = 0;
       if (list)
-        for (const s of list.slice())
-          if (s.accepts(dst, src, srcPort)) {
-            s.deliver(ip.buf, udp.dataOffset, udp.dataLength, src, srcPort);
-            delivered++;
-          }
-      if (delivered === 0) this.counters.drop('udp-broadcast-no-socket');
+        // A copy: a listener run from here may close its socket (outside a batch).
+        for (const s of list.slice()) {
+          if (!s.accepts(dst, src, srcPort) || (multicast && !s.allowsGroup(dst, src))) continue;
+          if (s.deliver(ip.buf, udp.dataOffset, udp.dataLength, src, srcPort)) delivered++;
+          else this.counters.drop('udp-rcvbuf-errors');
+        }
+      if (delivered === 0) this.counters.drop(multicast ? 'udp-multicast-no-socket' : 'udp-broadcast-no-socket');
       return;
     }
     const socket = list ? this.bestMatch(list, dst, src, srcPort) : null;
@@ -163,7 +237,8 @@ export class UdpLayer implements UdpSocketContext {
       this.icmp.sendError(ICMP_DEST_UNREACHABLE, UNREACH_PORT, 0, ip);
       return;
     }
-    socket.deliver(ip.buf, udp.dataOffset, udp.dataLength, src, srcPort);
+    // Linux UDP_MIB_RCVBUFERRORS: the socket's receive buffer is full.
+    if (!socket.deliver(ip.buf, udp.dataOffset, udp.dataLength, src, srcPort)) this.counters.drop('udp-rcvbuf-errors');
   }
 
   /**
@@ -176,7 +251,7 @@ export class UdpLayer implements UdpSocketContext {
     for (let i = list.length - 1; i >= 0; i--) {
       const s = list[i]!;
       if (!s.accepts(dst, src, srcPort)) continue;
-      const score = (s.isConnected ? 2 : 0) + (s.boundAddress !== 0 ? 1 : 0);
+      const score = (s.hasPeer ? 2 : 0) + (s.boundAddress !== 0 ? 1 : 0);
       if (score > bestScore) {
         best = s;
         bestScore = score;
@@ -192,7 +267,7 @@ export class UdpLayer implements UdpSocketContext {
     const localPort = buf.readUInt16BE(off);
     const remotePort = buf.readUInt16BE(off + 2);
     const list = this.ports.get(localPort);
-    const socket = list?.find((s) => s.isConnected && s.remote === quoted.dst && s.remotePort === remotePort);
+    const socket = list?.find((s) => s.hasPeer && s.remote === quoted.dst && s.remotePort === remotePort);
     if (!socket) return this.counters.drop('udp-icmp-no-socket');
     const errno = icmpErrorToErrno(info.type, info.code);
     if (!errno) return this.counters.drop('udp-icmp-soft-error');
@@ -205,7 +280,7 @@ export class UdpLayer implements UdpSocketContext {
    * Sends the concatenation of `chunks` from srcPort to dst:dstPort. Returns null or the
    * errno. The data is copied once, into the layer's transmit buffer, behind the headers.
    */
-  send(chunks: readonly Uint8Array[], srcPort: number, dst: number, dstPort: number, ttl: number | undefined): SendError | 'EACCES' | null {
+  send(chunks: readonly Uint8Array[], srcPort: number, dst: number, dstPort: number, ttl: number | undefined, multicastLoop = true): SendError | 'EACCES' | null {
     let size = 0;
     for (const c of chunks) size += c.byteLength;
     if (size > UDP_MAX_PAYLOAD) {
@@ -221,6 +296,7 @@ export class UdpLayer implements UdpSocketContext {
     const len = UDP_HEADER_LEN + size;
     const options = this.sendOptions;
     options.ttl = ttl;
+    options.multicastLoop = multicastLoop;
     // A datagram that fits one frame leaves its checksum to IPv4, which hands it to the link
     // when the TAP offloads checksums (else computes it, 0 sent as 0xffff); a fragmented one
     // is summed here, over the whole datagram.

@@ -35,9 +35,17 @@ export type Scenario = (env: CompatEnv) => Promise<unknown>;
 const RUNNER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'node-reference-runner.ts');
 const TSX = `file://${ROOT}/node_modules/tsx/dist/loader.mjs`;
 
-/** The scenario on Node's own sockets, inside a fresh namespace (needs root). */
-export async function onNode(file: string, name: string, timeoutMs = 30_000): Promise<unknown> {
+/**
+ * The scenario on Node's own sockets, inside a fresh namespace (needs root). `setup`: commands
+ * run inside the namespace first (e.g. ['ip', 'route', 'add', '224.0.0.0/4', 'dev', 'lo'] so
+ * that Node can multicast over its loopback).
+ */
+export async function onNode(file: string, name: string, timeoutMs = 30_000, setup: readonly (readonly string[])[] = []): Promise<unknown> {
   return withNamespace(async (ns) => {
+    for (const [cmd, ...args] of setup) {
+      const s = await ns.exec(cmd!, args);
+      if (s.code !== 0) throw new Error(`node reference setup ${cmd} ${args.join(' ')}: ${s.stderr}`);
+    }
     const r = await ns.exec(process.execPath, ['--import', TSX, RUNNER, file, name], timeoutMs);
     if (r.code !== 0) throw new Error(`node reference ${name}: exit ${r.code}: ${r.stdout}${r.stderr}`);
     const lines = r.stdout.trim().split('\n');

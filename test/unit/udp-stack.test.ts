@@ -174,6 +174,7 @@ test('ICMP errors reach a connected socket only when Linux calls them hard, with
     const errors: string[] = [];
     connected.on('error', (e: Error & { code?: string }) => errors.push(e.code!));
     connected.connect(6000, '10.0.0.1');
+    await ticks(); // as on Node, a send while connecting has no port yet
     connected.send('probe');
     clock.runAll(10);
     const [sent] = link.take();
@@ -198,6 +199,7 @@ test('an ICMP error about another peer or port of ours is not the connected sock
   const errors: string[] = [];
   s.on('error', (e: Error & { code?: string }) => errors.push(e.code!));
   s.connect(6000, '10.0.0.1');
+  await ticks();
   s.send('probe');
   clock.runAll(10);
   const [sent] = link.take();
