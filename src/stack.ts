@@ -3,7 +3,7 @@
 // IPv4 (routing, fragmentation) and ARP (next-hop resolution) to the link.
 
 import { ArpLayer } from './arp/arp.ts';
-import { type Clock, GuardedClock, RealClock } from './util/clock.ts';
+import { type Clock, GuardedClock, RealClock, VirtualClock } from './util/clock.ts';
 import type { LayerCounters } from './util/counters.ts';
 import { formatIpv4 } from './ipv4/address.ts';
 import { IcmpLayer } from './ipv4/icmp.ts';
@@ -17,9 +17,13 @@ import { CapturingLink, PcapWriter } from './link/pcap.ts';
 import { configureHostSide, TapDevice, TapError } from './tap/tap.ts';
 import type { RemoteInfo, SocketOptions, SocketType, UdpSocket } from './udp/socket.ts';
 import { UdpLayer } from './udp/udp.ts';
-import { Server, type ServerOptions } from './tcp/server.ts';
-import { type ConnectOptions, Socket } from './tcp/socket.ts';
+import type { Server, ServerOptions } from './tcp/server.ts';
+import type { ConnectOptions, Socket } from './tcp/socket.ts';
 import { TcpLayer } from './tcp/layer.ts';
+import type { LookupFunction } from './tcp/lookup.ts';
+import { LoopHold, LoopRef } from './util/loop-hold.ts';
+import { createHttpAgent, createNetModule, type NetModule } from './net.ts';
+import type { Agent, AgentOptions } from 'node:http';
 import type { Probe } from './probe.ts';
 import { DecodedFrame } from './probe-decode.ts';
 import { type ParsedStackOptions, parseStackOptions, StackConfigError, type StackOptions } from './stack-options.ts';
@@ -44,7 +48,7 @@ export interface LayerCounts {
 }
 
 export class Stack {
-  readonly clock: Clock;
+  readonly clock: GuardedClock;
   readonly link: Link;
   readonly mac: Mac;
   readonly ip: number;
@@ -70,6 +74,13 @@ export class Stack {
   /** Frames of a receive batch are being processed; its end handlers have not run yet. */
   private batchOpen = false;
   private closed = false;
+  /** Ref'd sockets and servers (and stack.ref()) keep Node's event loop alive through it. */
+  readonly loopHold: LoopHold;
+  /** The stack's own ref (ref()/unref()): off by default, as a kernel is not a handle. */
+  private readonly stackRef: LoopRef;
+  /** The resolver of connect and listen when they are given none (StackOptions.lookup). */
+  readonly lookup: LookupFunction | undefined;
+  private netModule: NetModule | null = null;
 
   constructor(
     options: StackOptions & { link: Link },
@@ -85,6 +96,13 @@ export class Stack {
     this.prefix = parsed.prefix;
     this.mtu = options.mtu ?? this.link.mtu;
     this.seed = options.seed;
+    this.lookup = options.lookup;
+    this.loopHold = new LoopHold(!(this.clock.inner instanceof VirtualClock));
+    this.stackRef = new LoopRef(this.loopHold);
+    this.stackRef.set(false);
+    this.stackRef.setActive(true);
+    // The TAP's reader does not hold the loop: the stack's ref'd sockets do (loopHold).
+    tap?.unref();
     const link = this.link;
     this.ethernet = new EthernetLayer(link, this.mac);
     this.ethCounters = this.ethernet.counters;
@@ -273,19 +291,42 @@ export class Stack {
 
   /** Like net.createServer: a TCP server on this stack. */
   createServer(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void): Server {
-    if (typeof options === 'function') return new Server(this.tcp, {}, options);
-    return new Server(this.tcp, options ?? {}, connectionListener);
+    return this.net.createServer(options, connectionListener);
   }
 
-  /** Like net.connect: a TCP connection from this stack. */
+  /** Like net.connect: a TCP connection from this stack (stack.net's Socket). */
   connect(options: ConnectOptions | number, host?: string | (() => void), connectListener?: () => void): Socket {
-    const socket = new Socket(this.tcp, typeof options === 'number' ? {} : options);
-    return socket.connect(options, host, connectListener);
+    return this.net.connect(options, host, connectListener);
   }
 
   /** Alias of connect, as in Node's net. */
   createConnection(options: ConnectOptions | number, host?: string | (() => void), connectListener?: () => void): Socket {
     return this.connect(options, host, connectListener);
+  }
+
+  /** Node's net module, on this stack: createServer, connect, Socket, Server, isIP... */
+  get net(): NetModule {
+    this.netModule ??= createNetModule(this.tcp);
+    return this.netModule;
+  }
+
+  /** An http.Agent whose connections go through this stack: http.get(url, { agent: stack.httpAgent() }). */
+  httpAgent(options?: AgentOptions): Agent {
+    return createHttpAgent(this.net, options);
+  }
+
+  /**
+   * Keeps the process alive with the stack open even without ref'd sockets or servers (a
+   * daemon that only answers ARP and ping); unref() undoes it. Off by default.
+   */
+  ref(): this {
+    this.stackRef.set(true);
+    return this;
+  }
+
+  unref(): this {
+    this.stackRef.set(false);
+    return this;
   }
 
   /** Counters of every layer: frames in and out and drops by reason (and the TAP's offloads). */
@@ -324,6 +365,7 @@ export class Stack {
     this.ipv4.reassembler?.close();
     this.arp.close();
     await this.link.close();
+    this.loopHold.close();
   }
 }
 
