@@ -7,7 +7,8 @@ import { addAbortSignal, Duplex } from 'node:stream';
 import type { Timer } from '../util/clock.ts';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
 import { LoopRef } from '../util/loop-hold.ts';
-import { type ConnectOptions, lookupAndConnect, type OnRead, onReadableStreamEnd, parseConnectArgs, type SocketOptions } from './connect.ts';
+import { type ConnectOptions, lookupAndConnect, onReadableStreamEnd, parseConnectArgs, type SocketOptions } from './connect.ts';
+import { OnreadDelivery } from './onread.ts';
 import { reportToApplication } from './application-errors.ts';
 import { orphan } from './closing.ts';
 import type { Connection } from './connection.ts';
@@ -76,8 +77,7 @@ export class Socket extends Duplex implements ConnectionUser {
   private userTimeoutWanted = -1;
   /** Whether this socket keeps the event loop alive (ref/unref); a handle from connect or accept on. */
   private readonly loopRef: LoopRef;
-  private onreadBuffer: OnRead['buffer'] | null = null;
-  private onreadCallback: OnRead['callback'] | null = null;
+  private onread: OnreadDelivery | null = null;
   private localHidden = false;
   /** connect() or accept made what would be Node's handle. */
   private hadHandle = false;
@@ -103,10 +103,7 @@ export class Socket extends Duplex implements ConnectionUser {
     if (options.keepAlive) this.keepAliveWanted = { enable: true, delay: options.keepAliveInitialDelay ?? 0 };
     this.loopRef = new LoopRef(layer.loopHold);
     this.on('end', onReadableStreamEnd);
-    if (options.onread !== null && typeof options.onread === 'object') {
-      this.onreadBuffer = options.onread.buffer;
-      this.onreadCallback = options.onread.callback;
-    }
+    if (options.onread !== null && typeof options.onread === 'object') this.onread = new OnreadDelivery(options.onread.buffer, options.onread.callback);
     // An aborted signal destroys the socket at once (net.js addAbortSignalNoValidate).
     if (options.signal) addAbortSignal(options.signal, this);
   }
@@ -135,10 +132,7 @@ export class Socket extends Duplex implements ConnectionUser {
   connect(options: ConnectOptions | number | string, hostOrListener?: string | (() => void), listener?: () => void): this {
     const { opts, port, cb } = parseConnectArgs(options, hostOrListener, listener);
     if (this.destroyed) return this; // aborted already (its signal): no connection
-    if (opts.onread && !this.onreadCallback) {
-      this.onreadBuffer = opts.onread.buffer;
-      this.onreadCallback = opts.onread.callback;
-    }
+    if (opts.onread && !this.onread) this.onread = new OnreadDelivery(opts.onread.buffer, opts.onread.callback);
     if (cb) this.once('connect', cb);
     if (opts.timeout) this.setTimeout(opts.timeout);
     this.connecting = true;
@@ -199,7 +193,10 @@ export class Socket extends Duplex implements ConnectionUser {
     this.bytesRead += data.length;
     this.touch();
     try {
-      if (this.onreadCallback) this.deliverOnread(data);
+      if (this.onread) {
+        this.onread.deliver(this, data);
+        this.scheduleWindowCheck();
+      }
       // In flowing mode push() emits 'data' at once.
       else this.push(data);
     } catch (err) {
@@ -207,28 +204,27 @@ export class Socket extends Duplex implements ConnectionUser {
     }
   }
 
-  /**
-   * Node's onread: the bytes are copied into the application's buffer, as much as it holds
-   * at a time, and handed to its callback; the stream sees none of them (no 'data'). Its
-   * false (Node's stop reading) is not followed: the window already bounds the peer.
-   */
-  private deliverOnread(data: Buffer): void {
-    const gen = this.onreadBuffer!;
-    for (let off = 0; off < data.length; ) {
-      const buf = typeof gen === 'function' ? gen() : gen;
-      const n = Math.min(buf.length, data.length - off);
-      if (n === 0) break;
-      data.copy(buf, 0, off, off + n);
-      off += n;
-      this.onreadCallback!.call(this, n, buf);
-    }
-    this.scheduleWindowCheck();
-  }
-
   onEnd(): void {
+    // Behind bytes an onread callback paused for, the FIN waits too (it is read after them).
+    if (this.onread?.holding) {
+      this.onread.endPending = true;
+      return;
+    }
     // 'end' itself comes on a later tick, but push(null) may emit 'readable' and the 'data'
     // of bytes still buffered at once.
     this.pushEnd();
+  }
+
+  /** With onread, resume() restarts a reading its callback paused (net.js Socket.resume). */
+  override resume(): this {
+    const o = this.onread;
+    super.resume();
+    if (o && o.resume(this) && o.endPending) {
+      o.endPending = false;
+      this.pushEnd();
+    }
+    this.scheduleWindowCheck();
+    return this;
   }
 
   onDrain(): void {
@@ -247,7 +243,8 @@ export class Socket extends Duplex implements ConnectionUser {
     // Closed cleanly (both FINs exchanged, or TIME-WAIT over): anything still waiting to be
     // sent cannot go any more.
     if (this.pendingWrite || this.pendingFinal) this.failPending(systemError('EPIPE', 'write'));
-    if (!this.readableEnded && this.readableLength === 0) this.pushEnd();
+    if (this.onread?.holding) this.onread.endPending = true;
+    else if (!this.readableEnded && this.readableLength === 0) this.pushEnd();
   }
 
   private pushEnd(): void {
@@ -272,7 +269,7 @@ export class Socket extends Duplex implements ConnectionUser {
   }
 
   unreadBytes(): number {
-    return this.readableLength;
+    return this.readableLength + (this.onread?.queued ?? 0);
   }
 
   // --- Duplex ---------------------------------------------------------------------------
@@ -336,7 +333,7 @@ export class Socket extends Duplex implements ConnectionUser {
       // highWaterMark, then stops: bytes buffered up to it are out of the kernel, those
       // beyond it would still be in it. Out-of-order bytes are the stack's own. destroy(err)
       // is a plain close() in Node (a FIN): only resetAndDestroy() resets regardless.
-      if (this.readableLength > this.readableHighWaterMark || !conn.reassembly.isEmpty || conn.state === 'SYN-SENT') {
+      if (this.readableLength > this.readableHighWaterMark || this.onread?.holding || !conn.reassembly.isEmpty || conn.state === 'SYN-SENT') {
         conn.abort();
       } else {
         // A graceful close goes on without the socket: buffered data, FIN, TIME-WAIT.
@@ -485,6 +482,8 @@ export class Socket extends Duplex implements ConnectionUser {
         }
       }
     });
+    // Node's socket timeout does not hold the event loop (net.js uses an unref'd timer).
+    this.idleTimer.unref?.();
   }
 
   private clearIdleTimer(): void {

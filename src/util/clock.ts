@@ -3,6 +3,8 @@
 
 export interface Timer {
   cancel(): void;
+  /** Lets the process exit while it is pending (Node's timeout.unref()); real time only. */
+  unref?(): void;
 }
 
 export interface Clock {
@@ -62,6 +64,10 @@ class RealTimer implements Timer {
   cancel(): void {
     if (this.timeout !== null) clearTimeout(this.timeout);
     else if (this.immediate !== null) clearImmediate(this.immediate);
+  }
+  unref(): void {
+    this.timeout?.unref();
+    this.immediate?.unref();
   }
 }
 

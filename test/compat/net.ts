@@ -172,6 +172,34 @@ export const scenarios = {
     return { log, got: got.join(''), sameBuffer, bytesRead: client.bytesRead };
   },
 
+  /** onread's callback returning false pauses reading, the FIN included, until resume(). */
+  async onreadPause(env: CompatEnv): Promise<unknown> {
+    const log: string[] = [];
+    const server = env.serverNet.createServer((s: Socket) => s.end('hello world, in pieces'));
+    await listen(server, 7214, env.serverAddress);
+    const buf = Buffer.alloc(5);
+    let calls = 0;
+    const client = env.clientNet.connect({
+      port: 7214,
+      host: env.serverAddress,
+      onread: {
+        buffer: buf,
+        callback(n: number, b: Buffer) {
+          log.push(`read:${b.toString('latin1', 0, n)}`);
+          return ++calls !== 1;
+        },
+      },
+    });
+    recordEvents(log, 'client', client, SOCKET_EVENTS);
+    const cClosed = closed(client);
+    await wait(150);
+    log.push(`resume:paused=${client.isPaused()}`);
+    client.resume();
+    await cClosed;
+    await shut(server);
+    return log;
+  },
+
   /** family with an IPv4 address: 4 connects; 6 is ignored for an IP literal (net.js lookupAndConnect). */
   async family(env: CompatEnv): Promise<unknown> {
     const out: Record<string, unknown> = {};
