@@ -88,7 +88,9 @@ export class Stack {
     tap: TapDevice | null,
   ) {
     // Every layer's timers run through the guard: a bug in one is counted, the stack goes on.
-    this.clock = new GuardedClock(options.clock ?? new RealClock(), (err) => this.internalError(err));
+    // They do not hold the event loop either: a kernel is no handle; ref'd sockets, servers
+    // and orphans still sending do (loopHold).
+    this.clock = new GuardedClock(options.clock ?? new RealClock(), (err) => this.internalError(err), true);
     this.link = options.link;
     this.tap = tap;
     this.mac = parsed.mac;

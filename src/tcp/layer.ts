@@ -199,7 +199,7 @@ export class TcpLayer implements TcpContext {
   /** Called by a connection entering CLOSED. */
   remove(conn: Tcb): void {
     if (this.table.remove(conn)) this.counters.connections--;
-    if (conn.orphaned) this.counters.orphans--;
+    if (conn.orphaned) this.orphanCount(-1);
     if (conn.listenerPort >= 0) {
       const l = this.listeners.get(conn.listenerPort);
       if (l) l.halfOpen--;
@@ -245,7 +245,13 @@ export class TcpLayer implements TcpContext {
   }
 
   orphanCount(delta: number): void {
+    const before = this.counters.orphans;
     this.counters.orphans += delta;
+    // Orphans still have data or a FIN to deliver, which Linux would deliver after the
+    // process exits: the loop is held until they are done (FIN-WAIT-2 at most
+    // tcp_fin_timeout; TIME-WAIT entries hold nothing).
+    if (before === 0 && this.counters.orphans > 0) this.loopHold.ref();
+    else if (before > 0 && this.counters.orphans === 0) this.loopHold.unref();
   }
 
   /**

@@ -39,6 +39,12 @@ test('tapstack: only unref\'d sockets and servers let the process exit; a ref\'d
   }
 });
 
+test('tapstack: an orphan still sending holds the loop until its data is delivered', async () => {
+  const { result, out } = await onTapstack('orphan', 8000);
+  assert.is(result, 'exited 0', out);
+  assert.match(out, 'received 300000');
+});
+
 (canUseTap ? test : test.skip)('Node\'s own net gives the same outcomes (the reference)', async () => {
   await withNamespace(async (ns) => {
     for (const mode of MODES) {
