@@ -224,6 +224,8 @@ async function main(): Promise<number> {
     process.stderr.write(`tapstack: ${(err as Error).message}\n`);
     return 1;
   }
+  // The daemon runs until a signal, with or without services (the stack alone holds no loop).
+  stack.ref();
   const stopServices = await startServices(stack, options.services, {
     chargenBytes: options.chargenBytes,
     http: { headersTimeoutMs: options.httpHeadersTimeout, requestTimeoutMs: options.httpRequestTimeout, keepAliveTimeoutMs: options.httpKeepAliveTimeout },

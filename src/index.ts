@@ -14,6 +14,8 @@ export { UdpSocket, type RemoteInfo, type SocketOptions as UdpSocketOptions } fr
 export { UdpLayer } from './udp/udp.ts';
 export { Ipv4Reassembler, type ReassemblyOptions } from './ipv4/reassembly.ts';
 export { Server as TcpServer, type ServerOptions } from './tcp/server.ts';
-export { Socket as TcpSocket, type ConnectOptions, type SocketOptions } from './tcp/socket.ts';
+export { Socket as TcpSocket, type ConnectOptions, type OnRead, type SocketOptions } from './tcp/socket.ts';
+export { createHttpAgent, createNetModule, type NetModule } from './net.ts';
+export { defaultLookup, type LookupAddress, type LookupCallback, type LookupFunction, type LookupOptions } from './tcp/lookup.ts';
 export { TcpLayer } from './tcp/layer.ts';
 export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.ts';

@@ -13,6 +13,7 @@ import { type Mac, parseMac } from './link/ethernet.ts';
 import type { Link } from './link/link.ts';
 import type { PcapSink } from './link/pcap.ts';
 import type { TcpConfig } from './tcp/config.ts';
+import type { LookupFunction } from './tcp/lookup.ts';
 
 export interface StackOptions {
   /** A TAP device name to open (created if missing). Give either tap or link. */
@@ -55,6 +56,12 @@ export interface StackOptions {
   offload?: boolean;
   /** TCP tunables (timers, buffers, retries); see src/tcp/config.ts for the defaults. */
   tcp?: Partial<TcpConfig>;
+  /**
+   * The resolver connect and listen use when given no `lookup` (Node's dns.lookup contract:
+   * (hostname, { family, hints, all }, callback)). Default: IPv4 literals, and 'localhost'
+   * as the stack's own address; any other name is ENOTFOUND.
+   */
+  lookup?: LookupFunction;
 }
 
 export class StackConfigError extends Error {

@@ -3,7 +3,7 @@
 // IPv4 (routing, fragmentation) and ARP (next-hop resolution) to the link.
 
 import { ArpLayer } from './arp/arp.ts';
-import { type Clock, GuardedClock, RealClock } from './util/clock.ts';
+import { type Clock, GuardedClock, RealClock, VirtualClock } from './util/clock.ts';
 import type { LayerCounters } from './util/counters.ts';
 import { formatIpv4 } from './ipv4/address.ts';
 import { IcmpLayer } from './ipv4/icmp.ts';
@@ -19,9 +19,13 @@ import { CapturingLink, PcapWriter } from './link/pcap.ts';
 import { configureHostSide, TapDevice, TapError } from './tap/tap.ts';
 import type { RemoteInfo, SocketOptions, SocketType, UdpSocket } from './udp/socket.ts';
 import { UdpLayer } from './udp/udp.ts';
-import { Server, type ServerOptions } from './tcp/server.ts';
-import { type ConnectOptions, Socket } from './tcp/socket.ts';
+import type { Server, ServerOptions } from './tcp/server.ts';
+import type { ConnectOptions, Socket } from './tcp/socket.ts';
 import { TcpLayer } from './tcp/layer.ts';
+import type { LookupFunction } from './tcp/lookup.ts';
+import { LoopHold, LoopRef } from './util/loop-hold.ts';
+import { createHttpAgent, createNetModule, type NetModule } from './net.ts';
+import type { Agent, AgentOptions } from 'node:http';
 import type { Probe } from './probe.ts';
 import { DecodedFrame } from './probe-decode.ts';
 import { type ParsedStackOptions, parseStackOptions, StackConfigError, type StackOptions } from './stack-options.ts';
@@ -46,7 +50,7 @@ export interface LayerCounts {
 }
 
 export class Stack {
-  readonly clock: Clock;
+  readonly clock: GuardedClock;
   readonly link: Link;
   readonly mac: Mac;
   readonly ip: number;
@@ -75,9 +79,15 @@ export class Stack {
   /** Frames of a receive batch are being processed; its end handlers have not run yet. */
   private batchOpen = false;
   private closed = false;
-  /** Sockets and the like that hold the event loop (ref'd), and those that let it go. */
-  private readonly refd = new Set<object>();
-  private readonly unrefd = new Set<object>();
+  /** Ref'd sockets and servers (and stack.ref()) keep Node's event loop alive through it. */
+  readonly loopHold: LoopHold;
+  /** The stack's own ref (ref()/unref()): off by default, as a kernel is not a handle. */
+  private readonly stackRef: LoopRef;
+  /** The resolver of connect and listen when they are given none (StackOptions.lookup). */
+  readonly lookup: LookupFunction | undefined;
+  private netModule: NetModule | null = null;
+  /** The loop refs of sockets of other layers (UDP), by owner (refHandle). */
+  private readonly handleRefs = new Map<object, LoopRef>();
 
   constructor(
     options: StackOptions & { link: Link },
@@ -85,7 +95,9 @@ export class Stack {
     tap: TapDevice | null,
   ) {
     // Every layer's timers run through the guard: a bug in one is counted, the stack goes on.
-    this.clock = new GuardedClock(options.clock ?? new RealClock(), (err) => this.internalError(err));
+    // They do not hold the event loop either: a kernel is no handle; ref'd sockets, servers
+    // and orphans still sending do (loopHold).
+    this.clock = new GuardedClock(options.clock ?? new RealClock(), (err) => this.internalError(err), true);
     this.link = options.link;
     this.tap = tap;
     this.mac = parsed.mac;
@@ -93,6 +105,13 @@ export class Stack {
     this.prefix = parsed.prefix;
     this.mtu = options.mtu ?? this.link.mtu;
     this.seed = options.seed;
+    this.lookup = options.lookup;
+    this.loopHold = new LoopHold(!(this.clock.inner instanceof VirtualClock));
+    this.stackRef = new LoopRef(this.loopHold);
+    this.stackRef.set(false);
+    this.stackRef.setActive(true);
+    // The TAP's reader does not hold the loop: the stack's ref'd sockets do (loopHold).
+    tap?.unref();
     const link = this.link;
     this.ethernet = new EthernetLayer(link, this.mac);
     this.ethCounters = this.ethernet.counters;
@@ -237,43 +256,36 @@ export class Stack {
   }
 
   /**
-   * The event-loop handle follows the stack's sockets, as Node's handles do: a socket holds
-   * the loop once bound (ref, as an active libuv handle) until unref() or close. The TAP's stream is unref'd
-   * while the stack has sockets and every one is unref'd; with no socket at all the stack
-   * keeps the loop as before (a stack waiting for ARP and pings). Sockets of any layer call
-   * these with themselves as owner.
+   * The event loop follows the stack's sockets as Node's handles do (src/util/loop-hold.ts):
+   * a UDP socket holds the loop once bound (an active libuv handle) until unref() or
+   * close; TCP sockets and servers keep their own LoopRef. Owners call these with themselves.
    */
   refHandle(owner: object): void {
-    this.unrefd.delete(owner);
-    this.refd.add(owner);
-    this.updateLoopHold();
+    this.handleRef(owner).set(true);
   }
 
   unrefHandle(owner: object): void {
-    this.refd.delete(owner);
-    this.unrefd.add(owner);
-    this.updateLoopHold();
+    this.handleRef(owner).set(false);
   }
 
   releaseHandle(owner: object): void {
-    this.refd.delete(owner);
-    this.unrefd.delete(owner);
-    this.updateLoopHold();
+    this.handleRefs.get(owner)?.setActive(false);
+    this.handleRefs.delete(owner);
   }
 
-  /** Does the stack hold the event loop now (see refHandle)? */
+  /** Does the stack hold the event loop now? */
   get holdsLoop(): boolean {
-    // TCP sockets do not call refHandle yet: while TCP has any, the stack holds the loop.
-    return this.refd.size > 0 || this.unrefd.size === 0 || this.tcp.size > 0 || this.tcp.listeners.size > 0;
+    return this.loopHold.refs > 0;
   }
 
-  private loopHeld = true;
-  private updateLoopHold(): void {
-    const hold = this.holdsLoop;
-    if (hold === this.loopHeld) return;
-    this.loopHeld = hold;
-    if (hold) this.tap?.ref();
-    else this.tap?.unref();
+  private handleRef(owner: object): LoopRef {
+    let r = this.handleRefs.get(owner);
+    if (!r) {
+      r = new LoopRef(this.loopHold);
+      r.setActive(true);
+      this.handleRefs.set(owner, r);
+    }
+    return r;
   }
 
   /** Whether a batch of received frames is being processed (its end handlers will run). */
@@ -326,19 +338,42 @@ export class Stack {
 
   /** Like net.createServer: a TCP server on this stack. */
   createServer(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void): Server {
-    if (typeof options === 'function') return new Server(this.tcp, {}, options);
-    return new Server(this.tcp, options ?? {}, connectionListener);
+    return this.net.createServer(options, connectionListener);
   }
 
-  /** Like net.connect: a TCP connection from this stack. */
+  /** Like net.connect: a TCP connection from this stack (stack.net's Socket). */
   connect(options: ConnectOptions | number, host?: string | (() => void), connectListener?: () => void): Socket {
-    const socket = new Socket(this.tcp, typeof options === 'number' ? {} : options);
-    return socket.connect(options, host, connectListener);
+    return this.net.connect(options, host, connectListener);
   }
 
   /** Alias of connect, as in Node's net. */
   createConnection(options: ConnectOptions | number, host?: string | (() => void), connectListener?: () => void): Socket {
     return this.connect(options, host, connectListener);
+  }
+
+  /** Node's net module, on this stack: createServer, connect, Socket, Server, isIP... */
+  get net(): NetModule {
+    this.netModule ??= createNetModule(this.tcp);
+    return this.netModule;
+  }
+
+  /** An http.Agent whose connections go through this stack: http.get(url, { agent: stack.httpAgent() }). */
+  httpAgent(options?: AgentOptions): Agent {
+    return createHttpAgent(this.net, options);
+  }
+
+  /**
+   * Keeps the process alive with the stack open even without ref'd sockets or servers (a
+   * daemon that only answers ARP and ping); unref() undoes it. Off by default.
+   */
+  ref(): this {
+    this.stackRef.set(true);
+    return this;
+  }
+
+  unref(): this {
+    this.stackRef.set(false);
+    return this;
   }
 
   /** Counters of every layer: frames in and out and drops by reason (and the TAP's offloads). */
@@ -377,6 +412,7 @@ export class Stack {
     this.ipv4.reassembler?.close();
     this.arp.close();
     await this.link.close();
+    this.loopHold.close();
   }
 }
 

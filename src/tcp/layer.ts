@@ -29,6 +29,8 @@ import { ACK, clearTcpOptions, emitTcp, newTcpRepr, RST, SYN, TCP_MAX_HEADER, tc
 import { TimeWaitEntry, TimeWaitTable } from './time-wait.ts';
 import { type TimerEntry, TimerQueue } from './timers/queue.ts';
 import { MEMORY_MIN, MemoryBudget } from './memory.ts';
+import { LoopHold } from '../util/loop-hold.ts';
+import { defaultLookup, type LookupFunction } from './lookup.ts';
 
 export interface TcpLayerHost {
   readonly clock: Clock;
@@ -39,6 +41,10 @@ export interface TcpLayerHost {
   /** True while a batch of received frames is processed; onBatchEnd handlers run after it. */
   readonly inReceiveBatch?: boolean;
   onBatchEnd?(handler: () => void): () => void;
+  /** Counts the ref'd sockets and servers that keep Node's event loop alive (ref/unref). */
+  readonly loopHold?: LoopHold;
+  /** Name resolution for connect and listen (Node's lookup contract); default defaultLookup. */
+  readonly lookup?: LookupFunction;
 }
 
 /** A listening port: the server side of passive opens. */
@@ -89,6 +95,8 @@ export class TcpLayer implements TcpContext {
   /** Output and ACKs put off to the end of the receive batch or of the turn. */
   private readonly deferred: DeferredWork<Tcb>;
   private closed = false;
+  readonly loopHold: LoopHold;
+  readonly lookup: LookupFunction;
 
   constructor(host: TcpLayerHost, config: Partial<TcpConfig> = {}) {
     this.config = { ...DEFAULT_TCP_CONFIG, ...config };
@@ -97,6 +105,8 @@ export class TcpLayer implements TcpContext {
     this.ipv4 = host.ipv4;
     this.ip = host.ip;
     this.mtu = host.mtu;
+    this.loopHold = host.loopHold ?? new LoopHold();
+    this.lookup = host.lookup ?? defaultLookup(host.ip);
     this.isnGenerator = new IsnGenerator(host.clock, host.seed);
     this.timers = new TimerQueue(host.clock);
     this.ports = new PortSelector(host.seed);
@@ -189,7 +199,7 @@ export class TcpLayer implements TcpContext {
   /** Called by a connection entering CLOSED. */
   remove(conn: Tcb): void {
     if (this.table.remove(conn)) this.counters.connections--;
-    if (conn.orphaned) this.counters.orphans--;
+    if (conn.orphaned) this.orphanCount(-1);
     if (conn.listenerPort >= 0) {
       const l = this.listeners.get(conn.listenerPort);
       if (l) l.halfOpen--;
@@ -235,7 +245,13 @@ export class TcpLayer implements TcpContext {
   }
 
   orphanCount(delta: number): void {
+    const before = this.counters.orphans;
     this.counters.orphans += delta;
+    // Orphans still have data or a FIN to deliver, which Linux would deliver after the
+    // process exits: the loop is held until they are done (FIN-WAIT-2 at most
+    // tcp_fin_timeout; TIME-WAIT entries hold nothing).
+    if (before === 0 && this.counters.orphans > 0) this.loopHold.ref();
+    else if (before > 0 && this.counters.orphans === 0) this.loopHold.unref();
   }
 
   /**

@@ -2,10 +2,13 @@
 // 'listening', 'connection', 'close' and 'error' events.
 
 import { EventEmitter } from 'node:events';
+import { isIP } from 'node:net';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
+import { orphan } from './closing.ts';
 import type { Connection } from './connection.ts';
-import { systemError } from '../util/errors.ts';
-import { reportToApplication, Socket } from './socket.ts';
+import { systemError, validatePort, withCode } from '../util/errors.ts';
+import { LoopRef } from '../util/loop-hold.ts';
+import { reportToApplication, Socket, type SocketOptions, type SocketOwner } from './socket.ts';
 import type { Listener, TcpLayer } from './layer.ts';
 
 export interface ServerOptions {
@@ -19,7 +22,7 @@ export interface ServerOptions {
 }
 
 export interface ListenOptions {
-  port?: number;
+  port?: number | string;
   host?: string;
   backlog?: number;
 }
@@ -27,28 +30,32 @@ export interface ListenOptions {
 /** Node's default backlog for listen(). */
 const DEFAULT_BACKLOG = 511;
 
-export class Server extends EventEmitter {
+function emitClose(server: Server): void {
+  server.emit('close');
+}
+
+export class Server extends EventEmitter implements SocketOwner {
   private listener: Listener | null = null;
   private host = '0.0.0.0';
   private readonly sockets = new Set<Socket>();
-  private closing = false;
-  /** 'close' listener of every accepted socket (the emitter calls it with `this` = the socket). */
-  private readonly forgetSocket: (this: Socket) => void;
-  /** Refuse (reset) new connections above this count, like Node's server.maxConnections. */
+  /** A listen() waiting for its host name's lookup. */
+  private resolving = false;
+  /** Whether the server keeps the event loop alive (ref/unref) while it listens. */
+  private readonly loopRef: LoopRef;
+  /**
+   * Past this many open connections a new one is closed (FIN, not reset) and 'drop' emitted,
+   * as Node 20's net.js onconnection; 0 or unset: no limit (its `self.maxConnections &&`).
+   */
   maxConnections: number | undefined;
 
   constructor(
-    private readonly layer: TcpLayer,
+    protected readonly layer: TcpLayer,
     private readonly options: ServerOptions = {},
     connectionListener?: (socket: Socket) => void,
   ) {
     super();
     if (connectionListener) this.on('connection', connectionListener);
-    const server = this;
-    this.forgetSocket = function (this: Socket): void {
-      server.sockets.delete(this);
-      server.maybeEmitClose();
-    };
+    this.loopRef = new LoopRef(layer.loopHold);
   }
 
   get listening(): boolean {
@@ -56,7 +63,7 @@ export class Server extends EventEmitter {
   }
 
   listen(...args: unknown[]): this {
-    let port = 0;
+    let port: unknown = 0;
     let host: string | undefined;
     let backlog = DEFAULT_BACKLOG;
     let cb: (() => void) | undefined;
@@ -64,51 +71,78 @@ export class Server extends EventEmitter {
     const first = args[0];
     if (first !== null && typeof first === 'object') {
       const o = first as ListenOptions;
-      port = Number(o.port ?? 0);
+      port = o.port ?? 0;
       host = o.host;
       if (o.backlog !== undefined) backlog = o.backlog;
     } else {
-      if (first !== undefined) port = Number(first);
+      if (first !== undefined) port = first;
       if (typeof args[1] === 'string') {
         host = args[1];
         if (typeof args[2] === 'number') backlog = args[2];
       } else if (typeof args[1] === 'number') backlog = args[1];
     }
+    // net.js Server.prototype.listen: a second listen() before close() throws.
+    if (this.listener || this.resolving)
+      throw withCode(new Error('Listen method has been called more than once without closing.'), 'ERR_SERVER_ALREADY_LISTEN');
+    const portNumber = validatePort(port, true, 'options.port');
     if (cb) this.once('listening', cb);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      const err = new RangeError(`options.port should be >= 0 and < 65536. Received ${String(port)}.`) as RangeError & { code: string };
-      err.code = 'ERR_SOCKET_BAD_PORT';
-      throw err;
+    if (host === undefined || host === '0.0.0.0' || host === '::') {
+      this.listenOn('0.0.0.0', portNumber, backlog);
+      return this;
     }
-    if (host !== undefined && host !== 'localhost' && host !== '0.0.0.0' && host !== '::') {
-      const ip = parseIpv4(host);
-      if (ip === null || ip !== this.layer.ip) {
-        process.nextTick(() => this.emit('error', systemError('EADDRNOTAVAIL', 'listen', host, port)));
-        return this;
-      }
-      this.host = host;
-    } else if (host === 'localhost') {
-      this.host = formatIpv4(this.layer.ip);
+    if (isIP(host)) {
+      this.listenOn(host, portNumber, backlog);
+      return this;
+    }
+    // A host name: looked up first (net.js lookupAndListen), with the stack's resolver.
+    this.resolving = true;
+    this.layer.lookup(host, {}, (err, address) => {
+      this.resolving = false;
+      if (err || typeof address !== 'string') this.emit('error', err ?? systemError('ENOTFOUND', 'getaddrinfo', host));
+      else this.listenOn(address, portNumber, backlog);
+    });
+    return this;
+  }
+
+  private listenOn(host: string, port: number, backlog: number): void {
+    // Linux's bind: only an address of this host, or any (inet_bind, EADDRNOTAVAIL).
+    if (host !== '0.0.0.0' && parseIpv4(host) !== this.layer.ip) {
+      process.nextTick(() => this.emit('error', systemError('EADDRNOTAVAIL', 'listen', host, port)));
+      return;
     }
     if (port === 0) port = this.layer.ephemeralPort(0, 0) ?? 0;
     const result = this.layer.listen(port, backlog, (conn) => this.onAccept(conn));
     if (result === 'EADDRINUSE') {
-      process.nextTick(() => this.emit('error', systemError('EADDRINUSE', 'listen', this.host === '0.0.0.0' ? '::' : this.host, port)));
-      return this;
+      process.nextTick(() => this.emit('error', systemError('EADDRINUSE', 'listen', host === '0.0.0.0' ? '::' : host, port)));
+      return;
     }
+    this.host = host;
     this.listener = result;
-    this.closing = false;
+    this.loopRef.setActive(true);
     process.nextTick(() => this.emit('listening'));
-    return this;
   }
 
   private onAccept(conn: Connection): void {
-    if (this.maxConnections !== undefined && this.sockets.size >= this.maxConnections) {
-      conn.abort();
+    if (this.maxConnections && this.sockets.size >= this.maxConnections) {
+      // net.js onconnection: the handle is closed (a FIN) and 'drop' tells of it.
+      const data = {
+        localAddress: formatIpv4(conn.localIp),
+        localPort: conn.localPort,
+        localFamily: 'IPv4',
+        remoteAddress: formatIpv4(conn.remoteIp),
+        remotePort: conn.remotePort,
+        remoteFamily: 'IPv4',
+      };
+      orphan(conn);
+      try {
+        this.emit('drop', data);
+      } catch (err) {
+        reportToApplication(err);
+      }
       return;
     }
     const o = this.options;
-    const socket = new Socket(this.layer, {
+    const socket = this.makeSocket({
       allowHalfOpen: o.allowHalfOpen,
       noDelay: o.noDelay,
       keepAlive: o.keepAlive,
@@ -116,10 +150,10 @@ export class Server extends EventEmitter {
       highWaterMark: o.highWaterMark,
     });
     socket.attach(conn);
+    socket.server = this;
+    socket.owner = this;
     if (o.pauseOnConnect) socket.pause();
     this.sockets.add(socket);
-    // 'close' comes once: on() with the server's one listener, no closure or once-wrapper per socket.
-    socket.on('close', this.forgetSocket);
     // Called from the TCP layer as the handshake's last ACK is processed: what the
     // application's listener throws is its own, as in Node (see reportToApplication).
     try {
@@ -129,29 +163,38 @@ export class Server extends EventEmitter {
     }
   }
 
+  /** The accepted sockets' class (stack.net's Server makes its own Socket class's). */
+  protected makeSocket(options: SocketOptions): Socket {
+    return new Socket(this.layer, options);
+  }
 
-  /** Stops accepting; 'close' follows once every accepted socket has closed (as Node). */
+  /** (Internal) an accepted socket was destroyed: off the count, as Node's _destroy does. */
+  socketDestroyed(socket: Socket): void {
+    if (this.sockets.delete(socket)) this.emitCloseIfDrained();
+  }
+
+  /**
+   * Stops accepting at once; 'close' follows once every accepted socket is destroyed. Not
+   * running: 'close' still comes, and cb gets ERR_SERVER_NOT_RUNNING (net.js Server.close).
+   */
   close(cb?: (err?: Error) => void): this {
-    if (!this.listener) {
-      if (cb) {
-        const err = new Error('Server is not running.') as Error & { code: string };
-        err.code = 'ERR_SERVER_NOT_RUNNING';
-        process.nextTick(() => cb(err));
-      }
-      return this;
+    if (typeof cb === 'function') {
+      if (!this.listener) this.once('close', () => cb(withCode(new Error('Server is not running.'), 'ERR_SERVER_NOT_RUNNING')));
+      else this.once('close', () => cb());
     }
-    if (cb) this.once('close', () => cb());
-    this.layer.unlisten(this.listener);
-    this.listener = null;
-    this.closing = true;
-    this.maybeEmitClose();
+    if (this.listener) {
+      this.layer.unlisten(this.listener);
+      this.listener = null;
+      this.loopRef.setActive(false);
+    }
+    this.emitCloseIfDrained();
     return this;
   }
 
-  private maybeEmitClose(): void {
-    if (!this.closing || this.sockets.size > 0) return;
-    this.closing = false;
-    process.nextTick(() => this.emit('close'));
+  /** net.js _emitCloseIfDrained. */
+  private emitCloseIfDrained(): void {
+    if (this.listener || this.sockets.size > 0) return;
+    process.nextTick(emitClose, this);
   }
 
   address(): { port: number; family: string; address: string } | null {
@@ -165,11 +208,14 @@ export class Server extends EventEmitter {
     return this;
   }
 
+  /** Keeps the event loop alive while listening (the default). */
   ref(): this {
+    this.loopRef.set(true);
     return this;
   }
 
   unref(): this {
+    this.loopRef.set(false);
     return this;
   }
 }

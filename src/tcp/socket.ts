@@ -3,9 +3,13 @@
 // returns false when it is full and 'drain' follows when ACKs free it), and bytes the
 // application has not read shrink the receive window we advertise.
 
-import { Duplex } from 'node:stream';
+import { addAbortSignal, Duplex } from 'node:stream';
 import type { Timer } from '../util/clock.ts';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
+import { LoopRef } from '../util/loop-hold.ts';
+import { type ConnectOptions, lookupAndConnect, onReadableStreamEnd, parseConnectArgs, type SocketOptions } from './connect.ts';
+import { OnreadDelivery } from './onread.ts';
+import { reportToApplication } from './application-errors.ts';
 import { orphan } from './closing.ts';
 import type { Connection } from './connection.ts';
 import type { ConnectionStats } from './counters.ts';
@@ -13,22 +17,11 @@ import type { ConnectionUser } from './tcb.ts';
 import { type SystemError, systemError } from '../util/errors.ts';
 import type { TcpLayer } from './layer.ts';
 
-export interface SocketOptions {
-  /** Keep our side open after the peer's FIN (Node's default: false, end ours too). */
-  allowHalfOpen?: boolean;
-  readableHighWaterMark?: number;
-  writableHighWaterMark?: number;
-  highWaterMark?: number;
-  noDelay?: boolean;
-  keepAlive?: boolean;
-  keepAliveInitialDelay?: number;
-}
+export type { ConnectOptions, OnRead, SocketOptions } from './connect.ts';
 
-export interface ConnectOptions extends SocketOptions {
-  port: number;
-  host?: string;
-  localPort?: number;
-  timeout?: number;
+/** Whoever keeps a list of the socket (its server), told when the socket is destroyed. */
+export interface SocketOwner {
+  socketDestroyed(socket: Socket): void;
 }
 
 type ReadyState = 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed';
@@ -48,38 +41,17 @@ function emitClose(socket: Socket): void {
   socket.emitCloseEvent();
 }
 
-// Exceptions from the application's listeners and callbacks.
-//
-// What Node 20 does (observed with real node:net and node:dgram sockets on 127.0.0.1): when a
-// listener of a net.Socket's 'connect', 'data', 'drain' or 'timeout', a net.Server's
-// 'connection' or a dgram socket's 'message' throws, the error goes to
-// process.on('uncaughtException') (the very object thrown; with no such listener the process
-// dies) in the same turn, and the socket is neither destroyed nor sent an 'error': the
-// listeners after the thrower miss that one event, later events come as usual (later data,
-// datagrams, drains, timeouts after new activity). 'end' and 'close' are emitted on a tick of
-// their own, so their exceptions are uncaught there too; a throwing 'end' listener cuts the
-// stream's own end handling short (no automatic end of our side, no 'close' until the
-// application ends it), and a throwing 'drain' listener leaves the Writable one finished
-// write short (no 'finish', so no automatic destroy after end()): the same stream code does
-// both here as well. A throwing 'connect' listener also skips 'ready' (emitted in one go).
-//
-// Here these events come from inside the stack's receive path (a segment being processed),
-// which must never see the exception: the segment's processing has to complete (its ACK,
-// the TCB's state). So every call that can reach the application from there catches, and
-// reportToApplication rethrows on process.nextTick: an uncaught exception with the original
-// error, in the same turn of the event loop, once the stack is done with the frame (one
-// nextTick later than Node, after any the listener queued itself). Unlike Node, whose
-// queued writes wait on a 'connect' listener of their own, a write made while connecting
-// still goes out when a 'connect' listener throws.
-
-function rethrow(err: unknown): never {
-  throw err;
+/** net.js: a socket destroyed before it had a handle emits a bare 'close' on the next tick. */
+function emitBareClose(socket: Socket): void {
+  socket.emit('close');
 }
 
-/** Raises err as an uncaught exception of the application's, outside the stack. */
-export function reportToApplication(err: unknown): void {
-  process.nextTick(rethrow, err);
+function showLocal(socket: Socket): void {
+  socket.showLocalAddress();
 }
+
+// What the application's listeners throw: see application-errors.ts.
+export { reportToApplication } from './application-errors.ts';
 
 export class Socket extends Duplex implements ConnectionUser {
   connecting = false;
@@ -103,6 +75,16 @@ export class Socket extends Duplex implements ConnectionUser {
   private readCheckScheduled = false;
   private keepAliveWanted: { enable: boolean; delay: number } | null = null;
   private userTimeoutWanted = -1;
+  /** Whether this socket keeps the event loop alive (ref/unref); a handle from connect or accept on. */
+  private readonly loopRef: LoopRef;
+  private onread: OnreadDelivery | null = null;
+  private localHidden = false;
+  /** connect() or accept made what would be Node's handle. */
+  private hadHandle = false;
+  /** The server that accepted it (Node's socket.server; http.Server puts itself there too). */
+  server: unknown = null;
+  /** (Internal) the server whose count it is on (net.js socket._server), told of its destroy. */
+  owner: SocketOwner | null = null;
 
   constructor(
     private readonly layer: TcpLayer,
@@ -119,6 +101,11 @@ export class Socket extends Duplex implements ConnectionUser {
     });
     if (options.noDelay) this.noDelayWanted = true;
     if (options.keepAlive) this.keepAliveWanted = { enable: true, delay: options.keepAliveInitialDelay ?? 0 };
+    this.loopRef = new LoopRef(layer.loopHold);
+    this.on('end', onReadableStreamEnd);
+    if (options.onread !== null && typeof options.onread === 'object') this.onread = new OnreadDelivery(options.onread.buffer, options.onread.callback);
+    // An aborted signal destroys the socket at once (net.js addAbortSignalNoValidate).
+    if (options.signal) addAbortSignal(options.signal, this);
   }
 
   /** Binds the socket to a connection (accepted, or being opened). */
@@ -130,43 +117,53 @@ export class Socket extends Duplex implements ConnectionUser {
     this.localPortCache = conn.localPort;
     this.remoteAddressCache = formatIpv4(conn.remoteIp);
     this.remotePortCache = conn.remotePort;
+    this.hadHandle = true;
+    this.loopRef.setActive(true);
     conn.setNoDelay(this.noDelayWanted);
     if (this.keepAliveWanted) conn.setKeepAlive(this.keepAliveWanted.enable, this.keepAliveWanted.delay || undefined);
     if (this.userTimeoutWanted >= 0) conn.setUserTimeout(this.userTimeoutWanted);
   }
 
-  /** Opens the connection to options.host:options.port (net.Socket.connect). */
-  connect(options: ConnectOptions | number, hostOrListener?: string | (() => void), listener?: () => void): this {
-    const opts: ConnectOptions = typeof options === 'number' ? { port: options } : options;
-    let cb = listener;
-    if (typeof hostOrListener === 'function') cb = hostOrListener;
-    else if (typeof hostOrListener === 'string') opts.host = hostOrListener;
+  /**
+   * Opens the connection (net.Socket.connect): connect(options[, listener]) or
+   * connect(port[, host][, listener]). Bad arguments throw at once, as net.js
+   * lookupAndConnect's validation; the rest (lookup, bind, connect) comes as events.
+   */
+  connect(options: ConnectOptions | number | string, hostOrListener?: string | (() => void), listener?: () => void): this {
+    const { opts, port, cb } = parseConnectArgs(options, hostOrListener, listener);
+    if (this.destroyed) return this; // aborted already (its signal): no connection
+    if (opts.onread && !this.onread) this.onread = new OnreadDelivery(opts.onread.buffer, opts.onread.callback);
     if (cb) this.once('connect', cb);
     if (opts.timeout) this.setTimeout(opts.timeout);
-    const host = opts.host ?? 'localhost';
-    const remoteIp = host === 'localhost' ? this.layer.ip : parseIpv4(host);
-    const port = Number(opts.port);
     this.connecting = true;
-    if (remoteIp === null || !Number.isInteger(port) || port <= 0 || port > 65535) {
-      const err = new Error(`invalid address: ${host}:${opts.port}`) as Error & { code: string };
-      err.code = remoteIp === null ? 'ENOTFOUND' : 'ERR_SOCKET_BAD_PORT';
-      process.nextTick(() => this.destroy(err));
-      return this;
-    }
-    this.remoteAddressCache = formatIpv4(remoteIp);
-    this.remotePortCache = port;
-    if (this.layer.ipv4.nextHop(remoteIp) === null && !this.layer.ipv4.isLocal(remoteIp)) {
-      process.nextTick(() => this.destroy(systemError('ENETUNREACH', 'connect', formatIpv4(remoteIp), port)));
-      return this;
-    }
-    const conn = this.layer.connect(remoteIp, port, opts.localPort);
-    if (typeof conn === 'string') {
-      process.nextTick(() => this.destroy(systemError(conn, 'connect', formatIpv4(remoteIp), port)));
-      return this;
-    }
-    this.attach(conn);
-    conn.openActive();
+    // What would be a handle in Node exists from here: a ref'd socket keeps the loop alive.
+    this.hadHandle = true;
+    this.loopRef.setActive(true);
+    // Node has no local address before its connect() on the next tick: none in this one either.
+    this.localHidden = true;
+    process.nextTick(showLocal, this);
+    lookupAndConnect(this, this.layer, opts.host || 'localhost', port, opts);
     return this;
+  }
+
+  /** (Internal) 'lookup', from the stack's receive path or a resolver's callback. */
+  emitLookup(err: Error | null, address: string | undefined, family: number | undefined, host: string): void {
+    try {
+      this.emit('lookup', err, address, family, host);
+    } catch (e) {
+      reportToApplication(e);
+    }
+  }
+
+  /** (Internal) the tick of connect() is over. */
+  showLocalAddress(): void {
+    this.localHidden = false;
+  }
+
+  /** (Internal) the peer's address as connect() is about to dial it. */
+  notePeer(address: string, port: number): void {
+    this.remoteAddressCache = address;
+    this.remotePortCache = port;
   }
 
   // --- ConnectionUser -------------------------------------------------------------------
@@ -195,18 +192,39 @@ export class Socket extends Duplex implements ConnectionUser {
   onData(data: Buffer): void {
     this.bytesRead += data.length;
     this.touch();
-    // In flowing mode push() emits 'data' at once.
     try {
-      this.push(data);
+      if (this.onread) {
+        this.onread.deliver(this, data);
+        this.scheduleWindowCheck();
+      }
+      // In flowing mode push() emits 'data' at once.
+      else this.push(data);
     } catch (err) {
       reportToApplication(err);
     }
   }
 
   onEnd(): void {
+    // Behind bytes an onread callback paused for, the FIN waits too (it is read after them).
+    if (this.onread?.holding) {
+      this.onread.endPending = true;
+      return;
+    }
     // 'end' itself comes on a later tick, but push(null) may emit 'readable' and the 'data'
     // of bytes still buffered at once.
     this.pushEnd();
+  }
+
+  /** With onread, resume() restarts a reading its callback paused (net.js Socket.resume). */
+  override resume(): this {
+    const o = this.onread;
+    super.resume();
+    if (o && o.resume(this) && o.endPending) {
+      o.endPending = false;
+      this.pushEnd();
+    }
+    this.scheduleWindowCheck();
+    return this;
   }
 
   onDrain(): void {
@@ -225,12 +243,17 @@ export class Socket extends Duplex implements ConnectionUser {
     // Closed cleanly (both FINs exchanged, or TIME-WAIT over): anything still waiting to be
     // sent cannot go any more.
     if (this.pendingWrite || this.pendingFinal) this.failPending(systemError('EPIPE', 'write'));
-    if (!this.readableEnded && this.readableLength === 0) this.pushEnd();
+    if (this.onread?.holding) this.onread.endPending = true;
+    else if (!this.readableEnded && this.readableLength === 0) this.pushEnd();
   }
 
   private pushEnd(): void {
     try {
       this.push(null);
+      // net.js onStreamRead at EOF: push(null) then read(0), so that a stream nobody reads
+      // (no 'data' listener, not flowing) still emits 'end' once its buffer is empty (a
+      // paused stream only ends from a read). With bytes left unread it does not, as in Node.
+      this.read(0);
     } catch (err) {
       reportToApplication(err);
     }
@@ -246,7 +269,7 @@ export class Socket extends Duplex implements ConnectionUser {
   }
 
   unreadBytes(): number {
-    return this.readableLength;
+    return this.readableLength + (this.onread?.queued ?? 0);
   }
 
   // --- Duplex ---------------------------------------------------------------------------
@@ -271,7 +294,7 @@ export class Socket extends Duplex implements ConnectionUser {
     this.conn?.onAppRead();
   }
 
-  /** (Internal) the close event, a tick after _destroy, as Node's net.Socket. */
+  /** (Internal) the close event, a turn after _destroy, as Node's net.Socket. */
   emitCloseEvent(): void {
     this.emit('close', this.hadError);
   }
@@ -302,10 +325,15 @@ export class Socket extends Duplex implements ConnectionUser {
     const conn = this.conn;
     this.conn = null;
     this.connecting = false;
+    this.loopRef.setActive(false);
     if (conn) {
       conn.user = null;
-      if (err || this.readableLength > 0 || !conn.reassembly.isEmpty || conn.state === 'SYN-SENT') {
-        // Unread data or an error: reset, as a kernel closing such a socket does (RFC 2525 2.17).
+      // Linux tcp_close resets when data is left in the kernel's receive queue (RFC 2525
+      // 2.17). Node reads the kernel's queue into the stream's buffer until that holds its
+      // highWaterMark, then stops: bytes buffered up to it are out of the kernel, those
+      // beyond it would still be in it. Out-of-order bytes are the stack's own. destroy(err)
+      // is a plain close() in Node (a FIN): only resetAndDestroy() resets regardless.
+      if (this.readableLength > this.readableHighWaterMark || this.onread?.holding || !conn.reassembly.isEmpty || conn.state === 'SYN-SENT') {
         conn.abort();
       } else {
         // A graceful close goes on without the socket: buffered data, FIN, TIME-WAIT.
@@ -315,8 +343,17 @@ export class Socket extends Duplex implements ConnectionUser {
     // An Error (and its stack trace) only when a write is waiting for it: most closes have none.
     if (this.pendingWrite || this.pendingFinal) this.failPending(err ?? systemError('EPIPE', 'write'));
     if (err) this.hadError = true;
+    // Node's net.Socket._destroy takes the socket off its server's count here, before 'close'.
+    const owner = this.owner;
+    if (owner) owner.socketDestroyed(this);
     callback(err);
-    process.nextTick(emitClose, this);
+    if (!this.hadHandle) {
+      process.nextTick(emitBareClose, this);
+      return;
+    }
+    // Node's 'close' waits for the handle's close callback (a later phase of the loop), so
+    // code that awaits 'error' (await once(s, 'error')) can still wait for 'close' after it.
+    setImmediate(emitClose, this);
   }
 
   /** Node's resetAndDestroy: close with a reset. */
@@ -445,6 +482,8 @@ export class Socket extends Duplex implements ConnectionUser {
         }
       }
     });
+    // Node's socket timeout does not hold the event loop (net.js uses an unref'd timer).
+    this.idleTimer.unref?.();
   }
 
   private clearIdleTimer(): void {
@@ -452,37 +491,41 @@ export class Socket extends Duplex implements ConnectionUser {
     this.idleTimer = null;
   }
 
-  /** The socket holds no handle of its own: the stack's device keeps the process alive. */
+  /** Keeps the event loop alive while the socket is open (the default), as a libuv handle does. */
   ref(): this {
+    this.loopRef.set(true);
     return this;
   }
 
+  /** Lets the process exit with the socket open. */
   unref(): this {
+    this.loopRef.set(false);
     return this;
   }
 
   address(): { address: string; family: string; port: number } | Record<string, never> {
-    if (this.localPortCache === undefined) return {};
+    if (this.localPortCache === undefined || this.localHidden) return {};
     return { address: this.localAddressCache, family: 'IPv4', port: this.localPortCache };
   }
 
+  // Peer's address only once connected (net.js _getpeername returns {} while connecting).
   get remoteAddress(): string | undefined {
-    return this.remoteAddressCache;
+    return this.connecting ? undefined : this.remoteAddressCache;
   }
   get remotePort(): number | undefined {
-    return this.remotePortCache;
+    return this.connecting ? undefined : this.remotePortCache;
   }
   get remoteFamily(): string | undefined {
-    return this.remoteAddressCache === undefined ? undefined : 'IPv4';
+    return this.connecting || this.remoteAddressCache === undefined ? undefined : 'IPv4';
   }
   get localAddress(): string | undefined {
-    return this.localPortCache === undefined ? undefined : this.localAddressCache;
+    return this.localPortCache === undefined || this.localHidden ? undefined : this.localAddressCache;
   }
   get localPort(): number | undefined {
-    return this.localPortCache;
+    return this.localHidden ? undefined : this.localPortCache;
   }
   get localFamily(): string | undefined {
-    return this.localPortCache === undefined ? undefined : 'IPv4';
+    return this.localPortCache === undefined || this.localHidden ? undefined : 'IPv4';
   }
 
   /** Bytes accepted for sending, including those still queued in the stream (as Node). */

@@ -3,6 +3,8 @@
 
 export interface Timer {
   cancel(): void;
+  /** Lets the process exit while it is pending (Node's timeout.unref()); real time only. */
+  unref?(): void;
 }
 
 export interface Clock {
@@ -35,18 +37,22 @@ export class GuardedClock implements Clock {
   constructor(
     readonly inner: Clock,
     private readonly onError: (err: unknown) => void,
+    /** The timers do not hold Node's event loop (the stack's LoopHold decides). */
+    private readonly unrefTimers = false,
   ) {}
   now(): number {
     return this.inner.now();
   }
   setTimer(ms: number, fn: () => void): Timer {
-    return this.inner.setTimer(ms, () => {
+    const timer = this.inner.setTimer(ms, () => {
       try {
         fn();
       } catch (err) {
         this.onError(err);
       }
     });
+    if (this.unrefTimers) timer.unref?.();
+    return timer;
   }
   internalError(err: unknown): void {
     this.onError(err);
@@ -62,6 +68,11 @@ class RealTimer implements Timer {
   cancel(): void {
     if (this.timeout !== null) clearTimeout(this.timeout);
     else if (this.immediate !== null) clearImmediate(this.immediate);
+  }
+  unref(): void {
+    // Not an immediate: an unref'd one does not keep the poll phase from blocking, so it
+    // would run only when something else wakes the loop. It is due at once anyway.
+    this.timeout?.unref();
   }
 }
 

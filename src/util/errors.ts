@@ -55,7 +55,17 @@ const MESSAGES = {
   ERR_SOCKET_BAD_TYPE: 'Bad socket type specified. Valid types are: udp4',
 } as const;
 
-export type NodeErrorCode = keyof typeof MESSAGES | 'ERR_SOCKET_BAD_PORT' | 'ERR_INVALID_ARG_TYPE' | 'ERR_OUT_OF_RANGE';
+export type NodeErrorCode =
+  | keyof typeof MESSAGES
+  | 'ERR_SOCKET_BAD_PORT'
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_OUT_OF_RANGE'
+  // net's (lib/net.js)
+  | 'ERR_MISSING_ARGS'
+  | 'ERR_INVALID_IP_ADDRESS'
+  | 'ERR_INVALID_ADDRESS_FAMILY'
+  | 'ERR_SERVER_ALREADY_LISTEN'
+  | 'ERR_SERVER_NOT_RUNNING';
 
 export interface NodeError extends Error {
   code: NodeErrorCode;
@@ -72,11 +82,11 @@ export function withCode<E extends Error>(err: E, code: NodeErrorCode): E & Node
 }
 
 /** Node's validatePort: an integer 0..65535 (1..65535 when zero is not allowed). */
-export function validatePort(port: unknown, allowZero: boolean): number {
+export function validatePort(port: unknown, allowZero: boolean, name = 'Port'): number {
   const n = typeof port === 'string' && port.trim() !== '' ? Number(port) : port;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < (allowZero ? 0 : 1) || n > 65535) {
     const shown = typeof port === 'number' ? `type number (${port})` : typeof port === 'string' ? `type string ('${port}')` : String(port);
-    throw withCode(new RangeError(`Port should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${shown}.`), 'ERR_SOCKET_BAD_PORT');
+    throw withCode(new RangeError(`${name} should be ${allowZero ? '>=' : '>'} 0 and < 65536. Received ${shown}.`), 'ERR_SOCKET_BAD_PORT');
   }
   return n;
 }

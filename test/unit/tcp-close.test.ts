@@ -169,11 +169,14 @@ test('TIME-WAIT: a new SYN with a higher sequence number opens a new connection 
   void accepted;
 });
 
-test('destroy() with unread data sends RST; without, a graceful FIN', async () => {
+test('destroy() with more unread data than the stream buffers sends RST; with less, or none, a graceful FIN', async () => {
   const h = await TcpHarness.create();
   const o = await acceptOne(h);
   o.socket.pause();
-  h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1, flags: ACK, payload: 'unread' });
+  // Past the readable highWaterMark (16 KiB): what Node would have left in the kernel's queue.
+  const chunk = Buffer.alloc(1400, 7);
+  for (let i = 0; i < 13; i++) h.inject({ dstPort: 80, seq: o.peerSeq + i * chunk.length, ack: o.iss + 1, flags: ACK, payload: chunk });
+  assert.ok(o.socket.readableLength > o.socket.readableHighWaterMark);
   o.socket.destroy();
   await h.advance(0);
   const segs = h.sent().filter((s) => s.flags & RST);
@@ -186,6 +189,17 @@ test('destroy() with unread data sends RST; without, a graceful FIN', async () =
   await h2.advance(0);
   expectSegment(h2.one(), flags(FIN | ACK), seq(o2.iss + 1));
   assert.is(h2.connection(80)!.state, 'FIN-WAIT-1');
+
+  // A few bytes in the stream's buffer count as read (Node took them out of the kernel): FIN.
+  const h3 = await TcpHarness.create();
+  const o3 = await acceptOne(h3);
+  o3.socket.pause();
+  h3.inject({ dstPort: 80, seq: o3.peerSeq, ack: o3.iss + 1, flags: ACK, payload: 'unread' });
+  h3.sent();
+  o3.socket.destroy();
+  await h3.advance(0);
+  const fin = h3.sent().find((seg) => seg.flags & FIN);
+  expectSegment(fin, flags(FIN | ACK), seq(o3.iss + 1));
 });
 
 test('an orphaned FIN-WAIT-2 connection is dropped after finWait2Ms', async () => {

@@ -253,7 +253,8 @@ scenario('half-close', async () => {
   return finish(c);
 });
 scenario('destroy-rst', async () => {
-  // B's application destroys its socket with unread data: RST (and A gets ECONNRESET). Then a
+  // B's application destroys its socket with more unread data than its stream buffers (what
+  // Node would leave in the kernel): RST (and A gets ECONNRESET). Then a
   // second connection reset on purpose from A with resetAndDestroy().
   const p = await tracedPair({ tcp: { timeWaitMs: 2000 } });
   const accepted: Watched[] = [];
@@ -266,7 +267,7 @@ scenario('destroy-rst', async () => {
     .listen(7);
   const c1 = p.a.connect({ port: 7, host: '10.0.0.2' });
   const w1 = new Watched(c1, 'A1', p.trace);
-  c1.write(pattern(0, 0, 8 * KB));
+  c1.write(pattern(0, 0, 24 * KB));
   await run(p.clock, 50);
   p.trace.note('B1', 'destroy()');
   accepted[0]!.socket.destroy();
