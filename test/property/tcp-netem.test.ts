@@ -23,8 +23,8 @@ import type { Probe } from '../../src/probe.ts';
 import type { ConnectionStats } from '../../src/tcp/counters.ts';
 import type { Tcb } from '../../src/tcp/tcb.ts';
 import { internetChecksum, pseudoHeaderSum } from '../../src/util/checksum.ts';
-import { VirtualClock, type Timer } from '../../src/util/clock.ts';
 import { stackPair } from '../helpers/tcp-pair.ts';
+import { CountingClock } from '../helpers/counting-clock.ts';
 
 interface Case {
   seed: number;
@@ -36,17 +36,6 @@ interface Case {
   serverBytes: number;
   congestion: 'newreno' | 'cubic';
   sack: boolean;
-}
-
-/** A virtual clock that counts the timers it has run, so that the loop can run one at a time. */
-class CountingClock extends VirtualClock {
-  fired = 0;
-  override setTimer(ms: number, fn: () => void): Timer {
-    return super.setTimer(ms, () => {
-      this.fired++;
-      fn();
-    });
-  }
 }
 
 /** Byte i of a direction's stream: recognisable and position-dependent. */

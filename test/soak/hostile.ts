@@ -3,6 +3,7 @@
 // failing seed replays the same attack.
 
 import { finishChecksum, internetChecksum, pseudoHeaderSum, sumBytes } from '../../src/util/checksum.ts';
+import { arpFrame, icmpMessage, ipv4Frame, ipv4Repr } from '../helpers/frames.ts';
 
 export type Rng = () => number;
 
@@ -41,24 +42,22 @@ interface IpFields {
   headerLength?: number;
 }
 
-/** An Ethernet + IPv4 frame around `payload`, IPv4 checksum right. */
+/** An Ethernet + IPv4 frame around `payload`, IPv4 checksum right (options zero-filled to headerLength). */
 export function ipFrame(dstMac: Buffer, srcMac: Buffer, f: IpFields, payload: Buffer): Buffer {
   const hl = f.headerLength ?? 20;
-  const frame = Buffer.alloc(14 + hl + payload.length);
-  dstMac.copy(frame, 0);
-  srcMac.copy(frame, 6);
-  frame.writeUInt16BE(0x0800, 12);
-  frame[14] = 0x40 | (hl >> 2);
-  frame.writeUInt16BE(hl + payload.length, 16);
-  frame.writeUInt16BE(f.id ?? 1, 18);
-  frame.writeUInt16BE(f.fragWord ?? 0, 20);
-  frame[22] = f.ttl ?? 64;
-  frame[23] = f.protocol;
-  frame.writeUInt32BE(f.src >>> 0, 26);
-  frame.writeUInt32BE(f.dst >>> 0, 30);
-  frame.writeUInt16BE(internetChecksum(frame, 14, hl), 24);
-  payload.copy(frame, 14 + hl);
-  return frame;
+  const fragWord = f.fragWord ?? 0;
+  const ip = ipv4Repr({
+    src: f.src,
+    dst: f.dst,
+    protocol: f.protocol,
+    id: f.id ?? 1,
+    ttl: f.ttl ?? 64,
+    dontFragment: (fragWord & 0x4000) !== 0,
+    moreFragments: (fragWord & 0x2000) !== 0,
+    fragmentOffset: (fragWord & 0x1fff) * 8,
+    options: hl > 20 ? Buffer.alloc(hl - 20) : undefined,
+  });
+  return ipv4Frame(dstMac, srcMac, ip, payload);
 }
 
 interface TcpFields {
@@ -122,33 +121,6 @@ export function fixChecksums(frame: Buffer): void {
   const protocol = frame[23]!;
   if (protocol !== 6 && protocol !== 17) return;
   fixTransportChecksum(frame, 14 + hl, total - hl, frame.readUInt32BE(26), frame.readUInt32BE(30), protocol);
-}
-
-function arpFrame(op: number, ethDst: Buffer, senderMac: Buffer, senderIp: number, targetMac: Buffer, targetIp: number): Buffer {
-  const f = Buffer.alloc(60);
-  ethDst.copy(f, 0);
-  senderMac.copy(f, 6);
-  f.writeUInt16BE(0x0806, 12);
-  f.writeUInt16BE(1, 14);
-  f.writeUInt16BE(0x0800, 16);
-  f[18] = 6;
-  f[19] = 4;
-  f.writeUInt16BE(op, 20);
-  senderMac.copy(f, 22);
-  f.writeUInt32BE(senderIp >>> 0, 28);
-  targetMac.copy(f, 32);
-  f.writeUInt32BE(targetIp >>> 0, 38);
-  return f;
-}
-
-function icmp(type: number, code: number, rest: number, data: Buffer): Buffer {
-  const m = Buffer.alloc(8 + data.length);
-  m[0] = type;
-  m[1] = code;
-  m.writeUInt32BE(rest >>> 0, 4);
-  data.copy(m, 8);
-  m.writeUInt16BE(internetChecksum(m, 0, m.length), 2);
-  return m;
 }
 
 /** Addresses a spoofer likes: martians, broadcasts, the victims' own, off-subnet ones. */
@@ -246,12 +218,12 @@ export function hostileFrames(kind: HostileKind, rng: Rng, victims: readonly Vic
       const src = rng() < 0.5 ? pick(rng, victims).ip : ATTACKER_IP;
       const srcPort = pick(rng, [7, 19, 5001, randInt(rng, 1024, 65535)]);
       const mac = dst === 0xe0000001 ? Buffer.from([0x01, 0x00, 0x5e, 0, 0, 1]) : BROADCAST;
-      if (rng() < 0.5) return [ipFrame(mac, ATTACKER_MAC, { src, dst, protocol: 1 }, icmp(8, 0, randInt(rng, 0, 2 ** 32 - 1), randomBytes(rng, 32)))];
+      if (rng() < 0.5) return [ipFrame(mac, ATTACKER_MAC, { src, dst, protocol: 1 }, icmpMessage(8, 0, randInt(rng, 0, 2 ** 32 - 1), randomBytes(rng, 32)))];
       return [ipFrame(mac, ATTACKER_MAC, { src, dst, protocol: 17 }, udpDatagram(src, dst, srcPort, pick(rng, [7, 19, 13]), randomBytes(rng, 16)))];
     }
     case 'martian-ping': {
       const src = spoofedSource(rng, victims);
-      return [ipFrame(v.mac, ATTACKER_MAC, { src, dst: v.ip, protocol: 1 }, icmp(8, 0, randInt(rng, 0, 2 ** 32 - 1), randomBytes(rng, 16)))];
+      return [ipFrame(v.mac, ATTACKER_MAC, { src, dst: v.ip, protocol: 1 }, icmpMessage(8, 0, randInt(rng, 0, 2 ** 32 - 1), randomBytes(rng, 16)))];
     }
     case 'syn-flood': {
       const out: Buffer[] = [];
@@ -272,7 +244,9 @@ export function hostileFrames(kind: HostileKind, rng: Rng, victims: readonly Vic
         const senderMac = rng() < 0.2 ? BROADCAST : rng() < 0.1 ? Buffer.alloc(6) : Buffer.from([0x02, 0x66, 0, 0, randInt(rng, 0, 255), randInt(rng, 0, 255)]);
         const senderIp = rng() < 0.5 ? pick(rng, victims).ip : spoofedSource(rng, victims);
         const op = rng() < 0.5 ? 1 : 2;
-        out.push(arpFrame(op, rng() < 0.5 ? BROADCAST : v.mac, senderMac, senderIp, op === 1 ? Buffer.alloc(6) : v.mac, rng() < 0.7 ? v.ip : spoofedSource(rng, victims)));
+        const ethDst = rng() < 0.5 ? BROADCAST : v.mac;
+        const targetIp = rng() < 0.7 ? v.ip : spoofedSource(rng, victims);
+        out.push(arpFrame(ethDst, { op, senderMac, senderIp, targetMac: op === 1 ? Buffer.alloc(6) : v.mac, targetIp }));
       }
       return out;
     }
@@ -297,7 +271,7 @@ export function hostileFrames(kind: HostileKind, rng: Rng, victims: readonly Vic
       const quoted = f && f.length > 34 ? f.subarray(14, Math.min(f.length, 14 + 60)) : randomBytes(rng, 28);
       const dst = f && f.length > 34 ? f.readUInt32BE(26) : v.ip;
       const dmac = f && f.length > 34 ? f.subarray(6, 12) : v.mac;
-      return [ipFrame(Buffer.from(dmac), ATTACKER_MAC, { src: ATTACKER_IP, dst, protocol: 1 }, icmp(3, 4, mtu & 0xffff, Buffer.from(quoted)))];
+      return [ipFrame(Buffer.from(dmac), ATTACKER_MAC, { src: ATTACKER_IP, dst, protocol: 1 }, icmpMessage(3, 4, mtu & 0xffff, Buffer.from(quoted)))];
     }
     case 'blind-rst': {
       const out: Buffer[] = [];
@@ -339,7 +313,7 @@ export function hostileFrames(kind: HostileKind, rng: Rng, victims: readonly Vic
       const rest = type === 5 ? ATTACKER_IP : type === 12 ? randInt(rng, 0, 60) << 24 : 0;
       const quoted = f.subarray(14, Math.min(f.length, 14 + 28 + randInt(rng, 0, 40)));
       return [ipFrame(Buffer.from(f.subarray(6, 12)), ATTACKER_MAC, { src: rng() < 0.5 ? ATTACKER_IP : f.readUInt32BE(30), dst: f.readUInt32BE(26), protocol: 1 },
-        icmp(type, code, rest, Buffer.from(quoted)))];
+        icmpMessage(type, code, rest, Buffer.from(quoted)))];
     }
     case 'udp-scan': {
       // Datagrams to many closed ports: each may draw a port unreachable (RFC 1812 4.3.2.8: rate-limited).

@@ -20,20 +20,9 @@ import '../../src/services/all.ts';
 import { createStack, type Stack } from '../../src/stack.ts';
 import type { TcpConfig } from '../../src/tcp/config.ts';
 import type { TcpSocket } from '../../src/index.ts';
-import { VirtualClock, type Timer } from '../../src/util/clock.ts';
 import { seededRandom } from '../../src/util/random.ts';
 import { ATTACKER_MAC, BLIND_KINDS, FrameSample, hostileFrames, ON_PATH_KINDS, pick, randInt, type Rng, type Victim } from './hostile.ts';
-
-/** A virtual clock that counts the timers it has run, so that the driver runs one at a time. */
-class CountingClock extends VirtualClock {
-  fired = 0;
-  override setTimer(ms: number, fn: () => void): Timer {
-    return super.setTimer(ms, () => {
-      this.fired++;
-      fn();
-    });
-  }
-}
+import { CountingClock } from '../helpers/counting-clock.ts';
 
 export interface RoundOptions {
   /** Hash every frame on the segment (for the determinism check). */
