@@ -275,9 +275,7 @@ export function tcpInfo(c: Tcb): TcpInfo {
   info.tcpi_last_data_sent = msSince(now, c.lastDataSendTime);
   info.tcpi_last_data_recv = msSince(now, c.lastDataReceiveTime);
   info.tcpi_last_ack_recv = msSince(now, c.lastAckReceiveTime);
-  // Our segments' size follows the path MTU (lowerMss after fragmentation-needed).
-  const optionBytes = c.tsEnabled ? 12 : 0;
-  info.tcpi_pmtu = synchronized ? Math.min(c.ctx.mtu, snd.mss + 40 + optionBytes) : c.ctx.mtu;
+  info.tcpi_pmtu = c.pathMtu;
   info.tcpi_rcv_ssthresh = c.state === 'CLOSED' ? 0 : freeReceiveSpace(c);
   info.tcpi_rtt = us(c.rtt.srtt);
   info.tcpi_rttvar = us(c.rtt.rttvar);

@@ -278,6 +278,8 @@ export abstract class Tcb implements AckHost {
   lastDataSendTime: number;
   lastDataReceiveTime: number;
   lastAckReceiveTime: number;
+  /** The path MTU our segments follow: the link's, lowered by ICMP fragmentation-needed (Linux icsk_pmtu_cookie). */
+  pathMtu: number;
   /** The receiver's estimates of the peer's MSS, the receive RTT and rcv_space (receive-estimates.ts). */
   readonly receiveEstimates = new ReceiveEstimates();
 
@@ -312,6 +314,7 @@ export abstract class Tcb implements AckHost {
     this.lastDataSendTime = now;
     this.lastDataReceiveTime = now;
     this.lastAckReceiveTime = now;
+    this.pathMtu = ctx.mtu;
   }
 
   get config(): TcpConfig {

@@ -62,6 +62,11 @@ test('without options: no option bits, no scales, the MSS as given', async () =>
   assert.is(i.tcpi_rcv_wscale, 0);
   assert.is(i.tcpi_snd_mss, 1200);
   assert.is(i.tcpi_advmss, MSS);
+  assert.is(i.tcpi_pmtu, 1500, 'the path MTU, not the peer\'s MSS');
+  // ICMP fragmentation-needed lowers it (RFC 1191), and the MSS with it.
+  h.connection(80)!.lowerMss(1000 - 40);
+  assert.is(o.socket.info().tcpi_pmtu, 1000);
+  assert.is(o.socket.info().tcpi_snd_mss, 960);
 });
 
 test('receiving: bytes and data segments in, the peer MSS measured, the ages of the last data and ACK', async () => {
@@ -146,6 +151,30 @@ test('sending in a stack pair: bytes, segments and delivery against the peer, RT
   assert.ok(s.tcpi_rcv_rtt >= 10_000 && s.tcpi_rcv_rtt <= 60_000, `rcv_rtt ${s.tcpi_rcv_rtt}`);
   assert.ok(s.tcpi_rcv_space > 10 * TS_MSS, `rcv_space grew: ${s.tcpi_rcv_space}`);
   assert.is(s.tcpi_rcv_mss, TS_MSS);
+  await a.close();
+  await b.close();
+});
+
+test('tcpi_delivery_rate follows the bottleneck: a 10 Mbit/s link (netem rate) delivers about 1.2 MB/s of payload', async () => {
+  const { clock, a, b } = await stackPair({ latencyMs: 5, netem: { seed: 1, a: { rateBps: 10_000_000 } } });
+  let received = 0;
+  b.createServer((s) => s.on('data', (d: Buffer) => (received += d.length))).listen(9);
+  const N = 1_000_000;
+  const client = a.connect(9, '10.0.0.2');
+  clock.advance(0);
+  await new Promise((r) => setImmediate(r));
+  client.write(Buffer.alloc(N, 7));
+  const rates: number[] = [];
+  for (let t = 0; t < 5000 && received < N; t += 10) {
+    clock.advance(10);
+    await new Promise((r) => setImmediate(r));
+    if (received > N / 2) rates.push(client.info().tcpi_delivery_rate);
+  }
+  assert.is(received, N);
+  // On the wire a segment is 1448 bytes of payload in a 1514-byte frame.
+  const expected = (10_000_000 / 8) * (TS_MSS / (TS_MSS + 66));
+  const median = rates.sort((x, y) => x - y)[rates.length >> 1]!;
+  assert.ok(Math.abs(median - expected) < 0.1 * expected, `median delivery rate ${median} B/s, expected about ${Math.round(expected)}`);
   await a.close();
   await b.close();
 });
