@@ -5,6 +5,7 @@
 //   GET /bytes/N    N bytes, byte i being i mod 251, streamed (any N, nothing buffered)
 //   POST /sha256    the lowercase hex SHA-256 of the request body
 //   GET /stats      the counters as JSON (stack.counters()), plus the process's memory use
+//   GET /connections every TCP connection with its tcp_info as JSON (stack.connections(), like ss -tni)
 //   anything else   404 (405 for a known path with another method)
 
 import { createHash } from 'node:crypto';
@@ -52,7 +53,7 @@ function indexPage(stack: Stack): string {
 <table border="1"><tr><th>layer</th><th>rx</th><th>tx</th><th>drops</th></tr>
 ${rows.join('\n')}
 </table>
-<p><a href="/stats">/stats</a> (JSON), <a href="/bytes/1024">/bytes/N</a>, POST /sha256</p>
+<p><a href="/stats">/stats</a> (JSON), <a href="/connections">/connections</a> (JSON), <a href="/bytes/1024">/bytes/N</a>, POST /sha256</p>
 </body></html>
 `;
 }
@@ -89,9 +90,10 @@ export function httpHandler(stack: Stack): http.RequestListener {
     const readOnly = method === 'GET' || method === 'HEAD';
     const notAllowed = (allow: string): void => reply(res, 405, 'text/plain', 'method not allowed\n', { allow });
 
-    if (path === '/' || path === '/stats') {
+    if (path === '/' || path === '/stats' || path === '/connections') {
       if (!readOnly) return notAllowed('GET, HEAD');
       if (path === '/') return reply(res, 200, 'text/html; charset=utf-8', indexPage(stack));
+      if (path === '/connections') return reply(res, 200, 'application/json', JSON.stringify({ connections: stack.connections() }) + '\n');
       return reply(res, 200, 'application/json', JSON.stringify(statsSnapshot(stack)) + '\n');
     }
     const bytes = /^\/bytes\/(\d{1,15})$/.exec(path);

@@ -150,6 +150,7 @@ export class Connection extends Tcb {
   lowerMss(mss: number): void {
     const limit = Math.max(mss - (this.tsEnabled ? 12 : 0), 64);
     if (limit < this.snd.mss) this.snd.mss = limit;
+    this.pathMtu = Math.min(this.pathMtu, mss + 40);
   }
 
   setNoDelay(noDelay: boolean): void {
