@@ -89,6 +89,9 @@ export function readQuoted(buf: Buffer, off: number, len: number): QuotedDatagra
 export function retransmitText(rule: RetransmitRule, backoff: number, dupAcks: number): string {
   switch (rule) {
     case 'rto':
+      // After the timeout's first retransmission the rest follow as ACKs come, the backoff
+      // already collapsed by a new RTT sample (RFC 6298 5.7).
+      if (backoff === 0) return 'resent after a retransmission timeout (RFC 5681 3.1, RFC 6582 4)';
       return `retransmission timeout, backoff ${backoff} (RFC 6298 5.4-5.5)`;
     case 'syn':
       return `SYN not answered, backoff ${backoff} (RFC 6298 5.7, RFC 9293 3.8.1)`;

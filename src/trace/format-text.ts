@@ -54,7 +54,7 @@ function eventText(r: Exclude<TraceRecord, { type: 'meta' | 'frame' }>): string 
     case 'state':
       return `${r.conn} ${r.from} -> ${r.to}: ${r.event} (${r.rfc})`;
     case 'retransmit':
-      return `${r.conn} retransmit ${r.rseq}:${r.rseq + r.len}: ${r.text}`;
+      return `${r.conn} retransmit ${r.why === 'syn' ? 'SYN' : r.len > 0 ? `${r.rseq}:${r.rseq + r.len}` : `${r.rseq}`}: ${r.text}`;
     case 'cc':
       return `${r.conn} ${congestionText(r)}`;
     case 'rtt':
