@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The tapstack command line: bring a stack up on a TAP device and run services on it.
 
-import { realpathSync } from 'node:fs';
+import { createWriteStream, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseCidr, parseIpv4 } from './ipv4/address.ts';
 import { parseMac } from './link/ethernet.ts';
@@ -9,6 +9,8 @@ import { availableServices, SERVICE_NAMES, type ServiceName, startServices } fro
 import './services/all.ts';
 import { createStack, type Stack, StackConfigError, TapError } from './stack.ts';
 import { mallopt } from './tap/ffi.ts';
+import { compileFilter } from './trace/filter.ts';
+import type { Trace } from './trace/tracer.ts';
 
 const USAGE = `usage: tapstack [options]
   --tap NAME          TAP device (default tap0; created if missing, removed on exit only if created)
@@ -27,6 +29,11 @@ const USAGE = `usage: tapstack [options]
   --offload on|off    checksum and TCP segmentation offloads on the TAP (default on where supported)
   --chargen-bytes N   chargen sends N bytes, then closes (default: until the peer closes)
   --stats-on-exit     print the counters as JSON when closing
+  --trace [FILTER]    print every frame in and out and the stack's events (state changes, retransmissions,
+                      cwnd, RTT, probes, ARP, ICMP errors, drops); FILTER as tcpdump's: 'tcp port 7',
+                      'host 10.0.0.1 and not arp', ... (the next argument unless it starts with '-', or --trace=FILTER)
+  --trace-format text|json  tcpdump-like lines (default) or one JSON record per line
+  --trace-file FILE   write the trace to FILE instead of stdout
   -h, --help`;
 
 export interface CliOptions {
@@ -46,6 +53,10 @@ export interface CliOptions {
   statsOnExit: boolean;
   offload: boolean;
   chargenBytes: number | undefined;
+  /** The trace's filter ('' for everything), or null without --trace. */
+  trace: string | null;
+  traceFormat: 'text' | 'json';
+  traceFile: string | undefined;
 }
 
 export class UsageError extends Error {}
@@ -67,6 +78,9 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
     statsOnExit: false,
     offload: true,
     chargenBytes: undefined,
+    trace: null,
+    traceFormat: 'text',
+    traceFile: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -173,6 +187,31 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
         o.chargenBytes = Number(v);
         break;
       }
+      case '--trace': {
+        // The filter is optional: the next argument, unless it is the next option.
+        const next = argv[i + 1];
+        const filter = inline ?? (next !== undefined && !next.startsWith('-') ? argv[++i]! : '');
+        if (filter.trim() !== '') {
+          try {
+            compileFilter(filter);
+          } catch (err) {
+            throw new UsageError(`--trace: ${(err as Error).message}`);
+          }
+        }
+        o.trace = filter;
+        break;
+      }
+      case '--trace-format': {
+        const v = value();
+        if (v !== 'text' && v !== 'json') throw new UsageError(`--trace-format: expected text or json, not '${v}'`);
+        o.traceFormat = v;
+        o.trace ??= '';
+        break;
+      }
+      case '--trace-file':
+        o.traceFile = value();
+        o.trace ??= '';
+        break;
       case '--offload': {
         const v = value();
         if (v !== 'on' && v !== 'off') throw new UsageError(`--offload: expected on or off, not '${v}'`);
@@ -233,12 +272,15 @@ async function main(): Promise<number> {
   process.stdout.write(
     `tapstack up dev ${options.tap} ip ${options.ip} mac ${stack.macAddress} mtu ${stack.mtu} services ${options.services.join(',') || 'none'} offload ${stack.offload ? 'on' : 'off'}\n`,
   );
+  const trace = startCliTrace(stack, options);
   return new Promise<number>((resolve) => {
     let closing = false;
     const shutdown = async (): Promise<void> => {
       if (closing) return;
       closing = true;
       await stopServices();
+      // Before the counters, so that they stay the last line on stdout.
+      await trace?.stop();
       if (opts.statsOnExit) process.stdout.write(JSON.stringify(stack.counters()) + '\n');
       await stack.close();
       resolve(0);
@@ -246,6 +288,20 @@ async function main(): Promise<number> {
     process.on('SIGINT', () => void shutdown());
     process.on('SIGTERM', () => void shutdown());
   });
+}
+
+/** --trace: to stdout or a file (flushed and closed by stop()). */
+function startCliTrace(stack: Stack, options: CliOptions): { stop(): Promise<void> } | null {
+  if (options.trace === null) return null;
+  const file = options.traceFile !== undefined ? createWriteStream(options.traceFile) : null;
+  file?.on('error', (err) => process.stderr.write(`tapstack: --trace-file: ${err.message}\n`));
+  const trace: Trace = stack.trace({ filter: options.trace, format: options.traceFormat, output: file ?? process.stdout });
+  return {
+    stop: () => {
+      trace.stop();
+      return new Promise<void>((resolve) => (file === null || file.destroyed ? resolve() : file.end(resolve)));
+    },
+  };
 }
 
 function isProgram(): boolean {

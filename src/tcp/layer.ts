@@ -25,6 +25,7 @@ import { seqAdd, seqBetween } from './seq.ts';
 import { TCP_EVENTS } from './state.ts';
 import { SYNCOOKIE_VALID_MS, SynCookies } from './syn-cookies.ts';
 import type { SendReason, Tcb, TcpContext, TcpProbe } from './tcb.ts';
+import { reportSendReason } from './probe-report.ts';
 import { ACK, clearTcpOptions, emitTcp, newTcpRepr, RST, SYN, TCP_MAX_HEADER, tcpHeaderLength, type TcpRepr, TcpSegment } from './tcp-segment.ts';
 import { TimeWaitEntry, TimeWaitTable } from './time-wait.ts';
 import { type TimerEntry, TimerQueue } from './timers/queue.ts';
@@ -517,6 +518,7 @@ export class TcpLayer implements TcpContext {
       const view = this.sentSegment;
       // The checksum is not filled in yet (IPv4 does it): parse without verifying.
       if (view.parse(this.txBuffer, TX_HEADROOM, headerLength + payloadLength, this.ip, remoteIp, false) === null) {
+        if (conn !== null) reportSendReason(probe, conn, view, reason);
         probe.tcpSegment('out', conn, view, reason);
       }
     }
@@ -556,3 +558,4 @@ export class TcpLayer implements TcpContext {
     this.closed = true;
   }
 }
+

@@ -31,6 +31,8 @@ export class RttEstimator {
   minSample = Infinity;
   /** Number of back-to-back expirations (RFC 6298 5.5 doubling). */
   backoffs = 0;
+  /** The last measurement folded in (ms), for the probe and tcp_info. */
+  lastSample = 0;
   readonly minMs: number;
   readonly maxMs: number;
 
@@ -61,6 +63,7 @@ export class RttEstimator {
   sample(rttMs: number): void {
     const r = Math.max(rttMs, 0.001);
     if (r < this.minSample) this.minSample = r;
+    this.lastSample = r;
     if (this.srtt === 0) {
       this.srtt = r;
       this.rttvar = r / 2;
