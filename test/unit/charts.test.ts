@@ -22,6 +22,7 @@ import { plotSvg } from '../../src/teach/plot-cli.ts';
 import { TCP_EVENTS, type TcpState } from '../../src/tcp/state.ts';
 import type { FrameRecord, TraceRecord } from '../../src/trace/schema.ts';
 import { countClass, xmlErrors } from '../helpers/svg-check.ts';
+import { recordLossyTransfer } from '../helpers/recorded-transfer.ts';
 import { bigTransfer, lossyTransfer, mergeTraces } from '../helpers/trace-records.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -258,6 +259,42 @@ test('a rendered example is kept under test-artifacts/', () => {
   // The frames in the artifact are the trace's.
   const frames = lossy.client.filter((r): r is FrameRecord => r.type === 'frame');
   assert.ok(frames.length > 40);
+});
+
+test('over the real stack (stack.trace of a transfer through netem with loss): every segment, retransmission, SACK block, phase and sample drawn', async () => {
+  const { records, conn } = await recordLossyTransfer({ seed: 3, bytes: 150_000, loss: 0.03 });
+  const frames = records.filter((r): r is FrameRecord & { tcp: NonNullable<FrameRecord['tcp']> } => r.type === 'frame' && r.tcp?.conn === conn);
+  const sent = frames.filter((f) => f.dir === 'out' && (f.tcp.len > 0 || /[SF]/.test(f.tcp.flags)));
+  const resent = sent.filter((f) => f.tcp.retransmit);
+  assert.ok(resent.length > 0, 'the loss made the stack retransmit');
+  const ts = timeSequenceSvg(records, conn);
+  wellFormed(ts, 'real time-sequence');
+  assert.is(countClass(ts, 'seg') + countClass(ts, 'seg retransmit'), sent.length);
+  assert.is(countClass(ts, 'seg retransmit'), resent.length);
+  assert.is(countClass(ts, 'rexmit-mark'), resent.length);
+  for (const f of resent) assert.ok(ts.includes(`retransmission ${f.tcp.len > 0 ? `${f.tcp.rseq}:${f.tcp.rseq + f.tcp.len}` : 'FIN'} at ${f.t} ms`));
+  const sackBlocks = frames.filter((f) => f.dir === 'in').reduce((n, f) => n + f.tcp.sack.length, 0);
+  assert.ok(sackBlocks > 0, 'the receiver reported SACK blocks');
+  assert.is(countClass(ts, 'sack') + countClass(ts, 'dsack'), sackBlocks);
+  assert.match(ts, /class="ack-line" d="M[^"]+H/);
+
+  const cc = records.filter((r) => r.type === 'cc' && r.conn === conn);
+  const phases = new Set(cc.map((r) => (r.type === 'cc' ? r.phase : 'open')).filter((p) => p !== 'open'));
+  assert.ok(phases.size > 0, 'the sender went through recovery');
+  const cw = cwndSvg(records, conn);
+  wellFormed(cw, 'real cwnd');
+  for (const phase of phases) assert.ok(cw.includes(`data-phase="${phase}"`), phase);
+  const rtt = rttSvg(records, conn);
+  wellFormed(rtt, 'real rtt');
+  assert.is(countClass(rtt, 'rtt-sample'), records.filter((r) => r.type === 'rtt' && r.conn === conn && r.sampleUs !== undefined && r.cause === 'sample').length);
+  const ladder = ladderSvg(records, conn);
+  wellFormed(ladder, 'real ladder');
+  assert.ok(ladder.includes('data-state="TIME-WAIT"'), 'the active closer ends in TIME-WAIT');
+  const last = [...records].reverse().find((r) => r.type === 'state' && r.conn === conn);
+  assert.ok(last && last.type === 'state');
+  const fsm = stateDiagramSvg(last.to, last);
+  assert.ok(fsm.includes(`class="fsm-state current" data-state="${last.to}"`));
+  assert.ok(fsm.includes(`class="fsm-edge taken" data-from="${last.from}" data-to="${last.to}"`));
 });
 
 test('every SVG drawn above is well-formed XML (python3 xml.etree)', () => {

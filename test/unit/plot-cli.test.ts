@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { runPlot } from '../../src/teach/plot-cli.ts';
 import type { TraceRecord } from '../../src/trace/schema.ts';
 import { countClass, xmlErrors } from '../helpers/svg-check.ts';
+import { recordLossyTransfer } from '../helpers/recorded-transfer.ts';
 import { lossyTransfer, mergeTraces } from '../helpers/trace-records.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -123,10 +124,15 @@ test('the tapstack command dispatches plot (bin/tapstack)', () => {
   assert.is(u.status, 2);
 });
 
-// The picture in the README and the tutorial, drawn by the command from a recorded trace:
-// regenerated with PLOT_EXAMPLE_UPDATE=1 when the drawing changes on purpose.
+// The picture in the README and the tutorial, drawn by the command from a trace of the real
+// stack (stack.trace over two stacks in virtual time, netem losing 3%, seeded):
+// PLOT_EXAMPLE_UPDATE=1 records the trace again and redraws, when either changes on purpose.
 test('docs/plot-example.svg is what tapstack plot draws from test/fixtures/plot-trace.jsonl', async () => {
   const fixture = path.join(ROOT, 'test/fixtures/plot-trace.jsonl');
+  if (process.env.PLOT_EXAMPLE_UPDATE === '1') {
+    const { records } = await recordLossyTransfer({ seed: 3, bytes: 100_000, loss: 0.03 });
+    writeFileSync(fixture, lines(records));
+  }
   const r = await plot(fixture);
   assert.is(r.code, 0, r.err);
   const svg = r.out.replace(fixture, 'test/fixtures/plot-trace.jsonl');
