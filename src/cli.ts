@@ -9,6 +9,7 @@ import { availableServices, SERVICE_NAMES, type ServiceName, startServices } fro
 import './services/all.ts';
 import { createStack, type Stack, StackConfigError, TapError } from './stack.ts';
 import { mallopt } from './tap/ffi.ts';
+import { runPlot } from './teach/plot-cli.ts';
 import { compileFilter } from './trace/filter.ts';
 import type { Trace } from './trace/tracer.ts';
 
@@ -34,7 +35,8 @@ const USAGE = `usage: tapstack [options]
                       'host 10.0.0.1 and not arp', ... (the next argument unless it starts with '-', or --trace=FILTER)
   --trace-format text|json  tcpdump-like lines (default) or one JSON record per line
   --trace-file FILE   write the trace to FILE instead of stdout
-  -h, --help`;
+  -h, --help
+  or: tapstack plot TRACE.jsonl [--conn ADDR:PORT] [-o FILE.svg]   draw a saved trace as SVG (plot --help)`;
 
 export interface CliOptions {
   tap: string;
@@ -226,6 +228,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'plot') return runPlot(process.argv.slice(3));
   let options: CliOptions | 'help';
   try {
     options = parseArgs(process.argv.slice(2));
