@@ -3,9 +3,10 @@
 // a queue of one BDP, random loss p on data and ACKs alike, never on ARP), one bulk transfer
 // from A to B per cell, for loss {0, 0.1, 1, 3, 10}% x RTT {1, 10, 100} ms. Each cell prints
 // its goodput beside the Mathis bound, MSS/RTT x 1.22/sqrt(p) (Mathis, Semke, Mahdavi and
-// Ott 1997), with the MSS the connection actually used, the cell's RTT, and the link rate
-// as a cap. Everything runs in the VirtualClock's time, seeded: the same seed and settings
-// give the same table on any machine, at any load.
+// Ott 1997), with the MSS the connection actually used, the cell's RTT, and the link's
+// payload capacity (100 Mbit/s less the frames' headers) as a cap. Everything runs in the
+// VirtualClock's time, seeded: the same seed and settings give the same table on any
+// machine, at any load.
 //
 //   npm run bench:netsim                         the table, CUBIC (TCP's default)
 //   CONGESTION=newreno npm run bench:netsim      NewReno instead
@@ -116,9 +117,22 @@ interface Cell {
 
 const immediate = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-/** The Mathis bound in Mbit/s for loss p > 0, capped at the link rate; NaN for p = 0. */
+/**
+ * The payload the link can carry, in Mbit/s: each segment of `mss` bytes goes in a frame of
+ * FRAME_BYTES - 1448 more (Ethernet, IPv4, TCP and its timestamps: 66 bytes), and netem's
+ * rate counts whole frames. 95.6 Mbit/s at MSS 1448, what the 0% row reaches.
+ */
+function payloadCapacity(mss: number): number {
+  return (RATE_BPS / 1e6) * (mss / (mss + FRAME_BYTES - 1448));
+}
+
+/**
+ * The Mathis bound in Mbit/s for loss p > 0, NaN for p = 0. Capped at the link's payload
+ * capacity, not its 100 Mbit/s: no TCP can deliver more payload than the frames carry, so a
+ * cell with the link full is at the bound.
+ */
 function mathis(mss: number, rttMs: number, loss: number): number {
-  return loss > 0 ? Math.min(RATE_BPS / 1e6, ((mss * 8) / (rttMs / 1000)) * (1.22 / Math.sqrt(loss)) / 1e6) : NaN;
+  return loss > 0 ? Math.min(payloadCapacity(mss), ((mss * 8) / (rttMs / 1000)) * (1.22 / Math.sqrt(loss)) / 1e6) : NaN;
 }
 
 async function runCell(loss: number, rttMs: number, bytes: number, seed: number): Promise<Cell> {
@@ -288,7 +302,8 @@ const mss = cells[0]![0]!.mss;
 const header = [
   `Goodput in Mbit/s (10^6 bit/s) of one bulk transfer from A to B per cell (its size in the last column), in virtual time from the`,
   `first data byte sent to the last byte received; in brackets the ratio to the Mathis bound`,
-  `MSS/RTT x 1.22/sqrt(p) (MSS ${mss}, the connection's; capped at the link's 100 Mbit/s). Both directions: netem delay RTT/2,`,
+  `MSS/RTT x 1.22/sqrt(p) (MSS ${mss}, the connection's; capped at the link's payload capacity, ${sig3(payloadCapacity(mss))} Mbit/s of 100 Mbit/s`,
+  `in ${mss + FRAME_BYTES - 1448}-byte frames). Both directions: netem delay RTT/2,`,
   `rate 100 Mbit/s, limit = the one-way pipe + 1 BDP in ${FRAME_BYTES}-byte frames (${RTTS_MS.map((r) => `${queueLimit(r).limit} at ${r} ms`).join(', ')}),`,
   `random loss p on every frame but ARP. TCP ${CONGESTION}, SACK, timestamps, TLP; buffers ${BUFFER_BYTES} bytes.`,
 ].join('\n');

@@ -375,7 +375,7 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, dsack: boolean, sacke
   c.retries = 0;
   // RTT from the echoed timestamp or the timed segment (Karn's rule in timers/rtt.ts).
   const tsEcr = c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0;
-  if (c.rtt.onAck(ack, tsEcr, now, c.ctx.timestampNow())) {
+  if (c.rtt.onAck(ack, tsEcr, now, c.ctx.timestampNow(), snd.max)) {
     const probe = c.ctx.probe;
     if (probe !== null) probe.tcpRtt(c, 'sample');
   }

@@ -5,6 +5,7 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Cubic } from '../../src/tcp/congestion/cubic.ts';
 import { acceptOne } from '../helpers/tcp-open.ts';
 import { ACK, expectSegment, payloadLength, seq, type Sent, TcpHarness } from '../helpers/tcp-harness.ts';
 
@@ -78,6 +79,32 @@ test('after a loss, cwnd follows W_cubic(t) round trip by round trip: concave to
   const atK = windows[kRound - 1]!;
   assert.ok(Math.abs(atK - wMax) < 1.5, `cwnd at t = K is ${atK.toFixed(2)}, W_max is ${wMax}`);
   assert.ok(windows[windows.length - 1]! > wMax, 'beyond K the window exceeds W_max');
+});
+
+test('Reno-friendly region (RFC 9438 4.3): W_est grows by alpha_cubic (0.53) per round trip up to cwnd_prior, then by 1', () => {
+  const mss = 1000;
+  const cc = new Cubic(mss);
+  cc.cwnd = 20 * mss;
+  cc.ssthresh = 20 * mss;
+  cc.onCongestionEvent();
+  cc.cwnd = cc.cwndAfterRecovery();
+  assert.is(cc.cwnd, 14 * mss);
+  // Round trips of 10 ms, every segment acknowledged: W_cubic stays far below (K = 2.5 s).
+  let now = 1000;
+  const growth: number[] = [];
+  for (let round = 0; round < 25; round++) {
+    const before = cc.cwnd;
+    const segments = Math.floor(cc.cwnd / mss);
+    for (let i = 0; i < segments; i++) cc.onAck(mss, now, 10);
+    now += 10;
+    growth.push((cc.cwnd - before) / mss);
+  }
+  const alpha = (3 * (1 - BETA)) / (1 + BETA);
+  // Below cwnd_prior (20 segments): alpha_cubic per round (the first round starts the epoch).
+  for (const g of growth.slice(1, 10)) assert.ok(Math.abs(g - alpha) < 0.06, `growth ${g} per round, alpha ${alpha}: ${growth}`);
+  // Past it: Reno's one segment per round.
+  for (const g of growth.slice(14)) assert.ok(Math.abs(g - 1) < 0.06, `growth ${g} per round past cwnd_prior: ${growth}`);
+  assert.ok(cc.wEst > 20);
 });
 
 test.run();

@@ -25,25 +25,38 @@ test('ISN: M ticks every 4 us, F depends on the 4-tuple and the secret, a seed r
   assert.is.not(new IsnGenerator(new VirtualClock(1)).next(1, 80, 2, 40000), new IsnGenerator(new VirtualClock(1)).next(1, 80, 2, 40000));
 });
 
-test('RTO: RFC 6298 2.2/2.3 estimates, clamped to [200 ms, 120 s], doubled per backoff', () => {
+test("RTO as Linux's tcp_rtt_estimator and tcp_set_rto: SRTT + a variance term of at least 200 ms, doubled per backoff", () => {
   const r = new RttEstimator();
   assert.is(r.rto, 1000);
-  r.sample(100);
+  // First sample: SRTT = R, mean deviation R / 2, RTO = SRTT + max(4 x deviation, 200).
+  r.sample(100, 0, 1000);
   assert.is(r.srtt, 100);
   assert.is(r.rttvar, 50);
   assert.is(r.rto, 300);
-  r.sample(200);
-  assert.is(r.rttvar, 0.75 * 50 + 0.25 * 100);
+  // A longer RTT within the round: gains 1/8 and 1/4; the variance term rises at once.
+  r.sample(200, 500, 2000);
   assert.is(r.srtt, 0.875 * 100 + 0.125 * 200);
+  assert.is(r.rttvar, 0.75 * 50 + 0.25 * 100);
+  assert.is(r.rto, 112.5 + 250);
+  // A shorter one: the part of the fall beyond the deviation counts 1/8 (Linux's Eifel-like
+  // rule), so a falling RTT does not raise the deviation as RFC 6298 would.
+  r.sample(12.5, 600, 2000);
+  assert.is(r.srtt, 112.5 - 100 / 8);
+  assert.is(r.rttvar, (250 + (100 - 62.5) / 8) / 4);
+  // Round after round of a steady 100 ms the term decays to the 200 ms floor: RTO -> RTT + 200.
+  let seq = 3000;
+  for (let i = 0; i < 60; i++, seq += 1000) r.sample(100, seq, seq + 1000);
+  assert.ok(Math.abs(r.srtt - 100) < 0.01, `srtt ${r.srtt}`);
+  assert.ok(r.rto >= r.srtt + 200 && r.rto < r.srtt + 200.5, `rto ${r.rto}`);
   const small = new RttEstimator();
   small.sample(1);
-  assert.is(small.rto, 200);
+  assert.is(small.rto, 201);
   small.backoff();
-  assert.is(small.rto, 400);
+  assert.is(small.rto, 402);
   for (let i = 0; i < 20; i++) small.backoff();
   assert.is(small.rto, 120_000);
   small.sample(1);
-  assert.is(small.rto, 200);
+  assert.is(small.rto, 201);
 });
 
 test('NewReno: slow start adds at most SMSS per ACK, congestion avoidance about SMSS per window', () => {

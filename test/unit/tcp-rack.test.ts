@@ -189,9 +189,10 @@ test('tail loss probe: a lost tail is probed after 2 SRTT; its SACK marks the se
   const f = await flight(5);
   f.ack(2);
   assert.equal(f.sent(), []);
-  // Segments 2-4 are lost. PTO = 2 * SRTT (RFC 8985 7.2), before the RTO.
+  // Segments 2-4 are lost. PTO = 2 * SRTT (RFC 8985 7.2) + 2 ms (Linux's TCP_TIMEOUT_MIN),
+  // before the RTO.
   const pto = f.due('tlp');
-  assert.is(pto, 2 * f.conn.rtt.srtt);
+  assert.is(pto, 2 * f.conn.rtt.srtt + 2);
   assert.ok(pto < f.due('rto'));
   await f.h.advance(pto - 1);
   assert.equal(f.sent(), []);
@@ -209,6 +210,28 @@ test('tail loss probe: a lost tail is probed after 2 SRTT; its SACK marks the se
   assert.equal(f.sent(), []);
   assert.is(f.conn.recoveryPhase, 'open');
   assert.is(f.counters.retransmits, 3);
+});
+
+test('tail loss probe: a PTO later than the RTO is clamped to it, and the probe goes in the RTO\'s place (RFC 8985 7.2, Linux)', async () => {
+  const f = await open();
+  f.write(1);
+  assert.equal(f.sent(), [0]);
+  // One segment out: PTO = 2 SRTT + 200 ms (the peer's delayed ACK) = 400 ms, past the RTO
+  // (SRTT + 200 ms = 300 ms). Linux and RFC 8985 TLP_calc_PTO take the RTO's time instead of
+  // skipping the probe.
+  assert.is(f.due('rto'), 300);
+  assert.is(f.due('tlp'), 300);
+  await f.h.advance(299);
+  assert.equal(f.sent(), []);
+  await f.h.advance(1);
+  assert.equal(f.sent(), [0], 'the probe: the last segment again');
+  f.counts({ tailLossProbes: 1, timeouts: 0 });
+  // The probe restarts the RTO (RFC 8985 7.3); only if it too goes unanswered does the RTO come.
+  assert.is(f.due('rto'), 300);
+  assert.is(f.timers().tlp, undefined);
+  await f.h.advance(300);
+  assert.equal(f.sent(), [0]);
+  f.counts({ tailLossProbes: 1, timeouts: 1 });
 });
 
 /**

@@ -14,7 +14,7 @@ test('RTO follows the measured RTT (RFC 6298 2.2) and doubles on each expiry', a
   const h = await TcpHarness.create();
   const o = await acceptOne(h, 80, 1000, { mss: MSS }, {}, 100);
   const conn = h.connection(80)!;
-  // First sample R = 100: SRTT = 100, RTTVAR = 50, RTO = 100 + 4 * 50 = 300.
+  // First sample R = 100: SRTT = 100, RTTVAR = 50, RTO = 100 + max(4 * 50, 200) = 300.
   assert.is(conn.rtt.srtt, 100);
   assert.is(conn.rtt.rttvar, 50);
   assert.is(conn.rtt.rto, 300);
@@ -29,12 +29,13 @@ test('RTO follows the measured RTT (RFC 6298 2.2) and doubles on each expiry', a
   // Karn: the ACK of a retransmitted segment gives no sample.
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 5, flags: ACK });
   assert.is(conn.rtt.srtt, 100);
-  // A fresh segment is timed again: R = 20 gives RTTVAR = 3/4*50 + 1/4*80 = 57.5, SRTT = 90.
+  // A fresh segment is timed again: R = 20 gives SRTT = 90 and, the RTT falling by more than
+  // the deviation, the finer gain of Linux's tcp_rtt_estimator: 4 mdev = 200 + (80 - 50) / 8.
   o.socket.write('more');
   h.one();
   h.clock.advance(20);
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 9, flags: ACK });
-  assert.is(conn.rtt.rttvar, 57.5);
+  assert.is(conn.rtt.rttvar, (200 + 30 / 8) / 4);
   assert.is(conn.rtt.srtt, 90);
   assert.is(conn.rtt.backoffs, 0);
 });

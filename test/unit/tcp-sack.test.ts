@@ -143,8 +143,9 @@ test('tail loss probe (RFC 8985 7): a whole lost flight is probed after 2 SRTT, 
   assert.is(h.sent().length, 5);
   const start = o.iss + 1;
   const at = (n: number) => (start + n * MSS) >>> 0;
-  // Nothing comes back. PTO = 2 * SRTT = 200 ms, before the RTO of 300 ms.
-  await h.advance(199);
+  // Nothing comes back. PTO = 2 * SRTT + 2 ms = 202 ms (Linux's TCP_TIMEOUT_MIN), before the
+  // RTO of 300 ms.
+  await h.advance(201);
   h.none();
   await h.advance(1);
   expectSegment(h.one(), seq(at(4)), payloadLength(MSS));
@@ -163,7 +164,7 @@ test('tail loss probe: the ACK of everything ends the probe without recovery', a
   const o = await acceptOne(h, 80, 1000, { mss: MSS, sackPermitted: true }, {}, 100);
   o.socket.write(Buffer.alloc(2 * MSS, 1));
   h.sent();
-  await h.advance(200);
+  await h.advance(202);
   h.one();
   h.inject({ dstPort: 80, seq: o.peerSeq, ack: o.iss + 1 + 2 * MSS, flags: ACK });
   assert.is(h.connection(80)!.recovery.inRecovery, false);

@@ -25,6 +25,8 @@ export class Cubic implements CongestionControl {
   wEst = 0;
   /** Window at the epoch start, in segments (cwnd_epoch). */
   private cwndEpoch = 0;
+  /** cwnd_prior in segments: the window just before the last reduction (0 before any). */
+  private cwndPrior = 0;
 
   constructor(readonly mss: number) {
     this.cwnd = initialWindow(mss);
@@ -55,8 +57,11 @@ export class Cubic implements CongestionControl {
     }
     const t = (now - this.epochStart) / 1000;
     const rtt = rttMs > 0 ? rttMs / 1000 : 0.1;
-    // Reno-friendly region (RFC 9438 4.3, eq. 4).
-    this.wEst += (ALPHA * (ackedBytes / this.mss)) / segments;
+    // Reno-friendly region (RFC 9438 4.3, eq. 4): W_est grows by alpha_cubic per window,
+    // and by Reno's 1 once it has reached cwnd_prior (RFC 9438 4.3: "SHOULD set alpha_cubic
+    // to 1"), where Reno would be growing at 1 from a window halved further.
+    const alpha = this.wEst >= this.cwndPrior ? 1 : ALPHA;
+    this.wEst += (alpha * (ackedBytes / this.mss)) / segments;
     let target = this.windowAt(t + rtt);
     // RFC 9438 4.4/4.5: the target lies within [cwnd, 1.5 cwnd].
     if (target < segments) target = segments;
@@ -70,6 +75,7 @@ export class Cubic implements CongestionControl {
   /** RFC 9438 4.6 and 4.7 (fast convergence): remember W_max, ssthresh = beta * cwnd. */
   onCongestionEvent(): void {
     const segments = this.cwnd / this.mss;
+    this.cwndPrior = segments;
     this.wMax = segments < this.wMax ? (segments * (1 + BETA)) / 2 : segments;
     this.ssthresh = Math.max(Math.floor(this.cwnd * BETA), 2 * this.mss);
     this.epochStart = -1;

@@ -6,7 +6,7 @@ import { emit, sendData } from '../emit.ts';
 import { canSendData } from '../state.ts';
 import { seqAdd, seqGt, seqLt, seqSub } from '../seq.ts';
 import type { Tcb } from '../tcb.ts';
-import { ACK } from '../tcp-segment.ts';
+import { ACK, FIN, PSH } from '../tcp-segment.ts';
 import { Deadline } from '../timers/deadlines.ts';
 
 /** RFC 8985 7.3: the PTO fired. */
@@ -35,7 +35,12 @@ export function sendTailLossProbe(c: Tcb): void {
   if (r.tlpRetransmission) {
     c.count('retransmits');
     c.stats.bytesRetransmitted += len;
-    emit(c, ACK, start, seqSub(start, snd.una), len, 'tail-loss-probe');
+    // The last segment goes again as it went: with our FIN if it carried it (Linux resends
+    // the last skb, FIN included), so that a probe of a closing connection ends it.
+    const offset = seqSub(start, snd.una);
+    const last = offset + len === c.sendBuffer.length;
+    const fin = c.finQueued && last && seqGt(snd.max, c.finSeq());
+    emit(c, ACK | (fin ? FIN : 0) | (last ? PSH : 0), start, offset, len, 'tail-loss-probe');
   } else {
     sendData(c, start, seqSub(start, snd.una), len, false);
   }

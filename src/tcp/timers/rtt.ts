@@ -1,13 +1,17 @@
-// Round-trip time and the retransmission timeout (RFC 6298), with what is sampled and what
-// is not in one place: RTT from the echoed timestamp (RFC 7323 4.1) or from one timed
-// segment per round trip, never from a retransmitted one (Karn's rule, RFC 6298 3), and
-// exponential backoff (RFC 6298 5.5). The shape follows smoltcp's RttEstimator: the sender
-// tells it what it sent (onSend, onRetransmit) and what came back (onAck).
+// Round-trip time and the retransmission timeout, as Linux's tcp_rtt_estimator and
+// tcp_set_rto compute them rather than RFC 6298's SRTT + 4 RTTVAR floored at 1 s: RTO =
+// SRTT + rttvar, where rttvar is the largest 4 x mean deviation of the last round trip, never
+// below tcp_rto_min (200 ms), so that the RTO is at least an RTT plus the minimum and the tail
+// loss probe (2 SRTT) comes before it. What is sampled and what is not is in one place: RTT
+// from the echoed timestamp (RFC 7323 4.1) or from one timed segment per round trip, never
+// from a retransmitted one (Karn's rule, RFC 6298 3), and exponential backoff (RFC 6298
+// 5.5). The shape follows smoltcp's RttEstimator: the sender tells it what it sent (onSend,
+// onRetransmit) and what came back (onAck).
 
 import { seqGt } from '../seq.ts';
 
 export interface RtoOptions {
-  /** RFC 6298 2.4 says 1 s; Linux uses TCP_RTO_MIN = 200 ms, and so do we. */
+  /** Linux's tcp_rto_min, 200 ms (RFC 6298 2.4 says 1 s): the floor of the variance term. */
   minMs?: number;
   /** RFC 6298 2.5 allows a maximum of at least 60 s; Linux's TCP_RTO_MAX is 120 s. */
   maxMs?: number;
@@ -15,16 +19,22 @@ export interface RtoOptions {
   initialMs?: number;
 }
 
-const ALPHA = 1 / 8;
-const BETA = 1 / 4;
-const K = 4;
-/** Clock granularity G of RFC 6298 2.2; ours is fine-grained. */
-const GRANULARITY_MS = 1;
 
 export class RttEstimator {
   /** Smoothed RTT in ms; 0 before the first sample. */
   srtt = 0;
-  rttvar = 0;
+  /** Smoothed mean deviation in ms (Linux mdev_us / 4, what tcp_info reports as rttvar). */
+  get rttvar(): number {
+    return this.mdev4 / 4;
+  }
+  /** Linux mdev_us: 4 x the smoothed mean deviation. */
+  private mdev4 = 0;
+  /** Linux mdev_max_us: the largest mdev4 in the current round trip, at least the minimum. */
+  private mdevMax = 0;
+  /** Linux rttvar_us: the RTO's variance term, following mdevMax round by round. */
+  private varTerm = 0;
+  /** Linux rtt_seq: SND.NXT when the round trip began; an ACK beyond it ends the round. */
+  private rttSeq = 0;
   /** The base RTO from the estimate, before backoff. */
   private baseRto: number;
   /** The least sample so far, ms (tcp_info's tcpi_min_rtt when RACK has none); Infinity before one. */
@@ -59,19 +69,43 @@ export class RttEstimator {
     return Math.min(this.maxMs, Math.max(this.minMs, this.baseRto) * 2 ** this.backoffs);
   }
 
-  /** RFC 6298 2.2 and 2.3: fold a new RTT measurement into the estimate. */
-  sample(rttMs: number): void {
-    const r = Math.max(rttMs, 0.001);
-    if (r < this.minSample) this.minSample = r;
-    this.lastSample = r;
+  /**
+   * Linux tcp_rtt_estimator: fold a measurement into SRTT (gain 1/8) and the mean deviation
+   * (gain 1/4, only 1/32 for the part of a decrease beyond the deviation, so that a shorter
+   * RTT does not raise the RTO); once per round trip (an ACK beyond rtt_seq, SND.NXT then)
+   * the variance term decays a quarter of the way to the round's largest deviation, which
+   * starts at the minimum RTO. Then tcp_set_rto: RTO = SRTT + that term. `una` is the ACK,
+   * `nxt` SND.NXT.
+   */
+  sample(rttMs: number, una = 0, nxt = 0): void {
+    const m = Math.max(rttMs, 0.001);
+    if (m < this.minSample) this.minSample = m;
+    this.lastSample = m;
     if (this.srtt === 0) {
-      this.srtt = r;
-      this.rttvar = r / 2;
+      this.srtt = m;
+      this.mdev4 = 2 * m; // RTO = 3 RTT at first
+      this.varTerm = Math.max(this.mdev4, this.minMs);
+      this.mdevMax = this.varTerm;
+      this.rttSeq = nxt;
     } else {
-      this.rttvar = (1 - BETA) * this.rttvar + BETA * Math.abs(this.srtt - r);
-      this.srtt = (1 - ALPHA) * this.srtt + ALPHA * r;
+      let err = m - this.srtt;
+      this.srtt += err / 8;
+      if (err < 0) {
+        err = -err - this.mdev4 / 4;
+        if (err > 0) err /= 8;
+      } else err -= this.mdev4 / 4;
+      this.mdev4 += err;
+      if (this.mdev4 > this.mdevMax) {
+        this.mdevMax = this.mdev4;
+        if (this.mdevMax > this.varTerm) this.varTerm = this.mdevMax;
+      }
+      if (seqGt(una, this.rttSeq)) {
+        if (this.mdevMax < this.varTerm) this.varTerm -= (this.varTerm - this.mdevMax) / 4;
+        this.rttSeq = nxt;
+        this.mdevMax = this.minMs;
+      }
     }
-    this.baseRto = this.srtt + Math.max(GRANULARITY_MS, K * this.rttvar);
+    this.baseRto = this.srtt + this.varTerm;
     // RFC 6298 5.7: a new sample after backoff collapses the backoff.
     this.backoffs = 0;
   }
@@ -105,20 +139,20 @@ export class RttEstimator {
   /**
    * An ACK for new data: sample from its timestamp echo (tsEcr, 0 when absent) if it is
    * newer than our last retransmission, else from the timed segment once it is covered.
-   * Returns whether a sample was taken.
+   * `nxt` is the highest sequence number sent (Linux snd_nxt). Returns whether a sample was taken.
    */
-  onAck(ack: number, tsEcr: number, now: number, tsNow: number): boolean {
+  onAck(ack: number, tsEcr: number, now: number, tsNow: number, nxt: number): boolean {
     if (tsEcr !== 0 && ((tsEcr - this.lastRetransmitTs) | 0) >= 0) {
       const rtt = (tsNow - tsEcr) >>> 0;
       this.timing = false;
       if (rtt < 0x7fffffff) {
-        this.sample(Math.max(rtt, 1));
+        this.sample(Math.max(rtt, 1), ack, nxt);
         return true;
       }
       return false;
     }
     if (this.timing && seqGt(ack, this.timedSeq)) {
-      this.sample(now - this.timedAt);
+      this.sample(now - this.timedAt, ack, nxt);
       this.timing = false;
       return true;
     }

@@ -27,6 +27,12 @@ export function onTimer(c: Tcb): void {
     c.destroy(null, c.state === 'TIME-WAIT' ? TCP_EVENTS.timeWaitTimeout : TCP_EVENTS.finWait2Timeout);
     return;
   }
+  // A probe due with the RTO goes first and restarts it (RFC 8985 7.2: the PTO is clamped to
+  // the RTO; Linux has one timer for both, the probe in the RTO's place).
+  if (t.isDue(Deadline.TailLossProbe, now)) {
+    t.clear(Deadline.TailLossProbe);
+    sendTailLossProbe(c);
+  }
   if (t.isDue(Deadline.Retransmit, now)) {
     t.clear(Deadline.Retransmit);
     onRetransmitTimeout(c);
@@ -35,10 +41,6 @@ export function onTimer(c: Tcb): void {
   if (t.isDue(Deadline.ReorderTimeout, now)) {
     t.clear(Deadline.ReorderTimeout);
     onReorderTimeout(c);
-  }
-  if (t.isDue(Deadline.TailLossProbe, now)) {
-    t.clear(Deadline.TailLossProbe);
-    sendTailLossProbe(c);
   }
   if (t.isDue(Deadline.Persist, now)) {
     t.clear(Deadline.Persist);
