@@ -10,6 +10,7 @@ import './services/all.ts';
 import { createStack, type Stack, StackConfigError, TapError } from './stack.ts';
 import { mallopt } from './tap/ffi.ts';
 import { runPlot } from './teach/plot-cli.ts';
+import { runShow } from './trace/show-cli.ts';
 import { compileFilter } from './trace/filter.ts';
 import type { Trace } from './trace/tracer.ts';
 
@@ -36,7 +37,8 @@ const USAGE = `usage: tapstack [options]
   --trace-format text|json  tcpdump-like lines (default) or one JSON record per line
   --trace-file FILE   write the trace to FILE instead of stdout
   -h, --help
-  or: tapstack plot TRACE.jsonl [--conn ADDR:PORT] [-o FILE.svg]   draw a saved trace as SVG (plot --help)`;
+  or: tapstack plot TRACE.jsonl [--conn ADDR:PORT] [-o FILE.svg]   draw a saved trace as SVG (plot --help)
+  or: tapstack show TRACE.jsonl [FILTER]   print a saved trace as text, filtered (show --help)`;
 
 export interface CliOptions {
   tap: string;
@@ -229,6 +231,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
 
 async function main(): Promise<number> {
   if (process.argv[2] === 'plot') return runPlot(process.argv.slice(3));
+  if (process.argv[2] === 'show') return runShow(process.argv.slice(3));
   let options: CliOptions | 'help';
   try {
     options = parseArgs(process.argv.slice(2));

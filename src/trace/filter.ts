@@ -27,6 +27,17 @@ export const PROTO_BIT = {
 
 export type FilterProtocol = keyof typeof PROTO_BIT;
 
+/** The protocols a frame of each layer (a record's `proto`, a drop's `layer`) is about. */
+export const LAYER_PROTOS: Readonly<Record<string, number>> = {
+  ethernet: PROTO_BIT.ethernet,
+  arp: PROTO_BIT.arp | PROTO_BIT.ethernet,
+  ipv4: PROTO_BIT.ip | PROTO_BIT.ethernet,
+  icmp: PROTO_BIT.icmp | PROTO_BIT.ip | PROTO_BIT.ethernet,
+  igmp: PROTO_BIT.igmp | PROTO_BIT.ip | PROTO_BIT.ethernet,
+  udp: PROTO_BIT.udp | PROTO_BIT.ip | PROTO_BIT.ethernet,
+  tcp: PROTO_BIT.tcp | PROTO_BIT.ip | PROTO_BIT.ethernet,
+};
+
 /** What a record is about, for the filter. Addresses and ports are null when it has none. */
 export interface Subject {
   protos: number;

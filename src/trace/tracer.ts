@@ -17,7 +17,7 @@ import type { ArpEvent } from '../arp/arp.ts';
 import type { TcpEvent, TcpState } from '../tcp/state.ts';
 import type { CongestionSnapshot, RetransmitRule, SendReason, Tcb, TimeWaitView } from '../tcp/tcb.ts';
 import { ACK, SYN, type TcpSegment } from '../tcp/tcp-segment.ts';
-import { compileFilter, type FilterPredicate, PROTO_BIT, type Subject } from './filter.ts';
+import { compileFilter, type FilterPredicate, LAYER_PROTOS, PROTO_BIT, type Subject } from './filter.ts';
 import { formatRecord } from './format-text.ts';
 import { icmpErrorNames, readQuoted, retransmitText, tcpFlagText, tcpOptionsText, tcpSummary } from './describe.ts';
 import { type ArpRecord, type ConnId, type FrameRecord, type IcmpErrorRecord, type TcpFields, TRACE_FORMAT_VERSION, type TraceRecord } from './schema.ts';
@@ -80,16 +80,6 @@ const MAX_PENDING = 256;
 const SSTHRESH_INFINITE = 0x7fffffff;
 
 const RETRANSMIT_REASONS: ReadonlySet<SendReason> = new Set<SendReason>(['syn-retransmit', 'retransmit', 'fast-retransmit', 'partial-ack-retransmit', 'sack-retransmit', 'tail-loss-probe']);
-
-const DROP_LAYER_PROTOS: Record<string, number> = {
-  ethernet: PROTO_BIT.ethernet,
-  arp: PROTO_BIT.arp | PROTO_BIT.ethernet,
-  ipv4: PROTO_BIT.ip | PROTO_BIT.ethernet,
-  icmp: PROTO_BIT.icmp | PROTO_BIT.ip | PROTO_BIT.ethernet,
-  igmp: PROTO_BIT.igmp | PROTO_BIT.ip | PROTO_BIT.ethernet,
-  udp: PROTO_BIT.udp | PROTO_BIT.ip | PROTO_BIT.ethernet,
-  tcp: PROTO_BIT.tcp | PROTO_BIT.ip | PROTO_BIT.ethernet,
-};
 
 function subject(protos: number, src: number | null, dst: number | null, sport: number | null, dport: number | null, eitherWay: boolean): Subject {
   return { protos, src, dst, sport, dport, eitherWay };
@@ -350,7 +340,7 @@ export class Tracer implements Probe {
     // A drop while a frame is being received is that frame's; otherwise (a timer's) only its layer is known.
     if (c !== null && c.t === now) {
       if (!c.passed) return;
-    } else if (!this.passes(subject(DROP_LAYER_PROTOS[layer] ?? PROTO_BIT.ethernet, null, null, null, null, false))) return;
+    } else if (!this.passes(subject(LAYER_PROTOS[layer] ?? PROTO_BIT.ethernet, null, null, null, null, false))) return;
     this.sink({ type: 'drop', t: now, layer, reason });
   }
 }
