@@ -53,8 +53,8 @@ function recordProblem(r: Json): string | null {
 
 /**
  * The records of a JSON-lines trace, those of types this version knows (others skipped).
- * Blank lines are allowed; a line that is not a JSON object, or a known record missing what
- * the charts read, is an error naming the line.
+ * Blank lines are allowed, and a cut-off last line is left out; a line that is not a JSON
+ * object, or a known record missing what the charts read, is an error naming the line.
  */
 export function parseTrace(text: string, name: string): TraceRecord[] {
   const records: TraceRecord[] = [];
@@ -66,6 +66,10 @@ export function parseTrace(text: string, name: string): TraceRecord[] {
     try {
       value = JSON.parse(line);
     } catch (err) {
+      // A trace still being written (--trace-file while the stack runs) may end in half a
+      // line: the last line without its newline is left out, as tcpdump -r takes a capture
+      // cut short up to its last whole packet.
+      if (i === lines.length - 1) break;
       throw new TraceFileError(`${name}:${i + 1}: not JSON (${(err as Error).message})`);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value) || !isString((value as Json).type))

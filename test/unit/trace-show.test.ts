@@ -99,6 +99,11 @@ test('show: usage and read errors', async () => {
   o = io();
   assert.is(await runShow([path.join(dir, 'bad.jsonl')], o), 1);
   assert.match(o.err, /bad\.jsonl:2: not JSON/);
+  // A trace still being written ends in half a line: shown up to its last whole record.
+  writeFileSync(path.join(dir, 'live.jsonl'), readFileSync(path.join(GOLDEN, 'trace-arp.jsonl'), 'utf8') + '{"type":"frame","t":40');
+  o = io();
+  assert.is(await runShow([path.join(dir, 'live.jsonl')], o), 0, o.err);
+  assert.is(o.out, readFileSync(path.join(GOLDEN, 'trace-arp.txt'), 'utf8'));
   o = io();
   assert.is(await runShow([path.join(GOLDEN, 'trace-arp.jsonl'), '--colour', 'on'], o), 0);
   assert.match(o.out, /\x1b\[/);
