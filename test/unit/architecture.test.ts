@@ -28,10 +28,10 @@ const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   'src/util': ['src/util'],
 };
 
-/** Every .ts file under dir, sorted. */
+/** Every .ts file under dir, and the checked plain-JS modules (src/teach), sorted. */
 function listTs(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.ts'))
+    .filter((name) => name.endsWith('.ts') || name.endsWith('.js'))
     .sort()
     .map((name) => path.join(dir, name));
 }

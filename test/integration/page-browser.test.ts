@@ -1,0 +1,171 @@
+// The live page in a real browser: headless Chromium (Debian's chromium) started INSIDE the
+// test's namespace and driven by puppeteer-core over a pipe (--remote-debugging-pipe: no
+// DevTools port, nothing on any loopback), loading http://10.0.0.2/ over the stack's own TCP
+// while curl downloads /bytes/N with 3% of that connection's frames dropped each way
+// (nftables on the TAP, in the namespace's own ruleset). Then the same page opens the trace
+// the stack recorded, from a file, with the stack gone.
+//
+// Screenshots go to test-artifacts/ (gitignored): page-live.png during the transfer,
+// page-chosen.png after a row is clicked, page-offline.png from the saved file.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { type Namespace, ROOT, type StackProcess, withNamespace } from '../helpers/netns.ts';
+import { canUseTap } from '../helpers/root.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+const it = canUseTap && existsSync(CHROMIUM) ? test : test.skip;
+
+/** curl's local ports: the loss rules match only these, so the page itself loads cleanly. */
+const CURL_PORTS = '40000-40999';
+const TRANSFER_BYTES = 3_000_000;
+
+/** 3% of the transfer's frames dropped at random each way, on the kernel's side of the TAP. */
+async function addTransferLoss(ns: Namespace, device: string): Promise<void> {
+  const rules = `table netdev pageloss {
+  chain to_stack { type filter hook egress device "${device}" priority 0; tcp sport ${CURL_PORTS} numgen random mod 100 < 3 counter drop; }
+  chain from_stack { type filter hook ingress device "${device}" priority 0; tcp dport ${CURL_PORTS} numgen random mod 100 < 3 counter drop; }
+}
+`;
+  const r = await ns.exec('nft', ['-f', '-'], 10_000, rules);
+  if (r.code !== 0) throw new Error(`nft: ${r.stderr}`);
+  // Every frame one segment, so that a drop is one segment's loss (as bench/loss.ts does).
+  await ns.exec('ethtool', ['-K', device, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+}
+
+/** Chromium in the namespace: puppeteer starts this wrapper, which execs it there (same PID). */
+async function launchInNamespace(ns: Namespace, tmp: string): Promise<Browser> {
+  const wrapper = path.join(tmp, 'chromium-in-ns');
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${ns.name} ${CHROMIUM} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  return puppeteer.launch({
+    executablePath: wrapper,
+    pipe: true,
+    headless: true,
+    userDataDir: path.join(tmp, 'profile'),
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--no-default-browser-check', '--disable-background-networking'],
+    defaultViewport: { width: 1280, height: 900 },
+    handleSIGINT: false,
+    handleSIGTERM: false,
+    handleSIGHUP: false,
+    timeout: 20_000,
+  });
+}
+
+/** What the page shows, read from its DOM. */
+function pageView(page: Page): Promise<{ rows: { conn: string; state: string; retrans: number }[]; traceLines: number; records: number; chosen: string; status: string; stateSvg: string; timeSeqSvg: string }> {
+  return page.evaluate(() => {
+    const rows = Array.from(document.querySelectorAll('#connections tbody tr')).map((tr) => {
+      const cells = Array.from(tr.querySelectorAll('td')).map((td) => td.textContent ?? '');
+      return { conn: (tr as HTMLElement).dataset.conn ?? '', state: cells[1] ?? '', retrans: Number(cells[8]) };
+    });
+    return {
+      rows,
+      traceLines: document.querySelectorAll('#trace div').length,
+      records: Number(document.body.dataset.records ?? 0),
+      chosen: document.body.dataset.chosen ?? '',
+      status: document.getElementById('status')?.textContent ?? '',
+      stateSvg: document.getElementById('chart-state')?.innerHTML ?? '',
+      timeSeqSvg: document.getElementById('chart-timeseq')?.innerHTML ?? '',
+    };
+  });
+}
+
+async function until<T>(what: string, timeoutMs: number, read: () => Promise<T>, check: (v: T) => boolean): Promise<T> {
+  const started = Date.now();
+  let v = await read();
+  while (!check(v)) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(v).slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    v = await read();
+  }
+  return v;
+}
+
+it('the live page over the stack\'s TCP shows a lossy transfer; the saved trace opens offline', async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'tapstack-page-'));
+  try {
+    await withNamespace(async (ns) => {
+      const stack = await ns.startStack(['--tap', 'tap0', '--offload', 'off']);
+      await addTransferLoss(ns, 'tap0');
+      const browser = await launchInNamespace(ns, tmp);
+      try {
+        await drive(browser, ns, stack, tmp);
+      } finally {
+        // Ended before the namespace goes: closed, then killed by its PID if it lingers.
+        const pid = browser.process()?.pid;
+        await Promise.race([browser.close().catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+        if (pid !== undefined) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
+      }
+    }, 'page');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+async function drive(browser: Browser, ns: Namespace, stack: StackProcess, tmp: string): Promise<void> {
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto('http://10.0.0.2/', { waitUntil: 'load', timeout: 15_000 });
+  await until('the page to go live', 10_000, () => pageView(page), (v) => v.status === 'live');
+
+  // The lossy download, bounded in time; the page watched while it runs.
+  const curl = ns.exec('curl', ['-sS', '-o', '/dev/null', '--local-port', CURL_PORTS, '--limit-rate', '1500k', '--max-time', '25', `http://10.0.0.2/bytes/${TRANSFER_BYTES}`], 30_000);
+  const during = await until('the transfer in the table', 15_000, () => pageView(page), (v) => v.rows.some((r) => /:4\d{4}$/.test(r.conn) && r.state === 'ESTABLISHED') && v.traceLines > 100);
+  await new Promise((r) => setTimeout(r, 700));
+  await page.screenshot({ path: path.join(ARTIFACTS, 'page-live.png') });
+  const done = await curl;
+  assert.is(done.code, 0, done.stderr);
+  assert.ok(during.chosen.includes(':4'), `the busiest connection is drawn: ${during.chosen}`);
+
+  // Choose the transfer's row by clicking it.
+  const conn = during.rows.find((r) => /:4\d{4}$/.test(r.conn))!.conn;
+  await page.click(`#connections tbody tr[data-conn="${conn}"]`);
+  const after = await until('the retransmissions in the table', 10_000, () => pageView(page), (v) => v.chosen === conn && (v.rows.find((r) => r.conn === conn)?.retrans ?? 0) > 0);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'page-chosen.png') });
+  // The page draws only others' connections: its own are not in the table.
+  assert.ok(after.rows.every((r) => /:4\d{4}$/.test(r.conn)), `only curl's connection: ${JSON.stringify(after.rows)}`);
+  assert.ok(after.traceLines > 100, `${after.traceLines} trace lines`);
+  assert.match(after.stateSvg, /<svg/);
+  assert.match(after.stateSvg, /ESTABLISHED|FIN-WAIT|TIME-WAIT|CLOSED|LAST-ACK|CLOSE-WAIT/);
+  assert.match(after.timeSeqSvg, /<svg/);
+  // The filter: only retransmissions, then everything again.
+  await page.type('#filter', 'retransmit');
+  const filtered = await until('the filtered trace', 5000, () => page.$$eval('#trace div', (ds) => ds.map((d) => d.textContent ?? '')), (ls) => ls.length > 0 && ls.every((l) => l.includes('retransmit')));
+  assert.ok(filtered.length < after.traceLines);
+
+  // The trace as the page downloads it, saved to a file.
+  const jsonl = await page.evaluate(async () => (await fetch('/trace.jsonl')).text());
+  const saved = path.join(tmp, 'lesson.jsonl');
+  writeFileSync(saved, jsonl);
+  assert.ok(jsonl.split('\n').length > 100);
+
+  // Offline: the page at /?offline, then the stack stopped: the file alone draws it.
+  const offline = await browser.newPage();
+  offline.on('pageerror', (e) => errors.push(String(e)));
+  await offline.goto('http://10.0.0.2/?offline', { waitUntil: 'load', timeout: 15_000 });
+  assert.is((await stack.stop()).code, 0);
+  const input = await offline.$('#open');
+  assert.ok(input);
+  await (input as unknown as { uploadFile(...paths: string[]): Promise<void> }).uploadFile(saved);
+  const opened = await until('the saved trace drawn', 10_000, () => pageView(offline), (v) => v.records > 100 && v.rows.length > 0 && v.chosen !== '');
+  assert.match(opened.status, /offline \(lesson\.jsonl: \d+ records/);
+  assert.ok(opened.rows.some((r) => r.conn === conn && r.retrans > 0), JSON.stringify(opened.rows));
+  assert.match(opened.timeSeqSvg, /<svg/);
+  await offline.screenshot({ path: path.join(ARTIFACTS, 'page-offline.png') });
+  assert.equal(errors, [], 'no script errors');
+}
+
+test.run();
