@@ -7,7 +7,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 pkgs=(iproute2 iputils-ping arping netcat-openbsd curl socat tshark nftables ethtool hping3 nmap tcpreplay
       liblwip-dev build-essential pkg-config ca-certificates python3-scapy
-      openssl mosquitto mosquitto-clients)  # the library examples' certificates and MQTT broker
+      openssl mosquitto mosquitto-clients  # the library examples' certificates and MQTT broker
+      chromium)  # the live page's browser test (headless, driven by puppeteer-core)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm)
 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 npm ci --no-audit --no-fund

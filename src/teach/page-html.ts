@@ -31,26 +31,30 @@ const STYLE = `
   td, th { padding: 1px 6px; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
   th { background: #eee; position: sticky; top: 0; }
   td:first-child, th:first-child, td.state { text-align: left; }
-  #connections { max-height: 180px; overflow: auto; border: 1px solid #ccc; background: #fff; }
+  #connections { max-height: 140px; overflow: auto; border: 1px solid #ccc; background: #fff; }
   #connections tbody tr { cursor: pointer; }
   #connections tbody tr:hover { background: #eef4ff; }
   #connections tbody tr.chosen { background: #cfe0ff; }
   #connections tbody tr.closed { color: #888; }
   #chosen { margin: 6px 0 2px; font-weight: 600; }
-  #charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 6px; }
+  #charts { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 6px; }
+  #charts figure.wide { grid-column: span 2; }
   #charts figure { margin: 0; background: #fff; border: 1px solid #ccc; }
   #charts figcaption { font-size: 11px; color: #555; padding: 2px 4px; border-bottom: 1px solid #eee; }
   #charts svg { display: block; width: 100%; height: auto; }
-  #trace { height: 240px; overflow: auto; border: 1px solid #ccc; background: #fff; font: 12px/1.3 ui-monospace, monospace; }
+  #trace { height: 220px; overflow: auto; border: 1px solid #ccc; background: #fff; font: 12px/1.3 ui-monospace, monospace; }
   #trace div { white-space: pre; padding: 0 4px; }
   #trace .in { color: #0a4d8c; } #trace .out { color: #222; } #trace .event { color: #8a2b00; } #trace .retransmit { color: #c00; font-weight: 600; }
   details { margin-top: 8px; }
   body.dragging { outline: 3px dashed #4a7fd8; outline-offset: -6px; }
 `;
 
-/** The page; `stack` for its title and the counters (null: a page without a stack behind it). */
-export function pageHtml(stack: Stack | null): string {
-  const title = stack ? `tapstack ${escapeHtml(stack.address)}` : 'tapstack';
+/** How the page loads its script (replaced by the script itself in the one-file page). */
+export const PAGE_SCRIPT_TAG = '<script type="module" src="/teach/page/page.js"></script>';
+
+/** The page; `stack` for its title and the counters (not in the one-file page: they would be stale). */
+export function pageHtml(stack: Stack, options: { counters: boolean } = { counters: true }): string {
+  const title = `tapstack ${escapeHtml(stack.address)}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title}</title>
 <meta name="viewport" content="width=device-width">
@@ -62,6 +66,7 @@ export function pageHtml(stack: Stack | null): string {
   <button id="pause" type="button">Pause</button>
   <label>Open trace… <input id="open" type="file" accept=".jsonl,.json,application/json,text/plain"></label>
   <a id="download" href="/trace.jsonl" download="tapstack-trace.jsonl">Download trace</a>
+  <a id="save-page" href="/page.html" download="tapstack-page.html">Save page</a>
   <input id="filter" type="search" placeholder="filter: tcp, port 80, host 10.0.0.1, not arp, retransmit…">
   <span id="counts"></span>
 </header>
@@ -72,17 +77,17 @@ export function pageHtml(stack: Stack | null): string {
   </table></div>
   <div id="chosen">no connection chosen</div>
   <div id="charts">
-    <figure><figcaption>time-sequence (segments, retransmissions, ACK and window lines, SACK)</figcaption><div id="chart-timeseq"></div></figure>
+    <figure class="wide"><figcaption>time-sequence (segments, retransmissions, ACK and window lines, SACK)</figcaption><div id="chart-timeseq"></div></figure>
     <figure><figcaption>RFC 9293 state diagram</figcaption><div id="chart-state"></div></figure>
     <figure><figcaption>cwnd and ssthresh</figcaption><div id="chart-cwnd"></div></figure>
     <figure><figcaption>RTT samples, SRTT and RTO</figcaption><div id="chart-rtt"></div></figure>
     <figure><figcaption>ladder of the last segments</figcaption><div id="chart-ladder"></div></figure>
   </div>
 </section>
-<h2 style="font-size:14px;margin:8px 0 2px">trace</h2>
+<h2 style="font-size:13px;margin:6px 0 2px">trace</h2>
 <div id="trace"></div>
-${stack ? `<details><summary>counters when this page was served</summary>\n${countersTable(stack)}\n<p><a href="/stats">/stats</a> (JSON), <a href="/bytes/1024">/bytes/N</a>, POST /sha256</p></details>` : ''}
-<script type="module" src="/teach/page/page.js"></script>
+${options.counters ? `<details><summary>counters when this page was served</summary>\n${countersTable(stack)}\n<p><a href="/stats">/stats</a> (JSON), <a href="/bytes/1024">/bytes/N</a>, POST /sha256</p></details>` : ''}
+${PAGE_SCRIPT_TAG}
 </body></html>
 `;
 }

@@ -7,12 +7,14 @@
 //   GET /teach/charts.js      (src/teach/ from a checkout, dist/teach/ from the package)
 //   GET /events               the live stream: trace records and the connection table (SSE)
 //   GET /trace.jsonl          the records the ring holds, as JSON lines (Download trace)
+//   GET /page.html            the page in one file, its scripts inside: saved, it opens a
+//                             saved trace from file:// with no stack at all (Save page)
 
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import type { Stack } from '../stack.ts';
 import type { ConnId, TraceRecord } from '../trace/schema.ts';
-import { pageHtml } from './page-html.ts';
+import { PAGE_SCRIPT_TAG, pageHtml } from './page-html.ts';
 import { PageLive, type RecordSource } from './page-live.ts';
 
 /** The scripts the page loads, by URL path, and their files next to this module. */
@@ -30,6 +32,21 @@ function script(path: string): string {
     scriptCache.set(path, text);
   }
   return text;
+}
+
+/**
+ * The page as one file: the scripts become data: URLs (a page opened from file:// may not load
+ * modules from files, but it may import data: URLs), page.js's imports rewritten to them, and
+ * page.js itself inline. The modules import nothing else at run time (charts.js promises it).
+ */
+function standalonePage(stack: Stack): string {
+  // encodeURIComponent leaves ' as it is: encoded too, the URL sits in a quoted specifier.
+  const dataUrl = (path: string): string => `data:text/javascript;charset=utf-8,${encodeURIComponent(script(path)).replaceAll("'", '%27')}`;
+  const main = script('/teach/page/page.js')
+    .replace(`from '../charts.js'`, () => `from '${dataUrl('/teach/charts.js')}'`)
+    .replace(`from './model.js'`, () => `from '${dataUrl('/teach/page/model.js')}'`)
+    .replaceAll('</script', '<\\/script');
+  return pageHtml(stack, { counters: false }).replace(PAGE_SCRIPT_TAG, () => `<script type="module">\n${main}\n</script>`);
 }
 
 /** The tracer API of src/trace (stack.trace), as much of it as the page uses. */
@@ -101,7 +118,7 @@ function sendJsonLines(res: http.ServerResponse, lines: Iterator<string>): void 
 export function servePage(stack: Stack, req: http.IncomingMessage, res: http.ServerResponse): boolean {
   const path = (req.url ?? '/').split('?')[0]!;
   const isScript = Object.hasOwn(SCRIPTS, path);
-  if (path !== '/' && path !== '/events' && path !== '/trace.jsonl' && !isScript) return false;
+  if (path !== '/' && path !== '/events' && path !== '/trace.jsonl' && path !== '/page.html' && !isScript) return false;
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') {
     res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' });
@@ -116,6 +133,7 @@ export function servePage(stack: Stack, req: http.IncomingMessage, res: http.Ser
 
   if (path === '/') send(res, 'text/html; charset=utf-8', pageHtml(stack), head);
   else if (isScript) send(res, 'text/javascript; charset=utf-8', script(path), head);
+  else if (path === '/page.html') send(res, 'text/html; charset=utf-8', standalonePage(stack), head);
   else if (path === '/trace.jsonl') {
     if (head) send(res, 'application/x-ndjson', '', true);
     else sendJsonLines(res, live.jsonLines());

@@ -3,10 +3,12 @@
 // DevTools port, nothing on any loopback), loading http://10.0.0.2/ over the stack's own TCP
 // while curl downloads /bytes/N with 3% of that connection's frames dropped each way
 // (nftables on the TAP, in the namespace's own ruleset). Then the same page opens the trace
-// the stack recorded, from a file, with the stack gone.
+// the stack recorded, from a file, with the stack gone; and the one-file page (GET /page.html)
+// saved and opened from file:// opens a saved trace with no stack at all.
 //
 // Screenshots go to test-artifacts/ (gitignored): page-live.png during the transfer,
-// page-chosen.png after a row is clicked, page-offline.png from the saved file.
+// page-chosen.png after a row is clicked, page-offline.png and page-offline-file.png from
+// saved files.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +17,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Namespace, ROOT, type StackProcess, withNamespace } from '../helpers/netns.ts';
 import { canUseTap } from '../helpers/root.ts';
+import { lossyDownload } from '../helpers/trace-records.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
@@ -75,6 +78,34 @@ function pageView(page: Page): Promise<{ rows: { conn: string; state: string; re
   });
 }
 
+/** Runs fn with Chromium in the namespace, ended before the namespace goes: closed, then killed by its PID. */
+async function withBrowser(ns: Namespace, tmp: string, fn: (browser: Browser) => Promise<void>): Promise<void> {
+  const browser = await launchInNamespace(ns, tmp);
+  try {
+    await fn(browser);
+  } finally {
+    const pid = browser.process()?.pid;
+    await Promise.race([browser.close().catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
+
+/** Opens a saved trace with the page's file input; resolves once it is drawn. */
+async function openSaved(page: Page, file: string): Promise<Awaited<ReturnType<typeof pageView>>> {
+  const input = await page.$('#open');
+  assert.ok(input);
+  await (input as unknown as { uploadFile(...paths: string[]): Promise<void> }).uploadFile(file);
+  const view = await until('the saved trace drawn', 10_000, () => pageView(page), (v) => v.records > 100 && v.rows.length > 0 && v.chosen !== '');
+  assert.match(view.status, new RegExp(`offline \\(${path.basename(file).replace('.', '\\.')}: \\d+ records`));
+  return view;
+}
+
 async function until<T>(what: string, timeoutMs: number, read: () => Promise<T>, check: (v: T) => boolean): Promise<T> {
   const started = Date.now();
   let v = await read();
@@ -93,21 +124,7 @@ it('the live page over the stack\'s TCP shows a lossy transfer; the saved trace 
     await withNamespace(async (ns) => {
       const stack = await ns.startStack(['--tap', 'tap0', '--offload', 'off']);
       await addTransferLoss(ns, 'tap0');
-      const browser = await launchInNamespace(ns, tmp);
-      try {
-        await drive(browser, ns, stack, tmp);
-      } finally {
-        // Ended before the namespace goes: closed, then killed by its PID if it lingers.
-        const pid = browser.process()?.pid;
-        await Promise.race([browser.close().catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
-        if (pid !== undefined) {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
-      }
+      await withBrowser(ns, tmp, (browser) => drive(browser, ns, stack, tmp));
     }, 'page');
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -157,15 +174,41 @@ async function drive(browser: Browser, ns: Namespace, stack: StackProcess, tmp: 
   offline.on('pageerror', (e) => errors.push(String(e)));
   await offline.goto('http://10.0.0.2/?offline', { waitUntil: 'load', timeout: 15_000 });
   assert.is((await stack.stop()).code, 0);
-  const input = await offline.$('#open');
-  assert.ok(input);
-  await (input as unknown as { uploadFile(...paths: string[]): Promise<void> }).uploadFile(saved);
-  const opened = await until('the saved trace drawn', 10_000, () => pageView(offline), (v) => v.records > 100 && v.rows.length > 0 && v.chosen !== '');
-  assert.match(opened.status, /offline \(lesson\.jsonl: \d+ records/);
+  const opened = await openSaved(offline, saved);
   assert.ok(opened.rows.some((r) => r.conn === conn && r.retrans > 0), JSON.stringify(opened.rows));
   assert.match(opened.timeSeqSvg, /<svg/);
   await offline.screenshot({ path: path.join(ARTIFACTS, 'page-offline.png') });
   assert.equal(errors, [], 'no script errors');
 }
+
+it('the one-file page (Save page), opened from file:// with no stack, draws a saved trace', async () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'tapstack-page-'));
+  try {
+    const saved = path.join(tmp, 'lesson.jsonl');
+    writeFileSync(saved, lossyDownload(60, 7).map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const html = path.join(tmp, 'tapstack-page.html');
+    await withNamespace(async (ns) => {
+      const stack = await ns.startStack(['--tap', 'tap0']);
+      const got = await ns.exec('curl', ['-sS', '--max-time', '10', '-o', html, 'http://10.0.0.2/page.html'], 15_000);
+      assert.is(got.code, 0, got.stderr);
+      assert.is((await stack.stop()).code, 0);
+      await withBrowser(ns, tmp, async (browser) => {
+        const page = await browser.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(String(e)));
+        await page.goto(`file://${html}`, { waitUntil: 'load', timeout: 15_000 });
+        await until('the page in offline mode', 5000, () => pageView(page), (v) => v.status.startsWith('offline'));
+        const view = await openSaved(page, saved);
+        assert.equal(view.rows.map((r) => [r.conn, r.state, r.retrans]), [['10.0.0.2:80>10.0.0.1:40000', 'FIN-WAIT-1', 8]]);
+        assert.match(view.stateSvg, /FIN-WAIT-1/);
+        assert.ok(view.traceLines > 100);
+        await page.screenshot({ path: path.join(ARTIFACTS, 'page-offline-file.png') });
+        assert.equal(errors, [], 'no script errors');
+      });
+    }, 'page');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
 
 test.run();

@@ -177,6 +177,11 @@ test('GET / is the page: the counters, the scripts it loads are served, a POST i
     assert.match(js.body, /^\/\/ @ts-check/);
   }
   assert.is((await complete('/teach/page/../../stack.ts')).status, 404);
+  // The one-file page: page.js inline, its imports data: URLs, nothing loaded from the stack.
+  const one = await complete('/page.html');
+  assert.is(one.status, 200);
+  assert.not.match(one.body, /src="\/teach|from '\.\.?\/|<td>ethernet<\/td>/);
+  assert.is(one.body.match(/from 'data:text\/javascript;charset=utf-8,[^']*'/g)?.length, 2);
   assert.is((await complete('/', 'POST')).status, 405);
 });
 

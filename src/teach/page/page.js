@@ -20,7 +20,7 @@ const MAX_TRACE_ROWS = 1000;
 /** The shortest time between two renders. */
 const RENDER_MS = 250;
 /** Segments the ladder shows. */
-const LADDER_SEGMENTS = 30;
+const LADDER_SEGMENTS = 16;
 
 /** @param {string} id */
 function byId(id) {
@@ -34,6 +34,7 @@ const ui = {
   pause: /** @type {HTMLButtonElement} */ (byId('pause')),
   open: /** @type {HTMLInputElement} */ (byId('open')),
   download: /** @type {HTMLAnchorElement} */ (byId('download')),
+  savePage: /** @type {HTMLAnchorElement} */ (byId('save-page')),
   filter: /** @type {HTMLInputElement} */ (byId('filter')),
   counts: byId('counts'),
   table: /** @type {HTMLTableSectionElement} */ (byId('connections').querySelector('tbody')),
@@ -99,6 +100,7 @@ async function openFile(/** @type {File} */ file) {
   state.listed = 0;
   ui.trace.textContent = '';
   ui.download.hidden = true;
+  ui.savePage.hidden = true;
   changed();
 }
 
@@ -190,11 +192,12 @@ function renderCharts(records) {
   document.body.dataset.chosen = conn ?? '';
   if (!conn) return;
   const { current, last } = lastTransition(records, conn);
-  ui.charts.timeseq.innerHTML = timeSequenceSvg(records, conn, { width: 640, height: 300 });
-  ui.charts.state.innerHTML = stateDiagramSvg(current, last, { width: 640, height: 300 });
-  ui.charts.cwnd.innerHTML = cwndSvg(records, conn, { width: 640, height: 220 });
-  ui.charts.rtt.innerHTML = rttSvg(records, conn, { width: 640, height: 220 });
-  ui.charts.ladder.innerHTML = ladderSvg(records, conn, { width: 640, height: 420, last: LADDER_SEGMENTS });
+  // Sizes in the grid's proportions (the SVGs scale to their boxes).
+  ui.charts.timeseq.innerHTML = timeSequenceSvg(records, conn, { width: 840, height: 300 });
+  ui.charts.state.innerHTML = stateDiagramSvg(current, last, { width: 420, height: 300 });
+  ui.charts.cwnd.innerHTML = cwndSvg(records, conn, { width: 420, height: 220 });
+  ui.charts.rtt.innerHTML = rttSvg(records, conn, { width: 420, height: 220 });
+  ui.charts.ladder.innerHTML = ladderSvg(records, conn, { width: 420, height: 220, last: LADDER_SEGMENTS });
 }
 
 /** @param {TraceRecord} r */
@@ -269,10 +272,12 @@ document.addEventListener('drop', (e) => {
   if (file) void openFile(file);
 });
 
-// Served by a stack: live. `?offline` (or a page without a stack behind it) waits for a file.
+// Served by a stack: live. `/?offline`, or the one-file page (Save page) opened from a file
+// with no stack behind it, waits for a saved trace.
 if (new URLSearchParams(location.search).has('offline') || location.protocol === 'file:') {
   state.mode = 'offline';
   state.source = 'open a saved trace';
   ui.download.hidden = true;
+  ui.savePage.hidden = true;
 } else startLive();
 setStatus();
