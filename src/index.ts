@@ -1,6 +1,6 @@
 // Public API of tapstack.
 export { createStack, Stack, StackConfigError, stableMac, type StackOptions } from './stack.ts';
-export type { FrameProbe, Probe } from './probe.ts';
+export type { ArpProbe, FrameProbe, IcmpProbe, Probe } from './probe.ts';
 export { DecodedFrame } from './probe-decode.ts';
 export { RealClock, VirtualClock, type Clock, type Timer } from './util/clock.ts';
 export { createLinkPair, MemoryLink, MemoryHub } from './link/memory.ts';
@@ -19,3 +19,7 @@ export { createHttpAgent, createNetModule, type NetModule } from './net.ts';
 export { defaultLookup, type LookupAddress, type LookupCallback, type LookupFunction, type LookupOptions } from './tcp/lookup.ts';
 export { TcpLayer } from './tcp/layer.ts';
 export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.ts';
+export type { Trace, TraceOptions } from './trace/tracer.ts';
+export { compileFilter, TraceFilterError } from './trace/filter.ts';
+export { formatRecord } from './trace/format-text.ts';
+export { TRACE_FORMAT_VERSION, TRACE_RECORD_TYPES, type TraceRecord, type TraceRecordType } from './trace/schema.ts';

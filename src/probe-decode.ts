@@ -28,6 +28,13 @@ const TCP_FLAG_LETTERS: readonly (readonly [number, string])[] = [
   [CWR, 'W'],
 ];
 
+/** tcpdump's flags without brackets: 'S', 'S.', 'P.', 'F.', 'R' ...; 'none' without any. */
+export function tcpFlagText(flags: number): string {
+  let text = '';
+  for (const [bit, letter] of TCP_FLAG_LETTERS) if ((flags & bit) !== 0) text += letter;
+  return text || 'none';
+}
+
 const ICMP_TYPE_NAMES: Record<number, string> = {
   [ICMP_ECHO_REPLY]: 'echo reply',
   [ICMP_ECHO_REQUEST]: 'echo request',
@@ -166,8 +173,7 @@ export class DecodedFrame {
 
 /** `Flags [S.], seq 1, ack 2, win 65535, options [mss 1460,...], length 0`, as tcpdump -S. */
 function describeTcp(tcp: TcpSegment): string {
-  let flags = '';
-  for (const [bit, letter] of TCP_FLAG_LETTERS) if ((tcp.flags & bit) !== 0) flags += letter;
+  const flags = tcpFlagText(tcp.flags);
   const n = tcp.payloadLength;
   const seq = n > 0 ? `${tcp.seq}:${(tcp.seq + n) >>> 0}` : `${tcp.seq}`;
   const ack = (tcp.flags & ACK) !== 0 ? `, ack ${tcp.ack}` : '';
@@ -182,5 +188,5 @@ function describeTcp(tcp: TcpSegment): string {
     options.push(`sack ${tcp.sackCount} ${blocks.join('')}`);
   }
   const opts = options.length > 0 ? `, options [${options.join(',')}]` : '';
-  return `Flags [${flags || 'none'}], seq ${seq}${ack}, win ${tcp.window}${opts}, length ${n}`;
+  return `Flags [${flags}], seq ${seq}${ack}, win ${tcp.window}${opts}, length ${n}`;
 }

@@ -7,9 +7,13 @@
 
 import type { DecodedFrame } from './probe-decode.ts';
 import type { TcpProbe } from './tcp/tcb.ts';
+import type { ArpProbe } from './arp/arp.ts';
+import type { IcmpProbe } from './ipv4/icmp.ts';
 
-export type { CongestionSnapshot, RecoveryPhase, SendReason, TcpProbe, TimeWaitView } from './tcp/tcb.ts';
+export type { CongestionSnapshot, RecoveryPhase, RetransmitRule, SendReason, TcpProbe, TimeWaitView } from './tcp/tcb.ts';
 export type { TcpEvent, TcpState } from './tcp/state.ts';
+export type { ArpEvent, ArpProbe } from './arp/arp.ts';
+export type { IcmpProbe } from './ipv4/icmp.ts';
 
 export interface FrameProbe {
   /**
@@ -28,4 +32,4 @@ export interface DropProbe {
  * Everything a probe may observe; it implements the methods it wants (Stack.setProbe fills in
  * the others). A probe that throws is counted (`probe-error` drops), never felt by the stack.
  */
-export type Probe = Partial<FrameProbe & TcpProbe & DropProbe>;
+export type Probe = Partial<FrameProbe & TcpProbe & DropProbe & ArpProbe & IcmpProbe>;

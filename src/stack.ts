@@ -27,7 +27,8 @@ import { LoopHold, LoopRef } from './util/loop-hold.ts';
 import { createHttpAgent, createNetModule, type NetModule } from './net.ts';
 import type { Agent, AgentOptions } from 'node:http';
 import type { Probe } from './probe.ts';
-import { DecodedFrame } from './probe-decode.ts';
+import { ProbeHub } from './probe-hub.ts';
+import { startTrace, type Trace, type TraceOptions } from './trace/tracer.ts';
 import { type ParsedStackOptions, parseStackOptions, StackConfigError, type StackOptions } from './stack-options.ts';
 
 export { StackConfigError, stableMac, type StackOptions } from './stack-options.ts';
@@ -88,6 +89,8 @@ export class Stack {
   private netModule: NetModule | null = null;
   /** The loop refs of sockets of other layers (UDP), by owner (refHandle). */
   private readonly handleRefs = new Map<object, LoopRef>();
+  /** The probe of setProbe and every trace, fanned out to the layers' observation points. */
+  private readonly probes: ProbeHub;
 
   constructor(
     options: StackOptions & { link: Link },
@@ -145,84 +148,28 @@ export class Stack {
     this.link.setReceiver((buf, off, len, info) => this.receiveFrame(buf, off, len, info));
     this.linkBatches = typeof link.setBatchEndHandler === 'function';
     if (link.setBatchEndHandler) link.setBatchEndHandler(() => this.endBatch());
+    this.probes = new ProbeHub(this);
   }
 
   /**
-   * Sets the stack's one probe (src/probe.ts), or removes it with null. Without one nothing is
-   * decoded: each frame costs one null check.
+   * Sets the stack's probe (src/probe.ts), or removes it with null. It coexists with active
+   * traces (trace()). Without any, nothing is decoded: each frame costs one null check.
    */
   setProbe(probe: Probe | null): void {
-    this.ethernet.observer = null;
-    this.tcp.probe = null;
-    const layers = this.layerCounters();
-    for (const name in layers) layers[name]!.observer = null;
-    if (probe === null) return;
-    const counters = this.ethCounters;
-    // The probe's own bug must not break the layer that sends or receives.
-    const guard = (err: unknown): void => counters.drop(`probe-error: ${(err as Error).message}`);
-    const frame = probe.frame;
-    if (frame) {
-      const decoded = new DecodedFrame();
-      const clock = this.clock;
-      this.ethernet.observer = (direction, buf, off, len) => {
-        try {
-          frame.call(probe, direction, decoded.decode(buf, off, len, clock.now()));
-        } catch (err) {
-          guard(err);
-        }
-      };
-    }
-    const drop = probe.drop;
-    if (drop) {
-      for (const name in layers) {
-        layers[name]!.observer = (reason) => {
-          // A probe's own error is counted but not reported back to it (no loop).
-          if (reason.startsWith('probe-error')) return;
-          try {
-            drop.call(probe, name, reason);
-          } catch (err) {
-            guard(err);
-          }
-        };
-      }
-    }
-    const { tcpSegment, tcpState, tcpCongestion, tcpRtt } = probe;
-    if (tcpSegment || tcpState || tcpCongestion || tcpRtt) {
-      this.tcp.probe = {
-        tcpSegment(direction, conn, seg, reason) {
-          try {
-            tcpSegment?.call(probe, direction, conn, seg, reason);
-          } catch (err) {
-            guard(err);
-          }
-        },
-        tcpState(conn, from, to, event) {
-          try {
-            tcpState?.call(probe, conn, from, to, event);
-          } catch (err) {
-            guard(err);
-          }
-        },
-        tcpCongestion(conn, previous, cause) {
-          try {
-            tcpCongestion?.call(probe, conn, previous, cause);
-          } catch (err) {
-            guard(err);
-          }
-        },
-        tcpRtt(conn, cause) {
-          try {
-            tcpRtt?.call(probe, conn, cause);
-          } catch (err) {
-            guard(err);
-          }
-        },
-      };
-    }
+    this.probes.setUser(probe);
+  }
+
+  /**
+   * Starts a trace (src/trace/tracer.ts): the probe's reports as records and lines, through a
+   * filter. Many may run at once; each stop()s alone, and when the last one stops (and no
+   * setProbe probe is set) the stack is no longer observed.
+   */
+  trace(options: TraceOptions = {}): Trace {
+    return startTrace(this, options, (probe) => this.probes.add(probe));
   }
 
   /** Every layer's counters by the name counters() reports them under. */
-  private layerCounters(): Record<string, LayerCounters> {
+  layerCounters(): Record<string, LayerCounters> {
     const out: Record<string, LayerCounters> = { ethernet: this.ethCounters, arp: this.arp.counters, ipv4: this.ipv4.counters, icmp: this.icmp.counters };
     for (const [name, m] of this.modules) out[name] = m.counters;
     if (this.pcap) out.pcap = this.pcap.counters;

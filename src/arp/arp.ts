@@ -79,6 +79,18 @@ interface NeighbourEntry {
   queue: Buffer[]; // whole frames after LINK_HEADROOM bytes, waiting for the MAC
 }
 
+/** What ARP's neighbour cache did (RFC 826, RFC 1122 2.3.2). */
+export type ArpEvent = 'request' | 'resolved' | 'failed' | 'updated';
+
+export interface ArpProbe {
+  /**
+   * A request went out for `ip` (queued: datagrams waiting for it), it resolved to `mac`
+   * (queued: datagrams now sent), resolution failed (queued: datagrams dropped), or a known
+   * entry took a new MAC. `mac` is valid only during the call.
+   */
+  arp(event: ArpEvent, ip: number, mac: Uint8Array | null, queued: number): void;
+}
+
 export interface NeighbourInfo {
   ip: number;
   mac: string | null;
@@ -111,6 +123,8 @@ export class ArpLayer {
   private readonly subnetNetwork: number;
   private readonly subnetBroadcast: number;
   private gcTimer: Timer | null = null;
+  /** The stack's probe (Stack.setProbe); unset, one null check per event. */
+  probe: ArpProbe | null = null;
 
   constructor(
     private readonly link: Pick<Link, 'send'>,
@@ -292,6 +306,7 @@ export class ArpLayer {
   /** neigh_update: a sender's hardware address seen in a packet. Returns why it was not taken. */
   private update(entry: NeighbourEntry, buf: Buffer, macOff: number, garp: boolean): 'arp-gateway-changed' | 'arp-locktime' | null {
     const now = this.clock.now();
+    const resolving = entry.mac === null;
     if (entry.mac === null) {
       entry.mac = Buffer.alloc(6);
     } else if (!macEquals(buf, macOff, entry.mac)) {
@@ -314,6 +329,8 @@ export class ArpLayer {
     this.confirm(entry, now);
     // Release what waited for this address, in order.
     const waiting = entry.queue;
+    const probe = this.probe;
+    if (probe !== null) probe.arp(resolving ? 'resolved' : 'updated', entry.ip, entry.mac, waiting.length);
     if (waiting.length === 0) return null;
     entry.queue = [];
     for (const frame of waiting) {
@@ -377,12 +394,16 @@ export class ArpLayer {
   /** Starts resolution: broadcast requests every retryMs, up to maxRequests. */
   private solicit(entry: NeighbourEntry): void {
     entry.requestsSent++;
+    const probe = this.probe;
+    if (probe !== null) probe.arp('request', entry.ip, null, entry.queue.length);
     this.sendArp(ARP_REQUEST, BROADCAST_MAC, entry.ip, UNKNOWN_MAC);
     entry.timer = this.clock.setTimer(this.retryMs, () => {
       entry.timer = null;
       if (entry.mac && !entry.refreshing) return;
       if (entry.requestsSent < this.maxRequests) return this.solicit(entry);
       // Resolution failed: drop what waited and forget the entry.
+      const failed = this.probe;
+      if (failed !== null) failed.arp('failed', entry.ip, null, entry.queue.length);
       for (let i = 0; i < entry.queue.length; i++) this.counters.drop('arp-timeout');
       entry.queue = [];
       this.forget(entry);
@@ -404,11 +425,15 @@ export class ArpLayer {
     entry.requestsSent = 0;
     const probe = (): void => {
       entry.requestsSent++;
+      const observer = this.probe;
+      if (observer !== null) observer.arp('request', entry.ip, entry.mac, 0);
       this.sendArp(ARP_REQUEST, entry.mac ?? BROADCAST_MAC, entry.ip, UNKNOWN_MAC);
       entry.timer = this.clock.setTimer(this.retryMs, () => {
         entry.timer = null;
         if (!entry.refreshing) return;
         if (entry.requestsSent < this.maxRequests) return probe();
+        const observer = this.probe;
+        if (observer !== null) observer.arp('failed', entry.ip, entry.mac, 0);
         this.forget(entry);
       });
     };

@@ -104,6 +104,15 @@ export interface IcmpOptions {
   minPmtu?: number;
 }
 
+export interface IcmpProbe {
+  /**
+   * An ICMP error received about one of our datagrams (after the checks that it is ours) or
+   * sent about one we received. The quoted datagram (its IPv4 header and at least 8 bytes)
+   * is buf[off, off+len), valid only during the call.
+   */
+  icmpError(direction: 'in' | 'out', type: number, code: number, buf: Buffer, off: number, len: number): void;
+}
+
 export const DEFAULT_MIN_PMTU = 552;
 
 export class IcmpLayer {
@@ -116,6 +125,8 @@ export class IcmpLayer {
   readonly minPmtu: number;
   private readonly echoOptions = { tos: 0 };
   private readonly errorOptions = { tos: 0 };
+  /** The stack's probe (Stack.setProbe); unset, one null check per error. */
+  probe: IcmpProbe | null = null;
 
   constructor(
     private readonly ip: Ipv4Layer,
@@ -202,6 +213,8 @@ export class IcmpLayer {
           mtu = this.minPmtu;
         }
       }
+      const probe = this.probe;
+      if (probe !== null) probe.icmpError('in', icmp.type, icmp.code, icmp.buf, icmp.dataOffset, icmp.dataLength);
       this.ip.deliverError({ type: icmp.type, code: icmp.code, mtu }, quoted, transportOff, transportLen);
       return;
     }
@@ -232,6 +245,8 @@ export class IcmpLayer {
     // RFC 1812 4.3.2.5: errors go with precedence 6 (internetwork control), keeping the
     // offending datagram's TOS bits, as Linux's icmp_send does.
     this.errorOptions.tos = 0xc0 | (offending.tos & 0x1e);
+    const probe = this.probe;
+    if (probe !== null) probe.icmpError('out', type, code, out, TX_HEADROOM + ICMP_HEADER_LEN, quoteLen);
     this.ip.send(PROTO_ICMP, src, out, TX_HEADROOM, len, this.errorOptions);
     return true;
   }

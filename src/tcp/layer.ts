@@ -24,7 +24,7 @@ import { ChallengeAckBudget } from './rate-limit.ts';
 import { seqAdd, seqBetween } from './seq.ts';
 import { TCP_EVENTS } from './state.ts';
 import { SYNCOOKIE_VALID_MS, SynCookies } from './syn-cookies.ts';
-import type { SendReason, Tcb, TcpContext, TcpProbe } from './tcb.ts';
+import type { RetransmitRule, SendReason, Tcb, TcpContext, TcpProbe } from './tcb.ts';
 import { ACK, clearTcpOptions, emitTcp, newTcpRepr, RST, SYN, TCP_MAX_HEADER, tcpHeaderLength, type TcpRepr, TcpSegment } from './tcp-segment.ts';
 import { TimeWaitEntry, TimeWaitTable } from './time-wait.ts';
 import { type TimerEntry, TimerQueue } from './timers/queue.ts';
@@ -509,6 +509,7 @@ export class TcpLayer implements TcpContext {
       const view = this.sentSegment;
       // The checksum is not filled in yet (IPv4 does it): parse without verifying.
       if (view.parse(this.txBuffer, TX_HEADROOM, headerLength + payloadLength, this.ip, remoteIp, false) === null) {
+        if (conn !== null) reportSendReason(probe, conn, view, reason);
         probe.tcpSegment('out', conn, view, reason);
       }
     }
@@ -547,4 +548,40 @@ export class TcpLayer implements TcpContext {
     this.timers.stop();
     this.closed = true;
   }
+}
+
+/**
+ * What a segment's reason says beyond itself, for the probe: which rule retransmitted it (the
+ * recovery state tells RACK from duplicate ACKs, and the holes resent after a timeout from
+ * SACK recovery's), and the count of a persist or keepalive probe.
+ */
+function reportSendReason(probe: TcpProbe, conn: Tcb, seg: TcpSegment, reason: SendReason): void {
+  let rule: RetransmitRule;
+  switch (reason) {
+    case 'zero-window-probe':
+      return probe.tcpProbeSent?.(conn, 'zero-window', conn.probesOut);
+    case 'keepalive':
+      return probe.tcpProbeSent?.(conn, 'keepalive', conn.keepAliveProbesSent);
+    case 'syn-retransmit':
+      rule = 'syn';
+      break;
+    case 'retransmit':
+      rule = 'rto';
+      break;
+    case 'fast-retransmit':
+      rule = conn.recovery.sackRecovery ? 'rack' : 'dupacks';
+      break;
+    case 'sack-retransmit':
+      rule = conn.recovery.afterTimeout ? 'rto' : 'sack';
+      break;
+    case 'partial-ack-retransmit':
+      rule = 'partial-ack';
+      break;
+    case 'tail-loss-probe':
+      rule = 'tlp';
+      break;
+    default:
+      return;
+  }
+  probe.tcpRetransmit?.(conn, rule, seg.seq, seg.payloadLength, conn.rtt.backoffs);
 }

@@ -47,6 +47,14 @@ export type SendReason =
   | 'reset-no-connection'
   | 'syn-cookie';
 
+/**
+ * The rule that retransmitted a segment: the retransmission timer (RFC 6298 5.4, also the
+ * holes resent after it), RACK's time-based loss detection (RFC 8985 6.2), three duplicate
+ * ACKs (RFC 5681 3.2), a SACK scoreboard hole (RFC 6675 5), a NewReno partial ACK (RFC 6582
+ * 3.2), a tail loss probe (RFC 8985 7.3), or a SYN (or SYN-ACK) timing out (RFC 6298 5.7).
+ */
+export type RetransmitRule = 'rto' | 'rack' | 'dupacks' | 'sack' | 'partial-ack' | 'tlp' | 'syn';
+
 /** The recovery phase as Linux names its congestion states (Open, Recovery) per algorithm. */
 export type RecoveryPhase = 'open' | 'fast-recovery' | 'sack-recovery' | 'loss';
 
@@ -66,6 +74,14 @@ export interface TcpProbe {
   tcpCongestion(conn: Tcb, previous: CongestionSnapshot, cause: string): void;
   /** A new RTT sample or a backoff changed SRTT, RTTVAR or the RTO (read them from conn.rtt). */
   tcpRtt(conn: Tcb, cause: 'sample' | 'backoff'): void;
+  /**
+   * A segment carrying data (or a SYN or FIN) sent before goes again, by `rule`, with the
+   * RTO's backoff count (conn.rtt.backoffs) at the time. Reported just before its segment.
+   * Optional, as tcpProbeSent, for probes written before they existed.
+   */
+  tcpRetransmit?(conn: Tcb, rule: RetransmitRule, seq: number, len: number, backoff: number): void;
+  /** A zero-window (persist) or keepalive probe goes, the count-th of its series (1 first). */
+  tcpProbeSent?(conn: Tcb, kind: 'zero-window' | 'keepalive', count: number): void;
 }
 
 /** What a probe sees of a TIME-WAIT entry (time-wait.ts TimeWaitEntry). */

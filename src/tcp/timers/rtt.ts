@@ -29,6 +29,8 @@ export class RttEstimator {
   private baseRto: number;
   /** Number of back-to-back expirations (RFC 6298 5.5 doubling). */
   backoffs = 0;
+  /** The last measurement folded in (ms), for the probe and tcp_info. */
+  lastSample = 0;
   readonly minMs: number;
   readonly maxMs: number;
 
@@ -58,6 +60,7 @@ export class RttEstimator {
   /** RFC 6298 2.2 and 2.3: fold a new RTT measurement into the estimate. */
   sample(rttMs: number): void {
     const r = Math.max(rttMs, 0.001);
+    this.lastSample = r;
     if (this.srtt === 0) {
       this.srtt = r;
       this.rttvar = r / 2;

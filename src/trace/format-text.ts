@@ -1,0 +1,98 @@
+// The trace as text: one line per record, tcpdump-like for frames (time, direction, then
+// tcpdump's words with relative sequence numbers; a frame out ends with why it was sent) and
+// one line per event between them, marked '*', in the words of the rule that made it.
+// With colour, each kind of line has its ANSI colour (plain in a pipe, or with NO_COLOR).
+
+import type { CongestionRecord, RttRecord, TraceRecord } from './schema.ts';
+
+const RESET = '\x1b[0m';
+const COLOURS: Record<TraceRecord['type'] | 'frame-in' | 'frame-out', string> = {
+  meta: '\x1b[1m',
+  'frame-in': '\x1b[32m',
+  'frame-out': '\x1b[36m',
+  frame: '',
+  state: '\x1b[1;35m',
+  retransmit: '\x1b[1;31m',
+  cc: '\x1b[33m',
+  rtt: '\x1b[2m',
+  probe: '\x1b[34m',
+  arp: '\x1b[34m',
+  'icmp-error': '\x1b[31m',
+  drop: '\x1b[31m',
+};
+
+/** The stack's clock in ms, three decimals, right-aligned. */
+function time(t: number): string {
+  return t.toFixed(3).padStart(10);
+}
+
+/** Bytes as segments of mss, to one decimal when not whole. */
+function segments(bytes: number | null, mss: number): string {
+  if (bytes === null) return 'inf';
+  const n = bytes / mss;
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
+
+const ms = (us: number): string => `${(us / 1000).toFixed(us < 10_000 ? 3 : 1).replace(/\.?0+$/, '')} ms`;
+
+function congestionText(r: CongestionRecord): string {
+  const parts = [r.prev.cwnd === 0 ? `cwnd ${segments(r.cwnd, r.mss)}` : `cwnd ${segments(r.prev.cwnd, r.mss)} -> ${segments(r.cwnd, r.mss)}`];
+  if (r.ssthresh !== r.prev.ssthresh) parts.push(`ssthresh ${segments(r.prev.ssthresh, r.mss)} -> ${segments(r.ssthresh, r.mss)}`);
+  if (r.phase !== r.prev.phase) parts.push(`${r.prev.phase} -> ${r.phase}`);
+  return `${parts.join(', ')}: ${r.cause}`;
+}
+
+function rttText(r: RttRecord): string {
+  const estimate = `srtt ${ms(r.srttUs)}, rttvar ${ms(r.rttvarUs)}, rto ${ms(r.rtoUs)}`;
+  if (r.cause === 'sample') return `rtt sample ${ms(r.sampleUs ?? 0)}: ${estimate}${r.minRttUs !== undefined ? `, min rtt ${ms(r.minRttUs)}` : ''}`;
+  return `rto backoff ${r.backoff}: ${estimate} (RFC 6298 5.5)`;
+}
+
+/** The body of an event's line (after time and '*'). */
+function eventText(r: Exclude<TraceRecord, { type: 'meta' | 'frame' }>): string {
+  switch (r.type) {
+    case 'state':
+      return `${r.conn} ${r.from} -> ${r.to}: ${r.event} (${r.rfc})`;
+    case 'retransmit':
+      return `${r.conn} retransmit ${r.rseq}:${r.rseq + r.len}: ${r.text}`;
+    case 'cc':
+      return `${r.conn} ${congestionText(r)}`;
+    case 'rtt':
+      return `${r.conn} ${rttText(r)}`;
+    case 'probe':
+      return `${r.conn} ${r.kind === 'zero-window' ? 'zero-window probe (RFC 9293 3.8.6.1)' : 'keepalive probe (RFC 1122 4.2.3.6)'} #${r.count}`;
+    case 'arp':
+      switch (r.event) {
+        case 'request':
+          return `arp who-has ${r.ip}`;
+        case 'resolved':
+          return `arp ${r.ip} is-at ${r.mac}${r.queued ? `, ${r.queued} waiting datagram${r.queued === 1 ? '' : 's'} sent` : ''}`;
+        case 'failed':
+          return `arp ${r.ip} failed: no reply${r.queued ? `, ${r.queued} waiting datagram${r.queued === 1 ? '' : 's'} dropped` : ''}`;
+        case 'updated':
+          return `arp ${r.ip} now at ${r.mac}`;
+      }
+      break;
+    case 'icmp-error':
+      return `icmp ${r.dir === 'in' ? 'received' : 'sent'}: ${r.kind}, ${r.codeName}, about ${r.about}${r.conn !== undefined ? ` (to ${r.conn})` : ''}`;
+    case 'drop':
+      return `drop ${r.layer}: ${r.reason}`;
+  }
+  return '';
+}
+
+/** One record as one line of text (without newline). */
+export function formatRecord(r: TraceRecord, colour = false): string {
+  let line: string;
+  let kind: keyof typeof COLOURS = r.type;
+  if (r.type === 'meta') {
+    line = `${time(r.t)}   * trace of ${r.address} (${r.mac}, mtu ${r.mtu}), started ${r.startedAt}`;
+  } else if (r.type === 'frame') {
+    kind = r.dir === 'in' ? 'frame-in' : 'frame-out';
+    const reason = r.tcp?.reason ? `  (${r.tcp.reason})` : '';
+    line = `${time(r.t)} ${r.dir === 'in' ? ' in' : 'out'} ${r.summary}${reason}`;
+  } else {
+    line = `${time(r.t)}   * ${eventText(r)}`;
+  }
+  return colour ? `${COLOURS[kind]}${line}${RESET}` : line;
+}
