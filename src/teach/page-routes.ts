@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import type { Stack } from '../stack.ts';
-import type { ConnId, TraceRecord } from '../trace/schema.ts';
+import type { ConnId } from '../trace/schema.ts';
 import { PAGE_SCRIPT_TAG, pageHtml } from './page-html.ts';
 import { PageLive, type RecordSource } from './page-live.ts';
 
@@ -49,17 +49,16 @@ function standalonePage(stack: Stack): string {
   return pageHtml(stack, { counters: false }).replace(PAGE_SCRIPT_TAG, () => `<script type="module">\n${main}\n</script>`);
 }
 
-/** The tracer API of src/trace (stack.trace), as much of it as the page uses. */
-interface TracingStack {
-  trace?(options: { format: 'json'; output: null; onRecord: (r: TraceRecord) => void }): { stop(): void };
+/** The connections API (stack.connections(), src/tcp's tcp_info), where the stack has it. */
+interface ConnectionsStack {
   connections?(): unknown[];
 }
 
-/** The stack's own tracer as the page's record source. */
+/** The stack's own tracer as the page's record source: records only, no lines written. */
 function traceSource(stack: Stack): RecordSource {
   return (onRecord) => {
-    const trace = (stack as unknown as TracingStack).trace?.({ format: 'json', output: null, onRecord });
-    return () => trace?.stop();
+    const trace = stack.trace({ format: 'json', output: null, onRecord });
+    return () => trace.stop();
   };
 }
 
@@ -69,8 +68,8 @@ const lives = new WeakMap<Stack, PageLive>();
 export function pageLive(stack: Stack): PageLive {
   let live = lives.get(stack);
   if (!live) {
-    const tracing = stack as unknown as TracingStack;
-    const connections = tracing.connections ? () => tracing.connections!() : undefined;
+    const listing = stack as unknown as ConnectionsStack;
+    const connections = listing.connections ? () => listing.connections!() : undefined;
     lives.set(stack, (live = new PageLive(traceSource(stack), { connections })));
   }
   return live;

@@ -6,7 +6,9 @@ import http from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLinkPair } from '../../src/link/memory.ts';
+import '../../src/services/all.ts';
 import { createHttpServer } from '../../src/services/http.ts';
+import { startServices } from '../../src/services/index.ts';
 import { createStack, type Stack } from '../../src/stack.ts';
 import { PageLive, RecordRing, type RecordSource } from '../../src/teach/page-live.ts';
 import { setPageLive } from '../../src/teach/page-routes.ts';
@@ -156,10 +158,11 @@ async function complete(path: string, method = 'GET'): Promise<Reply> {
   return r;
 }
 
-/** The record batches in an SSE body so far. */
+/** The record batches in an SSE body so far (complete messages: those ended by a blank line). */
 function batches(body: string): TraceRecord[][] {
   return body
     .split('\n\n')
+    .slice(0, -1)
     .filter((m) => m.includes('event: records'))
     .map((m) => JSON.parse(/^data: (.*)$/m.exec(m)![1]!) as TraceRecord[]);
 }
@@ -262,6 +265,40 @@ test('exclude(): a page\'s own connection is not traced, and what got in is remo
   assert.ok(jsonl.every((r) => recordConn(r) !== CONN), 'none of its records left');
   assert.ok(jsonl.some((r) => r.type === 'meta') && jsonl.some((r) => r.type === 'arp'));
   page.res.destroy();
+});
+
+test('over two stacks: the page\'s SSE stream carries the real tracer\'s records of a download, none of its own', async () => {
+  const clock = new RealClock();
+  const [la, lb] = createLinkPair(clock);
+  const client = await createStack({ link: la, clock, ip: '10.0.0.1/24' });
+  const server = await createStack({ link: lb, clock, ip: '10.0.0.2/24' });
+  const stopHttp = await startServices(server, ['http']);
+  try {
+    const get = (path: string): Promise<http.IncomingMessage> =>
+      new Promise((resolve, reject) => {
+        const req = http.get({ path, host: '10.0.0.2', createConnection: () => client.connect({ host: '10.0.0.2', port: 80 }) as never }, resolve);
+        req.on('error', reject);
+      });
+    const events = await get('/events');
+    let body = '';
+    events.setEncoding('utf8');
+    events.on('data', (c: string) => (body += c));
+    const pageConn = `10.0.0.2:80>10.0.0.1:${(events.socket as unknown as { localPort: number }).localPort}`;
+    const download = await get('/bytes/200000');
+    download.resume();
+    await new Promise((r) => download.on('end', r));
+    const downloadConn = `10.0.0.2:80>10.0.0.1:${(download.socket as unknown as { localPort: number }).localPort}`;
+    await until(() => batches(body).flat().some((r) => r.type === 'state' && r.conn === downloadConn && r.from === 'ESTABLISHED'), 'the download\'s close in the stream');
+    const records = batches(body).flat();
+    const frames = records.filter((r) => recordConn(r) === downloadConn && r.type === 'frame').length;
+    assert.ok(frames > 5, `${frames} frames of the download`);
+    assert.is(records.filter((r) => recordConn(r) === pageConn).length, 0, 'the page\'s own connection is not traced');
+    events.destroy();
+  } finally {
+    await stopHttp();
+    await client.close();
+    await server.close();
+  }
 });
 
 test.run();
