@@ -18,6 +18,21 @@ export { Socket as TcpSocket, type ConnectOptions, type OnRead, type SocketOptio
 export { createHttpAgent, createNetModule, type NetModule } from './net.ts';
 export { defaultLookup, type LookupAddress, type LookupCallback, type LookupFunction, type LookupOptions } from './tcp/lookup.ts';
 export { TcpLayer } from './tcp/layer.ts';
+export type { ConnectionEntry } from './tcp/connections.ts';
+export {
+  LINUX_TCP_STATE,
+  TCP_CA_Disorder,
+  TCP_CA_Loss,
+  TCP_CA_Open,
+  TCP_CA_Recovery,
+  TCP_CA_CWR,
+  TCP_INFINITE_SSTHRESH,
+  TCPI_OPT_ECN,
+  TCPI_OPT_SACK,
+  TCPI_OPT_TIMESTAMPS,
+  TCPI_OPT_WSCALE,
+  type TcpInfo,
+} from './tcp/info.ts';
 export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.ts';
 export type { Trace, TraceOptions } from './trace/tracer.ts';
 export { compileFilter, TraceFilterError } from './trace/filter.ts';

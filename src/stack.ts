@@ -22,6 +22,7 @@ import { UdpLayer } from './udp/udp.ts';
 import type { Server, ServerOptions } from './tcp/server.ts';
 import type { ConnectOptions, Socket } from './tcp/socket.ts';
 import { TcpLayer } from './tcp/layer.ts';
+import { type ConnectionEntry, listConnections } from './tcp/connections.ts';
 import type { LookupFunction } from './tcp/lookup.ts';
 import { LoopHold, LoopRef } from './util/loop-hold.ts';
 import { createHttpAgent, createNetModule, type NetModule } from './net.ts';
@@ -321,6 +322,14 @@ export class Stack {
   unref(): this {
     this.stackRef.set(false);
     return this;
+  }
+
+  /**
+   * Every TCP connection with its tcp_info, like `ss -tani`: listeners (LISTEN), connections
+   * in any state, TIME-WAIT entries (src/tcp/connections.ts).
+   */
+  connections(): ConnectionEntry[] {
+    return listConnections(this.tcp);
   }
 
   /** Counters of every layer: frames in and out and drops by reason (and the TAP's offloads). */

@@ -6,6 +6,7 @@
 //   GET /bytes/N    N bytes, byte i being i mod 251, streamed (any N, nothing buffered)
 //   POST /sha256    the lowercase hex SHA-256 of the request body
 //   GET /stats      the counters as JSON (stack.counters()), plus the process's memory use
+//   GET /connections every TCP connection with its tcp_info as JSON (stack.connections(), like ss -tni)
 //   anything else   404 (405 for a known path with another method)
 
 import { createHash } from 'node:crypto';
@@ -70,8 +71,9 @@ export function httpHandler(stack: Stack): http.RequestListener {
 
     // The live page: /, its scripts, /events, /trace.jsonl (src/teach/page-routes.ts).
     if (servePage(stack, req, res)) return;
-    if (path === '/stats') {
+    if (path === '/stats' || path === '/connections') {
       if (!readOnly) return notAllowed('GET, HEAD');
+      if (path === '/connections') return reply(res, 200, 'application/json', JSON.stringify({ connections: stack.connections() }) + '\n');
       return reply(res, 200, 'application/json', JSON.stringify(statsSnapshot(stack)) + '\n');
     }
     const bytes = /^\/bytes\/(\d{1,15})$/.exec(path);

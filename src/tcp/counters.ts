@@ -52,7 +52,7 @@ const EVENT_NAMES = Object.keys(new TcpEventCounts()) as TcpEventName[];
 
 /** One connection's counters, with tcp_info's meanings. */
 export class ConnectionStats extends TcpEventCounts {
-  /** Segments in and out (tcpi_segs_in, tcpi_segs_out). */
+  /** Segments in and out (tcpi_segs_in, tcpi_segs_out); a super-frame counts as its segments, as Linux's gso_segs. */
   segmentsIn = 0;
   segmentsOut = 0;
   /** Payload bytes sent, first time or again (tcpi_bytes_sent), and sent again (tcpi_bytes_retrans). */
@@ -60,6 +60,11 @@ export class ConnectionStats extends TcpEventCounts {
   bytesRetransmitted = 0;
   /** Bytes our peer acknowledged (tcpi_bytes_acked). */
   bytesAcked = 0;
+  /** Segments in and out that carried data (tcpi_data_segs_in, tcpi_data_segs_out). */
+  dataSegmentsIn = 0;
+  dataSegmentsOut = 0;
+  /** Segments the peer's D-SACKs reported as received twice (tcpi_dsack_dups). */
+  dsackDuplicates = 0;
 }
 
 export interface TcpCounters extends TcpEventCounts {}

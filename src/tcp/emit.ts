@@ -73,8 +73,15 @@ export function emit(c: Tcb, flags: number, seq: number, offset: number, len: nu
     if (c.recovery.inRecovery) prrSent(c, len);
     recordSent(c, seq, len);
   }
-  c.stats.segmentsOut++;
-  c.stats.bytesSent += len;
+  // A super-frame is several segments on the wire (Linux counts tcp_skb_pcount).
+  const segments = len > c.snd.mss ? Math.ceil(len / c.snd.mss) : 1;
+  const stats = c.stats;
+  stats.segmentsOut += segments;
+  stats.bytesSent += len;
+  if (len > 0) {
+    stats.dataSegmentsOut += segments;
+    c.lastDataSendTime = c.now();
+  }
   c.ctx.transmit(c, offset, len, reason);
 }
 

@@ -15,6 +15,7 @@ import { rackOnAck, rackOnDsack } from './recovery/rack.ts';
 import { undoOnDsack } from './recovery/undo.ts';
 import { checkTailLossProbe } from './recovery/tlp.ts';
 import { acceptData, noteDuplicate } from './receiver.ts';
+import { initReceiveEstimates } from './receive-measure.ts';
 import { seqAdd, seqGe, seqGt, seqInWindow, seqLe, seqLt, seqMax, seqSub } from './seq.ts';
 import { canSendData, isSynchronized, TCP_EVENTS, type TcpState } from './state.ts';
 import { DEFAULT_MSS, type Tcb } from './tcb.ts';
@@ -90,6 +91,7 @@ function receiveInSynSent(c: Tcb, seg: TcpSegment): void {
   snd.wl1 = seg.seq;
   if (flags & ACK) {
     snd.wl2 = seg.ack;
+    c.lastAckReceiveTime = c.now();
     ackAdvances(c, seg.ack, seg, false, false);
     establish(c);
     c.ack.ackNow();
@@ -256,9 +258,11 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   }
   // An acceptable ACK answers our zero-window probes, whatever its window (Linux tcp_ack).
   c.probesOut = 0;
+  c.lastAckReceiveTime = c.now();
   const window = seg.window << snd.wscale;
   const tsEcr = c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0;
   c.rack.begin(c.now());
+  c.sent.rate.begin();
   // RFC 2883 4: a first block at or below the cumulative ACK, or inside the second block,
   // reports a duplicate we sent (the scoreboard ignores it). It widens RACK's reordering
   // window (RFC 8985 6.2 step 4) and may prove a retransmission spurious (undo.ts).
@@ -270,6 +274,8 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
     if (seqLe(b[1]!, ack) || (seg.sackCount > 1 && seqGe(b[0]!, b[2]!) && seqLe(b[1]!, b[3]!))) {
       dsack = true;
       c.count('dsacksReceived');
+      // Linux tcp_dsack_seen: the duplicate's size in segments.
+      c.stats.dsackDuplicates += Math.max(1, Math.ceil(seqSub(b[1]!, b[0]!) / snd.mss));
       rackOnDsack(c);
       undoOnDsack(c, b[0]!, b[1]!);
     }
@@ -287,6 +293,8 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
     if (c.state === 'CLOSED') return false;
   } else checkSpurious(c, tsEcr, false, dsack, sackedData);
   r.delivered = Math.max(0, seqSub(snd.una, unaBefore) + c.sent.sackedBytes - sackedBefore);
+  // Linux tcp_rate_gen: this ACK's delivery rate sample (recovery/delivery-rate.ts).
+  c.sent.rate.generate(c.now(), c.rack.minRtt, c.sackPermitted && c.sent.reneged);
   const duplicate =
     !advanced &&
     ack === snd.una &&
@@ -417,6 +425,11 @@ function establish(c: Tcb): void {
   const snd = c.snd;
   snd.una = seqGt(snd.una, snd.iss) ? snd.una : seqAdd(snd.iss, 1);
   c.rcv.adv = seqAdd(c.rcv.nxt, freeReceiveSpace(c));
+  // Linux stamps lsndtime and lrcvtime at establishment, and starts its receive estimates.
+  const now = c.now();
+  c.lastDataSendTime = now;
+  c.lastDataReceiveTime = now;
+  initReceiveEstimates(c, seqSub(c.rcv.adv, c.rcv.nxt));
   c.transition(c.state === 'SYN-SENT' ? TCP_EVENTS.synAckReceived : TCP_EVENTS.synAcked);
   c.retries = 0;
   c.timers.clear(Deadline.Retransmit);

@@ -370,6 +370,8 @@ export class TcpLayer implements TcpContext {
   private newPassive(listener: Listener, seg: TcpSegment, remoteIp: number): Connection {
     const conn = new Connection(this, this.ip, seg.dstPort, remoteIp, seg.srcPort);
     conn.listenerPort = listener.port;
+    // The SYN (or the cookie's ACK) is its first segment in (as Linux's child: segs_in = 1).
+    conn.stats.segmentsIn = 1;
     listener.halfOpen++;
     this.add(conn);
     return conn;
@@ -392,7 +394,13 @@ export class TcpLayer implements TcpContext {
     const probe = this.probe;
     if (probe !== null) probe.tcpSegment('in', conn ?? null, seg, null);
     if (conn) {
-      conn.stats.segmentsIn++;
+      // A coalesced super-frame (offloads) counts as the segments it holds, as Linux's
+      // gso_segs: no single segment is longer than the MSS we announced.
+      const stats = conn.stats;
+      const length = seg.payloadLength;
+      const segments = length > conn.rcv.mss ? Math.ceil(length / conn.receiveEstimates.mss) : 1;
+      stats.segmentsIn += segments;
+      if (length > 0) stats.dataSegmentsIn += segments;
       conn.receive(seg);
       return;
     }

@@ -3,6 +3,7 @@
 // taken once everything before it has arrived. When to acknowledge is the ACK policy's.
 
 import { abort, enterTimeWait } from './closing.ts';
+import { onInOrderData } from './receive-measure.ts';
 import { seqAdd } from './seq.ts';
 import { TCP_EVENTS, type TcpState } from './state.ts';
 import type { Tcb } from './tcb.ts';
@@ -48,6 +49,7 @@ export function acceptData(c: Tcb, seg: TcpSegment, seq: number, off: number, le
     deliver(c, data);
     // The application may have destroyed the socket from its 'data' handler.
     if ((c.state as TcpState) === 'CLOSED') return;
+    onInOrderData(c, seg);
     // Full-sized segments count one each (a coalesced super-frame from the kernel, several).
     c.ack.onInOrderData(len, rcv.mss - 40, c.config.maxQuickAcks, c.config.receiveBufferSize, rcv.mss);
   }

@@ -13,6 +13,7 @@ import { reportToApplication } from './application-errors.ts';
 import { orphan } from './closing.ts';
 import type { Connection } from './connection.ts';
 import type { ConnectionStats } from './counters.ts';
+import { closedInfo, type TcpInfo, tcpInfo } from './info.ts';
 import type { ConnectionUser } from './tcb.ts';
 import { type SystemError, systemError } from '../util/errors.ts';
 import type { TcpLayer } from './layer.ts';
@@ -561,5 +562,14 @@ export class Socket extends Duplex implements ConnectionUser {
    */
   tcpStats(): ConnectionStats | null {
     return this.stats === null ? null : { ...this.stats };
+  }
+
+  /**
+   * Linux's TCP_INFO for this socket (getsockopt(IPPROTO_TCP, TCP_INFO)): struct tcp_info's
+   * field names and units (src/tcp/info.ts). Once the connection is gone: state CLOSED with
+   * its counters.
+   */
+  info(): TcpInfo {
+    return this.conn !== null ? tcpInfo(this.conn) : closedInfo(this.stats);
   }
 }

@@ -11,6 +11,7 @@ import { createCongestionControl } from './congestion/choose.ts';
 import type { CongestionControl } from './congestion/congestion.ts';
 import { ConnectionStats, type TcpCounters, type TcpEventName } from './counters.ts';
 import { ReassemblyQueue } from './reassembly.ts';
+import { ReceiveEstimates } from './receive-estimates.ts';
 import { RecoveryState } from './recovery/state.ts';
 import { RackState } from './recovery/rack-state.ts';
 import { SackScoreboard } from './recovery/scoreboard.ts';
@@ -288,6 +289,14 @@ export abstract class Tcb implements AckHost {
   /** This connection's counters (the layer's TcpCounters sum them over all connections). */
   readonly stats = new ConnectionStats();
 
+  // What tcp_info reports (info.ts) that nothing else keeps.
+  /** When data last went out, data last came in order, and an acceptable ACK last came (Linux lsndtime, icsk_ack.lrcvtime, rcv_tstamp). */
+  lastDataSendTime: number;
+  lastDataReceiveTime: number;
+  lastAckReceiveTime: number;
+  /** The receiver's estimates of the peer's MSS, the receive RTT and rcv_space (receive-estimates.ts). */
+  readonly receiveEstimates = new ReceiveEstimates();
+
   /** Last values told to the probe (made when a probe first asks). */
   private probed: CongestionSnapshot | null = null;
 
@@ -315,6 +324,10 @@ export abstract class Tcb implements AckHost {
     this.keepAliveIdleMs = config.keepAliveIdleMs;
     this.userTimeoutMs = config.userTimeoutMs;
     this.ack = new AckPolicy(this);
+    const now = ctx.now();
+    this.lastDataSendTime = now;
+    this.lastDataReceiveTime = now;
+    this.lastAckReceiveTime = now;
   }
 
   get config(): TcpConfig {

@@ -86,7 +86,7 @@ export function pageHtml(stack: Stack, options: { counters: boolean } = { counte
 </section>
 <h2 style="font-size:13px;margin:6px 0 2px">trace</h2>
 <div id="trace"></div>
-${options.counters ? `<details><summary>counters when this page was served</summary>\n${countersTable(stack)}\n<p><a href="/stats">/stats</a> (JSON), <a href="/bytes/1024">/bytes/N</a>, POST /sha256</p></details>` : ''}
+${options.counters ? `<details><summary>counters when this page was served</summary>\n${countersTable(stack)}\n<p><a href="/stats">/stats</a> (JSON), <a href="/connections">/connections</a> (JSON), <a href="/bytes/1024">/bytes/N</a>, POST /sha256</p></details>` : ''}
 ${PAGE_SCRIPT_TAG}
 </body></html>
 `;

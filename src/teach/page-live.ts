@@ -119,7 +119,8 @@ export class PageLive {
     if (this.excluded.has(conn)) return;
     this.excluded.add(conn);
     this.ring.forget(conn);
-    socket.once('close', () => setTimeout(() => this.excluded.delete(conn), 60_000).unref());
+    // Kept past TIME-WAIT (60 s here, as Linux's TCP_TIMEWAIT_LEN), when the stack's end closed first.
+    socket.once('close', () => setTimeout(() => this.excluded.delete(conn), 120_000).unref());
   }
 
   /** Follows `res` as an SSE stream from record `from` (a Last-Event-ID + 1, or the ring's start). */

@@ -49,11 +49,6 @@ function standalonePage(stack: Stack): string {
   return pageHtml(stack, { counters: false }).replace(PAGE_SCRIPT_TAG, () => `<script type="module">\n${main}\n</script>`);
 }
 
-/** The connections API (stack.connections(), src/tcp's tcp_info), where the stack has it. */
-interface ConnectionsStack {
-  connections?(): unknown[];
-}
-
 /** The stack's own tracer as the page's record source: records only, no lines written. */
 function traceSource(stack: Stack): RecordSource {
   return (onRecord) => {
@@ -68,9 +63,7 @@ const lives = new WeakMap<Stack, PageLive>();
 export function pageLive(stack: Stack): PageLive {
   let live = lives.get(stack);
   if (!live) {
-    const listing = stack as unknown as ConnectionsStack;
-    const connections = listing.connections ? () => listing.connections!() : undefined;
-    lives.set(stack, (live = new PageLive(traceSource(stack), { connections })));
+    lives.set(stack, (live = new PageLive(traceSource(stack), { connections: () => stack.connections() })));
   }
   return live;
 }

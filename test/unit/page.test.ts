@@ -40,7 +40,7 @@ test('model: the table derived from a lossy download, its state and transition',
   assert.is(row.cwnd !== null && row.ssthresh !== null && row.cwnd === row.ssthresh, true);
   assert.equal(lastTransition(records, CONN), { current: 'FIN-WAIT-1', last: { from: 'ESTABLISHED', to: 'FIN-WAIT-1' } });
   // The stack's own table, in tcp_info's names and units, goes over the derived row.
-  const [merged] = connectionTable(rows, [{ conn: CONN, state: 'ESTABLISHED', info: { tcpi_snd_mss: 1000, tcpi_snd_cwnd: 7, tcpi_snd_ssthresh: 0x7fffffff, tcpi_rtt: 1500, tcpi_total_retrans: 9 } }]);
+  const [merged] = connectionTable(rows, [{ conn: '10.0.0.2:80>0.0.0.0:0', state: 'LISTEN', info: {} }, { conn: CONN, state: 'ESTABLISHED', receiveQueue: 3, sendQueue: 4000, info: { tcpi_snd_mss: 1000, tcpi_snd_cwnd: 7, tcpi_snd_ssthresh: 0x7fffffff, tcpi_rtt: 1500, tcpi_total_retrans: 9 } }]);
   assert.ok(merged);
   assert.is(merged.live, true);
   assert.is(merged.state, 'ESTABLISHED');
@@ -48,6 +48,7 @@ test('model: the table derived from a lossy download, its state and transition',
   assert.is(merged.ssthresh, null);
   assert.is(merged.rttUs, 1500);
   assert.is(merged.retrans, 9);
+  assert.equal([merged.recvQ, merged.sendQ], [3, 4000]);
 });
 
 test('model: every record type has a line; the filter takes protocols, ports, hosts, not, words', () => {

@@ -4,6 +4,9 @@
 // send times; the pipe (RFC 6675, Linux's tcp_packets_in_flight) and the choice of the next
 // retransmission read the marks. The records cover [SND.UNA, end of the data sent) in
 // sequence order; a ring of typed arrays, so that recording a segment allocates nothing.
+// Each record also keeps the delivery-rate stamps it was sent with (delivery-rate.ts).
+
+import { DeliveryRate } from './delivery-rate.ts';
 
 /** The peer holds the segment (a SACK block covers it). */
 export const SACKED = 1;
@@ -40,6 +43,12 @@ export class SentSegments {
   private end = new Uint32Array(0);
   private sentAt = new Float64Array(0);
   private flag = new Uint8Array(0);
+  // Linux's skb tx stamps (tcp_rate_skb_sent): delivered count, its time and the flight's first send; -1: none.
+  private txDelivered = new Float64Array(0);
+  private txDeliveredAt = new Float64Array(0);
+  private txFirstSentAt = new Float64Array(0);
+  /** The delivery rate samples (tcpi_delivery_rate, tcpi_delivered). */
+  readonly rate = new DeliveryRate();
   private head = 0;
   private mask = -1;
   /** Records held. */
@@ -95,8 +104,25 @@ export class SentSegments {
     this.end[i] = end;
     this.sentAt[i] = now;
     this.flag[i] = 0;
+    this.stampRate(i, now);
     this.count++;
     this.bytes += (end - start) >>> 0;
+  }
+
+  /** Linux tcp_rate_skb_sent: record j went out at `now` (the flight starts now if it was empty). */
+  private stampRate(j: number, now: number): void {
+    const rate = this.rate;
+    if (this.count === 0) rate.startFlight(now);
+    this.txDelivered[j] = rate.delivered;
+    this.txDeliveredAt[j] = rate.deliveredAt;
+    this.txFirstSentAt[j] = rate.firstSentAt;
+  }
+
+  /** Linux tcp_rate_skb_delivered for record j, once (a SACKed record is not sampled again when ACKed). */
+  private rateDelivered(j: number): void {
+    if (this.txDeliveredAt[j]! < 0) return;
+    this.rate.onDelivered(this.txDelivered[j]!, this.txDeliveredAt[j]!, this.txFirstSentAt[j]!, this.sentAt[j]!, this.end[j]!);
+    this.txDeliveredAt[j] = -1;
   }
 
   private grow(): void {
@@ -105,17 +131,26 @@ export class SentSegments {
     const end = new Uint32Array(size);
     const sentAt = new Float64Array(size);
     const flag = new Uint8Array(size);
+    const txDelivered = new Float64Array(size);
+    const txDeliveredAt = new Float64Array(size);
+    const txFirstSentAt = new Float64Array(size);
     for (let i = 0; i < this.count; i++) {
       const j = this.at(i);
       start[i] = this.start[j]!;
       end[i] = this.end[j]!;
       sentAt[i] = this.sentAt[j]!;
       flag[i] = this.flag[j]!;
+      txDelivered[i] = this.txDelivered[j]!;
+      txDeliveredAt[i] = this.txDeliveredAt[j]!;
+      txFirstSentAt[i] = this.txFirstSentAt[j]!;
     }
     this.start = start;
     this.end = end;
     this.sentAt = sentAt;
     this.flag = flag;
+    this.txDelivered = txDelivered;
+    this.txDeliveredAt = txDeliveredAt;
+    this.txFirstSentAt = txFirstSentAt;
     this.head = 0;
     this.mask = size - 1;
   }
@@ -144,6 +179,7 @@ export class SentSegments {
       if (!(f & RETRANS_IN_FLIGHT)) this.retransInFlightBytes += (this.end[j]! - this.start[j]!) >>> 0;
       this.flag[j] = f | RETRANS_IN_FLIGHT | EVER_RETRANSMITTED;
       this.sentAt[j] = now;
+      this.stampRate(j, now);
     }
     return n;
   }
@@ -162,6 +198,10 @@ export class SentSegments {
         this.take(f, (una - s) >>> 0);
         this.start[j] = una;
         return;
+      }
+      if (!(f & SACKED)) {
+        this.rate.delivered++;
+        this.rateDelivered(j);
       }
       this.take(f, (e - s) >>> 0);
       this.head = (this.head + 1) & this.mask;
@@ -197,6 +237,8 @@ export class SentSegments {
     if (f & LOST) this.lostBytes -= len;
     if (f & RETRANS_IN_FLIGHT) this.retransInFlightBytes -= len;
     this.flag[j] = (f & EVER_RETRANSMITTED) | SACKED;
+    this.rate.delivered++;
+    this.rateDelivered(j);
     sink.delivered(s, e, this.sentAt[j]!, f);
   }
 
@@ -245,6 +287,13 @@ export class SentSegments {
     this.lostBytes = 0;
   }
 
+  /** Records with any of the marks in `mask` (tcp_info's sacked, lost and retrans segment counts). */
+  countMarked(mask: number): number {
+    let n = 0;
+    for (let i = 0; i < this.count; i++) if (this.flag[this.at(i)]! & mask) n++;
+    return n;
+  }
+
   /** Index of the first record at or after `from` that is lost and not being retransmitted, or -1. */
   nextLost(from: number): number {
     if (this.lostBytes === 0) return -1;
@@ -271,6 +320,9 @@ export class SentSegments {
     this.end = new Uint32Array(0);
     this.sentAt = new Float64Array(0);
     this.flag = new Uint8Array(0);
+    this.txDelivered = new Float64Array(0);
+    this.txDeliveredAt = new Float64Array(0);
+    this.txFirstSentAt = new Float64Array(0);
     this.mask = -1;
   }
 }

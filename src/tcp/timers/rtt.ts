@@ -27,6 +27,8 @@ export class RttEstimator {
   rttvar = 0;
   /** The base RTO from the estimate, before backoff. */
   private baseRto: number;
+  /** The least sample so far, ms (tcp_info's tcpi_min_rtt when RACK has none); Infinity before one. */
+  minSample = Infinity;
   /** Number of back-to-back expirations (RFC 6298 5.5 doubling). */
   backoffs = 0;
   /** The last measurement folded in (ms), for the probe and tcp_info. */
@@ -61,6 +63,7 @@ export class RttEstimator {
   sample(rttMs: number): void {
     const r = Math.max(rttMs, 0.001);
     this.lastSample = r;
+    if (r < this.minSample) this.minSample = r;
     if (this.srtt === 0) {
       this.srtt = r;
       this.rttvar = r / 2;

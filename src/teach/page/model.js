@@ -150,12 +150,14 @@ export function connectionsFromRecords(records) {
  * names) where it is given, over the rows derived from the trace, which keep connections
  * that have closed since. `live` marks the ones the stack still holds.
  * @param {Map<ConnId, ConnectionRow>} derived
- * @param {readonly any[] | null} stackConnections
+ * @param {readonly any[] | null} stackConnections  stack.connections() as JSON (src/tcp/connections.ts)
  * @returns {ConnectionRow[]}
  */
 export function connectionTable(derived, stackConnections) {
   const rows = new Map(derived);
   for (const c of stackConnections ?? []) {
+    // Listeners are not connections (ss -t leaves them out too, without -a).
+    if (c.state === 'LISTEN') continue;
     const conn = typeof c.conn === 'string' ? c.conn : `${c.localAddress}:${c.localPort}>${c.remoteAddress}:${c.remotePort}`;
     const info = c.info ?? {};
     const r = { ...(rows.get(conn) ?? emptyRow(conn, 0)) };
@@ -179,10 +181,9 @@ export function connectionTable(derived, stackConnections) {
     r.bytesReceived = num('tcpi_bytes_received', r.bytesReceived) ?? r.bytesReceived;
     r.segsOut = num('tcpi_segs_out', r.segsOut) ?? r.segsOut;
     r.segsIn = num('tcpi_segs_in', r.segsIn) ?? r.segsIn;
-    // ss's Recv-Q and Send-Q: received bytes not yet read, sent bytes not yet acknowledged
-    // plus those not yet sent. Whatever the stack gives of them.
-    r.recvQ = typeof c.recvQ === 'number' ? c.recvQ : r.recvQ;
-    r.sendQ = typeof c.sendQ === 'number' ? c.sendQ : num('tcpi_notsent_bytes', r.sendQ);
+    // ss's Recv-Q and Send-Q: bytes received and not read, bytes written and not acknowledged.
+    r.recvQ = typeof c.receiveQueue === 'number' ? c.receiveQueue : r.recvQ;
+    r.sendQ = typeof c.sendQueue === 'number' ? c.sendQueue : r.sendQ;
     rows.set(conn, r);
   }
   // Live ones first, then the most recent.

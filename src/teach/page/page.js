@@ -99,6 +99,8 @@ async function openFile(/** @type {File} */ file) {
   state.chosenByUser = false;
   state.listed = 0;
   ui.trace.textContent = '';
+  ui.table.textContent = '';
+  tableRows.clear();
   ui.download.hidden = true;
   ui.savePage.hidden = true;
   changed();
@@ -153,15 +155,26 @@ function msText(us) {
   return us === null ? '-' : (us / 1000).toFixed(1);
 }
 
+/** The table's rows by connection: updated in place, so that a click is not lost to a render. */
+/** @type {Map<string, HTMLTableRowElement>} */
+const tableRows = new Map();
+
 /** @param {ConnectionRow[]} rows */
 function renderTable(rows) {
   const body = ui.table;
-  body.textContent = '';
-  for (const r of rows) {
-    const tr = document.createElement('tr');
-    tr.dataset.conn = r.conn;
-    if (r.conn === state.chosen) tr.classList.add('chosen');
-    if (!r.live && state.stackConnections !== null) tr.classList.add('closed');
+  const seen = new Set();
+  rows.forEach((r, index) => {
+    seen.add(r.conn);
+    /** @type {HTMLTableRowElement | undefined} */
+    let tr = tableRows.get(r.conn);
+    if (!tr) {
+      tr = document.createElement('tr');
+      tr.dataset.conn = r.conn;
+      for (let i = 0; i < 11; i++) tr.appendChild(document.createElement('td')).className = i === 1 ? 'state' : '';
+      tableRows.set(r.conn, tr);
+    }
+    tr.classList.toggle('chosen', r.conn === state.chosen);
+    tr.classList.toggle('closed', !r.live && state.stackConnections !== null);
     const cells = [
       `${r.local} > ${r.remote}`,
       r.state ?? '-',
@@ -176,12 +189,15 @@ function renderTable(rows) {
       r.bytesReceived,
     ];
     cells.forEach((text, i) => {
-      const td = document.createElement('td');
-      td.textContent = String(text);
-      if (i === 1) td.className = 'state';
-      tr.appendChild(td);
+      const td = /** @type {HTMLElement} */ (tr.children[i]);
+      if (td.textContent !== String(text)) td.textContent = String(text);
     });
-    body.appendChild(tr);
+    if (body.children[index] !== tr) body.insertBefore(tr, body.children[index] ?? null);
+  });
+  for (const [conn, tr] of tableRows) {
+    if (seen.has(conn)) continue;
+    tr.remove();
+    tableRows.delete(conn);
   }
 }
 
