@@ -9,6 +9,7 @@ import { availableServices, SERVICE_NAMES, type ServiceName, startServices } fro
 import './services/all.ts';
 import { createStack, type Stack, StackConfigError, TapError } from './stack.ts';
 import { mallopt } from './tap/ffi.ts';
+import { runPlot } from './teach/plot-cli.ts';
 
 const USAGE = `usage: tapstack [options]
   --tap NAME          TAP device (default tap0; created if missing, removed on exit only if created)
@@ -27,7 +28,8 @@ const USAGE = `usage: tapstack [options]
   --offload on|off    checksum and TCP segmentation offloads on the TAP (default on where supported)
   --chargen-bytes N   chargen sends N bytes, then closes (default: until the peer closes)
   --stats-on-exit     print the counters as JSON when closing
-  -h, --help`;
+  -h, --help
+  or: tapstack plot TRACE.jsonl [--conn ADDR:PORT] [-o FILE.svg]   draw a saved trace as SVG (plot --help)`;
 
 export interface CliOptions {
   tap: string;
@@ -187,6 +189,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'plot') return runPlot(process.argv.slice(3));
   let options: CliOptions | 'help';
   try {
     options = parseArgs(process.argv.slice(2));

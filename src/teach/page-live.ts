@@ -136,7 +136,9 @@ export class PageLive {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.lingerTimer = null;
     this.attach();
-    if (this.meta && this.meta.seq < client.next - 1) this.sendMeta(client);
+    // A new page whose ring has moved past the trace's meta record gets it first (a page
+    // resuming after Last-Event-ID has it already).
+    if (from === undefined && this.meta && this.meta.seq < client.next) this.sendMeta(client);
     this.send(client);
     return true;
   }

@@ -180,6 +180,10 @@ test('npm pack gives a package plain node imports, with types and a working bin'
     const bad = run('npx', ['--offline', '--no-install', 'tapstack', '--bogus'], app);
     assert.is(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /^tapstack: unknown argument '--bogus'/);
+    // `tapstack plot` from dist/ (its charts module is plain JavaScript, copied by tsc).
+    writeFileSync(path.join(app, 'trace.jsonl'), readFileSync(path.join(ROOT, 'test/fixtures/plot-trace.jsonl')));
+    ok(run('npx', ['--offline', '--no-install', 'tapstack', 'plot', 'trace.jsonl', '-o', 'plot.svg'], app), 'npx tapstack plot');
+    assert.ok(readFileSync(path.join(app, 'plot.svg'), 'utf8').includes('class="chart time-sequence"'), 'the plot has its time-sequence graph');
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

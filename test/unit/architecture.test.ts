@@ -11,6 +11,11 @@ import * as assert from 'uvu/assert';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAX_LINES = 600;
+/**
+ * Files allowed to be longer, each with its reason. src/teach/charts.js is one module by
+ * contract: the browser loads it as is, with no bundler and no imports at run time.
+ */
+const LONG_BY_DESIGN: readonly string[] = ['src/teach/charts.js'];
 
 /**
  * Violations allowed while src/tcp is being split, and only these. The TCP split must empty
@@ -28,7 +33,7 @@ const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   'src/util': ['src/util'],
 };
 
-/** Every .ts file under dir, and the checked plain-JS modules (src/teach), sorted. */
+/** The modules: TypeScript, and the checked plain-JavaScript ones the browser loads (src/teach). */
 function listTs(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((name) => name.endsWith('.ts') || name.endsWith('.js'))
@@ -223,7 +228,7 @@ test('src/link, src/tap and src/util import nothing from the layers above them',
 
 test(`no file in src/ has more than ${MAX_LINES} lines`, () => {
   const pending = PENDING_TCP_SPLIT.flatMap((p) => (p.kind === 'lines' ? [p.file] : []));
-  const long = [...graph.values()].filter((m) => m.lines > MAX_LINES && !pending.includes(m.name)).map((m) => `${m.name}: ${m.lines} lines`);
+  const long = [...graph.values()].filter((m) => m.lines > MAX_LINES && !pending.includes(m.name) && !LONG_BY_DESIGN.includes(m.name)).map((m) => `${m.name}: ${m.lines} lines`);
   assert.equal(long, [], `files over ${MAX_LINES} lines:\n  ${long.join('\n  ')}`);
 });
 

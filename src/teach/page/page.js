@@ -20,7 +20,7 @@ const MAX_TRACE_ROWS = 1000;
 /** The shortest time between two renders. */
 const RENDER_MS = 250;
 /** Segments the ladder shows. */
-const LADDER_SEGMENTS = 16;
+const LADDER_SEGMENTS = 12;
 
 /** @param {string} id */
 function byId(id) {
@@ -208,12 +208,13 @@ function renderCharts(records) {
   document.body.dataset.chosen = conn ?? '';
   if (!conn) return;
   const { current, last } = lastTransition(records, conn);
-  // Sizes in the grid's proportions (the SVGs scale to their boxes).
-  ui.charts.timeseq.innerHTML = timeSequenceSvg(records, conn, { width: 840, height: 300 });
-  ui.charts.state.innerHTML = stateDiagramSvg(current, last, { width: 420, height: 300 });
-  ui.charts.cwnd.innerHTML = cwndSvg(records, conn, { width: 420, height: 220 });
-  ui.charts.rtt.innerHTML = rttSvg(records, conn, { width: 420, height: 220 });
-  ui.charts.ladder.innerHTML = ladderSvg(records, conn, { width: 420, height: 220, last: LADDER_SEGMENTS });
+  // Drawn larger than their boxes in the grid's proportions (two thirds, one third of the
+  // width), and scaled down to fit: the charts' titles and legends need the room.
+  ui.charts.timeseq.innerHTML = timeSequenceSvg(records, conn, { width: 1000, height: 380 });
+  ui.charts.state.innerHTML = stateDiagramSvg(current, last, { width: 500, height: 380 });
+  ui.charts.cwnd.innerHTML = cwndSvg(records, conn, { width: 600, height: 320 });
+  ui.charts.rtt.innerHTML = rttSvg(records, conn, { width: 600, height: 320 });
+  ui.charts.ladder.innerHTML = ladderSvg(records, conn, { width: 600, height: 320, last: LADDER_SEGMENTS });
 }
 
 /** @param {TraceRecord} r */
