@@ -1,7 +1,8 @@
 // HTTP on port 80, served by Node's own http module over the stack's TCP: the http.Server
 // never listens itself; every stack connection is handed to it with emit('connection').
 //
-//   GET /           a small HTML page with the stack's counters
+//   GET /           the live page (src/teach/page-routes.ts: also its scripts, /events,
+//                   /trace.jsonl), with the stack's counters
 //   GET /bytes/N    N bytes, byte i being i mod 251, streamed (any N, nothing buffered)
 //   POST /sha256    the lowercase hex SHA-256 of the request body
 //   GET /stats      the counters as JSON (stack.counters()), plus the process's memory use
@@ -11,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { Stack } from '../stack.ts';
+import { closePage, servePage } from '../teach/page-routes.ts';
 import { LayerCounters } from '../util/counters.ts';
 import { type HttpServiceOptions, registerService, type StopService } from './index.ts';
 import { serveTcp } from './tcp.ts';
@@ -33,29 +35,6 @@ export function patternBytes(length: number): Buffer {
 export function statsSnapshot(stack: Stack): Record<string, unknown> {
   const memory = process.memoryUsage();
   return { ...stack.counters(), process: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed } };
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function indexPage(stack: Stack): string {
-  const rows: string[] = [];
-  for (const [layer, c] of Object.entries(stack.counters())) {
-    const drops = Object.entries(c.drops)
-      .map(([reason, n]) => `${escapeHtml(reason)}: ${n}`)
-      .join(', ');
-    rows.push(`<tr><td>${escapeHtml(layer)}</td><td>${c.rx}</td><td>${c.tx}</td><td>${drops || '-'}</td></tr>`);
-  }
-  return `<!doctype html>
-<html><head><meta charset="utf-8"><title>tapstack ${stack.address}</title></head>
-<body><h1>tapstack at ${stack.address}</h1>
-<table border="1"><tr><th>layer</th><th>rx</th><th>tx</th><th>drops</th></tr>
-${rows.join('\n')}
-</table>
-<p><a href="/stats">/stats</a> (JSON), <a href="/connections">/connections</a> (JSON), <a href="/bytes/1024">/bytes/N</a>, POST /sha256</p>
-</body></html>
-`;
 }
 
 function reply(res: http.ServerResponse, status: number, type: string, body: string, headers: http.OutgoingHttpHeaders = {}): void {
@@ -90,9 +69,10 @@ export function httpHandler(stack: Stack): http.RequestListener {
     const readOnly = method === 'GET' || method === 'HEAD';
     const notAllowed = (allow: string): void => reply(res, 405, 'text/plain', 'method not allowed\n', { allow });
 
-    if (path === '/' || path === '/stats' || path === '/connections') {
+    // The live page: /, its scripts, /events, /trace.jsonl (src/teach/page-routes.ts).
+    if (servePage(stack, req, res)) return;
+    if (path === '/stats' || path === '/connections') {
       if (!readOnly) return notAllowed('GET, HEAD');
-      if (path === '/') return reply(res, 200, 'text/html; charset=utf-8', indexPage(stack));
       if (path === '/connections') return reply(res, 200, 'application/json', JSON.stringify({ connections: stack.connections() }) + '\n');
       return reply(res, 200, 'application/json', JSON.stringify(statsSnapshot(stack)) + '\n');
     }
@@ -162,6 +142,7 @@ registerService('http', async (stack, options): Promise<StopService> => {
   return async () => {
     await stopListening();
     server.close();
+    closePage(stack);
     stack.modules.delete('http');
   };
 });

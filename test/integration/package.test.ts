@@ -124,6 +124,44 @@ test('npm pack gives a package plain node imports, with types and a working bin'
     const r = ok(run(process.execPath, ['--input-type=module', '-e', inline], app), 'node -e');
     assert.is(r.stdout, 'ping\ntapstack\nERR_PACKAGE_PATH_NOT_EXPORTED\n');
 
+    // The live page from the installed package: its HTML and scripts come from dist/ (the
+    // HTTP service of one in-memory stack, asked by the other over TCP). Services are not
+    // in the exports map, so they are imported by file.
+    writeFileSync(
+      path.join(app, 'page.mjs'),
+      `import { createLinkPair, createStack, RealClock } from 'tapstack';
+      const dist = new URL('./node_modules/tapstack/dist/', import.meta.url);
+      const { startServices } = await import(new URL('services/index.js', dist));
+      await import(new URL('services/all.js', dist));
+      const clock = new RealClock();
+      const [la, lb] = createLinkPair(clock);
+      const a = await createStack({ link: la, clock, ip: '10.0.0.1/24' });
+      const b = await createStack({ link: lb, clock, ip: '10.0.0.2/24' });
+      const stop = await startServices(b, ['http']);
+      const get = (path) => new Promise((resolve, reject) => {
+        const s = a.connect({ host: '10.0.0.2', port: 80 }, () => s.write('GET ' + path + ' HTTP/1.0\\r\\nhost: x\\r\\n\\r\\n'));
+        const chunks = [];
+        s.on('data', (c) => chunks.push(c));
+        s.on('end', () => { s.end(); resolve(Buffer.concat(chunks).toString()); });
+        s.on('error', reject);
+      });
+      for (const p of ['/', '/teach/page/page.js', '/teach/page/model.js', '/teach/charts.js']) {
+        const r = await get(p);
+        const type = /content-type: ([^;\\r]*)/i.exec(r)?.[1];
+        console.log(p, r.split('\\r\\n')[0], type, r.includes('<script type="module" src="/teach/page/page.js">') || r.includes('// @ts-check'));
+      }
+      await stop(); await a.close(); await b.close();
+      `,
+    );
+    const page = ok(run(process.execPath, ['page.mjs'], app), 'node page.mjs');
+    assert.is(
+      page.stdout,
+      '/ HTTP/1.1 200 OK text/html true\n' +
+        '/teach/page/page.js HTTP/1.1 200 OK text/javascript true\n' +
+        '/teach/page/model.js HTTP/1.1 200 OK text/javascript true\n' +
+        '/teach/charts.js HTTP/1.1 200 OK text/javascript true\n',
+    );
+
     // The types, as a strict consumer's tsc sees them (no skipLibCheck).
     writeFileSync(
       path.join(app, 'check.ts'),

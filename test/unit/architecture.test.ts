@@ -33,7 +33,6 @@ const ALLOWED_IMPORTS: Record<string, readonly string[]> = {
   'src/util': ['src/util'],
 };
 
-/** Every .ts file under dir, sorted. */
 /** The modules: TypeScript, and the checked plain-JavaScript ones the browser loads (src/teach). */
 function listTs(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
