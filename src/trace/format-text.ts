@@ -26,11 +26,13 @@ function time(t: number): string {
   return t.toFixed(3).padStart(10);
 }
 
-/** Bytes as segments of mss, to one decimal when not whole. */
+/**
+ * Bytes as segments of mss, to two decimals at most: congestion avoidance grows cwnd by
+ * fractions of a segment per ACK (RFC 5681 3.1), which one decimal would print as "10 -> 10.0".
+ */
 function segments(bytes: number | null, mss: number): string {
   if (bytes === null) return 'inf';
-  const n = bytes / mss;
-  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+  return String(Number((bytes / mss).toFixed(2)));
 }
 
 const ms = (us: number): string => `${(us / 1000).toFixed(us < 10_000 ? 3 : 1).replace(/\.?0+$/, '')} ms`;
