@@ -36,5 +36,5 @@ export {
 export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.ts';
 export type { Trace, TraceOptions } from './trace/tracer.ts';
 export { compileFilter, TraceFilterError } from './trace/filter.ts';
-export { formatRecord } from './trace/format-text.ts';
+export { formatRecord } from './trace/format-text.js';
 export { TRACE_FORMAT_VERSION, TRACE_RECORD_TYPES, type TraceRecord, type TraceRecordType } from './trace/schema.ts';

@@ -1,7 +1,7 @@
 // The trace's records: what `tapstack --trace --trace-format json` writes, one JSON object per
 // line (JSON lines), what `stack.trace({ format: 'json' })` emits, what the live page streams
 // and what `tapstack plot` and the page read back from a saved file. The text format is a
-// rendering of the same records (src/trace/format-text.ts), so both say the same things.
+// rendering of the same records (src/trace/format-text.js), so both say the same things.
 //
 // Conventions:
 // - `t` is the stack's clock in milliseconds (fractional allowed), as the probe reports it.

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parseIpv4 } from '../ipv4/address.ts';
 import { compileFilter, LAYER_PROTOS, PROTO_BIT, type Subject, TraceFilterError } from './filter.ts';
-import { formatRecord } from './format-text.ts';
+import { formatRecord } from './format-text.js';
 import { parseTrace, TraceFileError } from './read.ts';
 import type { TraceRecord } from './schema.ts';
 

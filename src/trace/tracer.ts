@@ -1,6 +1,6 @@
 // The tracer: a probe (src/probe.ts) that turns what the stack reports into trace records
 // (schema.ts), keeps those its filter passes (filter.ts) and writes them as text lines
-// (format-text.ts) or JSON lines. Stack.trace() starts one; many may run at once, each on
+// (format-text.js) or JSON lines. Stack.trace() starts one; many may run at once, each on
 // the stack's probe hub, and the stack is unobserved again when the last one stops.
 //
 // Frames come from the Ethernet observer, one record per frame in and out. The TCP probe's
@@ -18,7 +18,7 @@ import type { TcpEvent, TcpState } from '../tcp/state.ts';
 import type { CongestionSnapshot, RetransmitRule, SendReason, Tcb, TimeWaitView } from '../tcp/tcb.ts';
 import { ACK, SYN, type TcpSegment } from '../tcp/tcp-segment.ts';
 import { compileFilter, type FilterPredicate, LAYER_PROTOS, PROTO_BIT, type Subject } from './filter.ts';
-import { formatRecord } from './format-text.ts';
+import { formatRecord } from './format-text.js';
 import { icmpErrorNames, readQuoted, retransmitText, tcpFlagText, tcpOptionsText, tcpSummary } from './describe.ts';
 import { type ArpRecord, type ConnId, type FrameRecord, type IcmpErrorRecord, type TcpFields, TRACE_FORMAT_VERSION, type TraceRecord } from './schema.ts';
 

@@ -12,7 +12,8 @@ import { startServices } from '../../src/services/index.ts';
 import { createStack, type Stack } from '../../src/stack.ts';
 import { PageLive, RecordRing, type RecordSource } from '../../src/teach/page-live.ts';
 import { setPageLive } from '../../src/teach/page-routes.ts';
-import { connectionsFromRecords, connectionTable, lastTransition, parseJsonLines, RecordStore, recordConn, recordLine, traceFilter } from '../../src/teach/page/model.js';
+import { connectionsFromRecords, connectionTable, lastTransition, parseJsonLines, RecordStore, recordConn, traceFilter } from '../../src/teach/page/model.js';
+import { formatRecord as recordLine } from '../../src/trace/format-text.js';
 import type { FrameRecord, TraceRecord } from '../../src/trace/schema.ts';
 import { TRACE_RECORD_TYPES } from '../../src/trace/schema.ts';
 import { RealClock } from '../../src/util/clock.ts';
@@ -70,7 +71,7 @@ test('model: every record type has a line; the filter takes protocols, ports, ho
   const all = [...records, ...extra];
   assert.equal(new Set(all.map((r) => r.type)), new Set(TRACE_RECORD_TYPES));
   for (const r of all) assert.ok(recordLine(r).length > 10 && !recordLine(r).includes('undefined'), recordLine(r));
-  assert.match(recordLine(extra[1]!), /zero-window probe 2/);
+  assert.match(recordLine(extra[1]!), /zero-window probe \(RFC 9293 3\.8\.6\.1\) #2/);
   const count = (filter: string): number => all.filter((r) => traceFilter(filter)(r, recordLine(r))).length;
   assert.is(count(''), all.length);
   assert.is(count('arp'), 1);
@@ -186,7 +187,7 @@ test('GET / is the page: the counters, the scripts it loads are served, a POST i
   assert.match(String(page.headers['content-type']), /text\/html/);
   for (const layer of Object.keys(stack.counters())) assert.ok(page.body.includes(`<td>${layer}</td>`), layer);
   assert.match(page.body, /<script type="module" src="\/teach\/page\/page.js">/);
-  for (const path of ['/teach/page/page.js', '/teach/page/model.js', '/teach/charts.js']) {
+  for (const path of ['/teach/page/page.js', '/teach/page/model.js', '/teach/charts.js', '/trace/format-text.js']) {
     const js = await complete(path);
     assert.is(js.status, 200, path);
     assert.match(String(js.headers['content-type']), /javascript/);
@@ -197,7 +198,7 @@ test('GET / is the page: the counters, the scripts it loads are served, a POST i
   const one = await complete('/page.html');
   assert.is(one.status, 200);
   assert.not.match(one.body, /src="\/teach|from '\.\.?\/|<td>ethernet<\/td>/);
-  assert.is(one.body.match(/from 'data:text\/javascript;charset=utf-8,[^']*'/g)?.length, 2);
+  assert.is(one.body.match(/from 'data:text\/javascript;charset=utf-8,[^']*'/g)?.length, 3);
   assert.is((await complete('/', 'POST')).status, 405);
 });
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TraceRecord } from '../../src/index.ts';
-import { formatRecord } from '../../src/trace/format-text.ts';
+import { formatRecord } from '../../src/trace/format-text.js';
 import { filterRecords, runShow, type ShowIo } from '../../src/trace/show-cli.ts';
 import { stackPair } from '../helpers/tcp-pair.ts';
 import type { VirtualClock } from '../../src/util/clock.ts';

@@ -190,53 +190,6 @@ export function connectionTable(derived, stackConnections) {
   return [...rows.values()].sort((a, b) => Number(b.live) - Number(a.live) || b.lastT - a.lastT);
 }
 
-/** @param {number} us */
-function ms(us) {
-  return `${(us / 1000).toFixed(us < 10_000 ? 2 : 1)} ms`;
-}
-
-/** @param {number} bytes @param {number} mss */
-function segments(bytes, mss) {
-  return mss > 0 ? `${Math.round((bytes / mss) * 10) / 10}` : `${bytes}B`;
-}
-
-/**
- * A record as one text line, in the words of the trace's text format: frames as tcpdump
- * prints them (their `summary`), events with their cause and rule.
- * @param {TraceRecord} r
- * @returns {string}
- */
-export function recordLine(r) {
-  const time = (r.t / 1000).toFixed(6);
-  switch (r.type) {
-    case 'meta':
-      return `${time} trace of ${r.address} (${r.mac}, mtu ${r.mtu}) started ${r.startedAt}`;
-    case 'frame':
-      return `${time} ${r.dir === 'in' ? '<' : '>'} ${r.summary}${r.error ? ` (${r.error})` : ''}`;
-    case 'state':
-      return `${time} ${r.conn} ${r.from} -> ${r.to}: ${r.event} (${r.rfc})`;
-    case 'retransmit':
-      return `${time} ${r.conn} retransmit ${r.rseq}:${r.rseq + r.len}: ${r.text}`;
-    case 'cc': {
-      const ss = (/** @type {number | null} */ v) => (v === null ? 'inf' : segments(v, r.mss));
-      return `${time} ${r.conn} cwnd ${segments(r.prev.cwnd, r.mss)} -> ${segments(r.cwnd, r.mss)}, ssthresh ${ss(r.prev.ssthresh)} -> ${ss(r.ssthresh)}${r.phase !== r.prev.phase ? `, ${r.prev.phase} -> ${r.phase}` : ''}: ${r.cause}`;
-    }
-    case 'rtt':
-      return `${time} ${r.conn} rtt ${r.cause === 'sample' && r.sampleUs !== undefined ? `sample ${ms(r.sampleUs)}, ` : 'backoff, '}srtt ${ms(r.srttUs)} rttvar ${ms(r.rttvarUs)} rto ${ms(r.rtoUs)}${r.backoff ? ` (backoff ${r.backoff})` : ''}`;
-    case 'probe':
-      return `${time} ${r.conn} ${r.kind} probe ${r.count}`;
-    case 'arp':
-      return `${time} arp ${r.event} ${r.ip}${r.mac ? ` is-at ${r.mac}` : ''}${r.queued ? ` (${r.queued} queued)` : ''}`;
-    case 'icmp-error':
-      return `${time} ${r.dir === 'in' ? '<' : '>'} icmp ${r.kind} (${r.codeName}) about ${r.about}`;
-    case 'drop':
-      return `${time} drop ${r.layer}: ${r.reason}`;
-    default:
-      // A record type this page does not know (the format may grow): shown as JSON.
-      return `${time} ${JSON.stringify(r)}`;
-  }
-}
-
 /** The protocol words of the filter, and the record types each covers. */
 const PROTOCOL_WORDS = new Set(['tcp', 'udp', 'arp', 'icmp', 'igmp']);
 const TCP_EVENTS = new Set(['state', 'retransmit', 'cc', 'rtt', 'probe']);

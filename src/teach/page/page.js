@@ -8,7 +8,8 @@
 // freeze the browser.
 
 import { cwndSvg, ladderSvg, rttSvg, stateDiagramSvg, timeSequenceSvg } from '../charts.js';
-import { connectionsFromRecords, connectionTable, lastTransition, parseJsonLines, RecordStore, recordConn, recordLine, traceFilter } from './model.js';
+import { formatRecord } from '../../trace/format-text.js';
+import { connectionsFromRecords, connectionTable, lastTransition, parseJsonLines, RecordStore, recordConn, traceFilter } from './model.js';
 
 /** @typedef {import('../../trace/schema.ts').TraceRecord} TraceRecord */
 /** @typedef {import('./model.js').ConnectionRow} ConnectionRow */
@@ -232,7 +233,7 @@ function renderTrace() {
   for (let i = from; i < store.end; i++) {
     const r = store.records[i - store.base];
     if (!r) continue;
-    const line = recordLine(r);
+    const line = formatRecord(r);
     if (!state.filter(r, line)) continue;
     const div = document.createElement('div');
     div.className = lineClass(r);
