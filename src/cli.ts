@@ -11,7 +11,7 @@ import { createStack, type Stack, StackConfigError, TapError } from './stack.ts'
 import { mallopt } from './tap/ffi.ts';
 import { runPlot } from './teach/plot-cli.ts';
 import { runShow } from './trace/show-cli.ts';
-import { compileFilter } from './trace/filter.ts';
+import { compileFilter } from './trace/filter.js';
 import type { Trace } from './trace/tracer.ts';
 
 const USAGE = `usage: tapstack [options]

@@ -35,6 +35,6 @@ export {
 } from './tcp/info.ts';
 export { DEFAULT_TCP_CONFIG, type TcpConfig } from './tcp/config.ts';
 export type { Trace, TraceOptions } from './trace/tracer.ts';
-export { compileFilter, TraceFilterError } from './trace/filter.ts';
+export { compileFilter, TraceFilterError } from './trace/filter.js';
 export { formatRecord } from './trace/format-text.js';
 export { TRACE_FORMAT_VERSION, TRACE_RECORD_TYPES, type TraceRecord, type TraceRecordType } from './trace/schema.ts';

@@ -23,6 +23,7 @@ const SCRIPTS: Record<string, string> = {
   '/teach/page/model.js': './page/model.js',
   '/teach/charts.js': './charts.js',
   '/trace/format-text.js': '../trace/format-text.js',
+  '/trace/filter.js': '../trace/filter.js',
 };
 const scriptCache = new Map<string, string>();
 
@@ -38,7 +39,7 @@ function script(path: string): string {
 /**
  * The page as one file: the scripts become data: URLs (a page opened from file:// may not load
  * modules from files, but it may import data: URLs), page.js's imports rewritten to them, and
- * page.js itself inline. The modules import nothing else at run time (charts.js and format-text.js promise it).
+ * page.js itself inline. The modules import nothing else at run time (charts.js, format-text.js and filter.js promise it).
  */
 function standalonePage(stack: Stack): string {
   // encodeURIComponent leaves ' as it is: encoded too, the URL sits in a quoted specifier.
@@ -47,6 +48,7 @@ function standalonePage(stack: Stack): string {
     .replace(`from '../charts.js'`, () => `from '${dataUrl('/teach/charts.js')}'`)
     .replace(`from './model.js'`, () => `from '${dataUrl('/teach/page/model.js')}'`)
     .replace(`from '../../trace/format-text.js'`, () => `from '${dataUrl('/trace/format-text.js')}'`)
+    .replace(`from '../../trace/filter.js'`, () => `from '${dataUrl('/trace/filter.js')}'`)
     .replaceAll('</script', '<\\/script');
   return pageHtml(stack, { counters: false }).replace(PAGE_SCRIPT_TAG, () => `<script type="module">\n${main}\n</script>`);
 }

@@ -6,7 +6,7 @@ import { formatIpv4 } from '../ipv4/address.ts';
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP } from '../ipv4/ipv4-packet.ts';
 import type { RetransmitRule } from '../tcp/tcb.ts';
 import type { TcpSegment } from '../tcp/tcp-segment.ts';
-import { PROTO_BIT } from './filter.ts';
+import { PROTO_BIT } from './filter.js';
 
 export { tcpFlagText } from '../probe-decode.ts';
 

@@ -4,8 +4,7 @@
 // by the same language as --trace.
 
 import { readFileSync } from 'node:fs';
-import { parseIpv4 } from '../ipv4/address.ts';
-import { compileFilter, LAYER_PROTOS, PROTO_BIT, type Subject, TraceFilterError } from './filter.ts';
+import { compileFilter, recordFilter, TraceFilterError } from './filter.js';
 import { formatRecord } from './format-text.js';
 import { parseTrace, TraceFileError } from './read.ts';
 import type { TraceRecord } from './schema.ts';
@@ -18,70 +17,9 @@ export const SHOW_USAGE = `usage: tapstack show TRACE.jsonl [FILTER] [--colour o
 
 class ShowUsageError extends Error {}
 
-const CONN_ID = /^(\d+\.\d+\.\d+\.\d+):(\d+)>(\d+\.\d+\.\d+\.\d+):(\d+)$/;
-const QUOTED = /^(tcp|udp|icmp|proto \d+) (\d+\.\d+\.\d+\.\d+)(?:\.(\d+))? > (\d+\.\d+\.\d+\.\d+)(?:\.(\d+))?/;
-const QUOTED_PROTOS: Readonly<Record<string, number>> = { tcp: PROTO_BIT.tcp, udp: PROTO_BIT.udp, icmp: PROTO_BIT.icmp };
-
-const address = (text: string | null | undefined): number | null => (text == null ? null : parseIpv4(text));
-const port = (text: string | undefined): number | null => (text === undefined ? null : Number(text));
-
-/** A connection's events are about both its ends, either way (as the live tracer's connSubject). */
-function connSubject(conn: string): Subject | null {
-  const m = CONN_ID.exec(conn);
-  if (!m) return null;
-  return { protos: LAYER_PROTOS.tcp!, src: address(m[1]), sport: port(m[2]), dst: address(m[3]), dport: port(m[4]), eitherWay: true };
-}
-
-/**
- * What a saved record is about, for the filter, as the live tracer decides it (tracer.ts):
- * frames by their own headers, TCP events by their connection, ARP by its address, ICMP
- * errors by the datagram they quote. Null: the record has no subject of its own (meta, and a
- * drop, which belongs to the frame before it at the same time).
- */
-export function recordSubject(r: TraceRecord): Subject | null {
-  switch (r.type) {
-    case 'frame': {
-      const ports = r.tcp ?? r.udp;
-      return { protos: LAYER_PROTOS[r.proto] ?? PROTO_BIT.ethernet, src: address(r.src), dst: address(r.dst), sport: ports?.sport ?? null, dport: ports?.dport ?? null, eitherWay: false };
-    }
-    case 'state':
-    case 'retransmit':
-    case 'cc':
-    case 'rtt':
-    case 'probe':
-      return connSubject(r.conn);
-    case 'arp': {
-      const ip = address(r.ip);
-      return { protos: LAYER_PROTOS.arp!, src: ip, dst: ip, sport: null, dport: null, eitherWay: false };
-    }
-    case 'icmp-error': {
-      const m = QUOTED.exec(r.about);
-      const quoted = m ? (QUOTED_PROTOS[m[1]!] ?? 0) : 0;
-      return { protos: LAYER_PROTOS.icmp! | quoted, src: address(m?.[2]), sport: port(m?.[3]), dst: address(m?.[4]), dport: port(m?.[5]), eitherWay: true };
-    }
-    default:
-      return null;
-  }
-}
-
-/** The records that pass `filter` ('' for all). A drop goes with the frame it interrupted. */
+/** The records that pass `filter` ('' for all), as the live tracer would have passed them. */
 export function filterRecords(records: readonly TraceRecord[], filter: string): TraceRecord[] {
-  if (filter.trim() === '') return [...records];
-  const passes = compileFilter(filter);
-  const out: TraceRecord[] = [];
-  let lastFrame: { t: number; passed: boolean } | null = null;
-  for (const r of records) {
-    let keep: boolean;
-    if (r.type === 'drop') {
-      keep = lastFrame !== null && lastFrame.t === r.t ? lastFrame.passed : passes({ protos: LAYER_PROTOS[r.layer] ?? PROTO_BIT.ethernet, src: null, dst: null, sport: null, dport: null, eitherWay: false });
-    } else {
-      const subject = recordSubject(r);
-      keep = subject === null || passes(subject);
-      if (r.type === 'frame') lastFrame = { t: r.t, passed: keep };
-    }
-    if (keep) out.push(r);
-  }
-  return out;
+  return records.filter(recordFilter(filter));
 }
 
 export interface ShowIo {

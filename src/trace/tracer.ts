@@ -17,7 +17,7 @@ import type { ArpEvent } from '../arp/arp.ts';
 import type { TcpEvent, TcpState } from '../tcp/state.ts';
 import type { CongestionSnapshot, RetransmitRule, SendReason, Tcb, TimeWaitView } from '../tcp/tcb.ts';
 import { ACK, SYN, type TcpSegment } from '../tcp/tcp-segment.ts';
-import { compileFilter, type FilterPredicate, LAYER_PROTOS, PROTO_BIT, type Subject } from './filter.ts';
+import { compileFilter, type FilterPredicate, LAYER_PROTOS, PROTO_BIT, type Subject } from './filter.js';
 import { formatRecord } from './format-text.js';
 import { icmpErrorNames, readQuoted, retransmitText, tcpFlagText, tcpOptionsText, tcpSummary } from './describe.ts';
 import { type ArpRecord, type ConnId, type FrameRecord, type IcmpErrorRecord, type TcpFields, TRACE_FORMAT_VERSION, type TraceRecord } from './schema.ts';

@@ -145,7 +145,7 @@ test('npm pack gives a package plain node imports, with types and a working bin'
         s.on('end', () => { s.end(); resolve(Buffer.concat(chunks).toString()); });
         s.on('error', reject);
       });
-      for (const p of ['/', '/teach/page/page.js', '/teach/page/model.js', '/teach/charts.js', '/trace/format-text.js']) {
+      for (const p of ['/', '/teach/page/page.js', '/teach/page/model.js', '/teach/charts.js', '/trace/format-text.js', '/trace/filter.js']) {
         const r = await get(p);
         const type = /content-type: ([^;\\r]*)/i.exec(r)?.[1];
         console.log(p, r.split('\\r\\n')[0], type, r.includes('<script type="module" src="/teach/page/page.js">') || r.includes('// @ts-check'));
@@ -160,7 +160,8 @@ test('npm pack gives a package plain node imports, with types and a working bin'
         '/teach/page/page.js HTTP/1.1 200 OK text/javascript true\n' +
         '/teach/page/model.js HTTP/1.1 200 OK text/javascript true\n' +
         '/teach/charts.js HTTP/1.1 200 OK text/javascript true\n' +
-        '/trace/format-text.js HTTP/1.1 200 OK text/javascript true\n',
+        '/trace/format-text.js HTTP/1.1 200 OK text/javascript true\n' +
+        '/trace/filter.js HTTP/1.1 200 OK text/javascript true\n',
     );
 
     // The types, as a strict consumer's tsc sees them (no skipLibCheck).

@@ -12,7 +12,8 @@ import { startServices } from '../../src/services/index.ts';
 import { createStack, type Stack } from '../../src/stack.ts';
 import { PageLive, RecordRing, type RecordSource } from '../../src/teach/page-live.ts';
 import { setPageLive } from '../../src/teach/page-routes.ts';
-import { connectionsFromRecords, connectionTable, lastTransition, parseJsonLines, RecordStore, recordConn, traceFilter } from '../../src/teach/page/model.js';
+import { connectionsFromRecords, connectionTable, lastTransition, parseJsonLines, RecordStore, recordConn } from '../../src/teach/page/model.js';
+import { lineFilter as traceFilter } from '../../src/trace/filter.js';
 import { formatRecord as recordLine } from '../../src/trace/format-text.js';
 import type { FrameRecord, TraceRecord } from '../../src/trace/schema.ts';
 import { TRACE_RECORD_TYPES } from '../../src/trace/schema.ts';
@@ -74,14 +75,16 @@ test('model: every record type has a line; the filter takes protocols, ports, ho
   assert.match(recordLine(extra[1]!), /zero-window probe \(RFC 9293 3\.8\.6\.1\) #2/);
   const count = (filter: string): number => all.filter((r) => traceFilter(filter)(r, recordLine(r))).length;
   assert.is(count(''), all.length);
-  assert.is(count('arp'), 1);
+  assert.is(count('arp'), 2); // the meta line (every filter keeps it, as tapstack show does) and the ARP event
   assert.is(count('not tcp'), 4); // meta, arp, icmp-error, drop
-  assert.is(count('tcp port 80'), all.filter((r) => recordConn(r) !== null).length);
-  assert.is(count('port 81'), 0);
-  assert.is(count('host 10.0.0.1 retransmit'), count('retransmit'));
+  assert.is(count('tcp port 80'), all.filter((r) => recordConn(r) !== null).length + 1); // and the meta line
+  assert.is(count('port 81'), 1); // the meta line only
+  // What does not parse as a filter is a search: words that must all be in the line.
   assert.ok(count('retransmit') >= all.filter((r) => r.type === 'retransmit').length);
-  assert.is(count('host 10.0.0.9 retransmit'), 0);
   assert.is(count('RETRANSMIT'), count('retransmit'));
+  assert.is(count('retransmit rack'), all.filter((r) => /retransmit/i.test(recordLine(r)) && /rack/i.test(recordLine(r))).length);
+  assert.is(count('host 10.0.0.1 and tcp'), count('tcp'));
+  assert.is(count('host 10.0.0.9'), 1); // meta only: it has no address of its own
   // A frame no connection took is named from the stack's side all the same.
   const first = records.find((r) => r.type === 'frame' && r.dir === 'out') as FrameRecord;
   const stray: TraceRecord = { ...first, dir: 'in', src: first.dst, dst: first.src, tcp: { ...first.tcp!, sport: first.tcp!.dport, dport: first.tcp!.sport, conn: null } };
@@ -187,7 +190,7 @@ test('GET / is the page: the counters, the scripts it loads are served, a POST i
   assert.match(String(page.headers['content-type']), /text\/html/);
   for (const layer of Object.keys(stack.counters())) assert.ok(page.body.includes(`<td>${layer}</td>`), layer);
   assert.match(page.body, /<script type="module" src="\/teach\/page\/page.js">/);
-  for (const path of ['/teach/page/page.js', '/teach/page/model.js', '/teach/charts.js', '/trace/format-text.js']) {
+  for (const path of ['/teach/page/page.js', '/teach/page/model.js', '/teach/charts.js', '/trace/format-text.js', '/trace/filter.js']) {
     const js = await complete(path);
     assert.is(js.status, 200, path);
     assert.match(String(js.headers['content-type']), /javascript/);
@@ -198,7 +201,7 @@ test('GET / is the page: the counters, the scripts it loads are served, a POST i
   const one = await complete('/page.html');
   assert.is(one.status, 200);
   assert.not.match(one.body, /src="\/teach|from '\.\.?\/|<td>ethernet<\/td>/);
-  assert.is(one.body.match(/from 'data:text\/javascript;charset=utf-8,[^']*'/g)?.length, 3);
+  assert.is(one.body.match(/from 'data:text\/javascript;charset=utf-8,[^']*'/g)?.length, 4);
   assert.is((await complete('/', 'POST')).status, 405);
 });
 

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseIpv4 } from '../../src/ipv4/address.ts';
-import { compileFilter, PROTO_BIT, type Subject, TraceFilterError } from '../../src/trace/filter.ts';
+import { compileFilter, PROTO_BIT, type Subject, TraceFilterError } from '../../src/trace/filter.js';
 
 const ip = (a: string): number => parseIpv4(a)!;
 const IP = PROTO_BIT.ethernet | PROTO_BIT.ip;

@@ -8,8 +8,9 @@
 // freeze the browser.
 
 import { cwndSvg, ladderSvg, rttSvg, stateDiagramSvg, timeSequenceSvg } from '../charts.js';
+import { lineFilter } from '../../trace/filter.js';
 import { formatRecord } from '../../trace/format-text.js';
-import { connectionsFromRecords, connectionTable, lastTransition, parseJsonLines, RecordStore, recordConn, traceFilter } from './model.js';
+import { connectionsFromRecords, connectionTable, lastTransition, parseJsonLines, RecordStore, recordConn } from './model.js';
 
 /** @typedef {import('../../trace/schema.ts').TraceRecord} TraceRecord */
 /** @typedef {import('./model.js').ConnectionRow} ConnectionRow */
@@ -63,7 +64,7 @@ const state = {
   stackConnections: /** @type {any[] | null} */ (null),
   /** The absolute index of the next record the trace list has not looked at. */
   listed: 0,
-  filter: traceFilter(''),
+  filter: lineFilter(''),
   dirty: true,
   lastRender: 0,
 };
@@ -266,7 +267,7 @@ ui.pause.addEventListener('click', () => {
 
 ui.filter.addEventListener('input', () => {
   // A new filter lists the kept records again, from the last few thousand.
-  state.filter = traceFilter(ui.filter.value);
+  state.filter = lineFilter(ui.filter.value);
   state.listed = 0;
   ui.trace.textContent = '';
   changed();
