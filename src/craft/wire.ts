@@ -75,6 +75,9 @@ export class Wire {
 
   /** The frame a packet makes with this side's defaults. */
   build(p: Packet): Buffer {
+    const ether = p.get('ether');
+    if (ether !== undefined && ether.dst === undefined && this.peerMac === null)
+      throw new Error("wire: the peer's MAC is not known yet: give peerMac, or let a frame from the peer come first (a stack's gratuitous ARP)");
     return p.build(this.defaults);
   }
 
@@ -183,7 +186,9 @@ export class Wire {
 
 /**
  * A wire and the link to give a Stack: `const { link, wire } = wirePair(clock)`, then
- * `createStack({ link, clock, ... })`. The wire uses the same clock.
+ * `createStack({ link, clock, ... })`. The wire uses the same clock. It learns the stack's MAC
+ * from the stack's first frame from peerIp (its gratuitous ARP) unless peerMac is given;
+ * farSide(stack), after createStack, knows both at once.
  */
 export function wirePair(clock: Clock, options: Omit<WireOptions, 'clock'> & { mtu?: number } = {}): { link: Link; wire: Wire } {
   const [stackSide, wireSide] = createLinkPair(clock, { mtu: options.mtu ?? 1500 });

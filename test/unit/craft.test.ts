@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import {
   arp,
   dissect,
+  encodeIpv4Options,
   ether,
   farSide,
   fragments,
@@ -19,6 +20,7 @@ import {
   type TcpOption,
   udp,
   type Wire,
+  wirePair,
 } from '../../src/craft/index.ts';
 import { createLinkPair, createStack, formatIpv4, type Stack, VirtualClock } from '../../src/index.ts';
 
@@ -53,7 +55,7 @@ const ipOption: fc.Arbitrary<Ipv4Option> = fc.oneof(
   fc.record({ pointer: fc.integer({ min: 5, max: 40 }), overflow: fc.integer({ min: 0, max: 15 }), flag: fc.integer({ min: 0, max: 15 }), stamps: fc.array(u32, { maxLength: 3 }) }).map((o) => ({ kind: 'timestamp' as const, ...o })),
   fc.record({ kind: fc.integer({ min: 2, max: 255 }).filter((k) => k !== 7 && k !== 68), data: bytes(4) }),
 );
-const ipOptions = fc.array(ipOption, { maxLength: 3 });
+const ipOptions = fc.array(ipOption, { maxLength: 3 }).filter((os) => encodeIpv4Options(os).length <= 40);
 
 test('ether and ARP: every field comes back', () => {
   fc.assert(
@@ -120,6 +122,12 @@ test('TCP: every field and option comes back, in order; checksum and data offset
       },
     ),
   );
+});
+
+test('more than 40 bytes of options is refused when building', () => {
+  const rr = { kind: 'record-route' as const, addresses: ['10.0.0.1', '10.0.0.2', '10.0.0.3'] };
+  assert.throws(() => stack(ipv4({ src: '10.0.0.1', dst: '10.0.0.2', options: [rr, rr, rr] })).build(), /more than 40/);
+  assert.throws(() => stack(ipv4({ src: '10.0.0.1', dst: '10.0.0.2' }), tcp({ options: Array(5).fill({ kind: 'timestamp', val: 1, ecr: 2 }) })).build(), /more than 40/);
 });
 
 test('TCP flags by letters, lengths that lie, a data offset that lies', () => {
@@ -254,6 +262,19 @@ test('a crafted handshake, data and RST in virtual time; out-of-window segments 
   assert.equal(Buffer.concat(received).toString(), 'hello');
   // The far side's MAC was found by the stack's ARP, which the wire answered.
   assert.ok(wire.sent.some((f) => dissect(f).arp?.op === 2));
+  await s.close();
+});
+
+test("wirePair: the wire learns the stack's MAC from its gratuitous ARP, and says so before it knows it", async () => {
+  const clock = new VirtualClock();
+  const { link, wire } = wirePair(clock, { peerIp: '10.0.0.2' });
+  const s = await createStack({ link, clock, ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
+  assert.throws(() => wire.send(stack(ether(), ipv4(), icmp())), /MAC is not known yet/);
+  await wire.expect((f) => f.arp !== undefined);
+  wire.send(stack(ether(), ipv4(), icmp({ id: 5 }), 'x'));
+  const reply = await wire.expect((f) => f.icmp?.type === 0);
+  assert.is(reply.ether!.src, '02:00:00:00:00:02');
+  assert.equal(String(reply.payload), 'x');
   await s.close();
 });
 
