@@ -58,6 +58,11 @@ export class DecodedFrame {
   icmp: IcmpPacket | null = null;
   udp: UdpPacket | null = null;
   tcp: TcpSegment | null = null;
+  /**
+   * Whether a bad IPv4 header checksum stops decoding (as the stack drops it). The craft
+   * dissector turns it off, to show a header crafted with a wrong checksum.
+   */
+  verifyIpChecksum = true;
 
   private readonly ethernetView = new EthernetFrame();
   private readonly arpView = new ArpPacket();
@@ -139,7 +144,7 @@ export class DecodedFrame {
 
   private decodeIpv4(buf: Buffer, off: number, len: number): void {
     const ip = this.ipv4View;
-    const bad = ip.parse(buf, off, len);
+    const bad = ip.parse(buf, off, len, this.verifyIpChecksum);
     if (bad !== null) return void this.fail(bad);
     this.ipv4 = ip;
     // Only a whole datagram (not a fragment) starts with a transport header we can read.

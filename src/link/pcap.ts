@@ -185,3 +185,36 @@ export class CapturingLink extends LinkDecorator {
     this.writer.close();
   }
 }
+
+/** One frame of a capture: its time (ms since the epoch) and its bytes. */
+export interface PcapRecord {
+  epochMs: number;
+  frame: Buffer;
+}
+
+/**
+ * Reads a classic pcap file (microsecond or nanosecond timestamps, either byte order) with
+ * Ethernet frames, as the writer above makes and tcpdump -w does. Throws on anything else.
+ */
+export function readPcap(input: string | Buffer): PcapRecord[] {
+  const data = typeof input === 'string' ? fs.readFileSync(input) : input;
+  if (data.length < 24) throw new Error('pcap: shorter than its 24-byte header');
+  const magicLE = data.readUInt32LE(0);
+  const magicBE = data.readUInt32BE(0);
+  const micro = 0xa1b2c3d4;
+  const little = magicLE === micro || magicLE === PCAP_MAGIC_NANOS;
+  if (!little && magicBE !== micro && magicBE !== PCAP_MAGIC_NANOS) throw new Error('pcap: not a pcap file (bad magic)');
+  const nanos = (little ? magicLE : magicBE) === PCAP_MAGIC_NANOS;
+  const u32 = (at: number): number => (little ? data.readUInt32LE(at) : data.readUInt32BE(at));
+  if (u32(20) !== LINKTYPE_ETHERNET) throw new Error(`pcap: link type ${u32(20)}, not Ethernet`);
+  const records: PcapRecord[] = [];
+  // A record cut off at the end (a capture still being written) is left out, as tcpdump -r does.
+  for (let at = 24; at + 16 <= data.length; ) {
+    const captured = u32(at + 8);
+    if (at + 16 + captured > data.length) break;
+    const epochMs = u32(at) * 1000 + u32(at + 4) / (nanos ? 1e6 : 1e3);
+    records.push({ epochMs, frame: Buffer.from(data.subarray(at + 16, at + 16 + captured)) });
+    at += 16 + captured;
+  }
+  return records;
+}

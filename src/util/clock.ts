@@ -129,6 +129,12 @@ export class VirtualClock implements Clock {
     return this.heap.filter((t) => !t.cancelled).length;
   }
 
+  /** When the earliest pending timer is due, or null when none is pending. */
+  nextTimerAt(): number | null {
+    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
+    return this.heap[0]?.at ?? null;
+  }
+
   /** Moves time forward by ms, running every timer that falls due on the way. */
   advance(ms: number): void {
     this.runUntil(this.time + ms);

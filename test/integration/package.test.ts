@@ -50,6 +50,16 @@ function readmeProgram(): string {
   return m[1]!;
 }
 
+/** A README section's ```js program and the output shown after it ("prints", indented). */
+function readmeSection(title: string): { program: string; printed: string } {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.split('\n## ').find((s) => s.startsWith(title));
+  const program = section && /```js\n([\s\S]*?)```/.exec(section)?.[1];
+  const printed = section && /\nprints\n\n((?: {4}.*\n)+)/.exec(section)?.[1];
+  if (!program || !printed) throw new Error(`README: no program and output under "${title}"`);
+  return { program, printed: printed.replace(/^ {4}/gm, '') };
+}
+
 test('npm pack gives a package plain node imports, with types and a working bin', () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'tapstack-pkg-'));
   try {
@@ -62,7 +72,7 @@ test('npm pack gives a package plain node imports, with types and a working bin'
       assert.ok(f.startsWith('dist/') || ['package.json', 'README.md', 'LICENSE'].includes(f), `unexpected file in the package: ${f}`);
       assert.ok(!/\.ts$/.test(f) || f.endsWith('.d.ts'), `TypeScript source in the package: ${f}`);
     }
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/cli.js', 'dist/tap/ffi.js']) {
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/craft/index.js', 'dist/craft/index.d.ts', 'dist/index.js.map', 'dist/cli.js', 'dist/tap/ffi.js']) {
       assert.ok(files.includes(f), `${f} missing from the package`);
     }
     assert.not.ok(files.some((f) => f.startsWith('dist/demo')), 'the demo drives a checkout: not in the package');
@@ -100,6 +110,11 @@ test('npm pack gives a package plain node imports, with types and a working bin'
     writeFileSync(path.join(app, 'main.mjs'), readmeProgram());
     const main = ok(run(process.execPath, ['main.mjs'], app), 'node main.mjs');
     assert.is(main.stdout, 'HELLO\n');
+
+    // tapstack/craft from the installed package: the README's "Crafting frames" program.
+    const craft = readmeSection('Crafting frames');
+    writeFileSync(path.join(app, 'craft.mjs'), craft.program);
+    assert.is(ok(run(process.execPath, ['craft.mjs'], app), 'node craft.mjs').stdout, craft.printed);
 
     // Inline as well: UDP between the two stacks, and the exports map (the public entry and
     // package.json only; dist/ files are not importable by path).
@@ -168,6 +183,9 @@ test('npm pack gives a package plain node imports, with types and a working bin'
     writeFileSync(
       path.join(app, 'check.ts'),
       `import { createStack, type Stack, type TcpSocket } from 'tapstack';\n` +
+        `import { type Dissected, stack, tcp } from 'tapstack/craft';\n` +
+        `export const frame: Buffer = stack(tcp({ flags: 'SA' })).build();\n` +
+        `export const port = (d: Dissected): number | undefined => d.tcp?.sport;\n` +
         `const s: Promise<Stack> = createStack({ ip: '10.0.0.1/24' });\n` +
         `export const f = async (): Promise<TcpSocket> => (await s).connect({ host: '10.0.0.2', port: 7 });\n` +
         `// @ts-expect-error: ip is a string\ncreateStack({ ip: 1 });\n`,
