@@ -22,13 +22,12 @@ import { buildInboundFrame, decodeOutbound, encodeOptions, flagsFromLetters, for
 
 export const LOCAL_IP = '192.168.0.1';
 export const REMOTE_IP = '192.0.2.1';
-/** The next hop to the remote: packetdrill's tun routes 192.0.2.0/24 through 192.168.0.2... */
+/** The next hop to the remote (a different subnet): the runner answers for it, as packetdrill's tun does for the remote. */
 const GATEWAY_IP = '192.168.0.2';
 const STACK_MAC = parseMac('02:00:00:00:00:01')!;
 const GATEWAY_MAC = parseMac('02:00:00:00:00:02')!;
-/** packetdrill's default ports: the local server's 8080, and the remote's port for a passive open. */
+/** packetdrill's default port for the local server and for connect(); the remote's port for a passive open. */
 export const LOCAL_PORT = 8080;
-export const REMOTE_PORT = 8080;
 const PASSIVE_REMOTE_PORT = 48879;
 /** packetdrill's default tolerance_usecs. */
 export const DEFAULT_TOLERANCE_USECS = 4000;
@@ -84,7 +83,7 @@ export async function runDrillSource(source: string, scriptDir: string, options:
     if (err instanceof DrillParseError) return { verdict: 'FAIL', line: err.line, text: lineText(source, err.line), message: `parse error: ${err.message}` };
     throw err;
   }
-  const runner = new ScriptRunner(script, source, scriptDir, options);
+  const runner = new ScriptRunner(script, scriptDir, options);
   try {
     await runner.prepare();
     await runner.run();
@@ -152,7 +151,6 @@ class ScriptRunner {
 
   constructor(
     private readonly script: DrillScript,
-    private readonly source: string,
     private readonly scriptDir: string,
     options: DrillOptions,
   ) {
@@ -240,10 +238,8 @@ class ScriptRunner {
   async run(): Promise<void> {
     // Relative times count from the previous event (from an outbound packet's actual time).
     let baseMs = 0;
-    let configured = true;
     for (const event of this.script.events) {
       const a = event.action;
-      if (a.type !== 'command') configured = false;
       const window = this.window(event.time, baseMs);
       switch (a.type) {
         case 'packet':
@@ -269,8 +265,9 @@ class ScriptRunner {
             if (err instanceof DrillUnsupported) throw new UnsupportedAt(event.line, err.message);
             throw err;
           }
-          // A setting after the stack started reaches it through the layer's shared config.
-          if (!configured) Object.assign(this.stack!.tcp.config, this.config);
+          // A setting made once the stack runs reaches it through the layer's config, which
+          // connections read when they need a value (as Linux reads its sysctls).
+          Object.assign(this.stack!.tcp.config, this.config);
           baseMs = window.from;
           break;
         case 'code':

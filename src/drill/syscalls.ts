@@ -140,7 +140,7 @@ export function checkSupported(call: SyscallLine): void {
     default:
       break;
   }
-  if (call.result.kind !== 'int' && call.result.kind !== 'word') throw new DrillUnsupported(`return value ${JSON.stringify(call.result)}`);
+  if (call.result.kind !== 'int' && call.result.kind !== 'word' && call.result.kind !== 'or') throw new DrillUnsupported(`return value ${JSON.stringify(call.result)}`);
 }
 
 export interface SyscallOutcome {
@@ -276,8 +276,10 @@ export class SyscallHost {
   start(call: SyscallLine): { poll: () => SyscallOutcome | null } {
     const now = (o: SyscallOutcome) => ({ poll: () => o });
     const args = call.args;
-    const d = call.name === 'socket' ? null : this.descriptor(args[0]);
-    if (call.name !== 'socket' && !d) return now({ ret: -1, errno: 'EBADF' });
+    // socket() makes a descriptor and poll() takes an array of them; every other call names one.
+    const ownsFd = call.name !== 'socket' && call.name !== 'poll';
+    const d = ownsFd ? this.descriptor(args[0]) : null;
+    if (ownsFd && !d) return now({ ret: -1, errno: 'EBADF' });
     if (d && d.socket) this.underTest = d;
     switch (call.name) {
       case 'socket': {

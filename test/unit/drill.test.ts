@@ -201,6 +201,21 @@ test('runner: a super-frame line matches the segments sent back to back, unless 
   assert.match(f.message, 'bad outbound TCP flags: expected P., actual .');
 });
 
+test('runner: shell lines configure the stack, before it starts and while it runs', async () => {
+  const open = (synAck: string) => `
+    0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+   +0 bind(3, ..., ...) = 0
+   +0 listen(3, 1) = 0
+  +.1 < S 0:0(0) win 32792 <mss 1000,sackOK,TS val 7 ecr 0,nop,wscale 7>
+   +0 > S. 0:0(0) ack 1 ${synAck}
+`;
+  // The init command: 15 MiB of receive buffer gives Linux's wscale 8.
+  assert.equal(await run(`\`sysctl -q net.ipv4.tcp_rmem="4096 87380 15728640"\`\n${open('<mss 1460,sackOK,TS val 1 ecr 7,nop,wscale 8>')}`), { verdict: 'PASS' });
+  // A timed command after the stack started: no timestamps, no window scaling.
+  const later = `0 \`sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_window_scaling=0\`\n${open('<mss 1460,nop,nop,sackOK>')}`;
+  assert.equal(await run(later), { verdict: 'PASS' });
+});
+
 test('runner: unsupported constructs are named', async () => {
   const cases: [string, RegExp][] = [
     ['0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3', /socket type/],
