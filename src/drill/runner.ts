@@ -13,6 +13,7 @@ import { BROADCAST_MAC, emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, parseMac } 
 import { createStack, type Stack } from '../stack.ts';
 import type { TcpConfig } from '../tcp/config.ts';
 import { ACK, SYN } from '../tcp/tcp-segment.ts';
+import * as tcpInfoNames from '../tcp/info.ts';
 import { parseAsserts } from './assert.ts';
 import { DrillParseError, type DrillEvent, type DrillScript, type EventTime, type PacketLine, parseScript, type SyscallLine, type TcpOption } from './parse.ts';
 import { checkSupported, SyscallHost, type SyscallOutcome } from './syscalls.ts';
@@ -29,6 +30,10 @@ const GATEWAY_MAC = parseMac('02:00:00:00:00:02')!;
 /** packetdrill's default port for the local server and for connect(); the remote's port for a passive open. */
 export const LOCAL_PORT = 8080;
 const PASSIVE_REMOTE_PORT = 48879;
+/** The numeric constants of info.ts (TCP_CA_*, TCPI_OPT_*, TCP_INFINITE_SSTHRESH) by name. */
+const CONSTANT_NAMES: Record<string, number> = {};
+for (const [name, value] of Object.entries(tcpInfoNames)) if (typeof value === 'number') CONSTANT_NAMES[name] = value;
+
 /** packetdrill's default tolerance_usecs. */
 export const DEFAULT_TOLERANCE_USECS = 4000;
 /** How long a `*` outbound line or a blocking call with no end time may wait at most. */
@@ -565,10 +570,12 @@ class ScriptRunner {
   private runAsserts(event: DrillEvent, text: string): void {
     const info = this.syscalls!.infoOfSocketUnderTest();
     if (!info) throw new DrillFailure(event.line, 'no socket for the tcpi_* assert');
+    // packetdrill's Python sees the tcp_info fields and Linux's constants (TCP_CA_Recovery, TCPI_OPT_SACK).
+    const names = { ...CONSTANT_NAMES, ...info } as unknown as Record<string, unknown>;
     for (const a of parseAsserts(text)) {
       let ok: number | boolean;
       try {
-        ok = a.evaluate(info as unknown as Record<string, unknown>);
+        ok = a.evaluate(names);
       } catch (err) {
         if (err instanceof DrillUnsupported) throw new UnsupportedAt(event.line, err.message);
         throw err;

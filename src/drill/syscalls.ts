@@ -60,7 +60,7 @@ const CONSTANTS: Record<string, number> = {
 
 const SUPPORTED = new Set(['socket', 'bind', 'listen', 'accept', 'connect', 'read', 'write', 'send', 'recv', 'close', 'shutdown', 'fcntl', 'poll', 'setsockopt', 'getsockopt']);
 const SETSOCKOPT = new Set(['SO_REUSEADDR', 'TCP_NODELAY', 'SO_KEEPALIVE', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'SO_LINGER']);
-const GETSOCKOPT = new Set(['SO_ERROR']);
+const GETSOCKOPT = new Set(['SO_ERROR', 'TCP_MAXSEG']);
 /** Errnos and the errno names a connection's error code maps to. */
 const ERRNO_NAMES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH']);
 
@@ -488,6 +488,13 @@ export class SyscallHost {
   }
 
   private getsockopt(d: Descriptor, args: Expr[]): SyscallOutcome {
+    if (args[2]?.kind === 'word' && args[2].name === 'TCP_MAXSEG') {
+      // Linux: the MSS in use once connected (mss_cache), else the default 536 (TCP_MSS_DEFAULT).
+      const mss = d.socket && d.connected ? d.socket.info().tcpi_snd_mss : 536;
+      const want = args[3];
+      if (want && want.kind !== 'ellipsis' && intValue(want) !== mss) return { ret: 0, mismatch: `TCP_MAXSEG is ${mss}, expected ${intValue(want)}` };
+      return { ret: 0 };
+    }
     // SO_ERROR: the pending error, then cleared (sock_error).
     const errno = d.pendingError;
     d.pendingError = null;

@@ -234,7 +234,9 @@ test('runner: unsupported constructs are named', async () => {
 });
 
 test('runner: %{ assert }% blocks read socket.info()', async () => {
-  assert.equal(await run(`${PASSIVE}\n +0 %{ assert tcpi_state == 1 and tcpi_snd_mss == 1000 }%\n`), { verdict: 'PASS' });
+  assert.equal(await run(`${PASSIVE}\n +0 %{ assert tcpi_state == 1 and tcpi_snd_mss == 1000 and tcpi_ca_state == TCP_CA_Open }%\n`), { verdict: 'PASS' });
+  // getsockopt TCP_MAXSEG reads the same MSS.
+  assert.equal(await run(`${PASSIVE}\n +0 getsockopt(4, SOL_TCP, TCP_MAXSEG, [1000], [4]) = 0\n`), { verdict: 'PASS' });
   const f = failOf(await run(`${PASSIVE}\n +0 %{ assert tcpi_snd_cwnd == 3 }%\n`));
   assert.match(f.message, 'assert tcpi_snd_cwnd == 3 failed (tcpi_snd_cwnd=10)');
 });
