@@ -11,6 +11,7 @@ import { createStack, type Stack, StackConfigError, TapError } from './stack.ts'
 import { mallopt } from './tap/ffi.ts';
 import { runPlot } from './teach/plot-cli.ts';
 import { runShow } from './trace/show-cli.ts';
+import { runDrill } from './drill/drill-cli.ts';
 import { compileFilter } from './trace/filter.js';
 import type { Trace } from './trace/tracer.ts';
 
@@ -38,7 +39,8 @@ const USAGE = `usage: tapstack [options]
   --trace-file FILE   write the trace to FILE instead of stdout
   -h, --help
   or: tapstack plot TRACE.jsonl [--conn ADDR:PORT] [-o FILE.svg]   draw a saved trace as SVG (plot --help)
-  or: tapstack show TRACE.jsonl [FILTER]   print a saved trace as text, filtered (show --help)`;
+  or: tapstack show TRACE.jsonl [FILTER]   print a saved trace as text, filtered (show --help)
+  or: tapstack drill [--target stack] [--tolerance-usecs N] [--strict-segments] FILE...   run packetdrill scripts (drill --help)`;
 
 export interface CliOptions {
   tap: string;
@@ -232,6 +234,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
 async function main(): Promise<number> {
   if (process.argv[2] === 'plot') return runPlot(process.argv.slice(3));
   if (process.argv[2] === 'show') return runShow(process.argv.slice(3));
+  if (process.argv[2] === 'drill') return runDrill(process.argv.slice(3));
   let options: CliOptions | 'help';
   try {
     options = parseArgs(process.argv.slice(2));
