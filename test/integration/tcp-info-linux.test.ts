@@ -177,12 +177,14 @@ it('tcp_info of a server that received N bytes: the stack (discard) against Linu
     assert.ok(linux.tcpi_ato! >= 40_000);
     assert.ok(stack.tcpi_rcv_space! >= 10 * TS_MSS && linux.tcpi_rcv_space! >= 10 * TS_MSS);
 
-    // The clients agree too: all N bytes and the SYN acknowledged, none retransmitted.
+    // The clients agree too: all N bytes and the SYN acknowledged. Retransmissions are the
+    // path's, not tcp_info's: on a loaded machine a TAP's queue can overflow and the client
+    // resend a few (13 seen once in CI), so they are printed, not asserted.
     for (const c of [clientOfStack, clientOfLinux]) {
       assert.is(c.tcpi_bytes_acked, N + 1);
-      assert.is(c.tcpi_total_retrans, 0);
       assert.is(c.tcpi_snd_mss, TS_MSS);
     }
+    console.log(`  client retransmissions: to the stack ${clientOfStack.tcpi_total_retrans}, to Linux ${clientOfLinux.tcpi_total_retrans}`);
   });
 });
 
