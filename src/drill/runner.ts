@@ -1,32 +1,29 @@
-// Runs a packetdrill script against tapstack (`--target stack`): the stack is the local host
-// 192.168.0.1 on an in-memory link in virtual time, the runner the remote 192.0.2.1, as in
-// packetdrill's default setup. Inbound lines are built and injected at their time; each
-// outbound frame is checked against the script's next `>` line (flags, relative sequence
-// numbers, ack, window, options, time within the tolerance); system calls go to the
-// net-like API (syscalls.ts). Time 0 of the script is the stack clock's start.
+// Runs a packetdrill script against a target (target.ts): the local host 192.168.0.1, which
+// is tapstack on an in-memory link in virtual time (`--target stack`, stack-target.ts) or the
+// host's Linux behind a TAP in real time (`--target kernel`, kernel/), while the runner plays
+// the remote 192.0.2.1, as in packetdrill's default setup. Inbound lines are built and
+// injected at their time; each outbound frame is checked against the script's next `>` line
+// (flags, relative sequence numbers, ack, window, options, time within the tolerance); system
+// calls go to the target's sockets. Time 0 of the script is the target's start.
 
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { formatIpv4, parseIpv4 } from '../ipv4/address.ts';
 import { ARP_REPLY, ARP_REQUEST, ARP_LEN, ArpPacket, emitArp } from '../arp/arp-packet.ts';
-import { BROADCAST_MAC, emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, parseMac } from '../link/ethernet.ts';
-import { createStack, type Stack } from '../stack.ts';
+import { emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, parseMac } from '../link/ethernet.ts';
 import type { TcpConfig } from '../tcp/config.ts';
 import { ACK, SYN } from '../tcp/tcp-segment.ts';
 import * as tcpInfoNames from '../tcp/info.ts';
 import { parseAsserts } from './assert.ts';
 import { DrillParseError, type DrillEvent, type DrillScript, type EventTime, type PacketLine, parseScript, type SyscallLine, type TcpOption } from './parse.ts';
-import { checkSupported, SyscallHost, type SyscallOutcome } from './syscalls.ts';
-import { applyCommand, DrillUnsupported } from './sysctl.ts';
-import { ScriptLink, SteppingClock } from './virtual-net.ts';
+import { type FlowPorts, StackTarget } from './stack-target.ts';
+import { DrillUnsupported } from './sysctl.ts';
+import { GATEWAY_IP, GATEWAY_MAC as GATEWAY_MAC_TEXT, LOCAL_IP, LOCAL_MAC, REMOTE_IP, type DrillTarget, type SyscallOutcome } from './target.ts';
 import { buildInboundFrame, decodeOutbound, encodeOptions, flagsFromLetters, formatOptions, lettersFromFlags, type WireSegment } from './wire.ts';
 
-export const LOCAL_IP = '192.168.0.1';
-export const REMOTE_IP = '192.0.2.1';
-/** The next hop to the remote (a different subnet): the runner answers for it, as packetdrill's tun does for the remote. */
-const GATEWAY_IP = '192.168.0.2';
-const STACK_MAC = parseMac('02:00:00:00:00:01')!;
-const GATEWAY_MAC = parseMac('02:00:00:00:00:02')!;
+export { LOCAL_IP, REMOTE_IP };
+const STACK_MAC = parseMac(LOCAL_MAC)!;
+const GATEWAY_MAC = parseMac(GATEWAY_MAC_TEXT)!;
 /** packetdrill's default port for the local server and for connect(); the remote's port for a passive open. */
 export const LOCAL_PORT = 8080;
 const PASSIVE_REMOTE_PORT = 48879;
@@ -49,6 +46,15 @@ export interface DrillOptions {
    * wscale 6 that the tcp_rmem of their time gave).
    */
   tcp?: Partial<TcpConfig>;
+  /** The local host the script runs against; default the stack (StackTarget). */
+  target?: (context: TargetContext) => DrillTarget;
+}
+
+/** What a target is made with: the stack's configuration, the flow's ports, the gateway's ARP frames. */
+export interface TargetContext {
+  config: Partial<TcpConfig>;
+  flow: FlowPorts;
+  gatewayArp: (op: number, ethDst: Uint8Array) => Buffer;
 }
 
 export type DrillResult =
@@ -106,12 +112,6 @@ function lineText(source: string, line: number): string {
   return (source.split('\n')[line - 1] ?? '').trim();
 }
 
-/** Lets process.nextTick, promise and setImmediate work (stream events) run. */
-async function flush(): Promise<void> {
-  await new Promise((r) => setImmediate(r));
-  await new Promise((r) => setImmediate(r));
-}
-
 /** The connection the script's packets belong to, as packetdrill tracks its socket under test. */
 interface Flow {
   localPort: number;
@@ -133,15 +133,11 @@ interface Blocking {
 }
 
 class ScriptRunner {
-  readonly clock = new SteppingClock(0);
-  readonly link = new ScriptLink(this.clock);
-  stack: Stack | null = null;
-  private readonly config: Partial<TcpConfig>;
+  readonly target: DrillTarget;
   private readonly toleranceMs: number;
   private readonly strict: boolean;
   private readonly outbound: WireSegment[] = [];
   readonly flow: Flow = { localPort: LOCAL_PORT, remotePort: PASSIVE_REMOTE_PORT, localIsn: null, tsValOffset: null };
-  private syscalls: SyscallHost | null = null;
   private blocking: Blocking | null = null;
   /**
    * A blocking call that returned wrongly: reported when the script's thread next makes a
@@ -162,7 +158,8 @@ class ScriptRunner {
     const scriptTolerance = script.options.get('tolerance_usecs');
     const usecs = scriptTolerance !== undefined ? Number(scriptTolerance) : (options.toleranceUsecs ?? DEFAULT_TOLERANCE_USECS);
     this.toleranceMs = usecs / 1000;
-    this.config = { ...options.tcp };
+    const context: TargetContext = { config: { ...options.tcp }, flow: this.flow, gatewayArp: (op, ethDst) => this.arpFrame(op, ethDst, Buffer.alloc(6)) };
+    this.target = options.target ? options.target(context) : new StackTarget(context.config, context.flow, context.gatewayArp);
     this.strict = options.strictSegments === true || script.options.has('strict_segments');
     this.tsTickMs = Number(script.options.get('tcp_ts_tick_usecs') ?? 0) / 1000;
   }
@@ -189,7 +186,7 @@ class ScriptRunner {
           if (a.options !== null && a.options !== 'any') for (const o of a.options) if (o.kind === 'other') throw new DrillUnsupported(`TCP option ${o.name}`);
           if (a.urg !== null || a.flags.includes('U')) throw new DrillUnsupported('urgent data');
           if (a.flags.includes('E') || a.flags.includes('W')) throw new DrillUnsupported('ECN flags');
-        } else if (a.type === 'syscall') checkSupported(a);
+        } else if (a.type === 'syscall') this.target.checkSupported(a);
         else if (a.type === 'code') parseAsserts(a.text);
       } catch (err) {
         if (err instanceof DrillUnsupported) throw new UnsupportedAt(e.line, err.message);
@@ -198,24 +195,12 @@ class ScriptRunner {
     }
     // The init command and every command before the first other event configure the stack.
     try {
-      if (this.script.initCommand) applyCommand(this.script.initCommand.text, this.scriptDir, this.config);
+      if (this.script.initCommand) this.target.command(this.script.initCommand.text, this.scriptDir);
     } catch (err) {
       if (err instanceof DrillUnsupported) throw new UnsupportedAt(null, err.message);
       throw err;
     }
-    this.stack = await createStack({
-      link: this.link,
-      clock: this.clock,
-      ip: `${LOCAL_IP}/24`,
-      gateway: GATEWAY_IP,
-      mac: '02:00:00:00:00:01',
-      seed: 1,
-      tcp: this.config,
-    });
-    // The gateway asks for us first, so our cache knows it (as the kernel knows its tun peer).
-    this.link.inject(this.arpFrame(ARP_REQUEST, BROADCAST_MAC, Buffer.alloc(6)));
-    this.link.take();
-    this.syscalls = new SyscallHost(this.stack, this.flow);
+    await this.target.start();
   }
 
   private arpFrame(op: number, ethDst: Uint8Array, targetMac: Uint8Array): Buffer {
@@ -226,8 +211,7 @@ class ScriptRunner {
   }
 
   async close(): Promise<void> {
-    this.syscalls?.closeAll();
-    await this.stack?.close();
+    await this.target.close();
   }
 
   /** Script seconds to clock ms. */
@@ -265,14 +249,11 @@ class ScriptRunner {
         case 'command':
           await this.advanceTo(window.from);
           try {
-            applyCommand(a.text, this.scriptDir, this.config);
+            this.target.command(a.text, this.scriptDir);
           } catch (err) {
             if (err instanceof DrillUnsupported) throw new UnsupportedAt(event.line, err.message);
             throw err;
           }
-          // A setting made once the stack runs reaches it through the layer's config, which
-          // connections read when they need a value (as Linux reads its sysctls).
-          Object.assign(this.stack!.tcp.config, this.config);
           baseMs = window.from;
           break;
         case 'code':
@@ -287,7 +268,7 @@ class ScriptRunner {
 
   /** The times an event may happen at, in ms; `any` is open-ended. */
   private window(time: EventTime, baseMs: number): { from: number; to: number; any: boolean } {
-    const now = this.clock.now();
+    const now = this.target.now();
     switch (time.kind) {
       case 'absolute':
         return { from: this.ms(time.at), to: this.ms(time.at), any: false };
@@ -304,33 +285,30 @@ class ScriptRunner {
 
   // --- Time ---------------------------------------------------------------------------
 
-  /** Moves virtual time to `untilMs`, timer by timer, letting stream events run between. */
+  /** Lets the target's time reach `untilMs` (or `done` come true), taking its frames as they come. */
   async advanceTo(untilMs: number, done?: () => boolean): Promise<boolean> {
     for (let steps = 0; steps < 1_000_000; steps++) {
-      await flush();
+      await this.target.settle();
       this.drain();
       this.pollBlocking();
       if (done?.()) return true;
-      const next = this.clock.nextDue();
-      if (next === null || next > untilMs) {
-        if (this.clock.now() < untilMs) this.clock.runUntil(untilMs);
-        await flush();
+      if (!(await this.target.advance(untilMs))) {
+        await this.target.settle();
         this.drain();
         this.pollBlocking();
         return done?.() ?? true;
       }
-      this.clock.runUntil(Math.max(next, this.clock.now()));
     }
-    throw new DrillFailure(0, 'the stack keeps arming timers due at once (a timer loop)');
+    throw new DrillFailure(0, 'the target keeps arming timers due at once (a timer loop)');
   }
 
   /** Takes the frames the stack sent: TCP segments to check, ARP requests answered. */
   private drain(): void {
-    for (const { at, frame } of this.link.take()) {
+    for (const { at, frame } of this.target.take()) {
       if (frame.length >= ETH_HEADER_LEN + ARP_LEN && frame.readUInt16BE(12) === ETHERTYPE_ARP) {
         const arp = new ArpPacket();
         if (!arp.parse(frame, ETH_HEADER_LEN, frame.length - ETH_HEADER_LEN) && arp.op === ARP_REQUEST) {
-          this.link.inject(this.arpFrame(ARP_REPLY, STACK_MAC, STACK_MAC));
+          this.target.inject(this.arpFrame(ARP_REPLY, STACK_MAC, STACK_MAC));
         }
         continue;
       }
@@ -374,7 +352,7 @@ class ScriptRunner {
       },
       this.ipId++,
     );
-    this.link.inject(frame);
+    this.target.inject(frame);
   }
 
   private mapInboundOption(o: TcpOption): TcpOption {
@@ -500,7 +478,7 @@ class ScriptRunner {
   private async syscall(event: DrillEvent, call: SyscallLine, startMs: number, baseMs: number): Promise<void> {
     let started;
     try {
-      started = this.syscalls!.start(call);
+      started = this.target.syscalls.start(call);
     } catch (err) {
       if (err instanceof DrillUnsupported) throw new UnsupportedAt(event.line, err.message);
       throw err;
@@ -508,10 +486,10 @@ class ScriptRunner {
     // `+t1...t2` ends t2 after the previous event, `t1...t2` at t2 (packetdrill's end_usecs).
     const relative = event.time.kind === 'relative' || (event.time.kind === 'range' && event.time.relative);
     const endMs = call.endTime !== null ? (relative ? baseMs : 0) + this.ms(call.endTime) : null;
-    await flush();
+    await this.target.settle();
     const done = started.poll();
     if (done) {
-      this.checkOutcome(event, call, done, this.clock.now(), startMs, endMs);
+      this.checkOutcome(event, call, done, this.target.now(), startMs, endMs);
       return;
     }
     this.blocking = { event, call, startMs, endMs, poll: started.poll };
@@ -526,7 +504,7 @@ class ScriptRunner {
     if (!outcome) return;
     this.blocking = null;
     try {
-      this.checkOutcome(b.event, b.call, outcome, this.clock.now(), b.startMs, b.endMs);
+      this.checkOutcome(b.event, b.call, outcome, this.target.now(), b.startMs, b.endMs);
     } catch (err) {
       if (!(err instanceof DrillFailure)) throw err;
       this.blockingFailure ??= err;
@@ -543,12 +521,12 @@ class ScriptRunner {
     if (this.blockingFailure) throw this.blockingFailure;
     if (this.blocking) {
       this.blocking = null;
-      throw new DrillFailure(b.event.line, `${b.call.name}() still blocked at ${this.formatTime(this.clock.now())}, expected it to return ${b.endMs !== null ? `at ${this.formatTime(b.endMs)}` : 'at once'}`);
+      throw new DrillFailure(b.event.line, `${b.call.name}() still blocked at ${this.formatTime(this.target.now())}, expected it to return ${b.endMs !== null ? `at ${this.formatTime(b.endMs)}` : 'at once'}`);
     }
   }
 
   private checkOutcome(event: DrillEvent, call: SyscallLine, outcome: SyscallOutcome, atMs: number, startMs: number, endMs: number | null): void {
-    const expectRet = this.syscalls!.expectedReturn(call);
+    const expectRet = this.target.syscalls.expectedReturn(call);
     const actual = `${outcome.ret}${outcome.errno ? ` ${outcome.errno}` : ''}`;
     const expected = `${expectRet}${call.errno ? ` ${call.errno}` : ''}`;
     if (expectRet !== null && (outcome.ret !== expectRet || (call.errno !== null && outcome.errno !== call.errno))) {
@@ -568,10 +546,10 @@ class ScriptRunner {
   // --- %{ }% asserts -----------------------------------------------------------------
 
   private runAsserts(event: DrillEvent, text: string): void {
-    const info = this.syscalls!.infoOfSocketUnderTest();
+    const info = this.target.syscalls.infoOfSocketUnderTest() as Record<string, unknown> | null;
     if (!info) throw new DrillFailure(event.line, 'no socket for the tcpi_* assert');
     // packetdrill's Python sees the tcp_info fields and Linux's constants (TCP_CA_Recovery, TCPI_OPT_SACK).
-    const names = { ...CONSTANT_NAMES, ...info } as unknown as Record<string, unknown>;
+    const names: Record<string, unknown> = { ...CONSTANT_NAMES, ...info };
     for (const a of parseAsserts(text)) {
       let ok: number | boolean;
       try {
@@ -582,7 +560,7 @@ class ScriptRunner {
       }
       if (!ok) {
         const names = [...new Set(a.text.match(/tcpi_[a-z_]+/g) ?? [])];
-        const values = names.map((n) => `${n}=${String((info as unknown as Record<string, unknown>)[n])}`).join(' ');
+        const values = names.map((n) => `${n}=${String(info[n])}`).join(' ');
         throw new DrillFailure(event.line, `assert ${a.text} failed (${values})`);
       }
     }

@@ -9,9 +9,10 @@ import type { Socket } from '../tcp/socket.ts';
 import type { TcpInfo } from '../tcp/info.ts';
 import type { Expr, SyscallLine } from './parse.ts';
 import { DrillUnsupported } from './sysctl.ts';
+import type { SyscallOutcome, SyscallTarget } from './target.ts';
 
 /** Linux's values of the constants scripts use (asm-generic and netinet headers). */
-const CONSTANTS: Record<string, number> = {
+export const CONSTANTS: Record<string, number> = {
   AF_INET: 2,
   SOCK_STREAM: 1,
   SOCK_DGRAM: 2,
@@ -143,13 +144,7 @@ export function checkSupported(call: SyscallLine): void {
   if (call.result.kind !== 'int' && call.result.kind !== 'word' && call.result.kind !== 'or') throw new DrillUnsupported(`return value ${JSON.stringify(call.result)}`);
 }
 
-export interface SyscallOutcome {
-  ret: number;
-  errno?: string;
-  /** An output argument that differs from the script's (getsockopt's value, poll's revents). */
-  mismatch?: string;
-  detail?: string;
-}
+export type { SyscallOutcome };
 
 interface Descriptor {
   fd: number;
@@ -208,7 +203,7 @@ interface FlowPorts {
   remotePort: number;
 }
 
-export class SyscallHost {
+export class SyscallHost implements SyscallTarget {
   private readonly fds = new Map<number, Descriptor>();
   /** The descriptor of the last call on a connection: the one tcpi_* asserts read. */
   private underTest: Descriptor | null = null;

@@ -168,10 +168,30 @@ function words(line: string): string[] {
 }
 
 /**
+ * Where a script's configuration goes: the stack maps each sysctl onto TcpConfig; the kernel
+ * target writes it into its namespace's /proc/sys. `device` gets the few device commands
+ * packetdrill's setup runs (qdisc, offloads, metrics flush).
+ */
+export interface CommandSink {
+  sysctl(name: string, value: string): void;
+  device(line: string): void;
+}
+
+/**
  * Runs a script's shell command as configuration: returns nothing, fills config, throws
  * DrillUnsupported for what it cannot map. scriptDir resolves `../common/defaults.sh`.
  */
-export function applyCommand(text: string, scriptDir: string, config: Partial<TcpConfig>, depth = 0): void {
+export function applyCommand(text: string, scriptDir: string, config: Partial<TcpConfig>): void {
+  // A fresh stack has no cached metrics; the in-memory link has no qdisc and no offloads.
+  runCommand(text, scriptDir, { sysctl: (name, value) => applySysctl(name, value, config), device: () => {} });
+}
+
+/**
+ * Interprets a script's shell command, never running it: sysctl settings (sysctl -q,
+ * set_sysctls.py, the corpus's defaults.sh) and the device commands of packetdrill's setup go
+ * to the sink; anything else throws DrillUnsupported naming it.
+ */
+export function runCommand(text: string, scriptDir: string, sink: CommandSink, depth = 0): void {
   const joined = text.replace(/\\\n/g, ' ');
   for (const raw of joined.split(/\n|;|&&/)) {
     const line = expandArithmetic(raw.replace(/#.*$/, '').replace(/\s*[0-9]?>\s*\/dev\/null(\s*2>&1)?/g, '').trim());
@@ -186,24 +206,24 @@ export function applyCommand(text: string, scriptDir: string, config: Partial<Tc
       } catch {
         throw new DrillUnsupported(`shell command ${cmd} (not found)`);
       }
-      applyCommand(body, dirname(file), config, depth + 1);
+      runCommand(body, dirname(file), sink, depth + 1);
     } else if (cmd === 'sysctl') {
       for (const arg of argv.slice(1)) {
         if (arg.startsWith('-')) continue;
         const m = /^net\.ipv4\.([a-z0-9_]+)=(.*)$/.exec(arg);
         if (!m) throw new DrillUnsupported(`sysctl ${arg}`);
-        applySysctl(m[1]!, m[2]!, config);
+        sink.sysctl(m[1]!, m[2]!);
       }
     } else if (cmd.endsWith('set_sysctls.py')) {
       for (const arg of argv.slice(1)) {
         const m = /^\/proc\/sys\/net\/ipv4\/([a-z0-9_]+)=(.*)$/.exec(arg);
         if (!m) throw new DrillUnsupported(`set_sysctls.py ${arg}`);
-        applySysctl(m[1]!, m[2]!, config);
+        sink.sysctl(m[1]!, m[2]!);
       }
     } else if (/^\/tmp\/sysctl_restore_/.test(cmd)) {
       // set_sysctls.py's restore script: each run starts from a fresh stack anyway.
     } else if (line === 'ip tcp_metrics flush all' || /^tc qdisc add dev tun0 root pfifo$/.test(line) || /^ethtool -K tun0( (tso|gso|gro) off)+$/.test(line)) {
-      // A fresh stack has no cached metrics; the in-memory link has no qdisc and no offloads.
+      sink.device(line);
     } else {
       throw new DrillUnsupported(`shell command: ${line}`);
     }
