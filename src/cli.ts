@@ -40,7 +40,7 @@ const USAGE = `usage: tapstack [options]
   -h, --help
   or: tapstack plot TRACE.jsonl [--conn ADDR:PORT] [-o FILE.svg]   draw a saved trace as SVG (plot --help)
   or: tapstack show TRACE.jsonl [FILTER]   print a saved trace as text, filtered (show --help)
-  or: tapstack drill [--target stack] [--tolerance-usecs N] [--strict-segments] FILE...   run packetdrill scripts (drill --help)`;
+  or: tapstack drill [--target stack|kernel] [--tolerance-usecs N] [--strict-segments] FILE...   run packetdrill scripts (drill --help)`;
 
 export interface CliOptions {
   tap: string;

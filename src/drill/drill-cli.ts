@@ -2,13 +2,15 @@
 // packetdrill scripts, one verdict per script (PASS, FAIL with the line and the expected
 // and actual packet or return, UNSUPPORTED with the construct), then a summary line.
 
+import { KernelTargetError, runKernelScript } from './kernel/run-in-namespace.ts';
 import { runDrillFile, type DrillOptions, type DrillResult } from './runner.ts';
 
-export const DRILL_USAGE = `usage: tapstack drill [--target stack] [--tolerance-usecs N] [--strict-segments] FILE...
+export const DRILL_USAGE = `usage: tapstack drill [--target stack|kernel] [--tolerance-usecs N] [--strict-segments] FILE...
   --target stack       tapstack as the local host 192.168.0.1 on an in-memory link in virtual time (default)
-  --target kernel      the host's Linux TCP (not implemented yet)
+  --target kernel      the host's Linux TCP, through a TAP in a namespace made (and deleted) per script, in real time (root)
   --tolerance-usecs N  timing tolerance (default 4000, packetdrill's; a script's --tolerance_usecs wins)
   --strict-segments    one outbound segment per script line (no merging into TSO-sized lines)
+  -v, --verbose        print every packet in and out, with its time, as the script runs
   -h, --help`;
 
 export interface DrillIo {
@@ -26,11 +28,12 @@ class DrillUsageError extends Error {}
 interface DrillArgs {
   target: 'stack' | 'kernel';
   options: DrillOptions;
+  verbose: boolean;
   files: string[];
 }
 
 function parseDrillArgs(argv: string[]): DrillArgs | 'help' {
-  const args: DrillArgs = { target: 'stack', options: {}, files: [] };
+  const args: DrillArgs = { target: 'stack', options: {}, verbose: false, files: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -57,6 +60,10 @@ function parseDrillArgs(argv: string[]): DrillArgs | 'help' {
       }
       case '--strict-segments':
         args.options.strictSegments = true;
+        break;
+      case '-v':
+      case '--verbose':
+        args.verbose = true;
         break;
       default:
         if (arg.startsWith('-')) throw new DrillUsageError(`unknown option '${arg}'`);
@@ -92,18 +99,19 @@ export async function runDrill(argv: string[], io: DrillIo = processIo): Promise
     io.stdout(DRILL_USAGE + '\n');
     return 0;
   }
-  if (args.target === 'kernel') {
-    io.stderr('tapstack drill: --target kernel is not implemented yet\n');
-    return 2;
-  }
   let passed = 0;
   let unsupported = 0;
   let failed = 0;
   for (const file of args.files) {
     let result: DrillResult;
     try {
-      result = await runDrillFile(file, args.options);
+      const verbose = args.verbose ? (line: string) => io.stderr(`  ${line}\n`) : undefined;
+      result = args.target === 'kernel' ? await runKernelScript(file, { ...args.options, verbose }) : await runDrillFile(file, { ...args.options, verbose });
     } catch (err) {
+      if (err instanceof KernelTargetError) {
+        io.stderr(`tapstack drill: ${err.message}\n`);
+        return 2;
+      }
       // A runner bug or an unreadable file fails this script, not the whole run.
       result = { verdict: 'FAIL', line: 0, text: '', message: `runner error: ${(err as Error).message}` };
     }

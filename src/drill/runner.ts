@@ -46,6 +46,8 @@ export interface DrillOptions {
    * wscale 6 that the tcp_rmem of their time gave).
    */
   tcp?: Partial<TcpConfig>;
+  /** Print every packet in and out as it goes (packetdrill's --verbose), with its time. */
+  verbose?: (line: string) => void;
   /** The local host the script runs against; default the stack (StackTarget). */
   target?: (context: TargetContext) => DrillTarget;
 }
@@ -136,6 +138,7 @@ class ScriptRunner {
   readonly target: DrillTarget;
   private readonly toleranceMs: number;
   private readonly strict: boolean;
+  private readonly verbose: ((line: string) => void) | undefined;
   private readonly outbound: WireSegment[] = [];
   readonly flow: Flow = { localPort: LOCAL_PORT, remotePort: PASSIVE_REMOTE_PORT, localIsn: null, tsValOffset: null };
   private blocking: Blocking | null = null;
@@ -160,6 +163,7 @@ class ScriptRunner {
     this.toleranceMs = usecs / 1000;
     const context: TargetContext = { config: { ...options.tcp }, flow: this.flow, gatewayArp: (op, ethDst) => this.arpFrame(op, ethDst, Buffer.alloc(6)) };
     this.target = options.target ? options.target(context) : new StackTarget(context.config, context.flow, context.gatewayArp);
+    this.verbose = options.verbose;
     this.strict = options.strictSegments === true || script.options.has('strict_segments');
     this.tsTickMs = Number(script.options.get('tcp_ts_tick_usecs') ?? 0) / 1000;
   }
@@ -313,7 +317,10 @@ class ScriptRunner {
         continue;
       }
       const seg = decodeOutbound(frame, at);
-      if (seg) this.outbound.push(seg);
+      if (seg) {
+        this.verbose?.(this.formatActual(seg));
+        this.outbound.push(seg);
+      }
     }
   }
 
@@ -352,6 +359,7 @@ class ScriptRunner {
       },
       this.ipId++,
     );
+    this.verbose?.(`< ${p.flags || '-'} ${p.start}:${p.end}(${p.length})${p.ack !== null ? ` ack ${p.ack}` : ''} at ${this.formatTime(this.target.now())} (line ${event.line})`);
     this.target.inject(frame);
   }
 

@@ -65,7 +65,7 @@ const GETSOCKOPT = new Set(['SO_ERROR', 'TCP_MAXSEG']);
 /** Errnos and the errno names a connection's error code maps to. */
 const ERRNO_NAMES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH']);
 
-function constant(name: string): number {
+export function constant(name: string): number {
   const v = CONSTANTS[name];
   if (v === undefined) throw new DrillUnsupported(`constant ${name}`);
   return v;
@@ -90,7 +90,7 @@ export function intValue(e: Expr): number {
 }
 
 /** The port of a sockaddr literal {sa_family=AF_INET, sin_port=htons(8080), ...}, or null for `...`. */
-function sockaddrPort(e: Expr | undefined): number | null {
+export function sockaddrPort(e: Expr | undefined): number | null {
   if (!e || e.kind === 'ellipsis') return null;
   if (e.kind === 'struct') {
     for (const item of e.items) {
@@ -106,6 +106,20 @@ function sockaddrPort(e: Expr | undefined): number | null {
     }
   }
   throw new DrillUnsupported(`socket address ${JSON.stringify(e)}`);
+}
+
+/** poll()'s pollfd array: [{fd=4, events=POLLIN, revents=POLLIN}], revents as the script expects it (or none). */
+export function pollEntries(call: SyscallLine): { fd: number; events: number; revents: Expr | undefined }[] {
+  const list = call.args[0];
+  if (list?.kind !== 'array') throw new DrillUnsupported('poll() without a pollfd array');
+  return list.items.map((item) => {
+    if (item.kind !== 'struct') throw new DrillUnsupported('pollfd');
+    const field = (n: string): Expr | undefined => {
+      const f = item.items.find((i) => i.kind === 'assign' && i.name === n);
+      return f && f.kind === 'assign' ? f.value : undefined;
+    };
+    return { fd: intValue(field('fd')!), events: intValue(field('events')!), revents: field('revents') };
+  });
 }
 
 /** Rejects before the run what the mapping cannot express. */
@@ -515,16 +529,7 @@ export class SyscallHost implements SyscallTarget {
   }
 
   private poll(call: SyscallLine): { poll: () => SyscallOutcome | null } {
-    const list = call.args[0];
-    if (list?.kind !== 'array') throw new DrillUnsupported('poll() without a pollfd array');
-    const entries = list.items.map((item) => {
-      if (item.kind !== 'struct') throw new DrillUnsupported('pollfd');
-      const field = (n: string): Expr | undefined => {
-        const f = item.items.find((i) => i.kind === 'assign' && i.name === n);
-        return f && f.kind === 'assign' ? f.value : undefined;
-      };
-      return { fd: intValue(field('fd')!), events: intValue(field('events')!), revents: field('revents') };
-    });
+    const entries = pollEntries(call);
     const timeoutMs = call.args[2] ? intValue(call.args[2]) : -1;
     const started = this.stack.clock.now();
     let done: SyscallOutcome | null = null;

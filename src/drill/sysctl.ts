@@ -99,6 +99,9 @@ const ACCEPTED: Record<string, string[] | null> = {
   tcp_fastopen_key: null,
 };
 
+/** Every net.ipv4 sysctl the drill knows: each is per network namespace in the kernels it targets. */
+export const KNOWN_SYSCTLS: readonly string[] = [...Object.keys(MAPPED), ...Object.keys(ACCEPTED)];
+
 /** Applies one sysctl (name without "net.ipv4."); throws DrillUnsupported naming it. */
 export function applySysctl(name: string, value: string, config: Partial<TcpConfig>): void {
   const setter = MAPPED[name];

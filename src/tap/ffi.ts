@@ -1,6 +1,7 @@
-// The only foreign calls the project makes: ioctl(2) on /dev/net/tun, at set-up time, and the
-// command line's mallopt(3) at start. Everything per frame uses Node's own read/write paths
-// (see tap.ts).
+// The stack's only foreign calls: ioctl(2) on /dev/net/tun, at set-up time, and the command
+// line's mallopt(3) at start. Everything per frame uses Node's own read/write paths (see
+// tap.ts). (The drill's kernel target makes a script's socket calls through libc on its own:
+// src/drill/kernel/libc.ts, one call per script line, never per frame.)
 
 import { DataType, load, open } from 'ffi-rs';
 

@@ -4,21 +4,13 @@
 // test fails if it falls below the figure recorded here (raise it deliberately when a change
 // makes more pass), and prints each failure's first differing line, next to what Google's
 // packetdrill reported on Linux (LINUX-RESULTS.tsv). Skipped without the corpus.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseScript } from '../../src/drill/parse.ts';
 import { type DrillResult, runDrillFile } from '../../src/drill/runner.ts';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-// The corpus sits beside the checkout (../shared/packetdrill); a clone elsewhere (CI clones
-// into a temporary directory) finds it at the machine's shared folder, /work/shared.
-const CORPUS =
-  process.env.PACKETDRILL_DIR ??
-  [path.resolve(ROOT, '../shared/packetdrill'), '/work/shared/packetdrill'].find((d) => existsSync(path.join(d, 'README.md'))) ??
-  path.resolve(ROOT, '../shared/packetdrill');
+import { CORPUS, corpusAvailable, linuxVerdicts, tierA } from '../helpers/packetdrill-corpus.ts';
 
 /** Tier-A scripts passing with --target stack: raise it when more pass, never lower it silently. */
 const RECORDED_PASSES = 35;
@@ -40,33 +32,7 @@ function allScripts(dir: string): string[] {
   return out;
 }
 
-/** The tier-A tables of the corpus README: "head/..." and "v2.0/..." paths. */
-function tierA(): string[] {
-  const out: string[] = [];
-  let section = '';
-  for (const line of readFileSync(path.join(CORPUS, 'README.md'), 'utf8').split('\n')) {
-    const heading = /^### (head|v2\.0)\//.exec(line);
-    if (heading) section = heading[1]!;
-    const row = /^\| `(gtests\/[^`]+\.pkt)`/.exec(line);
-    if (row && section) out.push(`${section}/${row[1]}`);
-  }
-  return out;
-}
-
-function linuxVerdicts(): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const tree of ['head', 'v2.0']) {
-    const file = path.join(CORPUS, tree, 'LINUX-RESULTS.tsv');
-    if (!existsSync(file)) continue;
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      const [script, verdict, detail] = line.split('\t');
-      if (script && verdict) out.set(`${tree}/${script}`, verdict === 'PASS' ? 'PASS' : `${verdict} ${detail ?? ''}`.trim());
-    }
-  }
-  return out;
-}
-
-const available = existsSync(path.join(CORPUS, 'README.md'));
+const available = corpusAvailable;
 // In CI the corpus must be there: a run without it would pass without checking anything.
 test('the packetdrill corpus is found', () => {
   if (!available && process.env.CI) assert.unreachable(`no corpus at ${CORPUS} (set PACKETDRILL_DIR)`);
