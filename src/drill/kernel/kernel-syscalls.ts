@@ -16,6 +16,8 @@ const AF_INET = 2;
 const SOCKADDR_IN_LEN = 16;
 const TCP_INFO = 11;
 const TCP_CONGESTION = 13;
+/** recv/send flag: this call only, as if O_NONBLOCK. */
+const MSG_DONTWAIT = 0x40;
 
 /** Options beyond the stack's (syscalls.ts CONSTANTS), with Linux's numbers, for the kernel's setsockopt/getsockopt. */
 const MORE_CONSTANTS: Record<string, number> = {
@@ -97,6 +99,8 @@ interface KernelFd {
   nonblocking: boolean;
   /** A socket a connect() or accept() made into a connection: what tcpi_* asserts read. */
   connection: boolean;
+  /** SO_LINGER with a timeout: close() blocks. */
+  lingerTimeout: boolean;
 }
 
 /** Outcomes of calls made on a thread, which the runner polls. */
@@ -192,11 +196,8 @@ export class KernelSyscalls implements SyscallTarget {
     const d = args[0] ? this.fds.get(int(args[0])) : undefined;
     if (!d) return now({ ret: -1, errno: 'EBADF' });
     if (d.connection) this.underTest = d;
-    const run = (name: CallName, values: unknown[], after?: (o: SyscallOutcome) => SyscallOutcome): StartedCall => {
-      const finish = (r: CallResult): SyscallOutcome => (after ? after(this.outcome(r)) : this.outcome(r));
-      if (d.nonblocking || name === 'bind' || name === 'listen' || name === 'shutdown' || name === 'fcntl' || name === 'setsockopt' || name === 'getsockopt') return now(finish(libcCall(name, values)));
-      return this.onThread(libcCallBlocking(name, values).then(finish));
-    };
+    // A call that cannot block (or a non-blocking descriptor's): made here and now.
+    const run = (name: CallName, values: unknown[], after: (o: SyscallOutcome) => SyscallOutcome = (o) => o): StartedCall => now(after(this.outcome(libcCall(name, values))));
     switch (call.name) {
       case 'bind':
         return run('bind', [d.real, sockaddr(sockaddrAddress(args[1]) ?? LOCAL_IP, sockaddrPort(args[1]) ?? 8080), SOCKADDR_IN_LEN]);
@@ -204,34 +205,68 @@ export class KernelSyscalls implements SyscallTarget {
         return run('listen', [d.real, args[1] ? int(args[1]) : 128]);
       case 'accept': {
         const expected = int(call.result);
-        return run('accept', [d.real, Buffer.alloc(SOCKADDR_IN_LEN), Buffer.from([SOCKADDR_IN_LEN, 0, 0, 0])], (o) => {
+        const adopt = (o: SyscallOutcome): SyscallOutcome => {
           if (o.ret < 0) return o;
           const fd = this.scriptFd(expected);
-          const child: KernelFd = { real: o.ret, nonblocking: false, connection: true };
+          const child: KernelFd = { real: o.ret, nonblocking: false, connection: true, lingerTimeout: false };
           this.fds.set(fd, child);
           this.underTest = child;
           return { ret: fd };
-        });
+        };
+        const values = [d.real, Buffer.alloc(SOCKADDR_IN_LEN), Buffer.from([SOCKADDR_IN_LEN, 0, 0, 0])];
+        if (d.nonblocking) return run('accept', values, adopt);
+        return this.mayBlock(() => this.withNonblocking(d, () => libcCall('accept', values)), () => libcCallBlocking('accept', values), adopt);
       }
-      case 'connect':
+      case 'connect': {
         d.connection = true;
         this.underTest = d;
-        return run('connect', [d.real, sockaddr(sockaddrAddress(args[1]) ?? REMOTE_IP, sockaddrPort(args[1]) ?? 8080), SOCKADDR_IN_LEN]);
+        const values = [d.real, sockaddr(sockaddrAddress(args[1]) ?? REMOTE_IP, sockaddrPort(args[1]) ?? 8080), SOCKADDR_IN_LEN];
+        if (d.nonblocking) return run('connect', values);
+        // The SYN leaves now, from this thread; what blocks is the wait for the handshake,
+        // which a thread does as the kernel's blocking connect does: until writable, then the
+        // socket's error (inet_wait_for_connect, sock_error).
+        const started = this.withNonblocking(d, () => libcCall('connect', values));
+        if (started.ret === 0 || errnoName(started.errno) !== 'EINPROGRESS') return now(this.outcome(started));
+        const pfd = Buffer.alloc(8);
+        pfd.writeInt32LE(d.real, 0);
+        pfd.writeInt16LE(CONSTANTS.POLLOUT!, 4);
+        return this.onThread(
+          libcCallBlocking('poll', [pfd, 1, -1]).then(() => {
+            const err = Buffer.alloc(4);
+            libcCall('getsockopt', [d.real, CONSTANTS.SOL_SOCKET, CONSTANTS.SO_ERROR, err, Buffer.from([4, 0, 0, 0])]);
+            const errno = err.readInt32LE(0);
+            return errno === 0 ? { ret: 0 } : { ret: -1, errno: errnoName(errno) };
+          }),
+        );
+      }
       case 'read':
       case 'recv': {
         const n = int(args[2]!);
-        return run(call.name, call.name === 'read' ? [d.real, Buffer.alloc(n), n] : [d.real, Buffer.alloc(n), n, 0]);
+        const buf = Buffer.alloc(n);
+        const values = call.name === 'read' ? [d.real, buf, n] : [d.real, buf, n, 0];
+        if (d.nonblocking) return run(call.name, values);
+        return this.mayBlock(() => libcCall('recv', [d.real, buf, n, MSG_DONTWAIT]), () => libcCallBlocking(call.name as 'read' | 'recv', values));
       }
       case 'write':
       case 'send': {
         const n = int(args[2]!);
-        return run(call.name, call.name === 'write' ? [d.real, Buffer.alloc(n), n] : [d.real, Buffer.alloc(n), n, 0]);
+        const values = call.name === 'write' ? [d.real, Buffer.alloc(n), n] : [d.real, Buffer.alloc(n), n, 0];
+        if (d.nonblocking) return run(call.name, values);
+        // As much as fits now; a blocking write waits on a thread for the rest only.
+        const first = libcCall('send', [d.real, Buffer.alloc(n), n, MSG_DONTWAIT]);
+        if (first.ret === n || (first.ret < 0 && errnoName(first.errno) !== 'EAGAIN')) return now(this.outcome(first));
+        const done = Math.max(0, first.ret);
+        return this.onThread(
+          libcCallBlocking('write', [d.real, Buffer.alloc(n - done), n - done]).then((rest) => (rest.ret >= 0 ? { ret: done + rest.ret } : done > 0 ? { ret: done } : this.outcome(rest))),
+        );
       }
       case 'close': {
         const fd = int(args[0]!);
         this.fds.delete(fd);
         if (this.underTest === d) this.underTest = null;
-        return run('close', [d.real]);
+        // close() blocks only with SO_LINGER and a timeout (sk_lingertime): then on a thread.
+        if (d.lingerTimeout && !d.nonblocking) return this.onThread(libcCallBlocking('close', [d.real]).then((r) => this.outcome(r)));
+        return now(this.outcome(libcCall('close', [d.real])));
       }
       case 'shutdown':
         return run('shutdown', [d.real, int(args[1]!)]);
@@ -245,12 +280,34 @@ export class KernelSyscalls implements SyscallTarget {
       }
       case 'setsockopt': {
         const bytes = optionBytes(args[3]);
+        if (int(args[2]!) === CONSTANTS.SO_LINGER && bytes.length === 8) d.lingerTimeout = bytes.readInt32LE(0) !== 0 && bytes.readInt32LE(4) !== 0;
         return run('setsockopt', [d.real, int(args[1]!), int(args[2]!), bytes, bytes.length]);
       }
       case 'getsockopt':
         return now(this.getsockopt(d, args));
       default:
         throw new DrillUnsupported(`system call ${call.name}`);
+    }
+  }
+
+  /** A call tried without blocking first; only if it would block, the blocking call goes to a thread. */
+  private mayBlock(attempt: () => CallResult, blocking: () => Promise<CallResult>, after: (o: SyscallOutcome) => SyscallOutcome = (o) => o): StartedCall {
+    const r = attempt();
+    if (!(r.ret < 0 && errnoName(r.errno) === 'EAGAIN')) {
+      const o = after(this.outcome(r));
+      return { poll: () => o };
+    }
+    return this.onThread(blocking().then((b) => after(this.outcome(b))));
+  }
+
+  /** Runs a call with O_NONBLOCK set on the descriptor for its duration. */
+  private withNonblocking(d: KernelFd, fn: () => CallResult): CallResult {
+    const flags = libcCall('fcntl', [d.real, CONSTANTS.F_GETFL, 0]).ret;
+    libcCall('fcntl', [d.real, CONSTANTS.F_SETFL, flags | CONSTANTS.O_NONBLOCK!]);
+    try {
+      return fn();
+    } finally {
+      libcCall('fcntl', [d.real, CONSTANTS.F_SETFL, flags]);
     }
   }
 
@@ -264,7 +321,7 @@ export class KernelSyscalls implements SyscallTarget {
       libcCall('setsockopt', [r.ret, CONSTANTS.IPPROTO_TCP, TCP_CONGESTION, name, name.length]);
     }
     const fd = this.scriptFd(int(call.result));
-    this.fds.set(fd, { real: r.ret, nonblocking: false, connection: false });
+    this.fds.set(fd, { real: r.ret, nonblocking: false, connection: false, lingerTimeout: false });
     return { ret: fd };
   }
 
@@ -308,8 +365,10 @@ export class KernelSyscalls implements SyscallTarget {
       }
       return o;
     };
-    if (timeoutMs === 0) {
-      const o = check(libcCall('poll', [pfds, entries.length, 0]));
+    // Ready now (or no wait asked for): answered here; else the wait goes to a thread.
+    const first = libcCall('poll', [pfds, entries.length, 0]);
+    if (timeoutMs === 0 || first.ret !== 0) {
+      const o = check(first);
       return { poll: () => o };
     }
     return this.onThread(libcCallBlocking('poll', [pfds, entries.length, timeoutMs]).then(check));
