@@ -4,37 +4,14 @@
 // sockets and TIME-WAIT entries of one script never meet the next, and nothing reaches the
 // machine's own namespace. The child is ended by its PID when the script overruns.
 
-import { execFile, execFileSync } from 'node:child_process';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { execFile } from 'node:child_process';
 import type { DrillOptions, DrillResult } from '../runner.ts';
+import { childArgs, createNamespace, deleteNamespace } from './namespace.ts';
+
+export { KernelTargetError } from './namespace.ts';
 
 /** A script that has not ended by then is ended (the longest corpus scripts take under a minute). */
 export const KERNEL_SCRIPT_TIMEOUT_MS = 180_000;
-
-const live = new Set<string>();
-let hooked = false;
-
-function deleteNamespace(name: string): void {
-  try {
-    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-  } catch {
-    // already gone
-  }
-  live.delete(name);
-}
-
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', () => {
-    for (const name of live) deleteNamespace(name);
-  });
-}
-
-export class KernelTargetError extends Error {}
-
-let sequence = 0;
 
 export type KernelDrillResult = DrillResult & { refused?: string[] };
 
@@ -44,24 +21,10 @@ export interface KernelRunOptions extends Pick<DrillOptions, 'toleranceUsecs' | 
 }
 
 export async function runKernelScript(file: string, options: KernelRunOptions, timeoutMs = KERNEL_SCRIPT_TIMEOUT_MS): Promise<KernelDrillResult> {
-  if (process.getuid?.() !== 0) throw new KernelTargetError('--target kernel needs root (it makes a network namespace and a TAP device)');
-  const name = `tapstack-drill-${process.pid}-${++sequence}`;
+  const name = createNamespace('drill');
   try {
-    execFileSync('ip', ['netns', 'add', name], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (err) {
-    throw new KernelTargetError(`ip netns add ${name}: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`);
-  }
-  live.add(name);
-  hookExit();
-  try {
-    execFileSync('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
-    // The child runs the way this process runs: the same Node, the same loader (tsx from a checkout).
-    const here = fileURLToPath(import.meta.url);
-    const child = here.slice(0, -extname(here).length).replace(/run-in-namespace$/, 'child') + extname(here);
     const { verbose, ...rest } = options;
-    // Real time on a shared machine: the child runs at a higher priority (nice -10, as root),
-    // so that other work delays the script's packets less (packetdrill's verdicts suffer the same).
-    const args = ['netns', 'exec', name, 'nice', '-n', '-10', process.execPath, '--expose-gc', ...process.execArgv, child, file, JSON.stringify({ ...rest, verbose: verbose !== undefined })];
+    const args = childArgs(name, 'child', [file, JSON.stringify({ ...rest, verbose: verbose !== undefined })]);
     const out = await new Promise<{ stdout: string; stderr: string; error: Error | null }>((resolve) => {
       execFile('ip', args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => resolve({ stdout, stderr, error }));
     });
