@@ -226,9 +226,11 @@ export class IcmpLayer {
    * broadcast or multicast, a non-first fragment, or a datagram from a non-unicast source).
    * Returns whether it was sent.
    */
-  sendError(type: number, code: number, rest: number, offending: Ipv4Packet): boolean {
+  sendError(type: number, code: number, rest: number, offending: Ipv4Packet, forwarded = false): boolean {
     const src = offending.src;
-    if (offending.dst !== this.ip.ip) return this.suppress('icmp-error-to-broadcast');
+    // A router's error is about a datagram for someone else (RFC 1812 4.3.2.7: still never
+    // about one to a broadcast or multicast address).
+    if (forwarded ? isMulticast(offending.dst) || offending.dst === 0xffffffff : offending.dst !== this.ip.ip) return this.suppress('icmp-error-to-broadcast');
     if (src === 0 || isMulticast(src) || this.ip.isBroadcast(src)) return this.suppress('icmp-error-bad-source');
     if (offending.fragmentOffset !== 0) return this.suppress('icmp-error-non-first-fragment');
     if (offending.protocol === PROTO_ICMP) {

@@ -163,6 +163,23 @@ export class Ipv4Layer {
     this.gsoMaxSize = this.txOffload !== null ? Math.max(this.mtu, config.offload?.gsoMaxSize ?? this.mtu) : this.mtu;
   }
 
+  /** Datagrams for other hosts, to a router (src/router.ts); null (a host's): dropped. */
+  private forwarder: ((ip: Ipv4Packet) => void) | null = null;
+
+  setForwarder(forwarder: ((ip: Ipv4Packet) => void) | null): void {
+    this.forwarder = forwarder;
+  }
+
+  /**
+   * Sends a whole IPv4 datagram, header included, at buf[ipOff, ipOff+len) to a next hop on
+   * this interface (a router's forwarding): the Ethernet header goes before ipOff, which
+   * leaves LINK_HEADROOM + ETH_HEADER_LEN bytes free.
+   */
+  sendDatagram(buf: Buffer, ipOff: number, len: number, hop: number): void {
+    this.counters.tx++;
+    this.arp.sendIpv4(buf, ipOff, len, hop, false);
+  }
+
   register(protocol: number, handler: ProtocolHandler, errorHandler?: IcmpErrorHandler, options?: RegisterOptions): void {
     this.handlers[protocol] = handler;
     if (errorHandler) this.errorHandlers[protocol] = errorHandler;
@@ -202,7 +219,11 @@ export class Ipv4Layer {
       if (martian !== null) return this.counters.drop(martian);
     }
     if (dst !== this.ip && !this.isBroadcast(dst)) {
-      if (!isMulticast(dst)) return this.counters.drop('ip-not-for-us');
+      if (!isMulticast(dst)) {
+        // A router's interface hands it on (RFC 1812 5.2); a host drops it (RFC 1122 3.3.4.2).
+        if (this.forwarder !== null && !looped) return this.forwarder(ip);
+        return this.counters.drop('ip-not-for-us');
+      }
       const m = this.multicast;
       if (m === null || !m.accepts(dst, ip.src, ip.protocol)) return this.counters.drop('ip-multicast-not-joined');
     }
