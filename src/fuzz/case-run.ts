@@ -4,6 +4,7 @@
 
 import { parseScript, type SyscallLine, type TcpOption } from '../drill/parse.ts';
 import type { TcpState } from '../tcp/state.ts';
+import { ACK, SYN } from '../tcp/tcp-segment.ts';
 import { RemoteModel, seqAdd, seqDiff, seqLe, seqLt } from './model.ts';
 import { ackOfUnsentDataDropsSegment, dataDeliveredOnceInOrder, INBOUND_RULES, type InboundContext, OUTBOUND_RULES, type Violation } from './oracle.ts';
 import { ScriptRecorder } from './script.ts';
@@ -247,7 +248,9 @@ export class CaseRun {
     await this.target.inject(p);
     const replies = await this.target.takeOutbound();
     const unsynchronized = before.state === null || before.state === 'CLOSED' || before.state === 'LISTEN' || before.state === 'SYN-SENT';
-    const opensAnew = p.flags.includes('S') && !p.flags.includes('R') && unsynchronized;
+    // A plain SYN in TIME-WAIT may open a new connection too (RFC 6191, Linux tcp_timewait_state_process).
+    const reuse = before.state === 'TIME-WAIT' && !p.flags.includes('.');
+    const opensAnew = p.flags.includes('S') && !p.flags.includes('R') && (unsynchronized || reuse);
     const ctx: InboundContext = { model: m, segment: p, state: before.state, listening: before.listening, toListenerPort: true, rcvNxt, replies, now: at };
     if (this.opening?.mode === 'active') ctx.toListenerPort = false;
     for (const rule of INBOUND_RULES) {
@@ -266,10 +269,12 @@ export class CaseRun {
     }
     // The target's out-of-window ACK limit may be taken by any ACK it sends at once: assumed so,
     // which makes the oracle demand less rather than demand an ACK the limit rightly held back.
-    if (replies.some((s) => s.flags === 0x10 && s.payloadLength === 0)) m.lastOowAckAt = at;
+    if (replies.some((s) => s.flags === ACK && s.payloadLength === 0)) m.lastOowAckAt = at;
     // A SYN where there is no connection opens a new one (a listener's, or a simultaneous open's).
+    // TIME-WAIT may answer the SYN with an ACK instead (an old SYN): then it is still the old connection.
+    const reopened = opensAnew && (!reuse || replies.some((s) => (s.flags & (SYN | ACK)) === (SYN | ACK)));
     if (opensAnew && before.state === 'SYN-SENT') m.restartRemote(p.start >>> 0);
-    else if (opensAnew && m.synSent) {
+    else if (reopened && m.synSent) {
       m.newConnection(p.start >>> 0);
       // The old descriptor keeps the old connection's bytes: the model is the new one's.
       this.modelFd = null;

@@ -8,7 +8,7 @@ import { createKernelTarget, KernelTargetUnavailable } from './kernel-target.ts'
 import { StackTarget } from './stack-target.ts';
 import type { FuzzTarget } from './target.ts';
 
-export const FUZZ_USAGE = `usage: tapstack fuzz [--target stack|kernel|both] [--seed N] [--runs N] [--out DIR] [--steps N]
+export const FUZZ_USAGE = `usage: tapstack fuzz [--target stack|kernel|both] [--seed N] [--runs N] [--out DIR] [--steps N] [--sysctl NAME=VALUE]...
   Stateful TCP fuzzing: fast-check cases of socket calls, crafted segments and time steps
   against the target (tapstack in virtual time, or the host's Linux), an RFC oracle on every
   reply, with both targets a differential oracle; failures are shrunk and written as
@@ -17,7 +17,9 @@ export const FUZZ_USAGE = `usage: tapstack fuzz [--target stack|kernel|both] [--
   --seed     fast-check seed (default 1): the same seed gives the same cases and frames
   --runs     cases to run (default 100)
   --out      directory for one .pkt per failure
-  --steps    steps per case at most (default 12)`;
+  --steps    steps per case at most (default 12)
+  --sysctl   a net.ipv4 setting every target starts with (tcp_challenge_ack_limit=0,
+             tcp_timestamps=0, ...), written into the scripts as drill replays them`;
 
 interface FuzzArgs {
   target: 'stack' | 'kernel' | 'both';
@@ -25,12 +27,13 @@ interface FuzzArgs {
   runs: number;
   out: string | undefined;
   steps: number;
+  sysctls: Record<string, number>;
 }
 
 class UsageError extends Error {}
 
 function parseFuzzArgs(argv: string[]): FuzzArgs | 'help' {
-  const args: FuzzArgs = { target: 'stack', seed: 1, runs: 100, out: undefined, steps: 12 };
+  const args: FuzzArgs = { target: 'stack', seed: 1, runs: 100, out: undefined, steps: 12, sysctls: {} };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -66,6 +69,13 @@ function parseFuzzArgs(argv: string[]): FuzzArgs | 'help' {
       case '--out':
         args.out = value();
         break;
+      case '--sysctl': {
+        const v = value();
+        const m = /^(?:net\.ipv4\.)?([a-z_0-9]+)=(\d+)$/.exec(v);
+        if (!m) throw new UsageError(`--sysctl: expected NAME=NUMBER (tcp_challenge_ack_limit=0), not '${v}'`);
+        args.sysctls[m[1]!] = Number(m[2]);
+        break;
+      }
       default:
         throw new UsageError(`unknown argument '${arg}'`);
     }
@@ -98,7 +108,7 @@ export async function runFuzzCli(argv: string[], write: (s: string) => void = (s
     // An unavailable target says so before any case runs.
     if (target !== 'stack') targets();
     const started = Date.now();
-    const report = await runFuzz({ seed: args.seed, runs: args.runs, targets, targetName: target, maxSteps: args.steps, out: args.out });
+    const report = await runFuzz({ seed: args.seed, runs: args.runs, targets, targetName: target, maxSteps: args.steps, out: args.out, sysctls: args.sysctls });
     const seconds = (Date.now() - started) / 1000;
     for (const f of report.findings) {
       write(`FAIL ${f.rule} (${f.rfc}) on ${f.target}: ${f.message}\n  shrunk to ${f.steps} steps, ${f.events} script events${f.file ? `: ${f.file}` : ''}\n`);

@@ -117,8 +117,11 @@ export class RemoteModel {
   /** Notes a segment the remote sent. */
   noteInbound(p: PacketLine, now: number): void {
     const syn = p.flags.includes('S');
-    const fin = p.flags.includes('F');
     const rst = p.flags.includes('R');
+    // A FIN before what the remote already sent is no end of its stream: an inconsistent old
+    // duplicate (the target drops it as such).
+    const finAt = seqAdd(p.start, p.length + (syn ? 1 : 0));
+    const fin = p.flags.includes('F') && !(this.synSent && seqLt(finAt, this.maxSent()));
     const len = p.length + (syn ? 1 : 0) + (fin ? 1 : 0);
     // Only what the target could take counts as sent: not a SYN on a synchronized connection
     // (it is challenged), not a segment far beyond the window or before the ISN.

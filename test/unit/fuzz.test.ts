@@ -10,7 +10,10 @@ import { type DrillResult, runDrillSource } from '../../src/drill/runner.ts';
 import type { WireSegment } from '../../src/drill/wire.ts';
 import { runFuzzCli } from '../../src/fuzz/fuzz-cli.ts';
 import { type FuzzFinding, type FuzzOptions, type FuzzReport, runFuzz } from '../../src/fuzz/fuzz.ts';
+import { RemoteModel } from '../../src/fuzz/model.ts';
+import { noAckOfUnsentData, retransmissionWithinRtoBounds, timestampsMonotonic, windowRightEdgeNeverMovesLeft } from '../../src/fuzz/oracle.ts';
 import { StackTarget, type StackTargetOptions } from '../../src/fuzz/stack-target.ts';
+import type { OutboundSegment } from '../../src/fuzz/target.ts';
 import { ACK, RST, SYN } from '../../src/tcp/tcp-segment.ts';
 
 const fuzz = (options: Partial<FuzzOptions> & { stack?: StackTargetOptions }): Promise<FuzzReport> =>
@@ -70,6 +73,46 @@ test("a link that moves the window's right edge left: found and shrunk", async (
   const alterOutbound = (s: WireSegment): WireSegment => (s.flags & ACK && !(s.flags & (SYN | RST)) && count++ % 2 === 1 ? { ...s, window: Math.max(0, s.window - 1) } : s);
   const report = await fuzz({ stack: { alterOutbound } });
   onlyFinding(report, ['windowRightEdgeNeverMovesLeft']);
+});
+
+test('a link that drops RSTs: found (RFC 9293 3.10.7.1/3.10.7.2) and shrunk', async () => {
+  const report = await fuzz({ stack: { alterOutbound: (s) => (s.flags & RST ? null : s) } });
+  onlyFinding(report, ['closedPortSendsReset', 'listenAnswersAckWithReset']);
+});
+
+test('a minimum RTO of 20 ms (RFC 6298 2.4 wants 1 s, Linux 200 ms): found, and the script replays to a timing FAIL at its last line', async () => {
+  const tcp = { rtoMinMs: 20 };
+  const report = await fuzz({ stack: { tcp } });
+  const f = onlyFinding(report, ['retransmissionWithinRtoBounds']);
+  const result = await runDrillSource(f.script, '.', { tcp });
+  assert.is(result.verdict, 'FAIL', JSON.stringify(result));
+  if (result.verdict === 'FAIL') {
+    assert.is(result.line, lastLine(f.script), `${result.message}\n${f.script}`);
+    assert.match(result.message, /timing error/);
+  }
+});
+
+test('oracle rules on crafted replies: RTO bounds, timestamps, the right edge, acks of unsent data', () => {
+  const m = new RemoteModel();
+  m.targetSynSeen = true;
+  m.synSent = true;
+  m.targetMax = 101;
+  m.una = 1;
+  m.sentAt.set(1, 1000);
+  const seg = (over: Partial<OutboundSegment>): OutboundSegment => ({ at: 1000, srcPort: 8080, dstPort: 48879, flags: ACK, seq: 1, ack: 1, window: 100, payloadLength: 100, options: [], ...over });
+  assert.is(retransmissionWithinRtoBounds({ model: m, segment: seg({ at: 1100 }) })?.rule, 'retransmissionWithinRtoBounds');
+  assert.is(retransmissionWithinRtoBounds({ model: m, segment: seg({ at: 1200 }) }), null);
+  m.lastInboundAt = 1050; // a dupack or SACK from the remote may explain an early resend
+  assert.is(retransmissionWithinRtoBounds({ model: m, segment: seg({ at: 1100 }) }), null);
+  m.lastTargetTsVal = 100;
+  assert.is(timestampsMonotonic({ model: m, segment: seg({ options: [{ kind: 'TS', val: 99, ecr: 0 }] }) })?.rule, 'timestampsMonotonic');
+  assert.is(timestampsMonotonic({ model: m, segment: seg({ options: [{ kind: 'TS', val: 100, ecr: 0 }] }) }), null);
+  m.rightEdge = 1001;
+  assert.is(windowRightEdgeNeverMovesLeft({ model: m, segment: seg({ ack: 1, window: 999, payloadLength: 0 }) })?.rule, 'windowRightEdgeNeverMovesLeft');
+  assert.is(windowRightEdgeNeverMovesLeft({ model: m, segment: seg({ ack: 1, window: 1000, payloadLength: 0 }) }), null);
+  m.sent.push([0, 1]);
+  assert.is(noAckOfUnsentData({ model: m, segment: seg({ ack: 2, payloadLength: 0 }) })?.rule, 'noAckOfUnsentData');
+  assert.is(noAckOfUnsentData({ model: m, segment: seg({ ack: 1, payloadLength: 0 }) }), null);
 });
 
 test('differential oracle: the stack against itself agrees; against an altered stack it differs', async () => {
