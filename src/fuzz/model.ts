@@ -121,7 +121,7 @@ export class RemoteModel {
     // A FIN before what the remote already sent is no end of its stream: an inconsistent old
     // duplicate (the target drops it as such).
     const finAt = seqAdd(p.start, p.length + (syn ? 1 : 0));
-    const fin = p.flags.includes('F') && !(this.synSent && seqLt(finAt, this.maxSent()));
+    const fin = p.flags.includes('F') && !(this.synSent && seqLt(finAt, this.contiguousEnd()));
     const len = p.length + (syn ? 1 : 0) + (fin ? 1 : 0);
     // Only what the target could take counts as sent: not a SYN on a synchronized connection
     // (it is challenged), not a segment far beyond the window or before the ISN.
@@ -140,7 +140,12 @@ export class RemoteModel {
       this.remoteOfferedSack = options.some((o) => o.kind === 'sackOK');
       this.negotiate();
     }
-    if (fin && !rst && plausible && this.finSeq === null) this.finSeq = seqAdd(p.start, len - 1);
+    if (fin && !rst && plausible && this.finSeq === null) {
+      this.finSeq = seqAdd(p.start, len - 1);
+      // What was sent beyond the FIN is not of this stream: the target drops it (Linux tcp_fin purges its out-of-order queue).
+      const end = seqAdd(this.finSeq, 1);
+      this.sent = this.sent.filter(([a]) => seqLt(a, end)).map(([a, b]): [number, number] => [a, seqLt(end, b) ? end : b]);
+    }
     if (!rst && plausible) this.sndNxt = seqMax(this.sndNxt, seqAdd(p.start, len));
     // Any segment from the remote may make the target send again (dupacks, a resent SYN-ACK).
     this.lastInboundAt = now;
