@@ -21,7 +21,7 @@ import { canSendData, isSynchronized, TCP_EVENTS, type TcpState } from './state.
 import { DEFAULT_MSS, type Tcb } from './tcb.ts';
 import { ACK, FIN, RST, SYN, type TcpSegment } from './tcp-segment.ts';
 import { Deadline } from './timers/deadlines.ts';
-import { freeReceiveSpace } from './window.ts';
+import { offerableSpace } from './window.ts';
 import { systemError } from '../util/errors.ts';
 
 /** A segment for this connection arrived. */
@@ -156,6 +156,15 @@ function receiveInOtherStates(c: Tcb, seg: TcpSegment): void {
       return;
     }
     receiveReset(c);
+    return;
+  }
+
+  // RFC 5961 4.2 (RFC 9293 3.10.7.4 "fourth"): a SYN in a synchronized state is challenged and
+  // dropped whatever its sequence number; trimming an old SYN off below would take its data
+  // (Linux tcp_validate_incoming). Only SYN-RECEIVED goes on: a simultaneous open's SYN-ACK.
+  if (flags & SYN && c.state !== 'SYN-RECEIVED') {
+    challengeAck(c);
+    counters.drop('tcp-syn-challenged');
     return;
   }
 
@@ -424,7 +433,8 @@ function receiveReset(c: Tcb): void {
 function establish(c: Tcb): void {
   const snd = c.snd;
   snd.una = seqGt(snd.una, snd.iss) ? snd.una : seqAdd(snd.iss, 1);
-  c.rcv.adv = seqAdd(c.rcv.nxt, freeReceiveSpace(c));
+  // No more than the window field can say (RFC 7323 2.2): RCV.WND is what we can advertise.
+  c.rcv.adv = seqAdd(c.rcv.nxt, offerableSpace(c));
   // Linux stamps lsndtime and lrcvtime at establishment, and starts its receive estimates.
   const now = c.now();
   c.lastDataSendTime = now;

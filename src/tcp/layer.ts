@@ -220,7 +220,8 @@ export class TcpLayer implements TcpContext {
       return;
     }
     const rcv = conn.rcv;
-    const window = Math.min((rcv.adv - rcv.nxt) >>> 0 >>> rcv.wscale, 0xffff);
+    // Rounded up as advertiseWindow rounds it, so that the edge does not move left (RFC 7323 2.4).
+    const window = Math.min(Math.ceil(((rcv.adv - rcv.nxt) >>> 0) / 2 ** rcv.wscale), 0xffff);
     const tw = new TimeWaitEntry(this.timeWait, conn.localIp, conn.localPort, conn.remoteIp, conn.remotePort, conn.snd.max, rcv.nxt, window, conn.tsEnabled, conn.tsRecent);
     conn.destroy(null, TCP_EVENTS.timeWaitTimeout, false);
     this.timeWait.add(tw);

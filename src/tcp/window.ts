@@ -14,6 +14,15 @@ export function freeReceiveSpace(c: Tcb): number {
   return c.ctx.memory.underPressure ? Math.min(free, 4 * c.rcv.mss) : free;
 }
 
+/**
+ * What we may offer: the free space, but no more than the window field can say (65535 << the
+ * window scale, RFC 7323 2.2): without scaling a 1 MiB buffer still offers 65535, and RCV.WND,
+ * by which segments are accepted (RFC 9293 3.10.7.4), is what was advertised.
+ */
+export function offerableSpace(c: Tcb): number {
+  return Math.min(freeReceiveSpace(c), 0xffff * 2 ** c.rcv.wscale);
+}
+
 /** The right edge moves by at least min(half the buffer, one MSS) (RFC 9293 3.8.6.2.2). */
 function edgeThreshold(c: Tcb): number {
   return Math.min(c.config.receiveBufferSize >> 1, c.rcv.mss);
@@ -25,13 +34,19 @@ function edgeThreshold(c: Tcb): number {
  */
 export function advertiseWindow(c: Tcb): number {
   const rcv = c.rcv;
-  const free = freeReceiveSpace(c);
+  const free = offerableSpace(c);
   const right = seqAdd(rcv.nxt, free);
   const threshold = edgeThreshold(c);
   if (seqGe(right, seqAdd(rcv.adv, threshold)) || (free >= threshold && seqGt(right, rcv.adv))) rcv.adv = right;
   if (seqLt(rcv.adv, rcv.nxt)) rcv.adv = rcv.nxt;
-  const window = seqSub(rcv.adv, rcv.nxt) >>> rcv.wscale;
-  return Math.min(window, 0xffff);
+  // RFC 7323 2.4 (and Linux tcp_select_window's ALIGN): the scaled field is rounded up, not
+  // down, else the right edge the peer sees would move left by up to 2^wscale - 1 bytes
+  // (RFC 9293 3.8.6); the edge we accept up to becomes the one advertised.
+  const unit = 2 ** rcv.wscale;
+  const window = Math.min(Math.ceil(seqSub(rcv.adv, rcv.nxt) / unit), 0xffff);
+  const advertised = seqAdd(rcv.nxt, window * unit);
+  if (seqGt(advertised, rcv.adv)) rcv.adv = advertised;
+  return window;
 }
 
 /**
@@ -42,7 +57,7 @@ export function advertiseWindow(c: Tcb): number {
  */
 export function windowUpdateDue(c: Tcb): boolean {
   const rcv = c.rcv;
-  const free = freeReceiveSpace(c);
+  const free = offerableSpace(c);
   const right = seqAdd(rcv.nxt, free);
   const current = seqSub(rcv.adv, rcv.nxt);
   const size = c.config.receiveBufferSize;
