@@ -110,6 +110,7 @@ export class CaseRun {
   ) {}
 
   /** The target's segments of the last step, for the differential oracle. */
+  /** This step's replies, each at its time since the action that drew it (noteReplies). */
   lastReplies: OutboundSegment[] = [];
 
   /** Whether this run broke a rule (its script ends with the expected line). */
@@ -122,11 +123,22 @@ export class CaseRun {
     throw new FuzzFailure(v, at);
   }
 
+  /**
+   * Replies for the differential oracle, their times counted from the call or segment that
+   * drew them: two targets' clocks share no origin (a kernel's calls take real time).
+   */
+  private noteReplies(segments: OutboundSegment[]): void {
+    for (const seg of segments) this.lastReplies.push({ ...seg, at: seg.at - this.actionAt });
+  }
+
+  /** When the last call, segment or time step began on the target (ms). */
+  private actionAt = 0;
+
   /** Takes what the target sent, checks each segment, notes it. */
   private async observe(): Promise<OutboundSegment[]> {
     const segments = await this.target.takeOutbound();
     for (const s of segments) this.checkOutbound(s);
-    this.lastReplies.push(...segments);
+    this.noteReplies(segments);
     return segments;
   }
 
@@ -145,6 +157,7 @@ export class CaseRun {
   private async call(text: string, expected = 0): Promise<SyscallOutcome> {
     const line = syscallLine(text, expected);
     const at = this.target.now();
+    this.actionAt = this.target.now();
     const outcome = await this.target.syscall(line);
     this.script.syscall(at, text, outcome);
     await this.observe();
@@ -154,6 +167,7 @@ export class CaseRun {
   private async callChecked(text: string, expected: number, fd: number, length: number): Promise<SyscallOutcome> {
     const line = syscallLine(text, expected);
     const at = this.target.now();
+    this.actionAt = this.target.now();
     const outcome = await this.target.syscall(line);
     const v = fd === this.modelFd ? dataDeliveredOnceInOrder(this.model, line, outcome, fd, length) : null;
     if (v) this.fail(v, at);
@@ -245,6 +259,7 @@ export class CaseRun {
     const rcvNxt = m.lastTargetAck !== null && m.lastTargetAck === m.contiguousEnd() ? m.lastTargetAck : null;
     const at = this.target.now();
     this.script.inbound(at, p);
+    this.actionAt = this.target.now();
     await this.target.inject(p);
     const replies = await this.target.takeOutbound();
     const unsynchronized = before.state === null || before.state === 'CLOSED' || before.state === 'LISTEN' || before.state === 'SYN-SENT';
@@ -282,7 +297,7 @@ export class CaseRun {
     this.noteAcceptedAck(p);
     m.noteInbound(p, at);
     for (const s of replies) this.checkOutbound(s);
-    this.lastReplies.push(...replies);
+    this.noteReplies(replies);
   }
 
   /** SND.UNA and MAX.SND.WND move with an ACK the target surely took (seq in its window, ack in range). */
@@ -391,6 +406,7 @@ export class CaseRun {
         await this.accept();
         return;
       case 'advance':
+        this.actionAt = this.target.now();
         await this.target.advance(step.ms);
         await this.observe();
         return;

@@ -4,7 +4,7 @@
 // Exit 0 when nothing failed, 1 on findings, 2 on a usage error or an unavailable target.
 
 import { runFuzz } from './fuzz.ts';
-import { createKernelTarget, KernelTargetUnavailable } from './kernel-target.ts';
+import { createKernelTarget, KERNEL_MAX_ADVANCE_MS, KernelTargetUnavailable } from './kernel-target.ts';
 import { StackTarget } from './stack-target.ts';
 import type { FuzzTarget } from './target.ts';
 
@@ -108,7 +108,16 @@ export async function runFuzzCli(argv: string[], write: (s: string) => void = (s
     // An unavailable target says so before any case runs.
     if (target !== 'stack') targets();
     const started = Date.now();
-    const report = await runFuzz({ seed: args.seed, runs: args.runs, targets, targetName: target, maxSteps: args.steps, out: args.out, sysctls: args.sysctls });
+    const report = await runFuzz({
+      seed: args.seed,
+      runs: args.runs,
+      targets,
+      targetName: target,
+      maxSteps: args.steps,
+      out: args.out,
+      sysctls: args.sysctls,
+      maxAdvanceMs: target === 'stack' ? undefined : KERNEL_MAX_ADVANCE_MS,
+    });
     const seconds = (Date.now() - started) / 1000;
     for (const f of report.findings) {
       write(`FAIL ${f.rule} (${f.rfc}) on ${f.target}: ${f.message}\n  shrunk to ${f.steps} steps, ${f.events} script events${f.file ? `: ${f.file}` : ''}\n`);

@@ -24,6 +24,8 @@ export interface FuzzOptions {
   sysctls?: Record<string, number>;
   /** Where to write one .pkt per failure. */
   out?: string;
+  /** Longest time step (a real-time target waits it out: the kernel's cases keep to seconds). */
+  maxAdvanceMs?: number;
 }
 
 export interface FuzzFinding {
@@ -47,7 +49,7 @@ export interface FuzzReport {
   transitions: Set<string>;
 }
 
-/** Loads fast-check: a development dependency, present in a checkout (not in the installed package). */
+/** Loads fast-check (a dependency of the package, loaded only when the fuzzer runs: the stack itself never needs it). */
 async function loadFastCheck(): Promise<typeof FastCheck> {
   try {
     const mod = (await import('fast-check')) as unknown as { default?: typeof FastCheck } & typeof FastCheck;
@@ -57,9 +59,12 @@ async function loadFastCheck(): Promise<typeof FastCheck> {
   }
 }
 
+/** The time steps a case takes, in ms: a delayed ACK, an RTO, its backoffs, a keepalive's minute. */
+const ADVANCES = [1, 40, 200, 500, 1000, 3000, 60_000];
+
 const FLAG_SETS = ['.', 'P.', 'F.', 'FP.', 'R', 'R.', 'S', 'S.', 'SF', 'SR', 'F', 'P', '', 'SFRP.', 'RP.', 'SP.'];
 
-function arbitraries(fc: typeof FastCheck) {
+function arbitraries(fc: typeof FastCheck, maxAdvanceMs = Infinity) {
   const opening: FastCheck.Arbitrary<Opening> = fc.record({
     mode: fc.constantFrom('passive' as const, 'active' as const),
     mss: fc.constantFrom(1460, 536, 1000),
@@ -88,7 +93,7 @@ function arbitraries(fc: typeof FastCheck) {
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('shutdown' as const), how: fc.constantFrom('SHUT_WR' as const, 'SHUT_RD' as const, 'SHUT_RDWR' as const) }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'close' as const }) },
     { weight: 1, arbitrary: fc.constantFrom({ kind: 'closeListener' as const }, { kind: 'accept' as const }, { kind: 'drop' as const }, { kind: 'reopen' as const }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(1, 40, 200, 500, 1000, 3000, 60_000) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(...ADVANCES.filter((ms) => ms <= maxAdvanceMs)) }) },
   );
   return { opening, step };
 }
@@ -131,7 +136,7 @@ class CaseRuns {
 
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const fc = await loadFastCheck();
-  const { opening, step } = arbitraries(fc);
+  const { opening, step } = arbitraries(fc, options.maxAdvanceMs);
   const transitions = new Set<string>();
   const findings: FuzzFinding[] = [];
   const known = new Set<string>();

@@ -1,26 +1,85 @@
-// The host's Linux TCP as a fuzz target: not available yet. The lead implements it with
-// libc's socket calls (through ffi-rs) on a socket in a network namespace the target creates
-// and deletes itself, the fuzzer's segments going in and the kernel's coming out through a
-// TAP in that namespace (addresses 192.168.0.1 for the kernel, 192.0.2.1 for the fuzzer, as
-// `tapstack drill --target kernel`). The contract to keep is FuzzTarget's in target.ts:
-// non-blocking calls only, ISN-relative seq in takeOutbound(), ack and SACK in inject()
-// relative to the kernel's ISN, raw TS values, times in ms since start().
+// The host's Linux TCP as a fuzz target: a namespace made for each case, with a child inside
+// it serving a drill KernelTarget (src/drill/kernel/kernel-client.ts): the fuzzer's segments
+// go in and the kernel's come out through a TAP named tun0 (192.168.0.1 for the kernel,
+// 192.0.2.1 for the fuzzer, as `tapstack drill --target kernel`), and the calls are libc's.
+// Time is real: the kernel's replies carry the times they were read at.
 
-import type { FuzzTarget } from './target.ts';
+import type { SyscallLine } from '../drill/parse.ts';
+import { KernelHostClient } from '../drill/kernel/kernel-client.ts';
+import { decodeOutbound } from '../drill/wire.ts';
+import type { TcpState } from '../tcp/state.ts';
+import { RemoteFlow } from './flow.ts';
+import { type FuzzTarget, type OutboundSegment, type PacketLine, type SyscallOutcome, type TargetInfo, targetInfo, type TargetOptions } from './target.ts';
 
-/** Thrown by createKernelTarget until the kernel target exists; the CLI exits 2 with its message. */
-export class KernelTargetUnavailable extends Error {
-  constructor() {
-    super('the kernel target is not available yet (fuzz --target kernel|both needs a Linux target over a TAP in a namespace; use --target stack)');
+/** Kept for the CLI's message when the target cannot be made (not root, no TUN). */
+export class KernelTargetUnavailable extends Error {}
+
+/** The longest time step in cases run on the kernel: real time (a 60 s step would make a case a minute long). */
+export const KERNEL_MAX_ADVANCE_MS = 3000;
+
+export class KernelFuzzTarget implements FuzzTarget {
+  readonly name = 'kernel';
+  private host: KernelHostClient | null = null;
+  private readonly remote = new RemoteFlow();
+  private listenerFd: number | null = null;
+
+  async start(options: TargetOptions): Promise<void> {
+    if (process.getuid?.() !== 0) throw new KernelTargetUnavailable('the kernel target needs root (a network namespace and a TAP device)');
+    this.host = KernelHostClient.open();
+    const commands = Object.entries(options.sysctls ?? {}).map(([name, value]) => `sysctl -q net.ipv4.${name}=${value}`);
+    await this.host.start(commands);
+  }
+
+  private get kernel(): KernelHostClient {
+    if (!this.host) throw new Error('the kernel target has not started');
+    return this.host;
+  }
+
+  now(): number {
+    return this.host?.now() ?? 0;
+  }
+
+  async syscall(call: SyscallLine): Promise<SyscallOutcome> {
+    const outcome = await this.kernel.syscall(call);
+    const fd = call.args[0]?.kind === 'int' ? call.args[0].value : null;
+    if (call.name === 'listen' && outcome.ret === 0) this.listenerFd = fd;
+    if (call.name === 'close' && fd === this.listenerFd) this.listenerFd = null;
+    // A connect names the ports the kernel chose only in its SYN: takeOutbound() learns them.
+    return outcome;
+  }
+
+  async inject(segment: PacketLine): Promise<void> {
+    await this.kernel.inject(this.remote.frameFor(segment));
+  }
+
+  async advance(ms: number): Promise<void> {
+    await this.kernel.wait(ms);
+  }
+
+  async takeOutbound(): Promise<OutboundSegment[]> {
+    const out: OutboundSegment[] = [];
+    for (const f of await this.kernel.take()) {
+      const seg = decodeOutbound(f.frame, f.at);
+      if (seg) out.push(this.remote.normalise(seg));
+    }
+    return out;
+  }
+
+  async info(): Promise<TargetInfo> {
+    const flow = this.remote.flow;
+    const state = (await this.kernel.state(flow.localPort, flow.remotePort)) as TcpState | null;
+    const tcpInfo = state !== null ? await this.kernel.info() : null;
+    return targetInfo(state, this.listenerFd !== null, tcpInfo);
+  }
+
+  async close(): Promise<void> {
+    await this.host?.close();
+    this.host = null;
   }
 }
 
-/**
- * Makes a target that drives the host's Linux TCP. To be filled in: return an object whose
- * start() creates the namespace and TAP (test/helpers/netns.ts shows how, and needs root),
- * whose syscall() maps SyscallLine values onto libc calls, and whose close() deletes the
- * namespace. Until then it throws KernelTargetUnavailable.
- */
+/** A kernel target; it needs root (checked here, before any case runs). */
 export function createKernelTarget(): FuzzTarget {
-  throw new KernelTargetUnavailable();
+  if (process.getuid?.() !== 0) throw new KernelTargetUnavailable('the kernel target needs root (a network namespace and a TAP device)');
+  return new KernelFuzzTarget();
 }

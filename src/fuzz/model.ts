@@ -175,8 +175,11 @@ export class RemoteModel {
     if (s.flags & ACK) {
       this.lastTargetAck = s.ack;
       if (!(s.flags & SYN)) this.windowAdvertised = true;
-      // The window in a SYN-ACK is never scaled (RFC 7323 2.2).
-      const edge = seqAdd(s.ack, s.flags & SYN ? s.window : s.window * 2 ** this.targetWscale);
+      // The window in a SYN-ACK is never scaled (RFC 7323 2.2); the scaled windows after it
+      // can only say multiples of 2^scale, so its edge counts rounded down to one (RFC 7323
+      // 2.4: Linux's first ACK offers the SYN-ACK's 64240 as 62 << 10).
+      const unit = 2 ** this.targetWscale;
+      const edge = seqAdd(s.ack, s.flags & SYN ? Math.floor(s.window / unit) * unit : s.window * unit);
       this.rightEdge = this.rightEdge === null ? edge : seqMax(this.rightEdge, edge);
     }
     const ts = s.options.find((o) => o.kind === 'TS');

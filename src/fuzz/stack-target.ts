@@ -4,18 +4,18 @@
 // case written as a script replays on the drill runner frame for frame.
 
 import { ARP_LEN, ARP_REPLY, ARP_REQUEST, ArpPacket, emitArp } from '../arp/arp-packet.ts';
-import type { PacketLine, SyscallLine, TcpOption } from '../drill/parse.ts';
+import type { PacketLine, SyscallLine } from '../drill/parse.ts';
 import { applyCommand } from '../drill/sysctl.ts';
 import { SyscallHost, type SyscallOutcome } from '../drill/syscalls.ts';
 import { ScriptLink, SteppingClock } from '../drill/virtual-net.ts';
-import { buildInboundFrame, decodeOutbound, encodeOptions, flagsFromLetters, type WireSegment } from '../drill/wire.ts';
+import { decodeOutbound, type WireSegment } from '../drill/wire.ts';
 import { parseIpv4 } from '../ipv4/address.ts';
 import { BROADCAST_MAC, emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, parseMac } from '../link/ethernet.ts';
 import { createStack, type Stack } from '../stack.ts';
 import type { TcpConfig } from '../tcp/config.ts';
 import type { TcpState } from '../tcp/state.ts';
-import { SYN } from '../tcp/tcp-segment.ts';
-import { type FuzzTarget, type OutboundSegment, PASSIVE_REMOTE_PORT, REMOTE_IP, SERVER_PORT, TARGET_IP, type TargetInfo, type TargetOptions } from './target.ts';
+import { RemoteFlow } from './flow.ts';
+import { type FuzzTarget, type OutboundSegment, TARGET_IP, type TargetInfo, targetInfo, type TargetOptions } from './target.ts';
 
 const GATEWAY_IP = '192.168.0.2';
 const STACK_MAC = parseMac('02:00:00:00:00:01')!;
@@ -45,14 +45,13 @@ export class StackTarget implements FuzzTarget {
   private readonly link = new ScriptLink(this.clock);
   private stack: Stack | null = null;
   private host: SyscallHost | null = null;
-  private readonly flow = { localPort: SERVER_PORT, remotePort: PASSIVE_REMOTE_PORT, localIsn: null as number | null, tsValOffset: null };
+  private readonly remote = new RemoteFlow();
+  private readonly flow = this.remote.flow;
   private readonly outbound: OutboundSegment[] = [];
   /** Connection states by `localPort>remotePort`, from the probe's state changes. */
   private readonly states = new Map<string, TcpState>();
   private listenerFd: number | null = null;
-  private ipId = 1;
   private readonly localIp = parseIpv4(TARGET_IP)!;
-  private readonly remoteIp = parseIpv4(REMOTE_IP)!;
 
   constructor(
     private readonly options: StackTargetOptions = {},
@@ -99,28 +98,7 @@ export class StackTarget implements FuzzTarget {
   }
 
   async inject(p: PacketLine): Promise<void> {
-    const isn = this.flow.localIsn ?? 0;
-    const [srcPort, dstPort] = p.ports ?? [this.flow.remotePort, this.flow.localPort];
-    const options = (p.options === null || p.options === 'any' ? [] : p.options).map((o): TcpOption => (o.kind === 'sack' ? { kind: 'sack', blocks: o.blocks.map(([l, r]) => [(l + isn) >>> 0, (r + isn) >>> 0]) } : o));
-    const frame = buildInboundFrame(
-      STACK_MAC,
-      GATEWAY_MAC,
-      {
-        src: this.remoteIp,
-        dst: this.localIp,
-        srcPort,
-        dstPort,
-        seq: p.start >>> 0,
-        ack: p.ack !== null ? (p.ack + isn) >>> 0 : 0,
-        flags: flagsFromLetters(p.flags),
-        window: p.win ?? 65535,
-        urgentPointer: 0,
-        options: encodeOptions(options),
-        payloadLength: p.length,
-      },
-      this.ipId++,
-    );
-    this.link.inject(frame);
+    this.link.inject(this.remote.frameFor(p));
     await this.settle();
   }
 
@@ -154,13 +132,7 @@ export class StackTarget implements FuzzTarget {
     } catch {
       tcpInfo = null;
     }
-    return {
-      state,
-      listening: this.listenerFd !== null,
-      bytesReceived: tcpInfo?.tcpi_bytes_received ?? 0,
-      sndWscale: tcpInfo?.tcpi_snd_wscale ?? 0,
-      rcvWscale: tcpInfo?.tcpi_rcv_wscale ?? 0,
-    };
+    return targetInfo(state, this.listenerFd !== null, tcpInfo);
   }
 
   async close(): Promise<void> {
@@ -179,24 +151,7 @@ export class StackTarget implements FuzzTarget {
       }
       const decoded = decodeOutbound(frame, at);
       const seg = decoded && this.options.alterOutbound ? this.options.alterOutbound(decoded) : decoded;
-      if (!seg) continue;
-      if (seg.flags & SYN) this.flow.localIsn = seg.seq;
-      // The flow follows what the stack sends, as the drill runner's does line by line.
-      this.flow.localPort = seg.srcPort;
-      this.flow.remotePort = seg.dstPort;
-      const isn = this.flow.localIsn ?? 0;
-      this.outbound.push({
-        at: seg.at,
-        srcPort: seg.srcPort,
-        dstPort: seg.dstPort,
-        flags: seg.flags,
-        seq: (seg.seq - isn) >>> 0,
-        ack: seg.ack,
-        window: seg.window,
-        payloadLength: seg.payloadLength,
-        // SACK blocks acknowledge the remote's data: its sequence space, kept as sent.
-        options: seg.options,
-      });
+      if (seg) this.outbound.push(this.remote.normalise(seg));
     }
   }
 }

@@ -69,6 +69,17 @@ export interface TargetInfo {
   rcvWscale: number;
 }
 
+/** TargetInfo from a state and tcp_info's fields by their Linux names (either target's). */
+export function targetInfo(state: TcpState | null, listening: boolean, tcpInfo: { tcpi_bytes_received?: number; tcpi_snd_wscale?: number; tcpi_rcv_wscale?: number } | null): TargetInfo {
+  return {
+    state,
+    listening,
+    bytesReceived: tcpInfo?.tcpi_bytes_received ?? 0,
+    sndWscale: tcpInfo?.tcpi_snd_wscale ?? 0,
+    rcvWscale: tcpInfo?.tcpi_rcv_wscale ?? 0,
+  };
+}
+
 /**
  * The contract every target keeps (the fuzzer relies on each point):
  * - Every method is async; the fuzzer awaits each before the next.

@@ -97,7 +97,7 @@ test('npm pack gives a package plain node imports, with types and a working bin'
         engines: pkg.engines,
       },
     };
-    for (const [k, v] of Object.entries(ownLock.packages)) if (/^node_modules\/(ffi-rs|@yuuang\/ffi-rs-)/.test(k)) packages[k] = v;
+    for (const [k, v] of Object.entries(ownLock.packages)) if (/^node_modules\/(ffi-rs|@yuuang\/ffi-rs-|fast-check$|pure-rand$)/.test(k)) packages[k] = v;
     mkdirSync(app);
     const appPkg = { name: 'app', version: '1.0.0', private: true, type: 'module', dependencies: { tapstack: spec } };
     writeFileSync(path.join(app, 'package.json'), JSON.stringify(appPkg, null, 2));
@@ -204,6 +204,9 @@ test('npm pack gives a package plain node imports, with types and a working bin'
     writeFileSync(path.join(app, 'trace.jsonl'), readFileSync(path.join(ROOT, 'test/fixtures/plot-trace.jsonl')));
     ok(run('npx', ['--offline', '--no-install', 'tapstack', 'plot', 'trace.jsonl', '-o', 'plot.svg'], app), 'npx tapstack plot');
     assert.ok(readFileSync(path.join(app, 'plot.svg'), 'utf8').includes('class="chart time-sequence"'), 'the plot has its time-sequence graph');
+    // `tapstack fuzz` from dist/: fast-check is a dependency of the package (the fuzzer's cases and shrinking).
+    const fuzzed = ok(run('npx', ['--offline', '--no-install', 'tapstack', 'fuzz', '--seed', '1', '--runs', '5'], app), 'npx tapstack fuzz');
+    assert.match(fuzzed.stdout, /^fuzz: 5 runs, 0 failures, \d+ transitions$/m);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -102,6 +102,11 @@ export class KernelHostClient {
     return (await this.request({ op: 'info' })) as Record<string, number> | null;
   }
 
+  /** The state of the connection between these ports (ss's view), null when the kernel has none. */
+  async state(localPort: number, remotePort: number): Promise<string | null> {
+    return (await this.request({ op: 'state', localPort, remotePort })) as string | null;
+  }
+
   async close(): Promise<void> {
     try {
       if (!this.exited) await this.request({ op: 'close' });

@@ -3,18 +3,22 @@
 // answers requests, one JSON line each way on stdin and stdout: start, syscall, inject, wait,
 // take, info, close. Frames travel as base64; times are the target's (ms since start).
 
+import { execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { SyscallLine } from '../parse.ts';
 import { KernelTarget } from './kernel-target.ts';
 
 export interface HostRequest {
   id: number;
-  op: 'start' | 'syscall' | 'inject' | 'wait' | 'take' | 'info' | 'close';
+  op: 'start' | 'syscall' | 'inject' | 'wait' | 'take' | 'info' | 'state' | 'close';
   /** start: shell lines (sysctls) to apply first. */
   commands?: string[];
   call?: SyscallLine;
   frame?: string;
   ms?: number;
+  /** state: the connection's ports (its local one, and the remote's). */
+  localPort?: number;
+  remotePort?: number;
 }
 
 export interface HostReply {
@@ -28,6 +32,34 @@ export interface HostReply {
 const CALL_LIMIT_MS = 1000;
 
 const target = new KernelTarget();
+
+/** ss's state names (iproute2) as RFC 9293 writes them. */
+const SS_STATES: Record<string, string> = {
+  ESTAB: 'ESTABLISHED',
+  'SYN-SENT': 'SYN-SENT',
+  'SYN-RECV': 'SYN-RECEIVED',
+  'FIN-WAIT-1': 'FIN-WAIT-1',
+  'FIN-WAIT-2': 'FIN-WAIT-2',
+  'TIME-WAIT': 'TIME-WAIT',
+  'CLOSE-WAIT': 'CLOSE-WAIT',
+  'LAST-ACK': 'LAST-ACK',
+  CLOSING: 'CLOSING',
+  LISTEN: 'LISTEN',
+};
+
+/**
+ * The state of the connection between these ports as the kernel holds it, also once no
+ * descriptor names it (FIN-WAIT, TIME-WAIT): `ss -Htan` in this namespace; null when none.
+ */
+function connectionState(localPort: number, remotePort: number): string | null {
+  const out = execFileSync('ss', ['-Htan'], { encoding: 'utf8' });
+  for (const line of out.split('\n')) {
+    const [state, , , local, peer] = line.trim().split(/\s+/);
+    if (!state || !local || !peer) continue;
+    if (local.endsWith(`:${localPort}`) && peer.endsWith(`:${remotePort}`)) return SS_STATES[state] ?? null;
+  }
+  return null;
+}
 
 async function waitFor(ms: number, done?: () => boolean): Promise<void> {
   const until = target.now() + ms;
@@ -62,6 +94,8 @@ async function handle(req: HostRequest): Promise<unknown> {
       return target.take().map((f) => ({ at: f.at, frame: f.frame.toString('base64') }));
     case 'info':
       return target.syscalls.infoOfSocketUnderTest();
+    case 'state':
+      return connectionState(req.localPort!, req.remotePort!);
     case 'close':
       await target.close();
       return null;
