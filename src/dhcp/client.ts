@@ -426,7 +426,7 @@ export class DhcpClient extends EventEmitter {
   }
 
   private closeSocket(): void {
-    this.socket?.close();
+    if (this.socket?.isRunning) this.socket.close();
     this.socket = null;
   }
 

@@ -138,9 +138,9 @@ function collectOptions(buf: Uint8Array, start: number, end: number, into: Map<n
     }
     i += 2 + len;
   }
-  // RFC 2131 4.1: the options end with END; a message cut short of it is taken as it is,
-  // as ISC dhclient does, since every option read so far was whole.
-  return overload;
+  // RFC 2131 4.1, RFC 2132 9.3: every option area ends with END; without it the message was
+  // cut short, and what it would have said is unknown.
+  return 'dhcp-no-end';
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

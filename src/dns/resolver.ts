@@ -224,7 +224,8 @@ export class DnsResolver {
       const finish = (outcome: TryOutcome | { truncated: true }): void => {
         if (socket === null) return;
         timer?.cancel();
-        socket.close();
+        // (The stack's close may have closed it already.)
+        if (socket.isRunning) socket.close();
         socket = null;
         resolve(outcome);
       };

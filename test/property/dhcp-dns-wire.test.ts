@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type DhcpMessage, DHCP_MAX_LENGTH, emitDhcp, parseDhcp } from '../../src/dhcp/dhcp-message.ts';
+import { type DhcpMessage, DHCP_MAX_LENGTH, emitDhcp, emptyDhcpMessage, parseDhcp } from '../../src/dhcp/dhcp-message.ts';
 import { CLASS_IN, type DnsMessage, type DnsRecord, emitDns, parseDns, TYPE_A, TYPE_CNAME } from '../../src/dns/dns-message.ts';
 
 /** Records with Object's prototype, as parse builds them (assert.equal compares constructors). */
@@ -68,6 +68,25 @@ test('DHCP: random and mutated bytes never throw', () => {
       assert.ok(typeof r === 'string' || typeof r === 'object');
     }),
   );
+});
+
+test('DHCP: option overload (52) carries options in the file and sname fields (RFC 2132 9.3)', () => {
+  const m = emptyDhcpMessage(2, 1, Buffer.from([2, 0, 0, 0, 0, 1]));
+  m.messageType = 5;
+  const buf = Buffer.alloc(DHCP_MAX_LENGTH);
+  const n = emitDhcp(m, buf);
+  // Replace END by overload = 3, then END; the file field holds the lease time, sname the router.
+  const end = buf.indexOf(255, 240);
+  buf.set([52, 1, 3, 255], end);
+  buf.set([51, 4, 0, 0, 0x0e, 0x10, 255], 108);
+  buf.set([3, 4, 10, 0, 0, 1, 255], 44);
+  const back = parseDhcp(buf, 0, n) as DhcpMessage;
+  assert.type(back, 'object');
+  assert.is(back.leaseTime, 3600);
+  assert.equal(back.routers, [0x0a000001]);
+  // Without END in the file field, the message is refused.
+  buf.fill(0, 108 + 6, 108 + 7);
+  assert.is(parseDhcp(buf, 0, n), 'dhcp-no-end');
 });
 
 const label = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789-'), minLength: 1, maxLength: 12 });

@@ -156,6 +156,49 @@ test('a server that never answers: DISCOVERs with RFC 2131 backoff (4, 8, 16, 32
   await close(client, serverStack);
 });
 
+test('garbage, replies to another xid or MAC, and cut-short OFFERs are ignored: no throw, still retrying, then bound', async () => {
+  let junk: ((m: import('../../src/dhcp/dhcp-message.ts').DhcpMessage) => void) | null = null;
+  const { clock, serverStack, srv, client, dhcp } = await setup({
+    pool: ['10.0.0.49'],
+    answer: (m, seen) => {
+      junk?.(m);
+      return seen.length > 2;
+    },
+  });
+  const noise = serverStack.createSocket('udp4');
+  noise.bind(0);
+  noise.setBroadcast(true);
+  const { emitDhcp, emptyDhcpMessage, DHCPOFFER } = await import('../../src/dhcp/dhcp-message.ts');
+  junk = (m) => {
+    const send = (b: Buffer): void => noise.send(b, 68, '255.255.255.255');
+    send(Buffer.from('not a DHCP message at all'));
+    const offer = emptyDhcpMessage(2, m.xid, Buffer.from(m.chaddr));
+    offer.messageType = DHCPOFFER;
+    offer.yiaddr = 0x0a000063;
+    offer.serverId = 0x0a000001;
+    const buf = Buffer.alloc(600);
+    emitDhcp(offer, buf);
+    // Type (3 bytes) and server id (6) after the cookie, then END at 249: cut before END, and
+    // in the middle of the server id.
+    send(buf.subarray(0, 249));
+    send(buf.subarray(0, 246));
+    send(Buffer.concat([buf.subarray(0, 240), Buffer.from([53, 9, 2])])); // an option longer than the message
+    const other = emptyDhcpMessage(2, (m.xid + 1) >>> 0, Buffer.from(m.chaddr));
+    other.messageType = DHCPOFFER;
+    other.yiaddr = 0x0a000064;
+    other.serverId = 0x0a000001;
+    const k = emitDhcp(other, buf);
+    send(Buffer.from(buf.subarray(0, k))); // another exchange's
+  };
+  await runFor(clock, 60_000);
+  assert.is(dhcp.state, 'bound');
+  assert.is(client.address, '10.0.0.49');
+  assert.is(srv.seen.filter((s) => s.type === DHCPDISCOVER).length, 3);
+  const drops = Object.keys(client.counters().ethernet!.drops);
+  assert.not.ok(drops.some((d) => d.startsWith('internal-error')), drops.join(','));
+  await close(client, serverStack);
+});
+
 test('INIT-REBOOT asks for the remembered address first', async () => {
   const { clock, serverStack, srv, client, dhcp } = await setup({ pool: ['10.0.0.48'] }, { arpProbe: false, requestAddress: '10.0.0.99' });
   await runFor(clock, 100);
