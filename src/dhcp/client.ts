@@ -23,6 +23,7 @@ import {
   DHCPDISCOVER,
   DHCPNAK,
   DHCPOFFER,
+  DHCPRELEASE,
   DHCPREQUEST,
   type DhcpMessage,
   emitDhcp,
@@ -92,7 +93,7 @@ export interface DhcpHost {
   readonly mac: Mac;
   readonly ip: number;
   readonly seed: number | undefined;
-  readonly arp: Pick<ArpLayer, 'announce' | 'sendProbe' | 'addressWatcher'>;
+  readonly arp: Pick<ArpLayer, 'announce' | 'sendProbe' | 'addressWatcher' | 'lookup'>;
   setAddress(ip: number, prefix: number, gateway: number | null): void;
   createSocket(options: SocketOptions): UdpSocket;
 }
@@ -149,6 +150,26 @@ export class DhcpClient extends EventEmitter {
     this.leaseTimer = null;
     this.stack.arp.addressWatcher = null;
     this.closeSocket();
+  }
+
+  /**
+   * RFC 2131 4.4.6: hands the lease back (DHCPRELEASE, unicast to the server), stops using
+   * the address and stops the client.
+   */
+  release(): void {
+    const binding = this.binding;
+    if (binding !== null) {
+      this.openSocket();
+      const m = this.message(DHCPRELEASE);
+      m.ciaddr = binding.address;
+      m.serverId = binding.serverId;
+      // Unicast when the server's MAC is known; else broadcast, since the address goes now
+      // and an ARP reply to it would not be taken (servers take a broadcast RELEASE by its
+      // server id, as dnsmasq does).
+      this.transmit(m, this.stack.arp.lookup(binding.serverId) !== null ? binding.serverId : 0xffffffff);
+      this.dropAddress();
+    }
+    this.stop();
   }
 
   // --- states ---
@@ -226,8 +247,10 @@ export class DhcpClient extends EventEmitter {
     // RFC 2131 4.1: we cannot take unicast to an address we do not have yet.
     m.broadcast = this.stack.ip === 0;
     m.clientId = Uint8Array.of(1, ...this.stack.mac);
-    if (type !== DHCPDECLINE) m.parameterList = PARAMETER_LIST;
-    if (this.options.hostName !== undefined && type !== DHCPDECLINE) m.hostName = this.options.hostName;
+    // RFC 2131 table 5: DECLINE and RELEASE carry no parameter list (nor, here, a name).
+    const asks = type !== DHCPDECLINE && type !== DHCPRELEASE;
+    if (asks) m.parameterList = PARAMETER_LIST;
+    if (this.options.hostName !== undefined && asks) m.hostName = this.options.hostName;
     return m;
   }
 

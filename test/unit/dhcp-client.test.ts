@@ -3,7 +3,7 @@
 // 4.1 backoff), an ARP conflict (DECLINE, 10 s, again), INIT-REBOOT.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DHCPDECLINE, DHCPDISCOVER, DHCPREQUEST } from '../../src/dhcp/dhcp-message.ts';
+import { DHCPDECLINE, DHCPDISCOVER, DHCPRELEASE, DHCPREQUEST } from '../../src/dhcp/dhcp-message.ts';
 import type { DhcpLease, DhcpOptions } from '../../src/dhcp/client.ts';
 import { createLinkPair } from '../../src/link/memory.ts';
 import { createStack, type Stack } from '../../src/stack.ts';
@@ -197,6 +197,35 @@ test('garbage, replies to another xid or MAC, and cut-short OFFERs are ignored: 
   const drops = Object.keys(client.counters().ethernet!.drops);
   assert.not.ok(drops.some((d) => d.startsWith('internal-error')), drops.join(','));
   await close(client, serverStack);
+});
+
+test('release(): DHCPRELEASE unicast to the server, the address dropped, the client stopped', async () => {
+  const { clock, serverStack, srv, client, dhcp } = await setup({ pool: ['10.0.0.51'] });
+  await runFor(clock, 100);
+  assert.is(client.address, '10.0.0.51');
+  dhcp.release();
+  await runFor(clock, 100);
+  const release = srv.seen.at(-1)!;
+  assert.is(release.type, DHCPRELEASE);
+  assert.is(release.message.ciaddr, 0x0a000033);
+  assert.is(release.message.serverId, 0x0a000001);
+  assert.is(client.address, '0.0.0.0');
+  assert.is(dhcp.state, 'stopped');
+  assert.is(clock.nextTimerAt(), null);
+  await close(client, serverStack);
+});
+
+test('the same seed gives the same exchange; another seed other xids and jitter', async () => {
+  const times = async (seed: number) => {
+    const { clock, serverStack, srv, client } = await setup({ pool: ['10.0.0.52'], answer: () => false }, { arpProbe: false }, seed);
+    await runFor(clock, 200_000);
+    const out = srv.seen.map((s) => `${s.at}:${s.message.xid}`);
+    await close(client, serverStack);
+    return out;
+  };
+  const a = await times(11);
+  assert.equal(await times(11), a);
+  assert.not.equal(await times(12), a);
 });
 
 test('INIT-REBOOT asks for the remembered address first', async () => {
