@@ -6,6 +6,7 @@
 export const DNS_PORT = 53;
 export const TYPE_A = 1;
 export const TYPE_CNAME = 5;
+export const TYPE_SOA = 6;
 export const CLASS_IN = 1;
 
 /** RFC 1035 4.1.1 RCODE values. */

@@ -26,6 +26,7 @@ import {
   RCODE_REFUSED,
   RCODE_SERVFAIL,
   TYPE_A,
+  TYPE_SOA,
 } from './dns-message.ts';
 
 export interface DnsOptions {
@@ -37,7 +38,10 @@ export interface DnsOptions {
   attempts?: number;
   /** resolv.conf `rotate`: each query starts at the next server (default false: the first). */
   rotate?: boolean;
-  /** Names the cache holds at most (default 64); the least recently used go first. 0: no cache. */
+  /**
+   * Names the cache holds at most (default 64), answers and negative answers alike; the
+   * least recently used go first. 0: no cache.
+   */
   cacheSize?: number;
 }
 
@@ -54,7 +58,20 @@ interface CacheEntry {
 }
 
 /** One try's result: addresses, or a code (and whether trying other servers may help). */
-type TryOutcome = { addresses: number[]; ttl: number } | { code: DnsErrorCode; final: boolean };
+type TryOutcome = { addresses: number[]; ttl: number } | { code: DnsErrorCode; final: false } | { code: 'ENOTFOUND'; final: true; negativeTtl: number };
+
+/**
+ * RFC 2308 5: how long NXDOMAIN or NODATA may be cached: the SOA record of the authority
+ * section, the lower of its TTL and its MINIMUM field (the last 4 bytes of its RDATA, after
+ * two names whose compression does not matter here). Without an SOA: not cached (0).
+ */
+function negativeTtl(m: DnsMessage): number {
+  const soa = m.authorities.find((r) => r.type === TYPE_SOA && r.data !== undefined && r.data.length >= 22);
+  if (soa === undefined) return 0;
+  const d = soa.data!;
+  const minimum = ((d[d.length - 4]! << 24) | (d[d.length - 3]! << 16) | (d[d.length - 2]! << 8) | d[d.length - 1]!) >>> 0;
+  return Math.min(soa.ttl, minimum);
+}
 
 /** One transmit buffer for every resolver of the process: the UDP layer copies what it sends. */
 const scratch = Buffer.alloc(DNS_UDP_MAX);
@@ -85,6 +102,7 @@ export class DnsResolver {
   private readonly attempts: number;
   private readonly cacheSize: number;
   private nextServer = 0;
+  private readonly inFlight = new Map<string, Promise<number[]>>();
   /** What went on the wire, for tests and counters(): queries over UDP and TCP, cache hits. */
   readonly stats = { udpQueries: 0, tcpQueries: 0, cacheHits: 0 };
 
@@ -151,9 +169,25 @@ export class DnsResolver {
         // Most recently used last: the Map's order is the eviction order.
         this.cache.set(name, hit);
         this.stats.cacheHits++;
-        return hit.addresses;
+        if (hit.addresses.length > 0) return hit.addresses;
+        // RFC 2308 5: a name known not to exist stays so for the negative TTL.
+        throw dnsError('ENOTFOUND', hostname);
       }
     }
+    // Lookups of a name already being asked wait for that answer (one query for many connects).
+    const asked = this.inFlight.get(name);
+    // (The error is made anew: it names the hostname as this caller spelt it.)
+    if (asked !== undefined) return asked.catch((err: NodeJS.ErrnoException) => Promise.reject(dnsError((err.code ?? 'EBADRESP') as DnsErrorCode, hostname)));
+    const query = this.query(name, hostname);
+    this.inFlight.set(name, query);
+    try {
+      return await query;
+    } finally {
+      this.inFlight.delete(name);
+    }
+  }
+
+  private async query(name: string, hostname: string): Promise<number[]> {
     const servers = this.servers.map(parseIpv4).filter((a): a is number => a !== null && a !== 0);
     if (servers.length === 0 || name === '' || emitDns(dnsQuery(0, name), scratch) < 0) throw dnsError('ENOTFOUND', hostname);
     const start = this.options.rotate ? this.nextServer++ % servers.length : 0;
@@ -167,7 +201,10 @@ export class DnsResolver {
           this.remember(name, outcome.addresses, outcome.ttl);
           return outcome.addresses;
         }
-        if (outcome.final) throw dnsError(outcome.code, hostname);
+        if (outcome.final) {
+          if (outcome.negativeTtl > 0) this.remember(name, [], outcome.negativeTtl);
+          throw dnsError(outcome.code, hostname);
+        }
         // glibc reports the last error; a timeout only when nothing better was heard.
         if (outcome.code !== 'ETIMEOUT' || last === 'ETIMEOUT') last = outcome.code;
       }
@@ -186,10 +223,10 @@ export class DnsResolver {
     switch (m.rcode) {
       case RCODE_NOERROR: {
         const { addresses, ttl } = answerAddresses(m, name);
-        return addresses.length > 0 ? { addresses, ttl } : { code: 'ENOTFOUND', final: true };
+        return addresses.length > 0 ? { addresses, ttl } : { code: 'ENOTFOUND', final: true, negativeTtl: negativeTtl(m) };
       }
       case RCODE_NXDOMAIN:
-        return { code: 'ENOTFOUND', final: true };
+        return { code: 'ENOTFOUND', final: true, negativeTtl: negativeTtl(m) };
       case RCODE_SERVFAIL:
         return { code: 'ESERVFAIL', final: false };
       case RCODE_REFUSED:

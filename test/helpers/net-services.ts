@@ -113,6 +113,15 @@ export interface DnsServerOptions {
   behaviour?: (index: number, q: DnsMessage) => 'answer' | 'silent' | 'garbage' | 'servfail' | 'truncate';
   /** Answer TCP queries on port 53 too. */
   tcp?: boolean;
+  /** With NXDOMAIN, an SOA (TTL 3600) with this MINIMUM in the authority section (RFC 2308 3). */
+  soaMinimum?: number;
+}
+
+/** An SOA for the root: two root names, then serial, refresh, retry, expire, minimum. */
+function soa(minimum: number): DnsRecord {
+  const data = Buffer.alloc(22);
+  data.writeUInt32BE(minimum, 18);
+  return { name: '', type: 6, class: CLASS_IN, ttl: 3600, data };
 }
 
 /** A DNS server on `stack`, port 53, UDP (and TCP). */
@@ -137,7 +146,7 @@ export function dnsServer(stack: Stack, options: DnsServerOptions) {
       truncated: truncate,
       rcode: servfail ? 2 : addresses === undefined ? RCODE_NXDOMAIN : 0,
       answers: truncate || servfail ? [] : answers,
-      authorities: [],
+      authorities: addresses === undefined && options.soaMinimum !== undefined ? [soa(options.soaMinimum)] : [],
       additionals: [],
     };
     const n = emitDns(m, out);

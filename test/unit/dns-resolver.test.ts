@@ -76,6 +76,22 @@ test('the cache is bounded: the least recently used name goes first', async () =
   await close(client, serverStack);
 });
 
+test('NXDOMAIN is cached for the SOA minimum (RFC 2308 5); concurrent lookups of a name share one query', async () => {
+  const { clock, serverStack, srv, client } = await setup({ zone: { 'a.test': ['10.0.0.3'] }, soaMinimum: 60 });
+  assert.is((await lookup(clock, client, 'gone.test')).result[0]?.code, 'ENOTFOUND');
+  assert.is((await lookup(clock, client, 'gone.test')).result[0]?.code, 'ENOTFOUND');
+  assert.is(srv!.queries.length, 1);
+  await runFor(clock, 60_000);
+  assert.is((await lookup(clock, client, 'gone.test')).result[0]?.code, 'ENOTFOUND');
+  assert.is(srv!.queries.length, 2);
+  const results: unknown[] = [];
+  for (let i = 0; i < 3; i++) client.dns.lookup('a.test', {}, (err, address) => results.push(err ?? address));
+  await runFor(clock, 100);
+  assert.equal(results, ['10.0.0.3', '10.0.0.3', '10.0.0.3']);
+  assert.is(srv!.queries.length, 3);
+  await close(client, serverStack);
+});
+
 test('CNAME chains are followed, with the lowest TTL', async () => {
   const { clock, serverStack, client } = await setup({ zone: { 'real.test': ['10.0.0.9'] }, aliases: { 'alias.test': 'real.test' } });
   assert.equal((await lookup(clock, client, 'alias.test')).result, [null, '10.0.0.9', 4]);
