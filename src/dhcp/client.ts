@@ -270,6 +270,15 @@ export class DhcpClient extends EventEmitter {
   // --- replies ---
 
   private readonly onMessage = (msg: Buffer): void => {
+    // Run from the receive path: a bug here is the stack's, counted, never the application's.
+    try {
+      this.handleReply(msg);
+    } catch (err) {
+      this.stack.clock.internalError(err);
+    }
+  };
+
+  private handleReply(msg: Buffer): void {
     const m = parseDhcp(msg);
     if (typeof m === 'string') return;
     if (m.op !== BOOTREPLY || m.xid !== this.xid || !m.chaddr.equals(this.stack.mac)) return;
@@ -279,7 +288,7 @@ export class DhcpClient extends EventEmitter {
     if (!waiting) return;
     if (m.messageType === DHCPACK) this.onAck(m);
     else if (m.messageType === DHCPNAK) this.onNak(m);
-  };
+  }
 
   /** RFC 2131 4.4.1: the first offer is taken (a client may wait for more; dhclient does not). */
   private onOffer(m: DhcpMessage): void {

@@ -137,12 +137,14 @@ export class DnsResolver {
     const opts: LookupOptions = typeof options === 'number' ? { family: options } : typeof options === 'object' && options !== null ? options : {};
     if (isIP(hostname) !== 0 || hostname.toLowerCase() === 'localhost') return defaultLookup(this.stack.ip)(hostname, opts, cb);
     if (opts.family === 6) return void process.nextTick(cb, notFound(hostname));
+    // The callback runs on its own tick: what it throws is an uncaught exception, as from
+    // Node's dns.lookup, not a rejection of our promise.
     this.resolve4(hostname).then(
       (addresses) => {
-        if (opts.all) cb(null, addresses.map((a): LookupAddress => ({ address: formatIpv4(a), family: 4 })));
-        else cb(null, formatIpv4(addresses[0]!), 4);
+        if (opts.all) process.nextTick(cb, null, addresses.map((a): LookupAddress => ({ address: formatIpv4(a), family: 4 })));
+        else process.nextTick(cb, null, formatIpv4(addresses[0]!), 4);
       },
-      (err: Error) => cb(err as NodeJS.ErrnoException),
+      (err: Error) => process.nextTick(cb, err as NodeJS.ErrnoException),
     );
   }
 
