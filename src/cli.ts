@@ -15,10 +15,13 @@ import { runDrill } from './drill/drill-cli.ts';
 import { runFuzzCli } from './fuzz/fuzz-cli.ts';
 import { compileFilter } from './trace/filter.js';
 import type { Trace } from './trace/tracer.ts';
+import type { DhcpLease } from './dhcp/client.ts';
 
 const USAGE = `usage: tapstack [options]
   --tap NAME          TAP device (default tap0; created if missing, removed on exit only if created)
   --ip A.B.C.D/N      the stack's address (default 10.0.0.2/24)
+  --dhcp              get the address, gateway and DNS servers by DHCP instead; prints a lease line when bound
+  --dns A.B.C.D[,...] name servers for connect by name (default: the DHCP lease's)
   --host-ip A.B.C.D/N address for the kernel's end of the TAP, which is brought up (default 10.0.0.1/24)
   --no-host-config    leave the kernel's end of the TAP as it is
   --gateway A.B.C.D   default gateway (default: the host ip)
@@ -47,6 +50,10 @@ const USAGE = `usage: tapstack [options]
 export interface CliOptions {
   tap: string;
   ip: string;
+  /** --dhcp: no fixed address (ip is then unused). */
+  dhcp: boolean;
+  /** --dns: name servers, or undefined. */
+  dns: string[] | undefined;
   hostIp: string | null;
   gateway: string | undefined;
   mac: string | undefined;
@@ -73,6 +80,8 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
   const o: CliOptions = {
     tap: 'tap0',
     ip: '10.0.0.2/24',
+    dhcp: false,
+    dns: undefined,
     hostIp: '10.0.0.1/24',
     gateway: undefined,
     mac: undefined,
@@ -90,6 +99,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
     traceFormat: 'text',
     traceFile: undefined,
   };
+  let ipGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -126,6 +136,18 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
         const v = value();
         if (!parseCidr(v, 24)) throw new UsageError(`--ip: invalid address '${v}' (expected A.B.C.D/N)`);
         o.ip = v.includes('/') ? v : `${v}/24`;
+        ipGiven = true;
+        break;
+      }
+      case '--dhcp':
+        noValue();
+        o.dhcp = true;
+        break;
+      case '--dns': {
+        const v = value();
+        const servers = v.split(',');
+        for (const a of servers) if (parseIpv4(a) === null) throw new UsageError(`--dns: invalid address '${a}'`);
+        o.dns = servers;
         break;
       }
       case '--host-ip': {
@@ -230,6 +252,8 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
         throw new UsageError(`unknown argument '${arg}'`);
     }
   }
+  if (o.dhcp && ipGiven) throw new UsageError('--ip and --dhcp: give one');
+  if (o.dhcp && o.gateway !== undefined) throw new UsageError('--gateway and --dhcp: the gateway comes from the lease');
   return o;
 }
 
@@ -257,7 +281,9 @@ async function main(): Promise<number> {
   try {
     stack = await createStack({
       tap: options.tap,
-      ip: options.ip,
+      ip: options.dhcp ? undefined : options.ip,
+      dhcp: options.dhcp,
+      dns: options.dns ? { servers: options.dns } : undefined,
       hostIp: options.hostIp ?? undefined,
       gateway: options.gateway,
       mac: options.mac,
@@ -282,9 +308,10 @@ async function main(): Promise<number> {
     http: { headersTimeoutMs: options.httpHeadersTimeout, requestTimeoutMs: options.httpRequestTimeout, keepAliveTimeoutMs: options.httpKeepAliveTimeout },
   });
   process.stdout.write(
-    `tapstack up dev ${options.tap} ip ${options.ip} mac ${stack.macAddress} mtu ${stack.mtu} services ${options.services.join(',') || 'none'} offload ${stack.offload ? 'on' : 'off'}\n`,
+    `tapstack up dev ${options.tap} ip ${options.dhcp ? 'dhcp' : options.ip} mac ${stack.macAddress} mtu ${stack.mtu} services ${options.services.join(',') || 'none'} offload ${stack.offload ? 'on' : 'off'}\n`,
   );
   const trace = startCliTrace(stack, options);
+  if (stack.dhcp) reportLease(stack);
   return new Promise<number>((resolve) => {
     let closing = false;
     const shutdown = async (): Promise<void> => {
@@ -300,6 +327,19 @@ async function main(): Promise<number> {
     process.on('SIGINT', () => void shutdown());
     process.on('SIGTERM', () => void shutdown());
   });
+}
+
+/** --dhcp: a line per lease bound or renewed on stdout; the rest of the client's news on stderr. */
+function reportLease(stack: Stack): void {
+  const dhcp = stack.dhcp!;
+  const line = (what: string, l: DhcpLease): string =>
+    `tapstack ${what} ip ${l.address}/${l.prefix} gateway ${l.gateway ?? 'none'} dns ${l.dnsServers.join(',') || 'none'} server ${l.serverId} lease ${l.leaseTime}s\n`;
+  dhcp.on('bound', (l: DhcpLease) => process.stdout.write(line('lease', l)));
+  dhcp.on('renewed', (l: DhcpLease) => process.stdout.write(line('renewed', l)));
+  dhcp.on('expired', (l: DhcpLease) => process.stderr.write(`tapstack: dhcp: lease of ${l.address} expired\n`));
+  dhcp.on('declined', (a: string) => process.stderr.write(`tapstack: dhcp: ${a} is in use (ARP probe): declined\n`));
+  dhcp.on('nak', (m: string) => process.stderr.write(`tapstack: dhcp: NAK (${m})\n`));
+  dhcp.on('warning', (m: string) => process.stderr.write(`tapstack: ${m}\n`));
 }
 
 /** --trace: to stdout or a file (flushed and closed by stop()). */

@@ -41,3 +41,5 @@ export type { Trace, TraceOptions } from './trace/tracer.ts';
 export { compileFilter, TraceFilterError } from './trace/filter.js';
 export { formatRecord } from './trace/format-text.js';
 export { TRACE_FORMAT_VERSION, TRACE_RECORD_TYPES, type TraceRecord, type TraceRecordType } from './trace/schema.ts';
+export { DhcpClient, type DhcpLease, type DhcpOptions, type DhcpState } from './dhcp/client.ts';
+export { DnsResolver, type DnsOptions } from './dns/resolver.ts';

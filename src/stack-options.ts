@@ -14,14 +14,26 @@ import type { Link } from './link/link.ts';
 import type { PcapSink } from './link/pcap.ts';
 import type { TcpConfig } from './tcp/config.ts';
 import type { LookupFunction } from './tcp/lookup.ts';
+import type { DhcpOptions } from './dhcp/client.ts';
+import type { DnsOptions } from './dns/resolver.ts';
 
 export interface StackOptions {
   /** A TAP device name to open (created if missing). Give either tap or link. */
   tap?: string;
   /** Any Link: an in-memory link, a fault injector, ... */
   link?: Link;
-  /** Our address with prefix, e.g. "10.0.0.2/24". */
-  ip: string;
+  /** Our address with prefix, e.g. "10.0.0.2/24". Omitted with dhcp: 0.0.0.0 until a lease binds. */
+  ip?: string;
+  /**
+   * Get the address, gateway and name servers by DHCP (src/dhcp/client.ts); stack.dhcp holds
+   * the lease. true, or options (requestAddress for INIT-REBOOT, hostName, arpProbe).
+   */
+  dhcp?: boolean | DhcpOptions;
+  /**
+   * The DNS stub resolver (stack.dns): servers (default the DHCP lease's), timeout,
+   * attempts, cache size. With it or dhcp, connect({ host: name }) resolves through it.
+   */
+  dns?: DnsOptions;
   /** Address for the kernel's end of the TAP ("10.0.0.1/24"); omitted: left as it is. */
   hostIp?: string;
   /** Default gateway; defaults to hostIp's address when given. */
@@ -89,11 +101,17 @@ export function stableMac(seedText: string): Mac {
 
 /** Checks and parses the addresses, gateway, MTU and MAC; throws StackConfigError. */
 export function parseStackOptions(options: StackOptions): ParsedStackOptions {
-  const cidr = parseCidr(options.ip, 24);
+  const dhcp = options.dhcp !== undefined && options.dhcp !== false;
+  if (dhcp && options.ip !== undefined) throw new StackConfigError('give ip or dhcp, not both (dhcp.requestAddress asks for an address)');
+  if (!dhcp && options.ip === undefined) throw new StackConfigError('invalid ip: undefined (give ip, or dhcp: true)');
+  if (dhcp && options.gateway !== undefined)
+    throw new StackConfigError('the gateway comes from the DHCP lease: no gateway option with dhcp');
+  // Without an address yet: 0.0.0.0/32, which only broadcasts reach (RFC 2131 4.1).
+  const cidr = dhcp ? { addr: 0, prefix: 32 } : parseCidr(options.ip!, 24);
   if (!cidr) throw new StackConfigError(`invalid ip: ${options.ip}`);
-  const hostCidr = options.hostIp !== undefined ? parseCidr(options.hostIp, cidr.prefix) : null;
+  const hostCidr = options.hostIp !== undefined ? parseCidr(options.hostIp, dhcp ? 24 : cidr.prefix) : null;
   if (options.hostIp !== undefined && !hostCidr) throw new StackConfigError(`invalid hostIp: ${options.hostIp}`);
-  let gateway: number | null = hostCidr ? hostCidr.addr : null;
+  let gateway: number | null = hostCidr && !dhcp ? hostCidr.addr : null;
   if (options.gateway !== undefined) {
     gateway = parseIpv4(options.gateway);
     if (gateway === null) throw new StackConfigError(`invalid gateway: ${options.gateway}`);
@@ -114,7 +132,7 @@ export function parseStackOptions(options: StackOptions): ParsedStackOptions {
     if (!m || (m[0]! & 1) === 1) throw new StackConfigError(`invalid mac: ${options.mac}`);
     mac = m;
   } else {
-    mac = stableMac(`tapstack:${options.tap ?? 'link'}:${options.ip}`);
+    mac = stableMac(`tapstack:${options.tap ?? 'link'}:${options.ip ?? 'dhcp'}`);
   }
   return { ip: cidr.addr, prefix: cidr.prefix, host: hostCidr, gateway, mtu, mac };
 }

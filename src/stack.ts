@@ -30,6 +30,8 @@ import type { Agent, AgentOptions } from 'node:http';
 import type { Probe } from './probe.ts';
 import { ProbeHub } from './probe-hub.ts';
 import { startTrace, type Trace, type TraceOptions } from './trace/tracer.ts';
+import { DhcpClient } from './dhcp/client.ts';
+import { DnsResolver } from './dns/resolver.ts';
 import { type ParsedStackOptions, parseStackOptions, StackConfigError, type StackOptions } from './stack-options.ts';
 
 export { StackConfigError, stableMac, type StackOptions } from './stack-options.ts';
@@ -55,8 +57,9 @@ export class Stack {
   readonly clock: GuardedClock;
   readonly link: Link;
   readonly mac: Mac;
-  readonly ip: number;
-  readonly prefix: number;
+  /** The interface's address and prefix (0.0.0.0/32 until a DHCP lease binds); see setAddress. */
+  ip: number;
+  prefix: number;
   readonly mtu: number;
   readonly arp: ArpLayer;
   readonly ipv4: Ipv4Layer;
@@ -88,6 +91,10 @@ export class Stack {
   /** The resolver of connect and listen when they are given none (StackOptions.lookup). */
   readonly lookup: LookupFunction | undefined;
   private netModule: NetModule | null = null;
+  /** The DHCP client when StackOptions.dhcp is set: its state and lease. */
+  readonly dhcp: DhcpClient | null = null;
+  private resolver: DnsResolver | null = null;
+  private readonly dnsOptions: StackOptions['dns'];
   /** The loop refs of sockets of other layers (UDP), by owner (refHandle). */
   private readonly handleRefs = new Map<object, LoopRef>();
   /** The probe of setProbe and every trace, fanned out to the layers' observation points. */
@@ -109,7 +116,9 @@ export class Stack {
     this.prefix = parsed.prefix;
     this.mtu = options.mtu ?? this.link.mtu;
     this.seed = options.seed;
-    this.lookup = options.lookup;
+    this.dnsOptions = options.dns;
+    // With a resolver configured (or servers to come from DHCP), names go through it.
+    this.lookup = options.lookup ?? (options.dns !== undefined || (options.dhcp ?? false) !== false ? (h, o, cb) => this.dns.lookup(h, o, cb) : undefined);
     this.loopHold = new LoopHold(!(this.clock.inner instanceof VirtualClock));
     this.stackRef = new LoopRef(this.loopHold);
     this.stackRef.set(false);
@@ -150,6 +159,16 @@ export class Stack {
     this.linkBatches = typeof link.setBatchEndHandler === 'function';
     if (link.setBatchEndHandler) link.setBatchEndHandler(() => this.endBatch());
     this.probes = new ProbeHub(this);
+    if (options.dhcp !== undefined && options.dhcp !== false) this.dhcp = new DhcpClient(this, options.dhcp === true ? {} : options.dhcp);
+  }
+
+  /**
+   * The DNS stub resolver (src/dns/resolver.ts): lookup() and promises.lookup() with Node's
+   * dns.lookup signature, over StackOptions.dns servers or the DHCP lease's. Made on first use.
+   */
+  get dns(): DnsResolver {
+    this.resolver ??= new DnsResolver(this, this.dnsOptions, () => this.dhcp?.lease?.dnsServers ?? []);
+    return this.resolver;
   }
 
   /**
@@ -175,6 +194,18 @@ export class Stack {
     for (const [name, m] of this.modules) out[name] = m.counters;
     if (this.pcap) out.pcap = this.pcap.counters;
     return out;
+  }
+
+  /**
+   * Changes the interface's address at run time, as `ip addr` would: what a DHCP lease binds
+   * (0 drops it). Connections on the old address are left to time out, as Linux leaves them.
+   */
+  setAddress(ip: number, prefix: number, gateway: number | null): void {
+    this.ip = ip;
+    this.prefix = prefix;
+    this.ipv4.setAddress(ip, prefix, gateway);
+    this.arp.setAddress(ip, prefix, gateway);
+    this.tcp.ip = ip;
   }
 
   /** Whether the link offloads checksums and TCP segmentation (see StackOptions.offload). */
@@ -364,6 +395,7 @@ export class Stack {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.dhcp?.stop();
     for (const m of [...this.modules.values()].reverse()) await m.close();
     this.ipv4.reassembler?.close();
     this.arp.close();
@@ -400,7 +432,9 @@ export async function createStack(options: StackOptions): Promise<Stack> {
   if (pcap) link = new CapturingLink(link, pcap);
   const stack = new Stack({ ...options, link, mtu }, parsed, tap);
   stack.pcap = pcap;
-  stack.arp.announce();
+  // A DHCP client has no address to announce yet: it announces the one it binds (RFC 5227 2.3).
+  if (stack.dhcp) stack.dhcp.start();
+  else stack.arp.announce();
   return stack;
 }
 

@@ -117,11 +117,11 @@ export class ArpLayer {
   private readonly gcIntervalMs: number;
   private readonly locktimeMs: number;
   private readonly arpIgnore: 0 | 2;
-  private readonly mask: number;
-  private readonly gateway: number | null;
+  private mask: number;
+  private gateway: number | null;
   /** Our subnet's network and broadcast addresses (-1 on a /31 or /32, which have none). */
-  private readonly subnetNetwork: number;
-  private readonly subnetBroadcast: number;
+  private subnetNetwork: number;
+  private subnetBroadcast: number;
   private gcTimer: Timer | null = null;
   /** The stack's probe (Stack.setProbe); unset, one null check per event. */
   probe: ArpProbe | null = null;
@@ -130,7 +130,7 @@ export class ArpLayer {
     private readonly link: Pick<Link, 'send'>,
     private readonly clock: Clock,
     private readonly mac: Mac,
-    private readonly ip: number,
+    private ip: number,
     options: ArpOptions = {},
     network: ArpNetwork = { prefix: 32, gateway: null },
   ) {
@@ -152,12 +152,45 @@ export class ArpLayer {
     this.txRepr = { op: 0, senderMac: mac, senderIp: ip, targetMac: Buffer.alloc(6), targetIp: 0 };
   }
 
+  /**
+   * Told of every well-formed ARP packet's sender and target before it is handled: the
+   * DHCP client's RFC 5227 probe watches for its candidate address there. Unset: one null check.
+   */
+  addressWatcher: ((senderIp: number, targetIp: number, senderIsUs: boolean) => void) | null = null;
+
+  /** Changes our address (DHCP), with the subnet and gateway it brings. */
+  setAddress(ip: number, prefix: number, gateway: number | null): void {
+    this.ip = ip;
+    this.mask = prefixMask(prefix);
+    this.gateway = gateway;
+    const hasBroadcast = prefix <= 30;
+    this.subnetNetwork = hasBroadcast ? (ip & this.mask) >>> 0 : -1;
+    this.subnetBroadcast = hasBroadcast ? (ip | ~this.mask) >>> 0 : -1;
+    this.txRepr.senderIp = ip;
+    // Neighbours learnt on the old subnet may not be ours to reach any more.
+    for (const e of this.cache.values()) if (e.timer !== null) e.timer.cancel();
+    this.cache.clear();
+  }
+
+  /**
+   * RFC 5227 2.1.1: an ARP probe for `target`, sender address 0.0.0.0 so that no neighbour
+   * cache learns an address we may not get.
+   */
+  sendProbe(target: number): void {
+    const repr = this.txRepr;
+    repr.senderIp = 0;
+    this.sendArp(ARP_REQUEST, BROADCAST_MAC, target, UNKNOWN_MAC);
+    repr.senderIp = this.ip;
+  }
+
   /** Handles a received ARP packet (the Ethernet payload). */
   receive(buf: Buffer, off: number, len: number): void {
     this.counters.rx++;
     const arp = this.view;
     const bad = arp.parse(buf, off, len);
     if (bad) return this.counters.drop(bad);
+    const watcher = this.addressWatcher;
+    if (watcher !== null) watcher(arp.senderIp, arp.targetIp, macEquals(buf, arp.senderMacOffset, this.mac));
     const op = arp.op;
     // arp_process: only requests and replies are understood.
     if (op !== ARP_REQUEST && op !== ARP_REPLY) return this.counters.drop('arp-bad-op');
@@ -167,11 +200,12 @@ export class ArpLayer {
     // RFC 1812 3.3.2: a hardware address that is broadcast, multicast or zero is not believed
     // (Linux would cache it; unicast would then leave as broadcast).
     if (isGroupMac(buf, macOff) || macEquals(buf, macOff, UNKNOWN_MAC)) return this.counters.drop('arp-bad-sender-mac');
-    if (senderIp === this.ip) {
+    // (Without an address yet, 0.0.0.0 is nobody's: another host's probe is not a conflict.)
+    if (senderIp === this.ip && senderIp !== 0) {
       // Someone else claims our address; keep ours, note it (RFC 5227 conflict detection).
       return this.counters.drop('arp-address-conflict');
     }
-    const forUs = targetIp === this.ip;
+    const forUs = targetIp === this.ip && targetIp !== 0;
     if (senderIp === 0) {
       // RFC 5227 probe (Linux's "duplicate address detection packet"): answered, not cached.
       if (forUs && op === ARP_REQUEST) this.answer(buf, macOff, senderIp);

@@ -109,9 +109,10 @@ export interface Ipv4Config {
 
 export class Ipv4Layer {
   readonly counters = new LayerCounters();
-  readonly ip: number;
-  readonly prefix: number;
-  readonly gateway: number | null;
+  /** Our address, prefix and gateway: set at creation, changed by setAddress (DHCP). */
+  ip: number;
+  prefix: number;
+  gateway: number | null;
   readonly mtu: number;
   readonly defaultTtl: number;
   /**
@@ -121,9 +122,9 @@ export class Ipv4Layer {
   readonly gsoMaxSize: number;
   private readonly txOffload: TxOffload | null;
   private readonly acceptsTrustedChecksum: boolean[] = new Array<boolean>(256).fill(false);
-  private readonly subnetBroadcast: number;
+  private subnetBroadcast: number;
   /** The subnet's network address, a broadcast too for Linux (fib_add_ifaddr); -1 on /31, /32. */
-  private readonly subnetNetwork: number;
+  private subnetNetwork: number;
   private readonly ident: IpIdentGenerator;
   private readonly view = new Ipv4Packet();
   private readonly handlers: (ProtocolHandler | undefined)[] = new Array(256);
@@ -178,6 +179,18 @@ export class Ipv4Layer {
   sendDatagram(buf: Buffer, ipOff: number, len: number, hop: number): void {
     this.counters.tx++;
     this.arp.sendIpv4(buf, ipOff, len, hop, false);
+  }
+
+  /**
+   * Changes the interface's address at run time (a DHCP lease bound, renewed elsewhere or
+   * expired: 0.0.0.0/32, no gateway). Datagrams then leave with the new source address.
+   */
+  setAddress(ip: number, prefix: number, gateway: number | null): void {
+    this.ip = ip;
+    this.prefix = prefix;
+    this.gateway = gateway;
+    this.subnetBroadcast = (ip | ~prefixMask(prefix)) >>> 0;
+    this.subnetNetwork = prefix < 31 ? (ip & prefixMask(prefix)) >>> 0 : -1;
   }
 
   register(protocol: number, handler: ProtocolHandler, errorHandler?: IcmpErrorHandler, options?: RegisterOptions): void {

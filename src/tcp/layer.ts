@@ -66,7 +66,8 @@ export class TcpLayer implements TcpContext {
   readonly config: TcpConfig;
   readonly clock: Clock;
   readonly ipv4: Ipv4Layer;
-  readonly ip: number;
+  /** The stack's address; Stack.setAddress changes it (DHCP). */
+  ip: number;
   readonly mtu: number;
   readonly isnGenerator: IsnGenerator;
   /** The observer of every segment, state change and congestion change (Stack.setProbe). */

@@ -24,6 +24,17 @@ test('values given as --flag VALUE or --flag=VALUE; a bare address gets /24', ()
   assert.is(o.statsOnExit, true);
 });
 
+test('--dhcp and --dns: no fixed address, name servers; --ip or --gateway with --dhcp refused', () => {
+  const o = parseArgs(['--dhcp', '--dns', '10.0.0.1,10.0.0.53']);
+  if (o === 'help') throw new Error('help');
+  assert.is(o.dhcp, true);
+  assert.equal(o.dns, ['10.0.0.1', '10.0.0.53']);
+  assert.throws(() => parseArgs(['--dhcp', '--ip', '10.0.0.5/24']), (e: Error) => e instanceof UsageError && /--ip and --dhcp/.test(e.message));
+  assert.throws(() => parseArgs(['--dhcp', '--gateway', '10.0.0.1']), (e: Error) => e instanceof UsageError && /--gateway/.test(e.message));
+  assert.throws(() => parseArgs(['--dns', '10.0.0']), (e: Error) => e instanceof UsageError && /--dns/.test(e.message));
+  assert.throws(() => parseArgs(['--dhcp=yes']), (e: Error) => e instanceof UsageError && /--dhcp/.test(e.message));
+});
+
 test('every bad argument is a UsageError naming it', () => {
   const bad: [string[], string][] = [
     [['--ip', '1.2.3.4/40'], '--ip'],
