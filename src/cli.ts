@@ -13,6 +13,7 @@ import { runPlot } from './teach/plot-cli.ts';
 import { runShow } from './trace/show-cli.ts';
 import { runDrill } from './drill/drill-cli.ts';
 import { runFuzzCli } from './fuzz/fuzz-cli.ts';
+import { runFleetCli } from './fleet/fleet-cli.ts';
 import { compileFilter } from './trace/filter.js';
 import type { Trace } from './trace/tracer.ts';
 import type { DhcpLease } from './dhcp/client.ts';
@@ -45,7 +46,8 @@ const USAGE = `usage: tapstack [options]
   or: tapstack plot TRACE.jsonl [--conn ADDR:PORT] [-o FILE.svg]   draw a saved trace as SVG (plot --help)
   or: tapstack show TRACE.jsonl [FILTER]   print a saved trace as text, filtered (show --help)
   or: tapstack drill [--target stack|kernel] [--tolerance-usecs N] [--strict-segments] FILE...   run packetdrill scripts (drill --help)
-  or: tapstack fuzz [--target stack|kernel|both] [--seed N] [--runs N] [--out DIR]   stateful TCP fuzzing, failures shrunk to scripts (fuzz --help)`;
+  or: tapstack fuzz [--target stack|kernel|both] [--seed N] [--runs N] [--out DIR]   stateful TCP fuzzing, failures shrunk to scripts (fuzz --help)
+  or: tapstack fleet --count N (--ip A.B.C.D/P | --dhcp) [--services LIST] [--tap NAME]   many devices on one TAP (fleet --help)`;
 
 export interface CliOptions {
   tap: string;
@@ -262,6 +264,7 @@ async function main(): Promise<number> {
   if (process.argv[2] === 'show') return runShow(process.argv.slice(3));
   if (process.argv[2] === 'drill') return runDrill(process.argv.slice(3));
   if (process.argv[2] === 'fuzz') return runFuzzCli(process.argv.slice(3));
+  if (process.argv[2] === 'fleet') return runFleetCli(process.argv.slice(3));
   let options: CliOptions | 'help';
   try {
     options = parseArgs(process.argv.slice(2));

@@ -7,6 +7,8 @@ export { createLinkPair, MemoryLink, MemoryHub } from './link/memory.ts';
 export { LearningSwitch, type SwitchCounters, type SwitchOptions } from './link/switch.ts';
 export { Router, type RouterCounters, type RouterInterface, type RouterOptions, type StaticRoute } from './router.ts';
 export { createNetwork, loadNetworkSpec, Network, type DeviceSpec, type NetworkOptions, type NetworkSpec, type Plug, type RouterSpec } from './network.ts';
+export { createDevice, createFleet, Device, Fleet, type DeviceOptions, type DeviceStatus, type FleetOptions, type FleetStatus } from './fleet/fleet.ts';
+export { Segment, SegmentPort, type SegmentCounters } from './fleet/segment.ts';
 export { FaultyLink, type FaultOptions } from './link/faults.ts';
 export { NetemLink, type NetemCounters, type NetemLoss, type NetemOptions, type NetemShape } from './link/netem.ts';
 export { PcapWriter, CapturingLink } from './link/pcap.ts';

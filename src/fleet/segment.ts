@@ -1,37 +1,42 @@
 // One Ethernet segment shared by many devices over one link (a TAP): what the host's kernel
 // sees as one cable with many neighbours behind it. Frames from the link go to the device
-// whose MAC they are for, in place (no copy, no timer: the TAP's receive buffer, valid for
+// whose MAC they are for, in place (no copy, no timer: the link's receive buffer, valid for
 // the call, as any Link's). A device's frame for another device of the segment stays on the
 // segment (delivered on the next turn, as a switch's would be); every other frame goes
 // straight out on the link. A TAP read batch ends with one batch end per device that got
 // frames in it, not one per device of the fleet.
 //
-// Broadcasts, with thousands of devices, cannot reach every device: an ARP request goes
-// only to the device that holds the address asked for (the segment learns each device's
-// address from what it sends, as a switch with ARP suppression does, Linux's bridge
-// neigh_suppress); a gratuitous ARP, an address not learned yet and other group frames from
-// the link go to every device, each on a copy (a stack may write into what it receives);
-// other group frames from a device go out on the link only.
+// Broadcasts, with thousands of devices, cannot reach every device:
+// - an ARP request goes only to the device that holds the address asked for (the segment
+//   learns each device's address from the ARP it sends, as a bridge with ARP suppression
+//   does, Linux's neigh_suppress); a gratuitous ARP goes to none;
+// - a DHCP reply a server broadcasts (RFC 2131 4.1: to a client that cannot take unicast
+//   yet) goes only to the device whose MAC is its chaddr, as DHCP snooping would;
+// - an ARP request for an address not learned and other group frames from the link go to
+//   every device, each on a copy (a stack may write into what it receives);
+// - group frames from a device go out on the link only (and an ARP request also to the
+//   device it asks for).
 
 import type { Clock } from '../util/clock.ts';
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, isGroupMac } from '../link/ethernet.ts';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, isGroupMac, macKey } from '../link/ethernet.ts';
 import type { FrameReceiver, Link } from '../link/link.ts';
 import type { RxFrameInfo, TxOffload } from '../link/vnet.ts';
 
 /** An Ethernet frame long enough for an ARP packet (14 + 28), and ARP's request opcode. */
 const ARP_FRAME = 42;
 const ARP_OP_REQUEST = 1;
-
-/** The 48-bit MAC at buf[off] as a number (exact in a double): a key without allocation. */
-export function macKey(buf: Uint8Array, off: number): number {
-  return buf[off]! * 2 ** 40 + buf[off + 1]! * 2 ** 32 + ((buf[off + 2]! << 24) >>> 0) + (buf[off + 3]! << 16) + (buf[off + 4]! << 8) + buf[off + 5]!;
-}
+/** A DHCP reply in a frame: IPv4 without options (20), UDP (8), then chaddr at 28 into BOOTP. */
+const DHCP_CLIENT_PORT = 68;
+const UDP_PROTOCOL = 17;
+const DHCP_CHADDR_AT = 14 + 20 + 8 + 28;
 
 export interface SegmentCounters {
   /** Frames from the link delivered to one device, to every device (group), or to none (no such MAC). */
   unicastIn: number;
   groupIn: number;
   unknownIn: number;
+  /** Group frames from the link that went to every device (the rest went to one or none). */
+  floodedIn: number;
   /** Frames devices sent: out on the link, or kept on the segment for another device. */
   out: number;
   local: number;
@@ -77,7 +82,7 @@ export class SegmentPort implements Link {
 }
 
 export class Segment {
-  readonly counters: SegmentCounters = { unicastIn: 0, groupIn: 0, unknownIn: 0, out: 0, local: 0 };
+  readonly counters: SegmentCounters = { unicastIn: 0, groupIn: 0, unknownIn: 0, floodedIn: 0, out: 0, local: 0 };
   private readonly ports = new Map<number, SegmentPort>();
   private readonly touched: SegmentPort[] = [];
   /** Each device's address, learned from its frames (for ARP requests). */
@@ -95,6 +100,10 @@ export class Segment {
 
   get size(): number {
     return this.ports.size;
+  }
+
+  has(mac: Uint8Array): boolean {
+    return this.ports.has(macKey(mac, 0));
   }
 
   /** A port for a device with this MAC (one per MAC). */
@@ -134,10 +143,13 @@ export class Segment {
       return;
     }
     this.counters.groupIn++;
-    const target = this.arpTarget(buf, off, len);
+    const target = this.arpTarget(buf, off, len) ?? this.dhcpClient(buf, off, len);
     if (target !== null) {
       if (target !== 'none') this.deliverCopy(target, buf, off, len, info);
-    } else for (const port of this.ports.values()) this.deliverCopy(port, buf, off, len, info);
+    } else {
+      this.counters.floodedIn++;
+      for (const port of this.ports.values()) this.deliverCopy(port, buf, off, len, info);
+    }
     if (this.link.setBatchEndHandler === undefined) this.endBatch();
   }
 
@@ -160,12 +172,23 @@ export class Segment {
     return this.byIp.get(targetIp) ?? null;
   }
 
-  /** Learns a device's address from the ARP and IPv4 frames it sends. */
+  /**
+   * For a broadcast DHCP reply (UDP to port 68, IPv4 without options): the device whose MAC
+   * is its chaddr, or 'none'; null for any other frame.
+   */
+  private dhcpClient(buf: Buffer, off: number, len: number): SegmentPort | 'none' | null {
+    if (len < DHCP_CHADDR_AT + 6 || buf.readUInt16BE(off + 12) !== ETHERTYPE_IPV4) return null;
+    if (buf[off + 14] !== 0x45 || buf[off + 23] !== UDP_PROTOCOL || buf.readUInt16BE(off + 36) !== DHCP_CLIENT_PORT) return null;
+    return this.ports.get(macKey(buf, off + DHCP_CHADDR_AT)) ?? 'none';
+  }
+
+  /**
+   * Learns a device's address from the ARP it sends (its announcements, requests and
+   * replies): not from IPv4 sources, which a router device forwards for others.
+   */
   private learnIp(port: SegmentPort, buf: Buffer, off: number, len: number): void {
-    const type = buf.readUInt16BE(off + 12);
-    let ip = 0;
-    if (type === ETHERTYPE_ARP && len >= ARP_FRAME) ip = buf.readUInt32BE(off + 28);
-    else if (type === ETHERTYPE_IPV4 && len >= 34) ip = buf.readUInt32BE(off + 26);
+    if (len < ARP_FRAME || buf.readUInt16BE(off + 12) !== ETHERTYPE_ARP) return;
+    const ip = buf.readUInt32BE(off + 28);
     if (ip === 0 || port.ip === ip) return;
     if (port.ip !== 0 && this.byIp.get(port.ip) === port) this.byIp.delete(port.ip);
     port.ip = ip;

@@ -39,6 +39,11 @@ export function isGroupMac(buf: Uint8Array, off: number): boolean {
   return (buf[off]! & 1) === 1;
 }
 
+/** The 48-bit MAC at buf[off] as a number (exact in a double): a map key without allocation. */
+export function macKey(buf: Uint8Array, off: number): number {
+  return buf[off]! * 2 ** 40 + buf[off + 1]! * 2 ** 32 + ((buf[off + 2]! << 24) >>> 0) + (buf[off + 3]! << 16) + (buf[off + 4]! << 8) + buf[off + 5]!;
+}
+
 export type EthernetDrop = 'eth-short';
 
 export interface EthernetRepr {

@@ -9,7 +9,7 @@
 // longer learned (their frames are flooded) rather than evicting known ones.
 
 import type { Clock } from '../util/clock.ts';
-import { isGroupMac } from './ethernet.ts';
+import { isGroupMac, macKey } from './ethernet.ts';
 import type { Link } from './link.ts';
 import { createLinkPair, type MemoryLinkOptions } from './memory.ts';
 
@@ -35,11 +35,6 @@ interface Entry {
 }
 
 const ETH_MIN = 14;
-
-/** The 48-bit MAC at buf[off] as a number (exact in a double): a key without allocation. */
-function macKey(buf: Uint8Array, off: number): number {
-  return buf[off]! * 2 ** 40 + buf[off + 1]! * 2 ** 32 + ((buf[off + 2]! << 24) >>> 0) + (buf[off + 3]! << 16) + (buf[off + 4]! << 8) + buf[off + 5]!;
-}
 
 export class LearningSwitch {
   readonly counters: SwitchCounters = { forwarded: 0, flooded: 0, dropped: 0, learnRefused: 0 };

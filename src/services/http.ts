@@ -7,6 +7,7 @@
 //   POST /sha256    the lowercase hex SHA-256 of the request body
 //   GET /stats      the counters as JSON (stack.counters()), plus the process's memory use
 //   GET /connections every TCP connection with its tcp_info as JSON (stack.connections(), like ss -tni)
+//   GET /PATH       JSON that an owner of the stack added with addJsonRoute (a fleet's /fleet)
 //   anything else   404 (405 for a known path with another method)
 
 import { createHash } from 'node:crypto';
@@ -29,6 +30,17 @@ export function patternBytes(length: number): Buffer {
   const b = Buffer.allocUnsafe(length);
   for (let i = 0; i < length; i++) b[i] = i % BYTES_PERIOD;
   return b;
+}
+
+/** JSON routes added to a stack's HTTP service by what owns the stack (a fleet: /fleet). */
+const jsonRoutes = new WeakMap<Stack, Map<string, (query: URLSearchParams) => unknown>>();
+
+/** Serves GET `path` on the stack's HTTP service as the JSON of get(query); returns a remover. */
+export function addJsonRoute(stack: Stack, path: string, get: (query: URLSearchParams) => unknown): () => void {
+  let routes = jsonRoutes.get(stack);
+  if (routes === undefined) jsonRoutes.set(stack, (routes = new Map()));
+  routes.set(path, get);
+  return () => void routes.delete(path);
 }
 
 /** Counters plus the memory the process holds, so a flood's effect can be read remotely. */
@@ -75,6 +87,12 @@ export function httpHandler(stack: Stack): http.RequestListener {
       if (!readOnly) return notAllowed('GET, HEAD');
       if (path === '/connections') return reply(res, 200, 'application/json', JSON.stringify({ connections: stack.connections() }) + '\n');
       return reply(res, 200, 'application/json', JSON.stringify(statsSnapshot(stack)) + '\n');
+    }
+    const route = jsonRoutes.get(stack)?.get(path);
+    if (route !== undefined) {
+      if (!readOnly) return notAllowed('GET, HEAD');
+      const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+      return reply(res, 200, 'application/json', JSON.stringify(route(query)) + '\n');
     }
     const bytes = /^\/bytes\/(\d{1,15})$/.exec(path);
     if (bytes) {

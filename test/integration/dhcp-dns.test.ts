@@ -9,65 +9,19 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { canUseTap } from '../helpers/root.ts';
-import { type Namespace, run, withNamespace } from '../helpers/netns.ts';
+import { run, withNamespace } from '../helpers/netns.ts';
+import { makeTap, startDnsmasq } from '../helpers/dnsmasq.ts';
 import { execTs, parseResult } from '../helpers/tcp-ns.ts';
 
 const hasDnsmasq = (await run('sh', ['-c', 'command -v dnsmasq'])).code === 0;
 const it = canUseTap && hasDnsmasq ? test : test.skip;
-
-/** The TAP with the kernel's end configured, before dnsmasq binds to it. */
-async function makeTap(ns: Namespace): Promise<void> {
-  for (const args of [
-    ['tuntap', 'add', 'dev', 'tap0', 'mode', 'tap'],
-    ['addr', 'add', '10.0.0.1/24', 'dev', 'tap0'],
-    ['link', 'set', 'tap0', 'up'],
-  ]) {
-    const r = await ns.exec('ip', args);
-    if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-  }
-}
-
-/** dnsmasq in the foreground, with no configuration of the machine's: everything on the command line. */
-async function startDnsmasq(ns: Namespace, dir: string) {
-  const pidFile = path.join(dir, 'dnsmasq.pid');
-  const child = ns.spawn('dnsmasq', [
-    '--keep-in-foreground',
-    '--conf-file=/dev/null',
-    `--pid-file=${pidFile}`,
-    `--dhcp-leasefile=${path.join(dir, 'leases')}`,
-    '--user=root',
-    '--interface=tap0',
-    '--bind-interfaces',
-    '--except-interface=lo',
-    '--no-resolv',
-    '--no-hosts',
-    '--no-ping',
-    '--dhcp-range=10.0.0.100,10.0.0.150,255.255.255.0,120s',
-    '--dhcp-option=option:router,10.0.0.1',
-    '--host-record=echo.test,10.0.0.1',
-    '--address=/broker.test/10.0.0.1',
-    '--log-dhcp',
-    '--log-facility=-',
-  ]);
-  let log = '';
-  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
-  // Up once it has written its PID file.
-  for (let i = 0; i < 100; i++) {
-    const pid = await readFile(pidFile, 'utf8').catch(() => '');
-    if (pid.trim() !== '') return { pid: Number(pid.trim()), log: () => log, child };
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`dnsmasq did not start: ${log}`);
-}
 
 it('tapstack --dhcp gets a lease from dnsmasq; a device resolves a name and connects to it by name', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'tapstack-dnsmasq-'));
   try {
     await withNamespace(async (ns) => {
       await makeTap(ns);
-      const dnsmasq = await startDnsmasq(ns, dir);
+      const dnsmasq = await startDnsmasq(ns, { dir, hosts: { 'echo.test': '10.0.0.1' } });
       const echo = ns.spawn('socat', ['TCP-LISTEN:7777,bind=10.0.0.1,reuseaddr,fork', 'PIPE']);
       try {
         // 1. The command line: the lease line, then ping to the leased address.
@@ -96,12 +50,7 @@ it('tapstack --dhcp gets a lease from dnsmasq; a device resolves a name and conn
         assert.match(dnsmasq.log(), /DHCPACK\(tap0\)/);
       } finally {
         if (echo.pid !== undefined) process.kill(echo.pid, 'SIGTERM');
-        // Stopped by its PID (its own, inside the namespace), not by name.
-        try {
-          process.kill(dnsmasq.pid, 'SIGTERM');
-        } catch {
-          /* gone */
-        }
+        dnsmasq.stop();
       }
     });
   } finally {

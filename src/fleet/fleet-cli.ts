@@ -1,0 +1,215 @@
+// `tapstack fleet --count N (--ip A.B.C.D/P | --dhcp) ...`: N devices on one TAP, each with
+// its own MAC and address and the services asked for. Prints `tapstack up fleet N devices`
+// once every device has its address and services, and serves the fleet's status as JSON at
+// http://FIRST-DEVICE/fleet (with http among the services). Runs until SIGINT or SIGTERM.
+
+import { parseCidr } from '../ipv4/address.ts';
+import { availableServices, SERVICE_NAMES, type ServiceName } from '../services/index.ts';
+import '../services/all.ts';
+import { StackConfigError, TapError } from '../stack.ts';
+import { createFleet, type Fleet } from './fleet.ts';
+
+export const FLEET_USAGE = `usage: tapstack fleet --count N (--ip A.B.C.D/P | --dhcp) [options]
+  --count N           devices (1..65536)
+  --ip A.B.C.D/P      the first device's address; device i gets the i-th after it (the host's is skipped)
+  --dhcp              every device gets its address by DHCP instead (a server on the host's side: dnsmasq)
+  --dhcp-wait S       give up when not every device has a lease after S seconds (default 120)
+  --name NAME         device names NAME-0, NAME-1, ... (default dev); MACs derive from them
+  --services LIST     comma-separated: ${SERVICE_NAMES.join(', ')} (default: all available); http serves GET /fleet on the first device
+  --tap NAME          TAP device (default tap0; created if missing)
+  --host-ip A.B.C.D/P address for the kernel's end of the TAP (default 10.0.0.1 with --ip's prefix; /24 with --dhcp)
+  --no-host-config    leave the kernel's end of the TAP as it is (a TAP on a bridge)
+  --gateway A.B.C.D   the devices' default gateway (default: the host ip)
+  --mtu N             (default 1500)
+  --offload on|off    checksum and segmentation offloads on the TAP (default on)
+  --seed N            device i's randomness from N + i (default: crypto-random)
+  --pcap FILE         capture every frame on the TAP
+  -h, --help`;
+
+class FleetUsageError extends Error {}
+
+export interface FleetCliOptions {
+  count: number;
+  ip: string | undefined;
+  dhcp: boolean;
+  dhcpWaitMs: number;
+  name: string;
+  services: ServiceName[];
+  tap: string;
+  hostIp: string | null;
+  gateway: string | undefined;
+  mtu: number;
+  offload: boolean;
+  seed: number | undefined;
+  pcap: string | undefined;
+}
+
+export function parseFleetArgs(argv: string[]): FleetCliOptions | 'help' {
+  const o: FleetCliOptions = {
+    count: 0,
+    ip: undefined,
+    dhcp: false,
+    dhcpWaitMs: 120_000,
+    name: 'dev',
+    services: availableServices(),
+    tap: 'tap0',
+    hostIp: '',
+    gateway: undefined,
+    mtu: 1500,
+    offload: true,
+    seed: undefined,
+    pcap: undefined,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new FleetUsageError(`${flag} needs a value`);
+      return v;
+    };
+    const integer = (min: number, max: number): number => {
+      const v = value();
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n < min || n > max) throw new FleetUsageError(`${flag}: invalid value '${v}' (${min}..${max})`);
+      return n;
+    };
+    const cidr = (): string => {
+      const v = value();
+      if (!parseCidr(v, 24)) throw new FleetUsageError(`${flag}: invalid address '${v}' (expected A.B.C.D/P)`);
+      return v;
+    };
+    switch (flag) {
+      case '-h':
+      case '--help':
+        return 'help';
+      case '--count':
+        o.count = integer(1, 65536);
+        break;
+      case '--ip':
+        o.ip = cidr();
+        break;
+      case '--dhcp':
+        o.dhcp = true;
+        break;
+      case '--dhcp-wait':
+        o.dhcpWaitMs = integer(1, 86400) * 1000;
+        break;
+      case '--name': {
+        const v = value();
+        if (!/^[A-Za-z0-9_.-]{1,40}$/.test(v)) throw new FleetUsageError(`--name: invalid name '${v}'`);
+        o.name = v;
+        break;
+      }
+      case '--services': {
+        const v = value();
+        const names = v === '' || v === 'none' ? [] : v.split(',').map((s) => s.trim());
+        for (const n of names)
+          if (!availableServices().includes(n as ServiceName)) throw new FleetUsageError(`--services: unknown service '${n}' (known: ${availableServices().join(', ')})`);
+        o.services = names as ServiceName[];
+        break;
+      }
+      case '--tap': {
+        const v = value();
+        if (!/^[A-Za-z0-9_.-]{1,15}$/.test(v)) throw new FleetUsageError(`--tap: invalid device name '${v}'`);
+        o.tap = v;
+        break;
+      }
+      case '--host-ip':
+        o.hostIp = cidr();
+        break;
+      case '--no-host-config':
+        o.hostIp = null;
+        break;
+      case '--gateway':
+        o.gateway = value();
+        break;
+      case '--mtu':
+        o.mtu = integer(576, 65535);
+        break;
+      case '--offload': {
+        const v = value();
+        if (v !== 'on' && v !== 'off') throw new FleetUsageError(`--offload: expected on or off, not '${v}'`);
+        o.offload = v === 'on';
+        break;
+      }
+      case '--seed':
+        o.seed = integer(0, 2 ** 31);
+        break;
+      case '--pcap':
+        o.pcap = value();
+        break;
+      default:
+        throw new FleetUsageError(`unknown argument '${arg}'`);
+    }
+  }
+  if (o.count === 0) throw new FleetUsageError('--count is required');
+  if ((o.ip === undefined) === !o.dhcp) throw new FleetUsageError('give --ip or --dhcp (one of them)');
+  if (o.dhcp && o.gateway !== undefined) throw new FleetUsageError('--gateway and --dhcp: the gateway comes from the lease');
+  // The host's end shares the devices' network: 10.0.0.1 with the range's prefix.
+  if (o.hostIp === '') o.hostIp = `10.0.0.1/${o.ip !== undefined ? parseCidr(o.ip, 24)!.prefix : 24}`;
+  return o;
+}
+
+export async function runFleetCli(argv: string[]): Promise<number> {
+  let o: FleetCliOptions | 'help';
+  try {
+    o = parseFleetArgs(argv);
+  } catch (err) {
+    if (!(err instanceof FleetUsageError)) throw err;
+    process.stderr.write(`tapstack fleet: ${err.message}\n`);
+    return 2;
+  }
+  if (o === 'help') {
+    process.stdout.write(FLEET_USAGE + '\n');
+    return 0;
+  }
+  const started = performance.now();
+  let fleet: Fleet;
+  try {
+    fleet = await createFleet({
+      count: o.count,
+      tap: o.tap,
+      ip: o.ip,
+      dhcp: o.dhcp,
+      name: o.name,
+      hostIp: o.hostIp ?? undefined,
+      gateway: o.gateway,
+      services: o.services,
+      mtu: o.mtu,
+      offload: o.offload,
+      seed: o.seed,
+      pcap: o.pcap,
+      stack: { onWarning: (m) => process.stderr.write(`tapstack fleet: ${m}\n`) },
+    });
+  } catch (err) {
+    process.stderr.write(`tapstack fleet: ${(err as Error).message}\n`);
+    return err instanceof StackConfigError ? 2 : err instanceof TapError ? 1 : 1;
+  }
+  // The daemon runs until a signal.
+  fleet.devices[0]!.stack.ref();
+  try {
+    await fleet.ready(o.dhcpWaitMs);
+  } catch (err) {
+    process.stderr.write(`tapstack fleet: ${(err as Error).message}\n`);
+    await fleet.close();
+    return 1;
+  }
+  const first = fleet.devices[0]!;
+  const last = fleet.devices[fleet.size - 1]!;
+  process.stdout.write(
+    `tapstack up fleet ${fleet.size} devices dev ${o.tap} first ${first.name} ${first.address} last ${last.name} ${last.address} services ${o.services.join(',') || 'none'} in ${Math.round(performance.now() - started)} ms\n`,
+  );
+  if (o.services.includes('http')) process.stdout.write(`tapstack fleet status http://${first.address}/fleet\n`);
+  return new Promise<number>((resolve) => {
+    let closing = false;
+    const shutdown = async (): Promise<void> => {
+      if (closing) return;
+      closing = true;
+      await fleet.close();
+      resolve(0);
+    };
+    process.on('SIGINT', () => void shutdown());
+    process.on('SIGTERM', () => void shutdown());
+  });
+}
