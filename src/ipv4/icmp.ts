@@ -2,6 +2,7 @@
 // and time exceeded with Linux's rate limits, and hand errors about our own datagrams to
 // the protocol that sent them.
 
+import { sharedTxScratch } from '../util/tx-scratch.ts';
 import type { Clock } from '../util/clock.ts';
 import { LayerCounters } from '../util/counters.ts';
 import { copyBytes } from '../util/bytes.ts';
@@ -136,7 +137,7 @@ export class IcmpLayer {
     this.rateLimiter = new IcmpRateLimiter(clock, options.rateLimit);
     this.ignoreBroadcastEcho = options.ignoreBroadcastEcho ?? true;
     this.minPmtu = options.minPmtu ?? DEFAULT_MIN_PMTU;
-    this.txBuf = Buffer.alloc(TX_HEADROOM + 65536);
+    this.txBuf = sharedTxScratch('icmp', TX_HEADROOM + 65536);
     ip.register(PROTO_ICMP, (ipv4, off, len, checksumTrusted) => this.receive(ipv4, off, len, checksumTrusted), undefined, { checksumOffload: true });
     ip.onUnknownProtocol = (ipv4) => this.sendError(ICMP_DEST_UNREACHABLE, UNREACH_PROTOCOL, 0, ipv4);
   }

@@ -4,6 +4,7 @@
 // TcpContext): their clock, their timers, the batching of their output and ACKs, and the one
 // transmit buffer they all share.
 
+import { sharedTxScratch } from '../util/tx-scratch.ts';
 import { formatIpv4 } from '../ipv4/address.ts';
 import { ICMP_DEST_UNREACHABLE, UNREACH_FRAG_NEEDED, UNREACH_PORT, UNREACH_PROTOCOL } from '../ipv4/icmp-packet.ts';
 import { IPV4_MIN_HEADER, type Ipv4Packet, PROTO_TCP } from '../ipv4/ipv4-packet.ts';
@@ -115,7 +116,7 @@ export class TcpLayer implements TcpContext {
     this.timeWait = new TimeWaitTable(this, this.config.timeWaitMs, this.config.invalidRateLimitMs);
     this.memory = new MemoryBudget(this.config, this.counters);
     // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
-    this.txBuffer = Buffer.alloc(TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
+    this.txBuffer = sharedTxScratch('tcp', TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
     this.gsoMaxSize = host.ipv4.gsoMaxSize;
     this.cookies = new SynCookies(host.seed, host.clock, this.config, host.ip, host.mtu);
     const challengeRandom = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0xc4a11);

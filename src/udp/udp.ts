@@ -2,6 +2,7 @@
 // datagrams, ICMP port unreachable for closed ports, ICMP errors about our own datagrams
 // handed to connected sockets, and the transmit path with one preallocated buffer.
 
+import { sharedTxScratch } from '../util/tx-scratch.ts';
 import { isMulticast } from '../ipv4/address.ts';
 import { LayerCounters } from '../util/counters.ts';
 import { seededRandom } from '../util/random.ts';
@@ -93,7 +94,7 @@ export class UdpLayer implements UdpSocketContext {
   private readonly ports = new Map<number, UdpSocket[]>();
   private readonly sockets = new Set<UdpSocket>();
   private readonly view = new UdpPacket();
-  private readonly txBuf = Buffer.alloc(TX_HEADROOM + UDP_HEADER_LEN + UDP_MAX_PAYLOAD);
+  private readonly txBuf = sharedTxScratch('udp', TX_HEADROOM + UDP_HEADER_LEN + UDP_MAX_PAYLOAD);
   private readonly random: () => number;
   private readonly sendOptions: SendOptions = { ttl: undefined, checksumField: undefined, multicastLoop: true };
   readonly buffers: BufferLimits;
