@@ -6,7 +6,7 @@
 import { parseCidr } from '../ipv4/address.ts';
 import { availableServices, SERVICE_NAMES, type ServiceName } from '../services/index.ts';
 import '../services/all.ts';
-import { StackConfigError, TapError } from '../stack.ts';
+import { StackConfigError } from '../stack.ts';
 import { createFleet, type Fleet } from './fleet.ts';
 
 export const FLEET_USAGE = `usage: tapstack fleet --count N (--ip A.B.C.D/P | --dhcp) [options]
@@ -184,7 +184,8 @@ export async function runFleetCli(argv: string[]): Promise<number> {
     });
   } catch (err) {
     process.stderr.write(`tapstack fleet: ${(err as Error).message}\n`);
-    return err instanceof StackConfigError ? 2 : err instanceof TapError ? 1 : 1;
+    // A bad option is a usage error (2); a TAP that cannot be opened or configured, 1.
+    return err instanceof StackConfigError ? 2 : 1;
   }
   // The daemon runs until a signal.
   fleet.devices[0]!.stack.ref();

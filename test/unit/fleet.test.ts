@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createDevice, createFleet } from '../../src/fleet/fleet.ts';
 import { Segment } from '../../src/fleet/segment.ts';
+import { formatMac } from '../../src/link/ethernet.ts';
 import { createLinkPair } from '../../src/link/memory.ts';
 import { stableMac } from '../../src/stack-options.ts';
 import { createStack, type Stack } from '../../src/stack.ts';
@@ -47,7 +48,7 @@ test('static range: each device its own MAC and address; the host reaches any of
   assert.is(fleet.devices[49]!.address, '10.0.1.50');
   assert.is(new Set(fleet.devices.map((d) => d.mac)).size, 50);
   // MACs derive from names: the same in another run.
-  assert.is(fleet.devices[7]!.mac, stableMac('tapstack-device:dev-7').toString('hex').replace(/(..)(?!$)/g, '$1:'));
+  assert.is(fleet.devices[7]!.mac, formatMac(stableMac('tapstack-device:dev-7')));
   await fleet.ready();
   for (const i of [0, 17, 49]) {
     const reply = echo(clock, host, `10.0.1.${i + 1}`, `to ${i}`);
@@ -176,7 +177,7 @@ test('createDevice: one device on a link of its own, its services started, its M
   const [a, b] = createLinkPair(clock);
   const host = await createStack({ link: a, clock, ip: '10.0.0.1/24', mac: '02:00:00:00:00:01', seed: 1 });
   const device = await createDevice({ name: 'sensor', link: b, clock, ip: '10.0.0.9/24', services: ['echo'], seed: 2 });
-  assert.is(device.mac, stableMac('tapstack-device:sensor').toString('hex').replace(/(..)(?!$)/g, '$1:'));
+  assert.is(device.mac, formatMac(stableMac('tapstack-device:sensor')));
   const reply = echo(clock, host, '10.0.0.9', 'alone');
   await runFor(clock, 500);
   assert.is(await reply, 'alone');
