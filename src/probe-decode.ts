@@ -15,6 +15,7 @@ import { Ipv4Packet, PROTO_ICMP, PROTO_TCP, PROTO_UDP } from './ipv4/ipv4-packet
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, EthernetFrame, formatMac } from './link/ethernet.ts';
 import { ACK, CWR, ECE, FIN, PSH, RST, SYN, TcpSegment, URG } from './tcp/tcp-segment.ts';
 import { UdpPacket } from './udp/udp-packet.ts';
+import { EMPTY_BUFFER } from './util/bytes.ts';
 
 /** tcpdump's flag letters, in its order. */
 const TCP_FLAG_LETTERS: readonly (readonly [number, string])[] = [
@@ -46,7 +47,7 @@ export class DecodedFrame {
   /** The stack's clock (ms) when the frame went in or out. */
   time = 0;
   /** The frame's bytes at buf[off, off+len): valid only during the probe's call. */
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = EMPTY_BUFFER;
   off = 0;
   len = 0;
   /** Why the frame could not be read further (a layer's drop reason), or null. */

@@ -47,7 +47,8 @@ export class ProbeHub {
   /** The probe of Stack.setProbe, kept apart so that setting it again replaces only it. */
   private user: Probe | null = null;
   private readonly others: Probe[] = [];
-  private readonly decoded = new DecodedFrame();
+  /** Made when a probe first watches frames: most stacks never have one. */
+  private decoded: DecodedFrame | null = null;
 
   constructor(private readonly points: ProbePoints) {}
 
@@ -89,7 +90,7 @@ export class ProbeHub {
     const guard = (err: unknown): void => counters.drop(`probe-error: ${(err as Error).message}`);
     const frame = fanOut(probes, 'frame', guard);
     if (frame !== null) {
-      const decoded = this.decoded;
+      const decoded = (this.decoded ??= new DecodedFrame());
       const clock = p.clock;
       p.ethernet.observer = (direction, buf, off, len) => frame(direction, decoded.decode(buf, off, len, clock.now()));
     }

@@ -66,8 +66,11 @@ export class Stack {
   readonly icmp: IcmpLayer;
   readonly igmp: IgmpLayer;
   readonly udp: UdpLayer;
-  /** Like Node's dgram module, on this stack: createSocket and Socket. */
-  readonly dgram: DgramModule;
+  private dgramOnStack: DgramModule | null = null;
+  /** Like Node's dgram module, on this stack: createSocket and Socket (made on first use). */
+  get dgram(): DgramModule {
+    return (this.dgramOnStack ??= dgramModule(this.udp));
+  }
   readonly tcp: TcpLayer;
   readonly ethernet: EthernetLayer;
   /** The Ethernet layer's counters (frames in and out, drops by reason). */
@@ -150,7 +153,6 @@ export class Stack {
     // Datagrams received in a batch reach their sockets' listeners at its end.
     this.onBatchEnd(() => this.udp.drain());
     this.modules.set('udp', this.udp);
-    this.dgram = dgramModule(this.udp);
     this.tcp = new TcpLayer(this, options.tcp);
     this.modules.set('tcp', this.tcp);
     this.ethernet.register(ETHERTYPE_IPV4, (buf, off, len, info) => this.ipv4.receive(buf, off, len, info));

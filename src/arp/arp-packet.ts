@@ -1,4 +1,5 @@
 // ARP for IPv4 over Ethernet (RFC 826): a fixed 28-byte packet.
+import { EMPTY_BUFFER } from '../util/bytes.ts';
 
 export const ARP_LEN = 28;
 export const ARP_REQUEST = 1;
@@ -17,7 +18,7 @@ export interface ArpRepr {
 }
 
 export class ArpPacket {
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = EMPTY_BUFFER;
   off = 0;
 
   parse(buf: Buffer, off: number, len: number): ArpDrop | null {

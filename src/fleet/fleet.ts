@@ -13,7 +13,7 @@ import { type ServiceName, type ServiceOptions, startServices, type StopService 
 import { createStack, type Stack, StackConfigError, stableMac, type StackOptions } from '../stack.ts';
 import { formatMac } from '../link/ethernet.ts';
 import { configureHostSide, TapDevice } from '../tap/tap.ts';
-import { type Clock, RealClock } from '../util/clock.ts';
+import { type Clock, HeapClock } from '../util/clock.ts';
 import { Segment, type SegmentCounters } from './segment.ts';
 import type { DhcpOptions } from '../dhcp/client.ts';
 
@@ -271,7 +271,7 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
   const addresses = options.ip !== undefined ? rangeAddresses(options.ip, count, host?.addr ?? null) : null;
   const prefix = options.ip !== undefined ? parseCidr(options.ip, 24)!.prefix : 0;
   const gateway = options.gateway ?? (host !== null && !options.dhcp ? formatIpv4(host.addr) : undefined);
-  const clock = options.clock ?? new RealClock();
+  const clock = options.clock ?? new HeapClock();
   const base = options.name ?? 'dev';
   if (!/^[A-Za-z0-9_.-]{1,40}$/.test(base)) throw new StackConfigError(`invalid name: ${base}`);
 

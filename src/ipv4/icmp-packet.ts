@@ -3,6 +3,7 @@
 // fragmentation needed), then data.
 
 import { internetChecksum } from '../util/checksum.ts';
+import { EMPTY_BUFFER } from '../util/bytes.ts';
 
 export const ICMP_HEADER_LEN = 8;
 export const ICMP_ECHO_REPLY = 0;
@@ -29,7 +30,7 @@ export interface IcmpRepr {
 }
 
 export class IcmpPacket {
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = EMPTY_BUFFER;
   off = 0;
   len = 0;
 

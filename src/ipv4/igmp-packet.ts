@@ -3,6 +3,7 @@
 // writers for what a host sends.
 
 import { internetChecksum } from '../util/checksum.ts';
+import { EMPTY_BUFFER } from '../util/bytes.ts';
 
 export const PROTO_IGMP = 2;
 
@@ -32,7 +33,7 @@ export type IgmpDrop = 'igmp-short' | 'igmp-bad-checksum';
 
 /** A view over a received IGMP message. */
 export class IgmpPacket {
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = EMPTY_BUFFER;
   off = 0;
   len = 0;
 

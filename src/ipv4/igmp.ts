@@ -33,6 +33,7 @@ import {
 } from './igmp-packet.ts';
 import type { Ipv4Packet } from './ipv4-packet.ts';
 import { type Ipv4Layer, type MulticastMembership, type SendOptions, TX_HEADROOM } from './ipv4.ts';
+import { sharedTxScratch } from '../util/tx-scratch.ts';
 
 export interface IgmpOptions {
   /** Linux force_igmp_version: 0 (v3, or what an older querier speaks), 2 or 3. */
@@ -93,7 +94,6 @@ export class IgmpLayer implements MulticastMembership {
   private readonly olderQuerierMs: number;
   private readonly random: () => number;
   private readonly view = new IgmpPacket();
-  private readonly txBuf: Buffer;
   private readonly sendOptions: SendOptions = { ttl: 1, ipOptions: ROUTER_ALERT, multicastLoop: false };
   private v1SeenUntil = -Infinity;
   private v2SeenUntil = -Infinity;
@@ -115,11 +115,15 @@ export class IgmpLayer implements MulticastMembership {
     this.maxMemberships = options.maxMemberships ?? 20;
     this.maxSourceFilter = options.maxSourceFilter ?? 10;
     this.random = options.seed !== undefined ? seededRandom(options.seed ^ 0x69676d70) : Math.random;
-    this.txBuf = Buffer.alloc(IGMP_HEADROOM + ipv4.mtu);
     ipv4.register(PROTO_IGMP, (ip, off, len) => this.receive(ip, off, len));
     ipv4.multicast = this;
     // Every host is in the all-systems group (RFC 1112 4; Linux ip_mc_up), never reported.
     this.change(ALL_HOSTS, (g) => g.asm++);
+  }
+
+  /** Reports are built in the process's IGMP scratch (src/util/tx-scratch.ts), not one per stack. */
+  private get txBuf(): Buffer {
+    return sharedTxScratch('igmp', IGMP_HEADROOM + this.ipv4.mtu);
   }
 
   /** The version spoken now: forced, or the oldest querier heard lately (RFC 3376 7.2.1). */

@@ -15,12 +15,12 @@ import { siphash24 } from '../util/siphash.ts';
 export const IP_IDENTS = 2048;
 
 export class IpIdentGenerator {
-  private readonly idents = new Uint32Array(IP_IDENTS);
-  /** When each counter was last used, in ms (Linux: jiffies). */
-  private readonly stamps = new Float64Array(IP_IDENTS);
+  /** The counters and when each was last used, in ms (Linux: jiffies); made on first use. */
+  private idents: Uint32Array | null = null;
+  private stamps: Float64Array | null = null;
   private readonly key = new Uint32Array(4);
   private readonly input = Buffer.alloc(12);
-  private readonly random: () => number;
+  private random: () => number = Math.random;
   /** The last destination and protocol and their counter: a flow's datagrams hash once. */
   private lastDst = -1;
   private lastProtocol = -1;
@@ -30,35 +30,46 @@ export class IpIdentGenerator {
   constructor(
     private readonly clock: Clock,
     private readonly src: number,
-    seed?: number,
-  ) {
-    if (seed === undefined) {
+    private readonly seed?: number,
+  ) {}
+
+  /**
+   * The table is filled when the stack first sends an IPv4 datagram, not when it is made: a
+   * fleet's idle devices hold none of its 24 KiB. Linux fills ip_idents with random bytes
+   * at boot (ip_rt_init); the seeded stream is this table's own, so filling it later gives
+   * the same values.
+   */
+  private fill(): void {
+    const idents = (this.idents = new Uint32Array(IP_IDENTS));
+    this.stamps = new Float64Array(IP_IDENTS);
+    if (this.seed === undefined) {
       const bytes = randomBytes(16 + 4 * IP_IDENTS);
       for (let i = 0; i < 4; i++) this.key[i] = bytes.readUInt32LE(4 * i);
-      for (let i = 0; i < IP_IDENTS; i++) this.idents[i] = bytes.readUInt32LE(16 + 4 * i);
-      this.random = Math.random;
+      for (let i = 0; i < IP_IDENTS; i++) idents[i] = bytes.readUInt32LE(16 + 4 * i);
     } else {
-      const random = seededRandom(seed ^ 0x1d1d);
+      const random = seededRandom(this.seed ^ 0x1d1d);
       const word = (): number => Math.floor(random() * 0x100000000) >>> 0;
       for (let i = 0; i < 4; i++) this.key[i] = word();
-      // Linux fills ip_idents with random bytes at boot (ip_rt_init).
-      for (let i = 0; i < IP_IDENTS; i++) this.idents[i] = word();
+      for (let i = 0; i < IP_IDENTS; i++) idents[i] = word();
       this.random = random;
     }
   }
 
   /** Reserves `count` consecutive IDs (a TSO super-frame's segments) toward dst; returns the first. */
   reserve(dst: number, protocol: number, count = 1): number {
+    if (this.idents === null) this.fill();
+    const idents = this.idents!;
+    const stamps = this.stamps!;
     const bucket = this.bucket(dst, protocol);
     const now = Math.floor(this.clock.now());
-    const idle = now - this.stamps[bucket]!;
+    const idle = now - stamps[bucket]!;
     let jump = 0;
     if (idle > 0) {
-      this.stamps[bucket] = now;
+      stamps[bucket] = now;
       jump = Math.floor(this.random() * idle);
     }
-    const id = (this.idents[bucket]! + jump) >>> 0;
-    this.idents[bucket] = (id + count) >>> 0;
+    const id = (idents[bucket]! + jump) >>> 0;
+    idents[bucket] = (id + count) >>> 0;
     return id & 0xffff;
   }
 

@@ -1,6 +1,7 @@
 // IPv4 header (RFC 791 3.1): a view with validated parse, and an emit into a caller's buffer.
 
 import { internetChecksum } from '../util/checksum.ts';
+import { EMPTY_BUFFER } from '../util/bytes.ts';
 
 export const IPV4_MIN_HEADER = 20;
 export const PROTO_ICMP = 1;
@@ -35,7 +36,7 @@ export interface Ipv4Repr {
 }
 
 export class Ipv4Packet {
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = EMPTY_BUFFER;
   off = 0;
   headerLength = 0;
   totalLength = 0;

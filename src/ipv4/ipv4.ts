@@ -121,14 +121,15 @@ export class Ipv4Layer {
    */
   readonly gsoMaxSize: number;
   private readonly txOffload: TxOffload | null;
-  private readonly acceptsTrustedChecksum: boolean[] = new Array<boolean>(256).fill(false);
+  // By protocol number, grown as transports register (a few entries, not 256 each).
+  private readonly acceptsTrustedChecksum: boolean[] = [];
   private subnetBroadcast: number;
   /** The subnet's network address, a broadcast too for Linux (fib_add_ifaddr); -1 on /31, /32. */
   private subnetNetwork: number;
   private readonly ident: IpIdentGenerator;
   private readonly view = new Ipv4Packet();
-  private readonly handlers: (ProtocolHandler | undefined)[] = new Array(256);
-  private readonly errorHandlers: (IcmpErrorHandler | undefined)[] = new Array(256);
+  private readonly handlers: (ProtocolHandler | undefined)[] = [];
+  private readonly errorHandlers: (IcmpErrorHandler | undefined)[] = [];
   private fragmentBuf: Buffer | null = null;
   private readonly repr: Ipv4Repr = {
     tos: 0,

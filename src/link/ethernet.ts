@@ -1,7 +1,7 @@
 // Ethernet II frames (IEEE 802.3 with an EtherType): 6-byte destination and source MAC,
 // a 2-byte EtherType, then the payload. The FCS is not seen on a TAP.
 
-import { copyBytes } from '../util/bytes.ts';
+import { copyBytes, EMPTY_BUFFER } from '../util/bytes.ts';
 
 export const ETH_HEADER_LEN = 14;
 export const ETHERTYPE_IPV4 = 0x0800;
@@ -54,7 +54,7 @@ export interface EthernetRepr {
 
 /** A reusable view over an Ethernet frame held in a larger buffer. */
 export class EthernetFrame {
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = EMPTY_BUFFER;
   off = 0;
   len = 0;
 

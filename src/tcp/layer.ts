@@ -92,7 +92,11 @@ export class TcpLayer implements TcpContext {
   private readonly sendOptions = { checksumField: 16, segmentSize: 0 };
   private readonly ports: PortSelector;
   private readonly host: TcpLayerHost;
-  private readonly cookies: SynCookies;
+  private cookieJar: SynCookies | null = null;
+  /** SYN cookies' secrets are made when a listener first needs them (a fleet's devices mostly never do). */
+  private get cookies(): SynCookies {
+    return (this.cookieJar ??= new SynCookies(this.host.seed, this.clock, this.config, this.ip, this.mtu));
+  }
   private readonly slab = new PayloadSlab();
   private readonly challengeAcks: ChallengeAckBudget;
   /** Output and ACKs put off to the end of the receive batch or of the turn. */
@@ -118,7 +122,6 @@ export class TcpLayer implements TcpContext {
     // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
     this.txBuffer = sharedTxScratch('tcp', TX_HEADROOM + Math.max(host.mtu, host.ipv4.gsoMaxSize, TCP_MAX_HEADER + 1));
     this.gsoMaxSize = host.ipv4.gsoMaxSize;
-    this.cookies = new SynCookies(host.seed, host.clock, this.config, host.ip, host.mtu);
     const challengeRandom = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0xc4a11);
     this.challengeAcks = new ChallengeAckBudget(host.clock, this.config.challengeAckLimit, challengeRandom);
     // With offloads the kernel has checked (or will complete) the checksum: we skip ours then.

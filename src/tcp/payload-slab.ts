@@ -6,12 +6,13 @@
 // at least SLAB_SIZE / 8 come from it: a kept chunk pins at most 8 times its length, as
 // Linux bounds an skb's truesize against its length (tcp_collapse copies small data out of
 // large buffers). Smaller payloads get memory of their own (those under 4 KB from Node's pool).
+import { EMPTY_BUFFER } from '../util/bytes.ts';
 
 const SLAB_SIZE = 256 * 1024;
 export const SLAB_MIN_PAYLOAD = SLAB_SIZE / 8;
 
 export class PayloadSlab {
-  private slab: Buffer = Buffer.alloc(0);
+  private slab: Buffer = EMPTY_BUFFER;
   private used = 0;
 
   /** A copy of buf[off, off+len). */

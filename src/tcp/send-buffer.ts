@@ -2,7 +2,7 @@
 // acknowledged. Its head is SND.UNA; bytes [0, SND.NXT - SND.UNA) are in flight and the rest
 // wait to be sent. A ring that grows on demand up to a maximum, so idle connections stay small.
 
-const EMPTY = Buffer.alloc(0);
+import { EMPTY_BUFFER as EMPTY } from '../util/bytes.ts';
 
 export class SendBuffer {
   private ring: Buffer;

@@ -3,6 +3,7 @@
 
 import { finishChecksum, pseudoHeaderSum, sumBytes } from '../util/checksum.ts';
 import { PROTO_TCP } from '../ipv4/ipv4-packet.ts';
+import { EMPTY_BUFFER } from '../util/bytes.ts';
 
 export const TCP_MIN_HEADER = 20;
 export const TCP_MAX_HEADER = 60;
@@ -30,7 +31,7 @@ export const MAX_SACK_BLOCKS = 4;
 export type TcpDrop = 'tcp-short' | 'tcp-bad-data-offset' | 'tcp-bad-checksum';
 
 export class TcpSegment {
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = EMPTY_BUFFER;
   off = 0;
   /** Segment length (header and payload). */
   length = 0;

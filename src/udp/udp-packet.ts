@@ -4,6 +4,7 @@
 
 import { finishChecksum, pseudoHeaderSum, sumBytes } from '../util/checksum.ts';
 import { PROTO_UDP } from '../ipv4/ipv4-packet.ts';
+import { EMPTY_BUFFER } from '../util/bytes.ts';
 
 export const UDP_HEADER_LEN = 8;
 /** Offset of the checksum field in the header. */
@@ -14,7 +15,7 @@ export const UDP_MAX_PAYLOAD = 65507;
 export type UdpDrop = 'udp-short' | 'udp-bad-length' | 'udp-bad-checksum';
 
 export class UdpPacket {
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = EMPTY_BUFFER;
   off = 0;
   /** The length field: header plus data. */
   length = 0;

@@ -13,3 +13,6 @@ export function copyBytes(src: Uint8Array, srcOff: number, dst: Uint8Array, dstO
   }
   dst.set(src.subarray(srcOff, srcOff + len), dstOff);
 }
+
+/** The one empty Buffer a view holds before its first frame: Buffer.alloc(0) makes a new ArrayBuffer each call. */
+export const EMPTY_BUFFER: Buffer = Buffer.alloc(0);

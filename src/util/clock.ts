@@ -1,6 +1,8 @@
 // Time is injected so that every timer-driven behaviour (ARP expiry, retransmission,
 // TIME_WAIT, reassembly timeouts) can be tested in virtual time without sleeping.
 
+import { type HeapTimer, TimerHeap } from './timer-heap.ts';
+
 export interface Timer {
   cancel(): void;
   /** Lets the process exit while it is pending (Node's timeout.unref()); real time only. */
@@ -86,12 +88,7 @@ export class RealClock implements Clock {
   }
 }
 
-interface VirtualTimer extends Timer {
-  at: number;
-  seq: number;
-  fn: () => void;
-  cancelled: boolean;
-}
+interface VirtualTimer extends Timer, HeapTimer {}
 
 /**
  * Deterministic virtual time: timers fire only when the test advances the clock,
@@ -99,8 +96,7 @@ interface VirtualTimer extends Timer {
  */
 export class VirtualClock implements Clock {
   private time: number;
-  private seq = 0;
-  private heap: VirtualTimer[] = [];
+  private readonly heap = new TimerHeap<VirtualTimer>();
 
   constructor(start = 0) {
     this.time = start;
@@ -113,26 +109,25 @@ export class VirtualClock implements Clock {
   setTimer(ms: number, fn: () => void): Timer {
     const timer: VirtualTimer = {
       at: this.time + Math.max(0, ms),
-      seq: this.seq++,
+      seq: 0,
       fn,
       cancelled: false,
       cancel() {
         timer.cancelled = true;
       },
     };
-    this.push(timer);
+    this.heap.push(timer);
     return timer;
   }
 
   /** Number of timers still pending (cancelled ones excluded). */
   get pending(): number {
-    return this.heap.filter((t) => !t.cancelled).length;
+    return this.heap.live();
   }
 
   /** When the earliest pending timer is due, or null when none is pending. */
   nextTimerAt(): number | null {
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
-    return this.heap[0]?.at ?? null;
+    return this.heap.peekLive()?.at ?? null;
   }
 
   /** Moves time forward by ms, running every timer that falls due on the way. */
@@ -143,9 +138,9 @@ export class VirtualClock implements Clock {
   /** Runs timers due up to and including `until`, then sets the time to it. */
   runUntil(until: number): void {
     for (;;) {
-      const next = this.heap[0];
+      const next = this.heap.peek();
       if (!next || next.at > until) break;
-      this.pop();
+      this.heap.pop();
       if (next.cancelled) continue;
       this.time = Math.max(this.time, next.at);
       next.fn();
@@ -158,9 +153,9 @@ export class VirtualClock implements Clock {
     const start = this.time;
     const end = start + limitMs;
     for (;;) {
-      const next = this.heap[0];
+      const next = this.heap.peek();
       if (!next || next.at > end) break;
-      this.pop();
+      this.heap.pop();
       if (next.cancelled) continue;
       this.time = Math.max(this.time, next.at);
       next.fn();
@@ -172,50 +167,121 @@ export class VirtualClock implements Clock {
   runUntilTrue(done: () => boolean, limitMs = 3_600_000): boolean {
     const end = this.time + limitMs;
     while (!done()) {
-      const next = this.heap[0];
+      const next = this.heap.peek();
       if (!next || next.at > end) return done();
-      this.pop();
+      this.heap.pop();
       if (next.cancelled) continue;
       this.time = Math.max(this.time, next.at);
       next.fn();
     }
     return true;
   }
+}
 
-  private less(a: VirtualTimer, b: VirtualTimer): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+/** A timer of a HeapClock: held in its heap, not in Node's timer lists. */
+class HeapClockTimer implements Timer, HeapTimer {
+  seq = 0;
+  cancelled = false;
+  refed = true;
+  constructor(
+    private readonly clock: HeapClock,
+    readonly at: number,
+    readonly fn: () => void,
+  ) {}
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.clock.onCancel(this);
+  }
+  unref(): void {
+    if (!this.refed) return;
+    this.refed = false;
+    if (!this.cancelled) this.clock.onUnref();
+  }
+}
+
+/**
+ * Wall-clock time with every timer in one heap and one Node timeout armed for the earliest:
+ * a fleet of 10,000 stacks holds 10,000 small heap entries rather than 10,000 Node Timeout
+ * objects in libuv's timer lists (the kernel, too, runs every socket's timers from one
+ * timer wheel). The Node timeout holds the event loop only while a pending timer is ref'd.
+ * Timers due now (ms <= 0) run as immediates, as RealClock's.
+ */
+export class HeapClock implements Clock {
+  private readonly heap = new TimerHeap<HeapClockTimer>();
+  private armed: NodeJS.Timeout | null = null;
+  private armedAt = Infinity;
+  private refed = 0;
+  private cancelled = 0;
+
+  now(): number {
+    return performance.now();
   }
 
-  private push(t: VirtualTimer): void {
-    const h = this.heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
+  setTimer(ms: number, fn: () => void): Timer {
+    if (ms <= 0) return new RealTimer(null, setImmediate(fn));
+    const timer = new HeapClockTimer(this, this.now() + ms, fn);
+    this.heap.push(timer);
+    this.refed++;
+    if (timer.at < this.armedAt) this.arm(timer.at);
+    else this.armed?.ref();
+    return timer;
+  }
+
+  /** Timers pending (cancelled ones excluded). */
+  get pending(): number {
+    return this.heap.size - this.cancelled;
+  }
+
+  /** @internal */
+  onCancel(timer: HeapClockTimer): void {
+    if (timer.refed) this.unrefOne();
+    // Cancelled timers stay in the heap until due; when they are most of it, drop them.
+    if (++this.cancelled > 64 && this.cancelled > this.heap.size / 2) {
+      this.heap.compact();
+      this.cancelled = 0;
     }
   }
 
-  private pop(): VirtualTimer | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
+  /** @internal */
+  onUnref(): void {
+    this.unrefOne();
+  }
+
+  private unrefOne(): void {
+    if (--this.refed === 0) this.armed?.unref();
+  }
+
+  private arm(at: number): void {
+    if (this.armed !== null) clearTimeout(this.armed);
+    this.armedAt = at;
+    this.armed = setTimeout(() => this.fire(), Math.max(1, at - this.now()));
+    if (this.refed === 0) this.armed.unref();
+  }
+
+  private fire(): void {
+    this.armed = null;
+    this.armedAt = Infinity;
+    const now = this.now();
+    // Only what is due now: a timer a callback sets for later waits for the next turn.
+    for (;;) {
+      const next = this.heap.peek();
+      if (next === undefined || next.at > now) break;
+      this.heap.pop();
+      if (next.cancelled) {
+        this.cancelled--;
+        continue;
       }
+      if (next.refed) this.refed--;
+      next.cancelled = true;
+      next.fn();
     }
-    return top;
+    for (;;) {
+      const next = this.heap.peek();
+      if (next === undefined) return;
+      if (!next.cancelled) return this.arm(next.at);
+      this.heap.pop();
+      this.cancelled--;
+    }
   }
 }
