@@ -19,6 +19,10 @@ export function dgramModule(udp: UdpLayer): DgramModule {
     constructor(type: SocketType | SocketOptions, listener?: MessageListener) {
       super(udp, type, listener);
     }
+    // Sockets stack.createSocket made before this module was asked for are its too.
+    static override [Symbol.hasInstance](x: unknown): boolean {
+      return x instanceof UdpSocket && x.isOn(udp);
+    }
   }
   return {
     createSocket: (type, listener) => new Socket(type, listener),

@@ -22,11 +22,29 @@ export interface NetModule {
   isIPv6: typeof isIPv6;
 }
 
-/** The net module of one stack's TCP layer. */
+/** net.createServer(options?, listener?) on one TCP layer, without a module of its own. */
+export function createServerOn(layer: TcpLayer, options?: ServerOptions | ((socket: TcpSocket) => void), listener?: (socket: TcpSocket) => void): TcpServer {
+  return typeof options === 'function' ? new TcpServer(layer, {}, options) : new TcpServer(layer, options ?? {}, listener);
+}
+
+/** net.connect(...) on one TCP layer: new Socket(options) (its signal, onread, allowHalfOpen...), then connect. */
+export function connectOn(layer: TcpLayer, ...args: ConnectArgs): TcpSocket {
+  const [options] = args;
+  return new TcpSocket(layer, options !== null && typeof options === 'object' ? options : {}).connect(...args);
+}
+
+/**
+ * The net module of one stack's TCP layer. Its classes are the stack's own, made when the
+ * module is first asked for; sockets and servers the stack made before are instances of
+ * them too (Symbol.hasInstance), so a fleet's stacks need no module until code asks.
+ */
 export function createNetModule(layer: TcpLayer): NetModule {
   class Socket extends TcpSocket {
     constructor(options: SocketOptions = {}) {
       super(layer, options);
+    }
+    static override [Symbol.hasInstance](x: unknown): boolean {
+      return x instanceof TcpSocket && x.isOn(layer);
     }
   }
   class Server extends TcpServer {
@@ -34,16 +52,11 @@ export function createNetModule(layer: TcpLayer): NetModule {
       if (typeof options === 'function') super(layer, {}, options);
       else super(layer, options ?? {}, listener);
     }
-    protected override makeSocket(options: SocketOptions): TcpSocket {
-      return new Socket(options);
+    static override [Symbol.hasInstance](x: unknown): boolean {
+      return x instanceof TcpServer && x.isOn(layer);
     }
   }
-  // net.connect: new Socket(options) (its signal, onread, allowHalfOpen...), then connect.
-  const connect = (...args: ConnectArgs): TcpSocket => {
-    const [options] = args;
-    const socket = new Socket(options !== null && typeof options === 'object' ? options : {});
-    return socket.connect(...args);
-  };
+  const connect = (...args: ConnectArgs): TcpSocket => connectOn(layer, ...args);
   return {
     Socket,
     Server,

@@ -17,7 +17,7 @@ import type { Link } from './link/link.ts';
 import type { RxFrameInfo } from './link/vnet.ts';
 import { CapturingLink, PcapWriter } from './link/pcap.ts';
 import { configureHostSide, TapDevice, TapError } from './tap/tap.ts';
-import type { RemoteInfo, SocketOptions, SocketType, UdpSocket } from './udp/socket.ts';
+import { type RemoteInfo, type SocketOptions, type SocketType, UdpSocket } from './udp/socket.ts';
 import { UdpLayer } from './udp/udp.ts';
 import type { Server, ServerOptions } from './tcp/server.ts';
 import type { ConnectOptions, Socket } from './tcp/socket.ts';
@@ -25,7 +25,7 @@ import { TcpLayer } from './tcp/layer.ts';
 import { type ConnectionEntry, listConnections } from './tcp/connections.ts';
 import type { LookupFunction } from './tcp/lookup.ts';
 import { LoopHold, LoopRef } from './util/loop-hold.ts';
-import { createHttpAgent, createNetModule, type NetModule } from './net.ts';
+import { connectOn, createHttpAgent, createNetModule, createServerOn, type NetModule } from './net.ts';
 import type { Agent, AgentOptions } from 'node:http';
 import type { Probe } from './probe.ts';
 import { ProbeHub } from './probe-hub.ts';
@@ -314,17 +314,17 @@ export class Stack {
 
   /** Like dgram.createSocket: a UDP socket on this stack. */
   createSocket(type: SocketType | SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
-    return this.dgram.createSocket(type, listener);
+    return new UdpSocket(this.udp, type, listener);
   }
 
   /** Like net.createServer: a TCP server on this stack. */
   createServer(options?: ServerOptions | ((socket: Socket) => void), connectionListener?: (socket: Socket) => void): Server {
-    return this.net.createServer(options, connectionListener);
+    return createServerOn(this.tcp, options, connectionListener);
   }
 
   /** Like net.connect: a TCP connection from this stack (stack.net's Socket). */
   connect(options: ConnectOptions | number, host?: string | (() => void), connectListener?: () => void): Socket {
-    return this.net.connect(options, host, connectListener);
+    return connectOn(this.tcp, options, host, connectListener);
   }
 
   /** Alias of connect, as in Node's net. */

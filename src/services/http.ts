@@ -75,45 +75,52 @@ function sendPatternBytes(res: http.ServerResponse, n: number): void {
 
 /** The request handler, separate from the transport so it can be driven by any Duplex. */
 export function httpHandler(stack: Stack): http.RequestListener {
-  return (req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!;
-    const method = req.method ?? 'GET';
-    const readOnly = method === 'GET' || method === 'HEAD';
-    const notAllowed = (allow: string): void => reply(res, 405, 'text/plain', 'method not allowed\n', { allow });
-
-    // The live page: /, its scripts, /events, /trace.jsonl (src/teach/page-routes.ts).
-    if (servePage(stack, req, res)) return;
-    if (path === '/stats' || path === '/connections') {
-      if (!readOnly) return notAllowed('GET, HEAD');
-      if (path === '/connections') return reply(res, 200, 'application/json', JSON.stringify({ connections: stack.connections() }) + '\n');
-      return reply(res, 200, 'application/json', JSON.stringify(statsSnapshot(stack)) + '\n');
-    }
-    const route = jsonRoutes.get(stack)?.get(path);
-    if (route !== undefined) {
-      if (!readOnly) return notAllowed('GET, HEAD');
-      const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
-      return reply(res, 200, 'application/json', JSON.stringify(route(query)) + '\n');
-    }
-    const bytes = /^\/bytes\/(\d{1,15})$/.exec(path);
-    if (bytes) {
-      if (!readOnly) return notAllowed('GET, HEAD');
-      const n = Number(bytes[1]);
-      if (method === 'HEAD') {
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
-        return void res.end();
-      }
-      return sendPatternBytes(res, n);
-    }
-    if (path === '/sha256') {
-      if (method !== 'POST') return notAllowed('POST');
-      const hash = createHash('sha256');
-      req.on('data', (chunk: Buffer) => hash.update(chunk));
-      req.on('end', () => reply(res, 200, 'text/plain', hash.digest('hex')));
-      return;
-    }
-    reply(res, 404, 'text/plain', 'not found\n');
-  };
+  return (req, res) => serve(stack, req, res);
 }
+
+function serve(stack: Stack, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const path = (req.url ?? '/').split('?')[0]!;
+  const method = req.method ?? 'GET';
+  const readOnly = method === 'GET' || method === 'HEAD';
+  const notAllowed = (allow: string): void => reply(res, 405, 'text/plain', 'method not allowed\n', { allow });
+
+  // The live page: /, its scripts, /events, /trace.jsonl (src/teach/page-routes.ts).
+  if (servePage(stack, req, res)) return;
+  if (path === '/stats' || path === '/connections') {
+    if (!readOnly) return notAllowed('GET, HEAD');
+    if (path === '/connections') return reply(res, 200, 'application/json', JSON.stringify({ connections: stack.connections() }) + '\n');
+    return reply(res, 200, 'application/json', JSON.stringify(statsSnapshot(stack)) + '\n');
+  }
+  const route = jsonRoutes.get(stack)?.get(path);
+  if (route !== undefined) {
+    if (!readOnly) return notAllowed('GET, HEAD');
+    const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+    return reply(res, 200, 'application/json', JSON.stringify(route(query)) + '\n');
+  }
+  const bytes = /^\/bytes\/(\d{1,15})$/.exec(path);
+  if (bytes) {
+    if (!readOnly) return notAllowed('GET, HEAD');
+    const n = Number(bytes[1]);
+    if (method === 'HEAD') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+      return void res.end();
+    }
+    return sendPatternBytes(res, n);
+  }
+  if (path === '/sha256') {
+    if (method !== 'POST') return notAllowed('POST');
+    const hash = createHash('sha256');
+    req.on('data', (chunk: Buffer) => hash.update(chunk));
+    req.on('end', () => reply(res, 200, 'text/plain', hash.digest('hex')));
+    return;
+  }
+  reply(res, 404, 'text/plain', 'not found\n');
+}
+
+/** The stack a connection handed to a shared http.Server came in on. */
+const stackOfConnection = new WeakMap<object, Stack>();
+/** Each stack's HTTP counters, for a shared server's requests and bad clients. */
+const httpCounters = new WeakMap<Stack, LayerCounters>();
 
 /**
  * An http.Server that never listens: connections come from the caller. Node starts the
@@ -122,9 +129,16 @@ export function httpHandler(stack: Stack): http.RequestListener {
  * told it listens without a port; without this a client that sends half a request line
  * would hold its connection forever (slowloris). The checks run on real time, not the
  * stack's clock; server.close() stops them. Cut-off and bad clients are counted in
- * `counters`.
+ * `counters`. With stack null the server is shared by many stacks (the HTTP service's, a
+ * fleet's): each request is served for, and counted by, the stack its connection came in on.
  */
-export function createHttpServer(stack: Stack, options: HttpServiceOptions = {}, counters = new LayerCounters()): http.Server {
+export function createHttpServer(stack: Stack | null, options: HttpServiceOptions = {}, counters = new LayerCounters()): http.Server {
+  const stackOf = (socket: object): Stack | undefined => stack ?? stackOfConnection.get(socket);
+  const countersOf = (socket: object): LayerCounters | undefined => {
+    if (stack !== null) return counters;
+    const s = stackOfConnection.get(socket);
+    return s !== undefined ? httpCounters.get(s) : undefined;
+  };
   const headersTimeout = options.headersTimeoutMs ?? 60_000;
   // Node checks every 30 s, so a client is cut off up to 30 s late; with a short headers
   // timeout the check runs four times per timeout, so that it is kept to within a quarter.
@@ -136,14 +150,21 @@ export function createHttpServer(stack: Stack, options: HttpServiceOptions = {},
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
       connectionsCheckingInterval: checkInterval,
     },
-    httpHandler(stack),
+    (req, res) => {
+      const s = stackOf(req.socket);
+      if (s === undefined) return void res.destroy();
+      serve(s, req, res);
+    },
   );
-  server.on('request', () => counters.rx++);
+  server.on('request', (req: http.IncomingMessage) => {
+    const c = countersOf(req.socket);
+    if (c !== undefined) c.rx++;
+  });
   // A client that sends garbage gets a 400, one too slow a 408 (as Node's default does), and
   // is closed; it must not reach 'error'.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    counters.drop(timeout ? 'http-request-timeout' : `http-bad-request: ${err.code ?? err.message}`);
+    countersOf(socket)?.drop(timeout ? 'http-request-timeout' : `http-bad-request: ${err.code ?? err.message}`);
     const status = timeout ? '408 Request Timeout' : '400 Bad Request';
     if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     else socket.destroy();
@@ -152,15 +173,56 @@ export function createHttpServer(stack: Stack, options: HttpServiceOptions = {},
   return server;
 }
 
+/**
+ * The HTTP service's servers, one per set of timeouts, shared by every stack of the process
+ * that runs the service: a fleet of 10,000 devices holds one http.Server (its parser pool,
+ * connections list and check timer), not 10,000. Closed when the last stack stops serving.
+ */
+const sharedServers = new Map<string, { server: http.Server; users: number }>();
+
+function useSharedServer(options: HttpServiceOptions | undefined): { server: http.Server; release: () => void } {
+  const key = JSON.stringify(options ?? {});
+  let shared = sharedServers.get(key);
+  if (shared === undefined) sharedServers.set(key, (shared = { server: createHttpServer(null, options), users: 0 }));
+  shared.users++;
+  let released = false;
+  const entry = shared;
+  return {
+    server: shared.server,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--entry.users > 0) return;
+      entry.server.close();
+      if (sharedServers.get(key) === entry) sharedServers.delete(key);
+    },
+  };
+}
+
 registerService('http', async (stack, options): Promise<StopService> => {
   const counters = new LayerCounters();
-  const server = createHttpServer(stack, options.http, counters);
-  const stopListening = await serveTcp(stack, HTTP_PORT, (socket) => server.emit('connection', socket));
-  stack.modules.set('http', { counters, close: () => void server.close() });
+  httpCounters.set(stack, counters);
+  const { server, release } = useSharedServer(options.http);
+  let stopListening: StopService;
+  try {
+    stopListening = await serveTcp(stack, HTTP_PORT, (socket) => {
+      stackOfConnection.set(socket, stack);
+      server.emit('connection', socket);
+    });
+  } catch (err) {
+    release();
+    throw err;
+  }
+  stack.modules.set('http', { counters, close: release });
   return async () => {
     await stopListening();
-    server.close();
+    release();
     closePage(stack);
     stack.modules.delete('http');
   };
 });
+
+/** @internal How many shared HTTP servers the process holds (tests: a fleet holds one). */
+export function sharedHttpServerCount(): number {
+  return sharedServers.size;
+}

@@ -48,6 +48,11 @@ export class Server extends EventEmitter implements SocketOwner {
    */
   maxConnections: number | undefined;
 
+  /** @internal Whether it belongs to this layer (the per-stack classes' instanceof). */
+  isOn(layer: object): boolean {
+    return this.layer === layer;
+  }
+
   constructor(
     protected readonly layer: TcpLayer,
     private readonly options: ServerOptions = {},

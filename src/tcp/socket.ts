@@ -87,6 +87,11 @@ export class Socket extends Duplex implements ConnectionUser {
   /** (Internal) the server whose count it is on (net.js socket._server), told of its destroy. */
   owner: SocketOwner | null = null;
 
+  /** @internal Whether it belongs to this layer (the per-stack classes' instanceof). */
+  isOn(layer: object): boolean {
+    return this.layer === layer;
+  }
+
   constructor(
     private readonly layer: TcpLayer,
     options: SocketOptions = {},

@@ -113,6 +113,11 @@ export class UdpSocket extends EventEmitter {
   private readonly askedSizes: { recv?: number; send?: number };
   private refd = true;
 
+  /** @internal Whether it belongs to this layer (the per-stack classes' instanceof). */
+  isOn(layer: object): boolean {
+    return this.layer === layer;
+  }
+
   constructor(
     private readonly layer: UdpSocketContext,
     type: SocketType | SocketOptions,

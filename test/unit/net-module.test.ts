@@ -63,6 +63,24 @@ test('stack.net has the shape of net: new Socket().connect(), instanceof, isIP',
   await new Promise<void>((r) => server.close(() => r()));
 });
 
+test('sockets and servers made by stack.connect/createServer/createSocket are the modules\' instances, of that stack only', async () => {
+  // The modules are made on first use: instances made before count as theirs (Symbol.hasInstance).
+  const server = b.createServer((s) => s.end());
+  const udp = b.createSocket('udp4');
+  const client = a.connect(9, '10.0.0.2');
+  client.on('error', () => {});
+  assert.ok(server instanceof b.net.Server);
+  assert.not.ok(server instanceof a.net.Server);
+  assert.ok(client instanceof a.net.Socket);
+  assert.not.ok(client instanceof b.net.Socket);
+  assert.ok(udp instanceof b.dgram.Socket);
+  assert.not.ok(udp instanceof a.dgram.Socket);
+  assert.not.ok({} instanceof b.net.Socket);
+  client.destroy();
+  udp.close();
+  server.close();
+});
+
 test('http.get through stack.httpAgent() reaches the stack\'s HTTP service (keep-alive too)', async () => {
   const agent = a.httpAgent({ keepAlive: true });
   for (let i = 0; i < 2; i++) {
