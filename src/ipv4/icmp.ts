@@ -126,7 +126,6 @@ interface OutstandingPing {
   sentAt: number;
   timer: Timer;
   resolve: (rttMs: number) => void;
-  reject: (err: Error) => void;
 }
 
 export class IcmpLayer {
@@ -220,7 +219,7 @@ export class IcmpLayer {
         this.pings.delete(sequence);
         reject(Object.assign(new Error(`no echo reply from ${formatIpv4(dst)}`), { code: 'ETIMEDOUT' }));
       });
-      this.pings.set(sequence, { dst, sentAt: this.clock.now(), timer, resolve, reject });
+      this.pings.set(sequence, { dst, sentAt: this.clock.now(), timer, resolve });
       const out = this.txBuf;
       out.fill(0, TX_HEADROOM + ICMP_HEADER_LEN, TX_HEADROOM + ICMP_HEADER_LEN + size);
       const len = emitIcmpHeader(out, TX_HEADROOM, ICMP_ECHO_REQUEST, 0, ((PING_IDENTIFIER << 16) | sequence) >>> 0, size);
