@@ -9,6 +9,7 @@ export { Router, type RouterCounters, type RouterInterface, type RouterOptions, 
 export { createNetwork, loadNetworkSpec, Network, type DeviceSpec, type NetworkOptions, type NetworkSpec, type Plug, type RouterSpec } from './network.ts';
 export { createDevice, createFleet, Device, Fleet, type DeviceOptions, type DeviceStatus, type FleetOptions, type FleetStatus } from './fleet/fleet.ts';
 export { Segment, SegmentPort, type SegmentCounters } from './fleet/segment.ts';
+export { reachPeers, type ReachOptions, type ReachResult } from './fleet/reach.ts';
 export { FaultyLink, type FaultOptions } from './link/faults.ts';
 export { NetemLink, type NetemCounters, type NetemLoss, type NetemOptions, type NetemShape } from './link/netem.ts';
 export { PcapWriter, CapturingLink } from './link/pcap.ts';

@@ -5,7 +5,7 @@
 import { ArpLayer } from './arp/arp.ts';
 import { type Clock, GuardedClock, RealClock, VirtualClock } from './util/clock.ts';
 import type { LayerCounters } from './util/counters.ts';
-import { formatIpv4 } from './ipv4/address.ts';
+import { formatIpv4, parseIpv4 } from './ipv4/address.ts';
 import { IcmpLayer } from './ipv4/icmp.ts';
 import { IgmpLayer } from './ipv4/igmp.ts';
 import { type DgramModule, dgramModule } from './dgram.ts';
@@ -330,6 +330,23 @@ export class Stack {
   /** Alias of connect, as in Node's net. */
   createConnection(options: ConnectOptions | number, host?: string | (() => void), connectListener?: () => void): Socket {
     return this.connect(options, host, connectListener);
+  }
+
+  /**
+   * An ICMP echo to an IPv4 address (as ping(8) sends): resolves with the round trip in ms,
+   * rejects with ETIMEDOUT when no reply comes in timeoutMs (default 3000). It holds the
+   * event loop while it waits, as a socket would.
+   */
+  async ping(address: string, options: { timeoutMs?: number; size?: number } = {}): Promise<number> {
+    const dst = parseIpv4(address);
+    if (dst === null) throw Object.assign(new TypeError(`ping: not an IPv4 address: ${address}`), { code: 'ERR_INVALID_IP_ADDRESS' });
+    const owner = {};
+    this.refHandle(owner);
+    try {
+      return await this.icmp.ping(dst, options);
+    } finally {
+      this.releaseHandle(owner);
+    }
   }
 
   /** Node's net module, on this stack: createServer, connect, Socket, Server, isIP... */

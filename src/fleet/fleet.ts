@@ -12,7 +12,7 @@ import { addJsonRoute } from '../services/http.ts';
 import { type ServiceName, type ServiceOptions, startServices, type StopService } from '../services/index.ts';
 import { createStack, type Stack, StackConfigError, stableMac, type StackOptions } from '../stack.ts';
 import { formatMac } from '../link/ethernet.ts';
-import { configureHostSide, TapDevice } from '../tap/tap.ts';
+import { configureHostSide, joinBridge, TapDevice } from '../tap/tap.ts';
 import { type Clock, HeapClock } from '../util/clock.ts';
 import { Segment, type SegmentCounters } from './segment.ts';
 import type { DhcpOptions } from '../dhcp/client.ts';
@@ -113,6 +113,8 @@ export interface FleetOptions {
   gateway?: string;
   /** The kernel's end of the TAP ("10.0.0.1/16"): set and brought up; skipped in the range. */
   hostIp?: string;
+  /** A Linux bridge to make the TAP a port of (no address on it, brought up); not with hostIp. */
+  bridge?: string;
   /** Names are `${name}-${i}` (default 'dev'); MACs derive from them, so fleets on one bridge need their own names. */
   name?: string;
   services?: readonly ServiceName[];
@@ -268,6 +270,7 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
   if (options.dhcp && options.gateway !== undefined) throw new StackConfigError('the gateway comes from the DHCP lease: no gateway option with dhcp');
   const host = options.hostIp !== undefined ? parseCidr(options.hostIp, 24) : null;
   if (options.hostIp !== undefined && host === null) throw new StackConfigError(`invalid hostIp: ${options.hostIp}`);
+  if (options.bridge !== undefined && (options.hostIp !== undefined || options.tap === undefined)) throw new StackConfigError('bridge: a TAP of the fleet\'s, with no hostIp');
   const addresses = options.ip !== undefined ? rangeAddresses(options.ip, count, host?.addr ?? null) : null;
   const prefix = options.ip !== undefined ? parseCidr(options.ip, 24)!.prefix : 0;
   const gateway = options.gateway ?? (host !== null && !options.dhcp ? formatIpv4(host.addr) : undefined);
@@ -279,7 +282,8 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
   if (options.tap !== undefined) {
     const tap = TapDevice.open({ name: options.tap, mtu: options.mtu, offload: options.offload ?? true });
     try {
-      if (options.hostIp !== undefined) configureHostSide(options.tap, `${formatIpv4(host!.addr)}/${host!.prefix}`, options.mtu ?? 1500);
+      if (options.bridge !== undefined) joinBridge(options.tap, options.bridge, options.mtu ?? 1500, options.stack?.onWarning);
+      else if (options.hostIp !== undefined) configureHostSide(options.tap, `${formatIpv4(host!.addr)}/${host!.prefix}`, options.mtu ?? 1500);
     } catch (err) {
       await tap.close();
       throw err;

@@ -3,10 +3,10 @@
 // the protocol that sent them.
 
 import { sharedTxScratch } from '../util/tx-scratch.ts';
-import type { Clock } from '../util/clock.ts';
+import type { Clock, Timer } from '../util/clock.ts';
 import { LayerCounters } from '../util/counters.ts';
 import { copyBytes } from '../util/bytes.ts';
-import { isMulticast } from './address.ts';
+import { formatIpv4, isMulticast } from './address.ts';
 import { updateChecksum16 } from '../util/checksum.ts';
 import {
   emitEchoReplyHeader,
@@ -116,6 +116,18 @@ export interface IcmpProbe {
 
 export const DEFAULT_MIN_PMTU = 552;
 
+/** Echo requests of ours waiting for their reply at once, at most (Linux's ping sockets have no such cap; a bounded table here). */
+const MAX_OUTSTANDING_PINGS = 1024;
+/** The identifier of our echo requests (RFC 792: matches replies to requests; one stack, one sender). */
+const PING_IDENTIFIER = 0x7473;
+
+interface OutstandingPing {
+  dst: number;
+  sentAt: number;
+  timer: Timer;
+  resolve: (rttMs: number) => void;
+}
+
 export class IcmpLayer {
   readonly counters = new LayerCounters();
   readonly rateLimiter: IcmpRateLimiter;
@@ -128,10 +140,13 @@ export class IcmpLayer {
   private readonly errorOptions = { tos: 0 };
   /** The stack's probe (Stack.setProbe); unset, one null check per error. */
   probe: IcmpProbe | null = null;
+  /** Our echo requests by sequence number, each until its reply or its timeout. */
+  private readonly pings = new Map<number, OutstandingPing>();
+  private pingSequence = 0;
 
   constructor(
     private readonly ip: Ipv4Layer,
-    clock: Clock,
+    private readonly clock: Clock,
     options: IcmpOptions = {},
   ) {
     this.rateLimiter = new IcmpRateLimiter(clock, options.rateLimit);
@@ -156,7 +171,7 @@ export class IcmpLayer {
       case ICMP_PARAMETER_PROBLEM:
         return this.receiveError(icmp);
       case ICMP_ECHO_REPLY:
-        return this.counters.drop('icmp-echo-reply-unsolicited');
+        return this.receiveEchoReply(ipv4, icmp);
       default:
         return this.counters.drop('icmp-unhandled-type');
     }
@@ -185,6 +200,46 @@ export class IcmpLayer {
     // RFC 1122 3.2.2.6: the reply's TOS is the request's. (One options object, reused.)
     this.echoOptions.tos = ipv4.tos;
     this.ip.send(PROTO_ICMP, ipv4.src, out, TX_HEADROOM, len, this.echoOptions);
+  }
+
+  /**
+   * Sends an echo request (RFC 792) of `size` data bytes to dst; resolves with the round trip
+   * in ms when its reply comes, rejects with ETIMEDOUT after timeoutMs (a timer of the stack's
+   * clock: a reply never sent leaves nothing behind).
+   */
+  ping(dst: number, options: { timeoutMs?: number; size?: number } = {}): Promise<number> {
+    const size = Math.max(0, Math.min(options.size ?? 56, 65507 - ICMP_HEADER_LEN));
+    if (this.pings.size >= MAX_OUTSTANDING_PINGS) return Promise.reject(Object.assign(new Error('too many pings waiting for replies'), { code: 'ENOBUFS' }));
+    let sequence = this.pingSequence;
+    do sequence = (sequence + 1) & 0xffff;
+    while (this.pings.has(sequence));
+    this.pingSequence = sequence;
+    return new Promise((resolve, reject) => {
+      const timer = this.clock.setTimer(options.timeoutMs ?? 3000, () => {
+        this.pings.delete(sequence);
+        reject(Object.assign(new Error(`no echo reply from ${formatIpv4(dst)}`), { code: 'ETIMEDOUT' }));
+      });
+      this.pings.set(sequence, { dst, sentAt: this.clock.now(), timer, resolve });
+      const out = this.txBuf;
+      out.fill(0, TX_HEADROOM + ICMP_HEADER_LEN, TX_HEADROOM + ICMP_HEADER_LEN + size);
+      const len = emitIcmpHeader(out, TX_HEADROOM, ICMP_ECHO_REQUEST, 0, ((PING_IDENTIFIER << 16) | sequence) >>> 0, size);
+      this.counters.tx++;
+      const err = this.ip.send(PROTO_ICMP, dst, out, TX_HEADROOM, len);
+      if (err !== null) {
+        timer.cancel();
+        this.pings.delete(sequence);
+        reject(Object.assign(new Error(`ping ${formatIpv4(dst)}: ${err}`), { code: err }));
+      }
+    });
+  }
+
+  private receiveEchoReply(ipv4: Ipv4Packet, icmp: IcmpPacket): void {
+    const sequence = icmp.rest & 0xffff;
+    const ping = this.pings.get(sequence);
+    if (icmp.rest >>> 16 !== PING_IDENTIFIER || ping === undefined || ping.dst !== ipv4.src) return this.counters.drop('icmp-echo-reply-unsolicited');
+    this.pings.delete(sequence);
+    ping.timer.cancel();
+    ping.resolve(this.clock.now() - ping.sentAt);
   }
 
   private receiveError(icmp: IcmpPacket): void {

@@ -346,3 +346,21 @@ export function configureHostSide(name: string, cidr: string | null, mtu: number
   }
   ip('link', 'set', 'dev', name, 'up');
 }
+
+/**
+ * Makes the TAP a port of a Linux bridge (ip link set master): its MTU set, no address on it
+ * (the kernel's end is a switch port, not a host), and up. Linux keeps a bridge's MTU at its
+ * smallest port's (br_mtu_auto_adjust), and a bridge drops a frame larger than the port it
+ * leaves by (is_skb_forwardable): a bridge below the TAP's MTU (a VXLAN port: 50 bytes less)
+ * gets a warning, since the larger frames would vanish without a trace.
+ */
+export function joinBridge(name: string, bridge: string, mtu: number, onWarning: (message: string) => void = (m) => process.emitWarning(m, 'TapstackWarning')): void {
+  if (!fs.existsSync(`/sys/class/net/${bridge}/bridge`)) throw new TapError(`no bridge ${bridge} (ip link add ${bridge} type bridge)`, 'ENODEV');
+  try {
+    execFileSync('ip', ['link', 'set', 'dev', name, 'mtu', String(mtu), 'master', bridge, 'up'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    throw new TapError(`cannot put ${name} on bridge ${bridge}: ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}`, 'EIO');
+  }
+  const bridgeMtu = Number(fs.readFileSync(`/sys/class/net/${bridge}/mtu`, 'utf8'));
+  if (bridgeMtu < mtu) onWarning(`bridge ${bridge} has MTU ${bridgeMtu}, below the fleet's ${mtu}: larger frames are dropped (give --mtu ${bridgeMtu})`);
+}

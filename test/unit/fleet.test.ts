@@ -6,7 +6,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createDevice, createFleet } from '../../src/fleet/fleet.ts';
+import { parseFleetArgs } from '../../src/fleet/fleet-cli.ts';
+import { reachPeers } from '../../src/fleet/reach.ts';
 import { Segment } from '../../src/fleet/segment.ts';
+import { LearningSwitch } from '../../src/link/switch.ts';
 import { formatMac } from '../../src/link/ethernet.ts';
 import { createLinkPair } from '../../src/link/memory.ts';
 import { stableMac } from '../../src/stack-options.ts';
@@ -170,6 +173,61 @@ test('a segment: a gratuitous ARP goes to no device, an unknown group frame to e
   await runFor(clock, 1);
   assert.equal(got, [0, 1, 2]);
   assert.is(segment.counters.floodedIn, 1);
+});
+
+test('two fleets on one learning switch (two processes on a Linux bridge): each reaches the other by echo and ping', async () => {
+  const clock = new VirtualClock();
+  const bridge = new LearningSwitch(clock, { latencyMs: 1 });
+  const a = await createFleet({ count: 20, link: bridge.connect(), clock, seed: 1, name: 'a', ip: '10.1.1.1/16', services: ['echo'] });
+  const b = await createFleet({ count: 20, link: bridge.connect(), clock, seed: 2, name: 'b', ip: '10.1.2.1/16', services: ['echo'] });
+  await runFor(clock, 10);
+  const arpBefore = [a, b].map((f) => f.devices.map((d) => d.stack.arp.counters.rx));
+  const results = Promise.all([reachPeers(a, ['10.1.2.1', '10.1.2.2', '10.1.2.3']), reachPeers(b, ['10.1.1.4', '10.1.1.5'])]);
+  await runFor(clock, 2000);
+  const [ab, ba] = await results;
+  for (const r of [...ab, ...ba]) assert.ok(r.echoMs !== null && r.pingMs !== null && r.error === null, JSON.stringify(r));
+  assert.equal(ab.map((r) => [r.from, r.to]), [['a-0', '10.1.2.1'], ['a-1', '10.1.2.2'], ['a-2', '10.1.2.3']]);
+  // ARP requests for the other fleet's addresses left their segment and reached, in the other,
+  // only the devices asked for (each segment learnt its own devices' addresses from their
+  // announcements): ARP came to the devices that asked (the replies) and those asked, no other.
+  const arpReached = [a, b].map((f, j) => f.devices.filter((d, i) => d.stack.arp.counters.rx > arpBefore[j]![i]!).map((d) => d.name));
+  assert.equal(arpReached, [
+    ['a-0', 'a-1', 'a-2', 'a-3', 'a-4'],
+    ['b-0', 'b-1', 'b-2'],
+  ]);
+  assert.is(a.segment.counters.floodedIn + b.segment.counters.floodedIn, 0);
+  // A frame for a MAC on neither segment, flooded by the switch (unknown unicast): counted and dropped by both.
+  const stranger = await createStack({ link: bridge.connect(), clock, ip: '10.1.0.9/16', mac: '02:00:00:00:00:09', seed: 3 });
+  const frame = Buffer.alloc(60);
+  frame.set([0x02, 0x11, 0x22, 0x33, 0x44, 0x55], 0);
+  frame.set(stranger.mac, 6);
+  frame.writeUInt16BE(0x0800, 12);
+  const unknown = [a.segment.counters.unknownIn, b.segment.counters.unknownIn];
+  const rxBefore = a.status().rx + b.status().rx;
+  stranger.link.send(frame, 0, 60);
+  await runFor(clock, 10);
+  assert.equal([a.segment.counters.unknownIn, b.segment.counters.unknownIn], [unknown[0]! + 1, unknown[1]! + 1]);
+  assert.is(a.status().rx + b.status().rx, rxBefore);
+  await stranger.close();
+  await a.close();
+  await b.close();
+});
+
+test('tapstack fleet --bridge: no address on the TAP; --reach: a peer range no longer than the fleet', () => {
+  const o = parseFleetArgs(['--count', '50', '--ip', '10.1.1.1/16', '--bridge', 'br0', '--reach', '10.1.2.1', '--reach-count', '5', '--mtu', '1450']);
+  assert.ok(o !== 'help');
+  assert.equal([o.bridge, o.hostIp, o.reach, o.reachCount, o.reachWaitMs, o.mtu], ['br0', null, '10.1.2.1', 5, 30_000, 1450]);
+  const error = (args: string[]): string => {
+    try {
+      parseFleetArgs(['--count', '5', '--ip', '10.1.1.1/16', ...args]);
+      return 'accepted';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  assert.match(error(['--bridge', 'br0', '--host-ip', '10.1.0.1/16']), /a bridge port has no address/);
+  assert.match(error(['--reach', '10.1.2.1']), /--reach-count 10 is more than --count 5/);
+  assert.match(error(['--reach', '10.1.2']), /--reach: invalid address/);
 });
 
 test('createDevice: one device on a link of its own, its services started, its MAC from its name', async () => {

@@ -5,7 +5,9 @@ import { parseIpv4 } from '../../src/ipv4/address.ts';
 import { emitIcmp, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, IcmpPacket } from '../../src/ipv4/icmp-packet.ts';
 import { Ipv4Packet, PROTO_ICMP } from '../../src/ipv4/ipv4-packet.ts';
 import { EthernetFrame, parseMac } from '../../src/link/ethernet.ts';
+import { createLinkPair } from '../../src/link/memory.ts';
 import { createStack } from '../../src/stack.ts';
+import { runFor } from '../helpers/net-services.ts';
 import { ipv4Frame, ipv4Repr, RecordingLink } from '../helpers/frames.ts';
 
 const HOST_MAC = parseMac('02:00:00:00:00:01')!;
@@ -79,6 +81,30 @@ test('a corrupted echo request is dropped with a reason', async () => {
   link.inject(f);
   assert.is(link.take().length, 0);
   assert.is(stack.icmp.counters.drops['icmp-bad-checksum'], 1);
+});
+
+test('stack.ping: an echo request out, its reply matched by identifier and sequence; no reply, ETIMEDOUT', async () => {
+  const clock = new VirtualClock();
+  const [la, lb] = createLinkPair(clock, { latencyMs: 2 });
+  const a = await createStack({ link: la, clock, ip: '10.0.0.1/24', mac: '02:00:00:00:00:01' });
+  const b = await createStack({ link: lb, clock, ip: '10.0.0.2/24', mac: '02:00:00:00:00:02' });
+  const first = a.ping('10.0.0.2');
+  await runFor(clock, 100);
+  // The first waited for ARP as well, as ping(8)'s first does; then two crossings of 2 ms.
+  assert.ok((await first) > 4);
+  const rtts = Promise.all([a.ping('10.0.0.2'), a.ping('10.0.0.2', { size: 1000 })]);
+  const lost = a.ping('10.0.0.9', { timeoutMs: 2000 }).then(
+    () => 'answered',
+    (e: Error & { code?: string }) => e.code,
+  );
+  await runFor(clock, 3000);
+  assert.equal(await rtts, [4, 4]);
+  assert.is(await lost, 'ETIMEDOUT');
+  assert.is(b.icmp.counters.tx, 3);
+  assert.is(a.icmp.counters.drops['icmp-echo-reply-unsolicited'], undefined);
+  assert.match(await a.ping('not-an-address').then(String, (e: Error) => e.message), /not an IPv4 address/);
+  await a.close();
+  await b.close();
 });
 
 test.run();
