@@ -13,6 +13,7 @@ if (lab.exitCode !== 0) process.stdout.write(lab.stderr);
 const addresses = new Set(lab.clients.values());
 console.log(`broker: ${lab.clients.size} clients from ${addresses.size} addresses; subscriber: ${lab.messages} readings from ${lab.devicesHeard} devices (${lab.addressMismatches} with an address the broker did not see)`);
 console.log(`kernel neighbours on the TAP: ${lab.kernelNeighbours.length} (${lab.kernelNeighbours.join('; ')}); dnsmasq leases: ${lab.dnsmasqLeases}`);
+console.log(`kernel UDP: ${JSON.stringify(lab.kernelUdp)}`);
 const ok = lab.exitCode === 0 && addresses.size === count && lab.messages === count * readings && lab.addressMismatches === 0;
 console.log(ok ? 'demo ok' : 'demo FAILED');
 process.exit(ok ? 0 : 1);

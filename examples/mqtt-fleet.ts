@@ -61,6 +61,8 @@ const deadlineS = positive('deadline-s', values['deadline-s']);
 const seed = values.seed === undefined ? undefined : positive('seed', values.seed, 0);
 /** Each connection's own bound: CONNACK within this, or it counts as an error. */
 const CONNECT_TIMEOUT_MS = 30_000;
+/** Devices that power on together (see createFleet's setup below). */
+const POWER_ON_BATCH = 50;
 /** A DISCONNECTed connection's FIN exchange, at the most. */
 const CLOSE_TIMEOUT_MS = 10_000;
 
@@ -80,6 +82,8 @@ const figures = {
   firstErrors: [] as string[],
   relay: { requests: 0, replies: 0 },
   routerForwarded: 0,
+  /** What the router's interfaces dropped, 'interface layer:reason' -> count (ARP, IP, UDP ...). */
+  routerDrops: {} as Record<string, number>,
   rssMiB: 0,
   maxRssMiB: 0,
   totalSeconds: 0,
@@ -94,6 +98,9 @@ function finish(ok: boolean): never {
   if (router !== null) {
     figures.relay = { requests: router.dhcpRelay!.counters.requests, replies: router.dhcpRelay!.counters.replies };
     figures.routerForwarded = router.counters.forwarded;
+    router.interfaces.forEach((stack, i) => {
+      for (const [layer, c] of Object.entries(stack.counters())) for (const [reason, n] of Object.entries(c.drops)) if (n > 0) figures.routerDrops[`${i} ${layer}:${reason}`] = n;
+    });
   }
   figures.rssMiB = Math.round(process.memoryUsage().rss / 2 ** 20);
   figures.maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
@@ -123,7 +130,19 @@ router = await Router.create({
   dhcpRelay: { server: values['dhcp-server'] },
 });
 const bootStart = performance.now();
-const fleet = await createFleet({ count, link: fleetEnd, dhcp: true, name: values.name, seed, clock });
+const fleet = await createFleet({
+  count,
+  link: fleetEnd,
+  dhcp: true,
+  name: values.name,
+  seed,
+  clock,
+  // Devices made in one go would all broadcast their DISCOVER in one turn of the event loop,
+  // more than the relay's socket buffer (SO_RCVBUF) and the router's ARP queue for the server
+  // (Linux unres_qlen) hold, and wait 4 s to retransmit (RFC 2131 4.1). A site's devices power
+  // on over a moment: here the event loop turns after every POWER_ON_BATCH devices.
+  setup: (_device, i) => (i % POWER_ON_BATCH === POWER_ON_BATCH - 1 ? new Promise<void>((r) => setImmediate(r)) : undefined),
+});
 console.log(`mqtt-fleet: ${count} devices ${values.name}-0..${values.name}-${count - 1} behind the router ${values['router-ip']} / ${values['fleet-gateway']}, DHCP relayed to ${values['dhcp-server']}`);
 try {
   await fleet.ready(Math.max(1000, deadlineS * 1000 - (performance.now() - started)));

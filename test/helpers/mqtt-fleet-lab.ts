@@ -39,6 +39,8 @@ export interface MqttFleetLab {
   /** The kernel's neighbours on the TAP once the devices are connected (the router alone, expected). */
   kernelNeighbours: string[];
   dnsmasqLeases: number;
+  /** The namespace's UDP counters (/proc/net/snmp): InErrors and RcvbufErrors say what dnsmasq's sockets dropped. */
+  kernelUdp: Record<string, number>;
   brokerLog: string;
 }
 
@@ -83,6 +85,11 @@ export async function runMqttFleetLab(options: MqttFleetLabOptions): Promise<Mqt
         // QoS 1 to the subscriber too: what the broker acknowledged reaches it shortly after.
         await until(() => received().length >= expected, 5000, () => '').catch(() => {});
         await sub.stop();
+        const snmp = (await ns.exec('cat', ['/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+        const udpHead = snmp[0]?.split(/\s+/) ?? [];
+        const udpValues = snmp[1]?.split(/\s+/) ?? [];
+        const kernelUdp: Record<string, number> = {};
+        udpHead.forEach((k, i) => i > 0 && (kernelUdp[k] = Number(udpValues[i])));
         const clients = new Map<string, string>();
         for (const m of broker.stderr.matchAll(/New client connected from (\d+\.\d+\.\d+\.\d+):\d+ as (\S+)/g)) if (m[2] !== 'lab-subscriber') clients.set(m[2]!, m[1]!);
         const devices = new Set<string>();
@@ -105,6 +112,7 @@ export async function runMqttFleetLab(options: MqttFleetLabOptions): Promise<Mqt
           clients,
           addressMismatches,
           kernelNeighbours: neighbours.stdout.split('\n').filter((l) => l.trim() !== ''),
+          kernelUdp,
           dnsmasqLeases: Number(leaseFile.stdout.trim().split(' ')[0]),
           brokerLog: broker.stderr,
         };
