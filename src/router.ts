@@ -7,13 +7,15 @@
 // gateway or to the destination itself. What cannot be forwarded gets the ICMP error RFC
 // 1812 asks for: Time Exceeded (5.3.1), Destination Unreachable for no route (5.2.7.1), and
 // Fragmentation Needed with the next hop's MTU when DF forbids cutting (RFC 1191 4).
+// With dhcpRelay, the router relays its clients' DHCP to a server elsewhere (src/dhcp/relay.ts).
 
 import { formatIpv4, parseIpv4 } from './ipv4/address.ts';
 import { emitIpv4, IPV4_MIN_HEADER, type Ipv4Packet } from './ipv4/ipv4-packet.ts';
 import type { Link } from './link/link.ts';
 import { ETH_HEADER_LEN } from './link/ethernet.ts';
 import { LINK_HEADROOM } from './link/link.ts';
-import { createStack, type Stack } from './stack.ts';
+import { createStack, type Stack, type StackOptions } from './stack.ts';
+import { DhcpRelay, type DhcpRelayOptions } from './dhcp/relay.ts';
 import type { Clock } from './util/clock.ts';
 import { internetChecksum } from './util/checksum.ts';
 
@@ -22,6 +24,8 @@ export interface RouterInterface {
   /** The interface's address with its prefix: '10.0.1.1/24'. */
   ip: string;
   mac?: string;
+  /** Its neighbour table's limits (a segment of many hosts wants more than the default 1,024 entries). */
+  arp?: StackOptions['arp'];
 }
 
 export interface StaticRoute {
@@ -36,6 +40,8 @@ export interface RouterOptions {
   routes?: StaticRoute[];
   clock?: Clock;
   seed?: number;
+  /** Relay DHCP for the clients of some interfaces to a server (RFC 1542 4). */
+  dhcpRelay?: DhcpRelayOptions;
 }
 
 export interface RouterCounters {
@@ -83,14 +89,32 @@ export class Router {
   /** Longest prefix first: the first match is the one RFC 1812 5.2.4.3 picks. */
   private readonly routes: Route[];
   private readonly scratch: Buffer;
+  /** The DHCP relay agent, with RouterOptions.dhcpRelay. */
+  readonly dhcpRelay: DhcpRelay | null = null;
 
   private constructor(
     readonly interfaces: Stack[],
     routes: Route[],
+    relay: DhcpRelayOptions | undefined,
   ) {
     this.routes = routes.sort((a, b) => b.prefix - a.prefix);
     this.scratch = Buffer.alloc(IP_OFF + 65535);
     interfaces.forEach((s, i) => s.ipv4.setForwarder((ip) => this.forward(i, ip)));
+    if (relay !== undefined) this.dhcpRelay = this.makeRelay(relay);
+  }
+
+  private makeRelay(options: DhcpRelayOptions): DhcpRelay {
+    const server = parseIpv4(options.server);
+    const route = server === null ? null : this.lookup(server);
+    // The server-side interface's own datagrams know only its subnet and the default gateway.
+    if (route === null || (route.via !== null && route.prefix !== 0)) throw new Error(`dhcpRelay: server ${options.server} is on none of the router's subnets nor behind its default route`);
+    const clients = options.interfaces ?? this.interfaces.map((_, i) => i).filter((i) => i !== route.iface);
+    for (const i of clients) if (this.interfaces[i] === undefined || i === route.iface) throw new Error(`dhcpRelay: interface ${i} cannot be a client side`);
+    return new DhcpRelay(
+      clients.map((i) => this.interfaces[i]!),
+      this.interfaces[route.iface]!,
+      options,
+    );
   }
 
   static async create(options: RouterOptions): Promise<Router> {
@@ -118,13 +142,19 @@ export class Router {
           link: iface.link,
           ip: iface.ip,
           mac: iface.mac,
+          arp: iface.arp,
           clock: options.clock,
           seed: options.seed === undefined ? undefined : options.seed + i,
           gateway: gateway === undefined || gateway === null ? undefined : formatIpv4(gateway),
         }),
       );
     }
-    return new Router(stacks, [...connected, ...statics]);
+    try {
+      return new Router(stacks, [...connected, ...statics], options.dhcpRelay);
+    } catch (err) {
+      for (const s of stacks) await s.close();
+      throw err;
+    }
   }
 
   /** The route for a destination (longest prefix match), or null. */
@@ -144,6 +174,10 @@ export class Router {
     // A datagram for the router's address on another interface: Linux (the weak host model)
     // answers it from that address; here each interface answers only its own (a known gap).
     if (this.interfaces.some((s) => s.ipv4.ip === ip.dst)) {
+      // But for the DHCP server's reply to the relay's giaddr (RFC 2131 4.1), which that
+      // interface's relay socket takes.
+      const relaySide = this.dhcpRelay?.receiverOf(ip) ?? null;
+      if (relaySide !== null) return relaySide.ipv4.deliver(ip);
       this.counters.otherInterface++;
       return;
     }
@@ -223,6 +257,7 @@ export class Router {
   }
 
   async close(): Promise<void> {
+    this.dhcpRelay?.close();
     for (const s of this.interfaces) await s.close();
   }
 }

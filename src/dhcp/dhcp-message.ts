@@ -33,6 +33,8 @@ const FILE_LEN = 128;
 export const DHCP_MIN_LENGTH = 300;
 /** RFC 2131 2: a client must be able to take 576-byte IP datagrams, 548 bytes of DHCP. */
 export const DHCP_MAX_LENGTH = 548;
+const HOPS_OFFSET = 3;
+const GIADDR_OFFSET = 24;
 /** RFC 2131 4.1: the BROADCAST flag asks the server to broadcast its replies. */
 const FLAG_BROADCAST = 0x8000;
 
@@ -55,6 +57,8 @@ const OPT_END = 255;
 
 export interface DhcpMessage {
   op: number;
+  /** Relay agents the message went through (RFC 1542 4.1.1); a client sends 0. */
+  hops: number;
   xid: number;
   secs: number;
   broadcast: boolean;
@@ -87,6 +91,7 @@ export interface DhcpMessage {
 export function emptyDhcpMessage(op: number, xid: number, chaddr: Mac): DhcpMessage {
   return {
     op,
+    hops: 0,
     xid,
     secs: 0,
     broadcast: false,
@@ -197,12 +202,13 @@ export function parseDhcp(buf: Uint8Array, off = 0, len = buf.length - off): Dhc
     if (typeof r === 'string') return r;
   }
   const m = emptyDhcpMessage(op, u32(b, 4), Buffer.from(b.subarray(28, 34)));
+  m.hops = b[HOPS_OFFSET]!;
   m.secs = (b[8]! << 8) | b[9]!;
   m.broadcast = (((b[10]! << 8) | b[11]!) & FLAG_BROADCAST) !== 0;
   m.ciaddr = u32(b, 12);
   m.yiaddr = u32(b, 16);
   m.siaddr = u32(b, 20);
-  m.giaddr = u32(b, 24);
+  m.giaddr = u32(b, GIADDR_OFFSET);
   const type = options.get(OPT_MESSAGE_TYPE);
   if (type !== undefined) {
     if (type.length !== 1 || type[0]! < DHCPDISCOVER || type[0]! > DHCPINFORM) return 'dhcp-bad-message-type';
@@ -269,13 +275,14 @@ export function emitDhcp(m: DhcpMessage, buf: Uint8Array, off = 0, limit = DHCP_
   view[off] = m.op;
   view[off + 1] = 1;
   view[off + 2] = 6;
+  view[off + HOPS_OFFSET] = m.hops;
   view.writeUInt32BE(m.xid >>> 0, off + 4);
   view.writeUInt16BE(m.secs & 0xffff, off + 8);
   view.writeUInt16BE(m.broadcast ? FLAG_BROADCAST : 0, off + 10);
   view.writeUInt32BE(m.ciaddr >>> 0, off + 12);
   view.writeUInt32BE(m.yiaddr >>> 0, off + 16);
   view.writeUInt32BE(m.siaddr >>> 0, off + 20);
-  view.writeUInt32BE(m.giaddr >>> 0, off + 24);
+  view.writeUInt32BE(m.giaddr >>> 0, off + GIADDR_OFFSET);
   view.set(m.chaddr.subarray(0, 6), off + 28);
   view.writeUInt32BE(MAGIC_COOKIE, off + BOOTP_HEADER_LEN);
   let at = off + OPTIONS_START;
@@ -301,4 +308,13 @@ export function emitDhcp(m: DhcpMessage, buf: Uint8Array, off = 0, limit = DHCP_
   const length = Math.max(at - off, DHCP_MIN_LENGTH);
   buf.fill(0, at, off + length);
   return length;
+}
+
+/**
+ * What a relay agent changes in a message it passes on (RFC 1542 4.1.1), in place: hops and
+ * giaddr. Everything else, the options it does not know included, goes on as it came.
+ */
+export function setRelayFields(buf: Uint8Array, off: number, hops: number, giaddr: number): void {
+  buf[off + HOPS_OFFSET] = hops;
+  Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).writeUInt32BE(giaddr >>> 0, off + GIADDR_OFFSET);
 }

@@ -25,6 +25,8 @@ export interface DnsmasqOptions {
   /** dnsmasq's --dhcp-range: first,last,mask,lease (default 10.0.0.100-150/24, 120 s). */
   range?: string;
   router?: string;
+  /** Option 6 (default: dnsmasq's own address on the interface the request came in on). */
+  dnsServer?: string;
   /** Most leases at once (dnsmasq's --dhcp-lease-max, default 1000). */
   leaseMax?: number;
   /** name -> address records it answers (--host-record). */
@@ -55,6 +57,7 @@ export async function startDnsmasq(ns: Namespace, options: DnsmasqOptions): Prom
     '--no-ping',
     `--dhcp-range=${options.range ?? '10.0.0.100,10.0.0.150,255.255.255.0,120s'}`,
     `--dhcp-option=option:router,${options.router ?? '10.0.0.1'}`,
+    ...(options.dnsServer === undefined ? [] : [`--dhcp-option=option:dns-server,${options.dnsServer}`]),
     `--dhcp-lease-max=${options.leaseMax ?? 1000}`,
     ...Object.entries(options.hosts ?? {}).map(([name, a]) => `--host-record=${name},${a}`),
     ...(options.logDhcp === false ? [] : ['--log-dhcp']),

@@ -38,7 +38,9 @@ export interface SeenDhcp {
   at: number;
   type: number | null;
   message: DhcpMessage;
+  /** The sender's address, and the message's bytes. */
   to: string;
+  raw: Buffer;
 }
 
 export interface DhcpServerOptions {
@@ -48,6 +50,9 @@ export interface DhcpServerOptions {
   renewalTime?: number;
   rebindingTime?: number;
   dnsServers?: string[];
+  /** Option 1 and 3 (default /24 and the server's own address). */
+  subnetMask?: number;
+  routers?: string[];
   /** Decides whether to answer a message (default: always). */
   answer?: (m: DhcpMessage, seen: SeenDhcp[]) => boolean;
   /** NAK this REQUEST instead of ACKing it. */
@@ -66,25 +71,30 @@ export function dhcpServer(stack: Stack, options: DhcpServerOptions) {
   const reply = (req: DhcpMessage, type: number, yiaddr: number): void => {
     const m = emptyDhcpMessage(BOOTREPLY, req.xid, Buffer.from(req.chaddr));
     m.messageType = type;
+    m.giaddr = req.giaddr;
+    // RFC 2131 4.3.2: a NAK through a relay asks it to broadcast.
+    m.broadcast = req.broadcast || (type === DHCPNAK && req.giaddr !== 0);
     m.yiaddr = yiaddr;
     m.serverId = stack.ip;
     if (type !== DHCPNAK) {
-      m.subnetMask = 0xffffff00;
-      m.routers = [stack.ip];
+      m.subnetMask = options.subnetMask ?? 0xffffff00;
+      m.routers = options.routers?.map((r) => parseIpv4(r)!) ?? [stack.ip];
       m.dnsServers = (options.dnsServers ?? []).map((s) => parseIpv4(s)!);
       m.leaseTime = options.leaseTime ?? 3600;
       m.renewalTime = options.renewalTime ?? null;
       m.rebindingTime = options.rebindingTime ?? null;
     } else m.message = 'wrong address';
     const n = emitDhcp(m, buf);
-    // RFC 2131 4.1: broadcast to a client without an address (or asking for it), else unicast.
+    // RFC 2131 4.1: to the relay agent (giaddr, port 67) if one passed the request on; else
+    // broadcast to a client without an address (or asking for it), else unicast.
+    if (req.giaddr !== 0) return socket.send(buf.subarray(0, n), DHCP_SERVER_PORT, formatIpv4(req.giaddr));
     const to = req.ciaddr !== 0 && !req.broadcast ? formatIpv4(req.ciaddr) : '255.255.255.255';
     socket.send(buf.subarray(0, n), DHCP_CLIENT_PORT, to);
   };
   socket.on('message', (msg: Buffer, rinfo) => {
     const m = parseDhcp(msg);
     if (typeof m === 'string') return;
-    const entry = { at: stack.clock.now(), type: m.messageType, message: m, to: rinfo.address };
+    const entry = { at: stack.clock.now(), type: m.messageType, message: m, to: rinfo.address, raw: Buffer.from(msg) };
     seen.push(entry);
     if (options.answer && !options.answer(m, seen)) return;
     const key = Buffer.from(m.chaddr).toString('hex');

@@ -4,40 +4,28 @@
 // with the kernel's mosquitto_sub and mosquitto_pub. Bytes are compared by SHA-256; the
 // client disconnects cleanly (its connection closes without error and without a reset).
 
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sha256 } from '../../examples/common.ts';
+import { hasMosquitto, startMosquitto } from '../helpers/mosquitto.ts';
 import { StackProcess, withNamespace } from '../helpers/netns.ts';
 import { canUseTap } from '../helpers/root.ts';
 import { tsArgs, withTempDir } from '../helpers/tcp-ns.ts';
 
 const it = canUseTap ? test : test.skip;
 
-async function until(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !done(); await new Promise((r) => setTimeout(r, 20)))
-    if (Date.now() > end) throw new Error(`timed out: ${what()}`);
-}
-
-const has = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-
 it('mqtt client on the stack with mosquitto on the host side of the TAP', async () => {
-  for (const cmd of ['mosquitto', 'mosquitto_sub', 'mosquitto_pub'])
-    assert.ok(has(cmd), `${cmd} is missing: scripts/install-deps.sh installs mosquitto and mosquitto-clients`);
+  assert.ok(hasMosquitto(), 'mosquitto is missing: scripts/install-deps.sh installs mosquitto and mosquitto-clients');
   await withNamespace(async (ns) => {
     await withTempDir(async (dir) => {
       // The broker binds 10.0.0.1 before the TAP (made by the example) carries it.
       const sysctl = await ns.exec('sysctl', ['-w', 'net.ipv4.ip_nonlocal_bind=1']);
       assert.is(sysctl.code, 0, sysctl.stderr);
-      const conf = path.join(dir, 'mosquitto.conf');
-      await writeFile(conf, 'listener 1883 10.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n');
-      const broker = new StackProcess(ns.spawn('mosquitto', ['-c', conf]));
+      const broker = await startMosquitto(ns, dir);
       try {
-        await until(() => /Opening ipv4 listen socket on port 1883/.test(broker.stderr), 10_000, () => `mosquitto: ${broker.stderr}`);
-
         const fromStack = randomBytes(50_000);
         const toStack = randomBytes(70_000);
         await writeFile(path.join(dir, 'from-stack'), fromStack);

@@ -14,6 +14,7 @@ const text = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz012
 
 const dhcpMessage: fc.Arbitrary<DhcpMessage> = plain({
   op: fc.constantFrom(1, 2),
+  hops: fc.integer({ min: 0, max: 255 }),
   xid: u32,
   secs: fc.integer({ min: 0, max: 0xffff }),
   broadcast: fc.boolean(),
