@@ -15,62 +15,62 @@ import { siphash24 } from '../util/siphash.ts';
 export const IP_IDENTS = 2048;
 
 export class IpIdentGenerator {
-  /** The counters and when each was last used, in ms (Linux: jiffies); made on first use. */
-  private idents: Uint32Array | null = null;
-  private stamps: Float64Array | null = null;
+  /**
+   * The counters used so far and when each was last used (ms; Linux: jiffies), by bucket.
+   * Linux fills one ip_idents table with random bytes at boot (ip_rt_init) for the whole
+   * kernel; here a bucket's first value is a keyed hash of its index, so a stack holds only
+   * the buckets it sent to (at most IP_IDENTS) and a fleet's devices no 24 KiB table each.
+   */
+  private readonly idents = new Map<number, number>();
+  private readonly stamps = new Map<number, number>();
   private readonly key = new Uint32Array(4);
+  private readonly startKey = new Uint32Array(4);
   private readonly input = Buffer.alloc(12);
-  private random: () => number = Math.random;
+  private readonly random: () => number;
   /** The last destination and protocol and their counter: a flow's datagrams hash once. */
   private lastDst = -1;
   private lastProtocol = -1;
   private lastBucket = 0;
 
-  /** With a seed, the key, the counters' start and their jumps are reproducible. */
+  /** With a seed, the keys, the counters' start and their jumps are reproducible. */
   constructor(
     private readonly clock: Clock,
     private readonly src: number,
-    private readonly seed?: number,
-  ) {}
-
-  /**
-   * The table is filled when the stack first sends an IPv4 datagram, not when it is made: a
-   * fleet's idle devices hold none of its 24 KiB. Linux fills ip_idents with random bytes
-   * at boot (ip_rt_init); the seeded stream is this table's own, so filling it later gives
-   * the same values.
-   */
-  private fill(): void {
-    const idents = (this.idents = new Uint32Array(IP_IDENTS));
-    this.stamps = new Float64Array(IP_IDENTS);
-    if (this.seed === undefined) {
-      const bytes = randomBytes(16 + 4 * IP_IDENTS);
+    seed?: number,
+  ) {
+    if (seed === undefined) {
+      const bytes = randomBytes(32);
       for (let i = 0; i < 4; i++) this.key[i] = bytes.readUInt32LE(4 * i);
-      for (let i = 0; i < IP_IDENTS; i++) idents[i] = bytes.readUInt32LE(16 + 4 * i);
+      for (let i = 0; i < 4; i++) this.startKey[i] = bytes.readUInt32LE(16 + 4 * i);
+      this.random = Math.random;
     } else {
-      const random = seededRandom(this.seed ^ 0x1d1d);
+      const random = seededRandom(seed ^ 0x1d1d);
       const word = (): number => Math.floor(random() * 0x100000000) >>> 0;
       for (let i = 0; i < 4; i++) this.key[i] = word();
-      for (let i = 0; i < IP_IDENTS; i++) idents[i] = word();
+      for (let i = 0; i < 4; i++) this.startKey[i] = word();
       this.random = random;
     }
   }
 
   /** Reserves `count` consecutive IDs (a TSO super-frame's segments) toward dst; returns the first. */
   reserve(dst: number, protocol: number, count = 1): number {
-    if (this.idents === null) this.fill();
-    const idents = this.idents!;
-    const stamps = this.stamps!;
     const bucket = this.bucket(dst, protocol);
     const now = Math.floor(this.clock.now());
-    const idle = now - stamps[bucket]!;
+    const idle = now - (this.stamps.get(bucket) ?? 0);
     let jump = 0;
     if (idle > 0) {
-      stamps[bucket] = now;
+      this.stamps.set(bucket, now);
       jump = Math.floor(this.random() * idle);
     }
-    const id = (idents[bucket]! + jump) >>> 0;
-    idents[bucket] = (id + count) >>> 0;
+    const id = ((this.idents.get(bucket) ?? this.start(bucket)) + jump) >>> 0;
+    this.idents.set(bucket, (id + count) >>> 0);
     return id & 0xffff;
+  }
+
+  /** A bucket's first counter, as random as Linux's boot-time fill and never stored until used. */
+  private start(bucket: number): number {
+    this.input.writeUInt32LE(bucket, 0);
+    return siphash24(this.startKey, this.input, 0, 4) >>> 0;
   }
 
   private bucket(dst: number, protocol: number): number {

@@ -21,23 +21,32 @@ export class PortSelector {
   /** Linux uses net_secret for secure_ipv4_port_ephemeral; a secret of its own here. */
   private readonly keyed: KeyedHash;
   private readonly random: () => number;
-  /** Allocated at the first connect, as Linux fills table_perturb once (get_random_slow_once). */
-  private perturb: Uint32Array | null = null;
+  /**
+   * The perturbations of the buckets used so far. Linux fills one 256 KiB table_perturb with
+   * random words at the first connect (get_random_slow_once) for the whole kernel; here each
+   * bucket's first value is a keyed hash of its index, so a stack holds only the buckets its
+   * connections used (at most PERTURB_SIZE, as Linux's table) and a fleet of 10,000 devices
+   * does not hold 10,000 tables.
+   */
+  private readonly perturb = new Map<number, number>();
+  private readonly initial: KeyedHash;
 
   constructor(seed: number | undefined) {
     this.keyed = new KeyedHash(seed, 0x9047);
+    this.initial = new KeyedHash(seed, 0x9049);
     this.random = seededRandom(seed === undefined ? randomBytes(4).readUInt32LE(0) : seed ^ 0x9048);
   }
 
   /** A port for localIp to remoteIp:remotePort for which `free` is true, or null. */
   select(localIp: number, remoteIp: number, remotePort: number, free: (port: number) => boolean): number | null {
-    const table = this.table();
     const low = this.keyed.hash(localIp, remoteIp, remotePort, 0);
     const index = low & (PERTURB_SIZE - 1);
     const remaining = EPHEMERAL_LAST + 1 - EPHEMERAL_FIRST;
     const step = 2;
     // The first pass tries ports of even offset, the second the odd ones.
-    let offset = ((table[index]! + this.keyed.high) >>> 0) % remaining & ~1;
+    const high = this.keyed.high;
+    const perturbation = this.perturb.get(index) ?? this.initial.hash(index, 0, 0, 0);
+    let offset = ((perturbation + high) >>> 0) % remaining & ~1;
     for (let pass = 0; pass < 2; pass++, offset++) {
       let port = EPHEMERAL_FIRST + offset;
       for (let i = 0; i < remaining; i += step, port += step) {
@@ -46,18 +55,10 @@ export class PortSelector {
         // A little randomness for the next search from this bucket: most when the ports are
         // free (i small), none under contention (i = max(i, random(8) * step)).
         const used = Math.max(i, Math.floor(this.random() * 8) * step);
-        table[index] = (table[index]! + used + step) >>> 0;
+        this.perturb.set(index, (perturbation + used + step) >>> 0);
         return port;
       }
     }
     return null;
-  }
-
-  private table(): Uint32Array {
-    if (this.perturb === null) {
-      this.perturb = new Uint32Array(PERTURB_SIZE);
-      for (let i = 0; i < PERTURB_SIZE; i++) this.perturb[i] = Math.floor(this.random() * 0x100000000);
-    }
-    return this.perturb;
   }
 }
