@@ -126,7 +126,8 @@ export class Ipv4Layer {
   private subnetBroadcast: number;
   /** The subnet's network address, a broadcast too for Linux (fib_add_ifaddr); -1 on /31, /32. */
   private subnetNetwork: number;
-  private readonly ident: IpIdentGenerator;
+  private identGenerator: IpIdentGenerator | null = null;
+  private readonly seed: number | undefined;
   private readonly view = new Ipv4Packet();
   private readonly handlers: (ProtocolHandler | undefined)[] = [];
   private readonly errorHandlers: (IcmpErrorHandler | undefined)[] = [];
@@ -154,13 +155,13 @@ export class Ipv4Layer {
     config: Ipv4Config,
   ) {
     this.ip = config.ip;
+    this.seed = config.seed;
     this.prefix = config.prefix;
     this.gateway = config.gateway;
     this.mtu = config.mtu;
     this.defaultTtl = config.ttl ?? 64;
     this.subnetBroadcast = (config.ip | ~prefixMask(config.prefix)) >>> 0;
     this.subnetNetwork = config.prefix < 31 ? (config.ip & prefixMask(config.prefix)) >>> 0 : -1;
-    this.ident = new IpIdentGenerator(clock, config.ip, config.seed);
     this.txOffload = config.offload?.txOffload ?? null;
     this.gsoMaxSize = this.txOffload !== null ? Math.max(this.mtu, config.offload?.gsoMaxSize ?? this.mtu) : this.mtu;
   }
@@ -337,7 +338,9 @@ export class Ipv4Layer {
     // A TSO super-frame takes one ID per segment the link cuts (Linux ip_select_ident_segs).
     const segmentSize = options?.segmentSize ?? 0;
     const segments = segmentSize > 0 && protocol === PROTO_TCP ? Math.max(1, Math.ceil((len - (buf[off + 12]! >> 4) * 4) / segmentSize)) : 1;
-    r.id = this.ident.reserve(dst, protocol, segments);
+    // Made at the first datagram sent, from the seed: idle devices of a fleet hold none.
+    this.identGenerator ??= new IpIdentGenerator(this.clock, this.ip, this.seed);
+    r.id = this.identGenerator.reserve(dst, protocol, segments);
 
     if (len > 65535 - IPV4_MIN_HEADER) {
       // RFC 791 3.1: the total length field is 16 bits.

@@ -70,7 +70,11 @@ export class TcpLayer implements TcpContext {
   /** The stack's address; Stack.setAddress changes it (DHCP). */
   ip: number;
   readonly mtu: number;
-  readonly isnGenerator: IsnGenerator;
+  private isns: IsnGenerator | null = null;
+  /** Made at the first connection (the fleet's idle devices never need one), from the stack's seed. */
+  get isnGenerator(): IsnGenerator {
+    return (this.isns ??= new IsnGenerator(this.clock, this.host.seed));
+  }
   /** The observer of every segment, state change and congestion change (Stack.setProbe). */
   probe: TcpProbe | null = null;
   /** Every connection's one timer (and every TIME-WAIT entry's), in one heap under one clock timer. */
@@ -90,7 +94,10 @@ export class TcpLayer implements TcpContext {
   private readonly gsoMaxSize: number;
   /** One options object for every ipv4.send: IPv4 completes (or offloads) our checksum. */
   private readonly sendOptions = { checksumField: 16, segmentSize: 0 };
-  private readonly ports: PortSelector;
+  private portSelector: PortSelector | null = null;
+  private get ports(): PortSelector {
+    return (this.portSelector ??= new PortSelector(this.host.seed));
+  }
   private readonly host: TcpLayerHost;
   private cookieJar: SynCookies | null = null;
   /** SYN cookies' secrets are made when a listener first needs them (a fleet's devices mostly never do). */
@@ -114,9 +121,7 @@ export class TcpLayer implements TcpContext {
     this.mtu = host.mtu;
     this.loopHold = host.loopHold ?? new LoopHold();
     this.lookup = host.lookup ?? defaultLookup(host.ip);
-    this.isnGenerator = new IsnGenerator(host.clock, host.seed);
     this.timers = new TimerQueue(host.clock);
-    this.ports = new PortSelector(host.seed);
     this.timeWait = new TimeWaitTable(this, this.config.timeWaitMs, this.config.invalidRateLimitMs);
     this.memory = new MemoryBudget(this.config, this.counters);
     // Room for a TCP super-frame when the link segments for us (offloads: gsoMaxSize).
