@@ -106,8 +106,13 @@ async function memoryBench(counts: number[]): Promise<number> {
 
 interface Probes {
   reached: number;
+  /** First contact (the kernel resolves the device's address first; its code may still be cold). */
   pingMs: number[];
   httpMs: number[];
+  /** Once more, right after every device was reached once. */
+  pingAgainMs: number[];
+  httpAgainMs: number[];
+  /** Devices that failed, in either round. */
   pingFailed: number;
   pingLost: number;
   httpFailed: number;
@@ -118,24 +123,44 @@ interface Probes {
 
 const ECHO_PROBE = 'tapstack-bench-echo\n';
 
-/** Ping, HTTP and TCP echo to each address in turn (one at a time: latencies unloaded). */
+/** Average round trip of 3 pings 10 ms apart, or null if none came back; lost counts the others. */
+async function pingMs(ns: string, address: string, p: Probes): Promise<number | null> {
+  const ping = await run('ip', ['netns', 'exec', ns, 'ping', '-c', '3', '-i', '0.01', '-W', '1', '-q', address], 10_000);
+  const received = Number(/(\d+) received/.exec(ping.out)?.[1] ?? 0);
+  p.pingLost += 3 - received;
+  const avg = /= [\d.]+\/([\d.]+)\//.exec(ping.out);
+  return received > 0 && avg ? Number(avg[1]) : null;
+}
+
+/** curl's time_total of GET /bytes/100 (connect included), or null unless 200. */
+async function httpMs(ns: string, address: string): Promise<number | null> {
+  const http = await run('ip', ['netns', 'exec', ns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '--max-time', '5', `http://${address}/bytes/100`], 10_000);
+  const m = /^200 ([\d.]+)$/.exec(http.out.trim());
+  return m ? Number(m[1]) * 1000 : null;
+}
+
+/** Ping, HTTP and TCP echo to each address in turn (one at a time: latencies unloaded), then ping and HTTP again. */
 async function probe(ns: string, addresses: string[]): Promise<Probes> {
-  const p: Probes = { reached: addresses.length, pingMs: [], httpMs: [], pingFailed: 0, pingLost: 0, httpFailed: 0, echoFailed: 0, neighbours: 0 };
+  const p: Probes = { reached: addresses.length, pingMs: [], httpMs: [], pingAgainMs: [], httpAgainMs: [], pingFailed: 0, pingLost: 0, httpFailed: 0, echoFailed: 0, neighbours: 0 };
+  const pingFailed = new Set<string>();
+  const httpFailed = new Set<string>();
+  const record = (address: string, v: number | null, into: number[], failed: Set<string>): void => {
+    if (v === null) failed.add(address);
+    else into.push(v);
+  };
   for (const a of addresses) {
-    const ping = await run('ip', ['netns', 'exec', ns, 'ping', '-c', '3', '-i', '0.01', '-W', '1', '-q', a], 10_000);
-    const received = Number(/(\d+) received/.exec(ping.out)?.[1] ?? 0);
-    const avg = /= [\d.]+\/([\d.]+)\//.exec(ping.out);
-    if (received === 0 || !avg) p.pingFailed++;
-    else p.pingMs.push(Number(avg[1]));
-    p.pingLost += 3 - received;
-    const http = await run('ip', ['netns', 'exec', ns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code} %{time_total}', '--max-time', '5', `http://${a}/bytes/100`], 10_000);
-    const m = /^200 ([\d.]+)$/.exec(http.out.trim());
-    if (m) p.httpMs.push(Number(m[1]) * 1000);
-    else p.httpFailed++;
+    record(a, await pingMs(ns, a, p), p.pingMs, pingFailed);
+    record(a, await httpMs(ns, a), p.httpMs, httpFailed);
     // socat half-closes after its stdin and waits (-t) for the echo to come back.
     const echo = await run('ip', ['netns', 'exec', ns, 'socat', '-t', '2', '-T', '5', '-', `TCP:${a}:7,connect-timeout=3`], 10_000, undefined, ECHO_PROBE);
     if (echo.out !== ECHO_PROBE) p.echoFailed++;
   }
+  for (const a of addresses) {
+    record(a, await pingMs(ns, a, p), p.pingAgainMs, pingFailed);
+    record(a, await httpMs(ns, a), p.httpAgainMs, httpFailed);
+  }
+  p.pingFailed = pingFailed.size;
+  p.httpFailed = httpFailed.size;
   p.neighbours = runSync('ip', ['-n', ns, 'neigh', 'show']).trim().split('\n').filter(Boolean).length;
   runSync('ip', ['-n', ns, 'neigh', 'flush', 'all']);
   return p;
@@ -179,15 +204,21 @@ async function startUntil(ns: string, cmd: string, args: string[], up: RegExp, t
 
 /**
  * The empty process: node with bin/tapstack's loader and malloc settings (its defaults, or
- * the environment's), idle; its VmRSS is what every process pays before the stack.
+ * the environment's), idle. Its VmRSS is what every process pays before the stack; it moves by
+ * several MiB from one start to the next (the loader's hooks run in a thread of their own, with
+ * its own heap): the median of EMPTY_RUNS, started together.
  */
-async function emptyProcessKiB(ns: string): Promise<number> {
+const EMPTY_RUNS = 3;
+
+async function emptyProcessKiB(ns: string): Promise<number[]> {
   const env = ['MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_'].map((k, i) => `${k}=${process.env[k] ?? [67108864, 33554432][i]}`);
   const loader = `file://${path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')}`;
-  const { server } = await startUntil(ns, 'env', [...env, 'node', '--import', loader, '-e', 'console.log("idle"); setInterval(() => {}, 1e6)'], /^idle$/m, 30_000);
+  const idle = (): ReturnType<typeof startUntil> =>
+    startUntil(ns, 'env', [...env, 'node', '--import', loader, '-e', 'console.log("idle"); setInterval(() => {}, 1e6)'], /^idle$/m, 30_000);
+  const started = await Promise.all(Array.from({ length: EMPTY_RUNS }, idle));
   await sleep(1_000);
-  const v = kib(server.pid);
-  await server.stop();
+  const v = started.map(({ server }) => kib(server.pid));
+  await Promise.all(started.map(({ server }) => server.stop()));
   return v;
 }
 
@@ -275,8 +306,8 @@ function size(kibValue: number): string {
 
 const ms2 = (xs: number[]): string => (xs.length === 0 ? '-' : `${median(xs).toFixed(2)}/${percentile(xs, 0.9).toFixed(2)} ms`);
 
-function table(rows: Row[], emptyKiB: number, load: string): string {
-  const head = ['', 'devices', 'start (wall)', 'up in', 'RSS', 'RSS-empty per device', 'ping median/p90', 'HTTP median/p90', 'failed ping/HTTP/echo of', 'neigh'];
+function table(rows: Row[], emptySamples: number[], load: string): string {
+  const head = ['', 'devices', 'start (wall)', 'up in', 'RSS', 'RSS-empty per device', 'ping median/p90', 'HTTP median/p90', 'again: ping', 'HTTP', 'failed ping/HTTP/echo of', 'neigh'];
   const body = rows.map((r) => [
     r.kind === 'fleet' ? 'fleet, one process' : 'one stack per process',
     String(r.devices),
@@ -286,6 +317,8 @@ function table(rows: Row[], emptyKiB: number, load: string): string {
     size(r.perDeviceKiB),
     ms2(r.probes.pingMs),
     ms2(r.probes.httpMs),
+    ms2(r.probes.pingAgainMs),
+    ms2(r.probes.httpAgainMs),
     `${r.probes.pingFailed}/${r.probes.httpFailed}/${r.probes.echoFailed} of ${r.probes.reached}` + (r.probes.pingLost > 0 ? ` (${r.probes.pingLost} pings lost)` : ''),
     String(r.probes.neighbours),
   ]);
@@ -293,12 +326,13 @@ function table(rows: Row[], emptyKiB: number, load: string): string {
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [
     `bench:fleet  (machine: ${machine()}; load average ${load})`,
-    `empty process (node + tsx loader, idle): ${size(emptyKiB)} RSS; sample seed ${rows.find((r) => r.sampleSeed !== null)?.sampleSeed ?? '-'}; services ${SERVICES}`,
+    `empty process (node + tsx loader, idle): ${size(median(emptySamples))} RSS (median of ${emptySamples.map(size).join(', ')}); sample seed ${rows.find((r) => r.sampleSeed !== null)?.sampleSeed ?? '-'}; services ${SERVICES}`,
     line(head),
     ...body.map(line),
     '',
     'start (wall): spawn to the up line; up in: the fleet\'s own figure (createFleet to every device ready). RSS: VmRSS 2 s after up.',
-    'ping: avg of 3 (-i 0.01, the first with ARP); HTTP: curl time_total of GET /bytes/100 (connect included); echo: one socat line to port 7.',
+    'ping: avg of 3 (-i 0.01, the first with ARP); HTTP: curl time_total of GET /bytes/100 (connect included); echo: one socat line to port 7;',
+    'first contact, device by device; again: a second round over the same devices (neighbours resolved, the code warm in every process).',
     'neigh: entries in the namespace\'s neighbour table after the probes (then flushed).',
   ].join('\n');
 }
@@ -324,24 +358,26 @@ async function tapBench(o: Options): Promise<number> {
   const ns = makeNamespace();
   const rows: Row[] = [];
   let emptyKiB: number;
+  let emptySamples: number[];
   try {
     // tsx caches what it compiles: the first start of the CLI compiles it all (about 1.5 s more).
     await run('ip', ['netns', 'exec', ns, TAPSTACK, 'fleet', '--help'], 60_000);
-    emptyKiB = await emptyProcessKiB(ns);
-    log(`empty process: ${size(emptyKiB)}`);
+    emptySamples = await emptyProcessKiB(ns);
+    emptyKiB = median(emptySamples);
+    log(`empty process: ${emptySamples.map(size).join(', ')}`);
     for (const [i, n] of o.counts.entries()) rows.push(await measureFleet(ns, n, `tsf${i}`, o, emptyKiB));
     if (o.stacks > 0) rows.push(await measureStacks(ns, o.stacks, emptyKiB));
   } finally {
     deleteNamespace(ns);
   }
   const load = `${loadBefore} before, ${loadAverage()} after`;
-  const text = table(rows, emptyKiB, load);
+  const text = table(rows, emptySamples, load);
   process.stdout.write(text + '\n');
   if (outFile !== undefined) {
     const args = process.argv.slice(2);
     writeReport(outFile, 'tapstack bench:fleet (bench/fleet.ts)', 'bench:fleet', [], args, `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.\n\n\`\`\`\n${text}\n\`\`\`\n`);
     const json = outFile.replace(/\.md$/, '') + '.json';
-    fs.writeFileSync(json, JSON.stringify({ date: new Date().toISOString(), machine: machine(), load, emptyKiB, rows }, null, 2) + '\n');
+    fs.writeFileSync(json, JSON.stringify({ date: new Date().toISOString(), machine: machine(), load, emptyKiB, emptySamples, rows }, null, 2) + '\n');
     log(`written to ${json}`);
   }
   return rows.every((r) => r.probes.pingFailed + r.probes.httpFailed + r.probes.echoFailed === 0) ? 0 : 1;
