@@ -374,10 +374,11 @@ async function tapBench(o: Options): Promise<number> {
   const text = table(rows, emptySamples, load);
   process.stdout.write(text + '\n');
   if (outFile !== undefined) {
+    const commit = (await run('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).out.trim();
     const args = process.argv.slice(2);
-    writeReport(outFile, 'tapstack bench:fleet (bench/fleet.ts)', 'bench:fleet', [], args, `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.\n\n\`\`\`\n${text}\n\`\`\`\n`);
+    writeReport(outFile, 'tapstack bench:fleet (bench/fleet.ts)', 'bench:fleet', [], args, `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC at commit ${commit}.\n\n\`\`\`\n${text}\n\`\`\`\n`);
     const json = outFile.replace(/\.md$/, '') + '.json';
-    fs.writeFileSync(json, JSON.stringify({ date: new Date().toISOString(), machine: machine(), load, emptyKiB, emptySamples, rows }, null, 2) + '\n');
+    fs.writeFileSync(json, JSON.stringify({ date: new Date().toISOString(), commit, machine: machine(), load, emptyKiB, emptySamples, rows }, null, 2) + '\n');
     log(`written to ${json}`);
   }
   return rows.every((r) => r.probes.pingFailed + r.probes.httpFailed + r.probes.echoFailed === 0) ? 0 : 1;
