@@ -47,14 +47,16 @@ export interface Result {
   out: string;
 }
 
-/** Runs a command to completion with a hard timeout; never rejects. */
-export function run(cmd: string, args: string[], timeoutMs = 30_000, env?: NodeJS.ProcessEnv): Promise<Result> {
+/** Runs a command to completion with a hard timeout (input, if given, on its stdin); never rejects. */
+export function run(cmd: string, args: string[], timeoutMs = 30_000, env?: NodeJS.ProcessEnv, input?: string): Promise<Result> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
+    const child = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
     children.add(child);
+    child.stdin?.on('error', () => {}); // a command that exits before reading: EPIPE
+    child.stdin?.end(input);
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     const timer = setTimeout(() => {
       if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
     }, timeoutMs);
