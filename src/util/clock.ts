@@ -263,6 +263,10 @@ export class HeapClock implements Clock {
     this.armed = null;
     this.armedAt = Infinity;
     const now = this.now();
+    // A callback that throws must not stop the others or leave the heap unarmed: its error
+    // is thrown once every due timer has run and the next is armed, as Node's own would be.
+    let failed = false;
+    let error: unknown;
     // Only what is due now: a timer a callback sets for later waits for the next turn.
     for (;;) {
       const next = this.heap.peek();
@@ -274,8 +278,18 @@ export class HeapClock implements Clock {
       }
       if (next.refed) this.refed--;
       next.cancelled = true;
-      next.fn();
+      try {
+        next.fn();
+      } catch (err) {
+        if (!failed) error = err;
+        failed = true;
+      }
     }
+    this.armNext();
+    if (failed) throw error;
+  }
+
+  private armNext(): void {
     for (;;) {
       const next = this.heap.peek();
       if (next === undefined) return;

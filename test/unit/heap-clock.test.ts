@@ -28,6 +28,30 @@ test('fires in deadline order; cancelled timers do not fire; one due now runs as
   assert.is(clock.pending, 0);
 });
 
+test('a callback that throws: the others still run, later timers still fire, the error reaches the process', async () => {
+  const clock = new HeapClock();
+  const fired: string[] = [];
+  const errors: unknown[] = [];
+  const onUncaught = (err: unknown): void => void errors.push(err);
+  const listeners = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  process.on('uncaughtException', onUncaught);
+  try {
+    clock.setTimer(5, () => {
+      throw new Error('boom');
+    });
+    clock.setTimer(5, () => fired.push('same turn'));
+    clock.setTimer(30, () => fired.push('later'));
+    await new Promise((r) => setTimeout(r, 70));
+  } finally {
+    process.off('uncaughtException', onUncaught);
+    for (const l of listeners) process.on('uncaughtException', l);
+  }
+  assert.equal(fired, ['same turn', 'later']);
+  assert.is(errors.length, 1);
+  assert.is((errors[0] as Error).message, 'boom');
+});
+
 test('cancelled timers are dropped once they are most of the heap', () => {
   const clock = new HeapClock();
   const timers = Array.from({ length: 1000 }, () => clock.setTimer(60_000, () => {}));
