@@ -141,12 +141,8 @@ export class Stack {
       seed: options.seed,
     });
     this.icmp = new IcmpLayer(this.ipv4, this.clock, options.icmp);
-    this.ipv4.reassembler = new Ipv4Reassembler(
-      this.clock,
-      this.ipv4.counters,
-      (type, code, rest, first) => this.icmp.sendError(type, code, rest, first),
-      options.reassembly,
-    );
+    this.ipv4.makeReassembler = () =>
+      new Ipv4Reassembler(this.clock, this.ipv4.counters, (type, code, rest, first) => this.icmp.sendError(type, code, rest, first), options.reassembly);
     this.igmp = new IgmpLayer(this.ipv4, this.clock, this.ethernet, { seed: options.seed, ...options.igmp });
     this.modules.set('igmp', this.igmp);
     this.udp = new UdpLayer(this.ipv4, this.icmp, { multicast: this.igmp, handles: this, inReceiveBatch: () => this.batchOpen }, { seed: options.seed, ...options.udp });
@@ -416,7 +412,7 @@ export class Stack {
     this.closed = true;
     this.dhcp?.stop();
     for (const m of [...this.modules.values()].reverse()) await m.close();
-    this.ipv4.reassembler?.close();
+    this.ipv4.reassemblerIfMade?.close();
     this.arp.close();
     await this.link.close();
     this.loopHold.close();

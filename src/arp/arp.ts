@@ -396,7 +396,7 @@ export class ArpLayer {
     }
     const entry: NeighbourEntry = { ip, mac: null, expiresAt: 0, updatedAt: now, usedAt: 0, refreshing: false, requestsSent: 0, timer: null, queue: [] };
     this.cache.set(ip, entry);
-    if (this.cache.size > this.gcThresh1 && this.gcTimer === null) this.gcTimer = this.clock.setTimer(this.gcIntervalMs, this.periodicGc);
+    if (this.cache.size > this.gcThresh1 && this.gcTimer === null) this.gcTimer = this.clock.setTimer(this.gcIntervalMs, () => this.periodicGc());
     return entry;
   }
 
@@ -418,12 +418,13 @@ export class ArpLayer {
   }
 
   /** neigh_periodic_work: above gc_thresh1, stale entries go. */
-  private readonly periodicGc = (): void => {
+  private periodicGc(): void {
     this.gcTimer = null;
     const since = this.clock.now() - this.gcStaleMs;
     for (const e of this.cache.values()) if (this.collectable(e, since)) this.cache.delete(e.ip);
-    if (this.cache.size > this.gcThresh1) this.gcTimer = this.clock.setTimer(this.gcIntervalMs, this.periodicGc);
-  };
+    if (this.cache.size > this.gcThresh1) this.gcTimer = this.clock.setTimer(this.gcIntervalMs, () => this.periodicGc());
+  }
+
 
   /** Starts resolution: broadcast requests every retryMs, up to maxRequests. */
   private solicit(entry: NeighbourEntry): void {

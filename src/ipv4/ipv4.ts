@@ -143,7 +143,25 @@ export class Ipv4Layer {
     src: 0,
     dst: 0,
   };
-  reassembler: Reassembler | null = null;
+  private reassemblerMade: Reassembler | null = null;
+  /** Makes the reassembler at the first fragment (most stacks of a fleet never see one). */
+  makeReassembler: (() => Reassembler) | null = null;
+  /** Fragments are put back together here (RFC 791 3.2); null: they are dropped. */
+  get reassembler(): Reassembler | null {
+    if (this.reassemblerMade === null && this.makeReassembler !== null) {
+      this.reassemblerMade = this.makeReassembler();
+      this.makeReassembler = null;
+    }
+    return this.reassemblerMade;
+  }
+  set reassembler(r: Reassembler | null) {
+    this.reassemblerMade = r;
+    this.makeReassembler = null;
+  }
+  /** The reassembler if one was made, without making it. */
+  get reassemblerIfMade(): Reassembler | null {
+    return this.reassemblerMade;
+  }
   /** Group memberships (set by the IGMP layer); without it no multicast is received. */
   multicast: MulticastMembership | null = null;
   /** Called for a datagram whose protocol has no handler (ICMP answers protocol unreachable). */

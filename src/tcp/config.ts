@@ -122,7 +122,7 @@ export interface TcpConfig {
   memoryHigh: number;
 }
 
-export const DEFAULT_TCP_CONFIG: TcpConfig = {
+export const DEFAULT_TCP_CONFIG: TcpConfig = Object.freeze({
   timeWaitMs: 60_000,
   finWait2Ms: 60_000,
   synRetries: 6,
@@ -158,4 +158,4 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   memoryLow: 96 * 1024 * 1024,
   memoryPressure: 128 * 1024 * 1024,
   memoryHigh: 192 * 1024 * 1024,
-};
+});

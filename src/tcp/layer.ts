@@ -113,6 +113,7 @@ export class TcpLayer implements TcpContext {
   readonly lookup: LookupFunction;
 
   constructor(host: TcpLayerHost, config: Partial<TcpConfig> = {}) {
+    // A copy of its own: drill's sysctls change a running layer's config in place.
     this.config = { ...DEFAULT_TCP_CONFIG, ...config };
     this.host = host;
     this.clock = host.clock;
