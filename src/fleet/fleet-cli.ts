@@ -7,6 +7,7 @@
 // Runs until SIGINT or SIGTERM.
 
 import { formatIpv4, parseCidr, parseIpv4 } from '../ipv4/address.ts';
+import { formatMac } from '../link/ethernet.ts';
 import { availableServices, SERVICE_NAMES, type ServiceName } from '../services/index.ts';
 import '../services/all.ts';
 import { StackConfigError } from '../stack.ts';
@@ -226,6 +227,8 @@ export async function runFleetCli(argv: string[]): Promise<number> {
     // A bad option is a usage error (2); a TAP that cannot be opened or configured, 1.
     return err instanceof StackConfigError ? 2 : 1;
   }
+  fleet.segment.onOwnMac = (mac) =>
+    process.stderr.write(`tapstack fleet: a frame from the link has ${formatMac(mac)}, a MAC of ours, as its source: another host uses it (a fleet with the same --name on this bridge?); such frames are dropped\n`);
   // The daemon runs until a signal.
   fleet.devices[0]!.stack.ref();
   try {

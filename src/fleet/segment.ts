@@ -35,6 +35,13 @@ export interface SegmentCounters {
   unicastIn: number;
   groupIn: number;
   unknownIn: number;
+  /**
+   * Frames from the link whose source MAC is one of this segment's devices: another host uses
+   * it (two fleets with one --name on a bridge) or the network loops. Dropped, as the Linux
+   * bridge will not learn its own address from a port ("received packet ... with own address
+   * as source address").
+   */
+  ownMacIn: number;
   /** Group frames from the link that went to every device (the rest went to one or none). */
   floodedIn: number;
   /** Frames devices sent: out on the link, or kept on the segment for another device. */
@@ -82,7 +89,10 @@ export class SegmentPort implements Link {
 }
 
 export class Segment {
-  readonly counters: SegmentCounters = { unicastIn: 0, groupIn: 0, unknownIn: 0, floodedIn: 0, out: 0, local: 0 };
+  readonly counters: SegmentCounters = { unicastIn: 0, groupIn: 0, unknownIn: 0, ownMacIn: 0, floodedIn: 0, out: 0, local: 0 };
+  /** Told the first time a frame from the link carries one of our devices' MACs as its source (a conflict); at most once per MAC. */
+  onOwnMac: ((mac: Uint8Array) => void) | null = null;
+  private readonly reportedOwnMacs = new Set<number>();
   private readonly ports = new Map<number, SegmentPort>();
   private readonly touched: SegmentPort[] = [];
   /** Each device's address, learned from its frames (for ARP requests). */
@@ -131,6 +141,8 @@ export class Segment {
 
   private fromLink(buf: Buffer, off: number, len: number, info: RxFrameInfo | null): void {
     if (len < 14) return;
+    const source = macKey(buf, off + 6);
+    if (this.ports.has(source)) return this.ownMac(source, buf, off);
     if (!isGroupMac(buf, off)) {
       const port = this.ports.get(macKey(buf, off));
       if (port === undefined) {
@@ -151,6 +163,14 @@ export class Segment {
       for (const port of this.ports.values()) this.deliverCopy(port, buf, off, len, info);
     }
     if (this.link.setBatchEndHandler === undefined) this.endBatch();
+  }
+
+  private ownMac(key: number, buf: Buffer, off: number): void {
+    this.counters.ownMacIn++;
+    // Bounded: a report per MAC, for at most as many MACs as the segment has devices.
+    if (this.onOwnMac === null || this.reportedOwnMacs.has(key)) return;
+    this.reportedOwnMacs.add(key);
+    this.onOwnMac(Uint8Array.from(buf.subarray(off + 6, off + 12)));
   }
 
   private deliverCopy(port: SegmentPort, buf: Buffer, off: number, len: number, info: RxFrameInfo | null): void {

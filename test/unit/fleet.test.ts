@@ -175,6 +175,33 @@ test('a segment: a gratuitous ARP goes to no device, an unknown group frame to e
   assert.is(segment.counters.floodedIn, 1);
 });
 
+test('a segment: a frame from the link with one of our devices\' MACs as its source is dropped, counted and reported once', async () => {
+  const clock = new VirtualClock();
+  const [outside, inside] = createLinkPair(clock);
+  const segment = new Segment(inside, clock);
+  const got: number[] = [];
+  const macs = [0, 1].map((i) => stableMac(`own-${i}`));
+  macs.forEach((mac, i) => segment.attach(mac).setReceiver(() => got.push(i)));
+  const reported: string[] = [];
+  segment.onOwnMac = (mac) => reported.push(formatMac(mac));
+  // Another host with device 1's MAC (a second fleet of the same name on a bridge) sends twice.
+  const frame = Buffer.alloc(60);
+  frame.set(macs[0]!, 0);
+  frame.set(macs[1]!, 6);
+  frame.writeUInt16BE(0x0800, 12);
+  outside.send(frame, 0, 60);
+  outside.send(frame, 0, 60);
+  await runFor(clock, 1);
+  assert.equal(got, []);
+  assert.is(segment.counters.ownMacIn, 2);
+  assert.equal(reported, [formatMac(macs[1]!)]);
+  // The same frame from a MAC not ours reaches device 0.
+  frame.set([0x02, 0, 0, 0, 0, 0x99], 6);
+  outside.send(frame, 0, 60);
+  await runFor(clock, 1);
+  assert.equal(got, [0]);
+});
+
 test('two fleets on one learning switch (two processes on a Linux bridge): each reaches the other by echo and ping', async () => {
   const clock = new VirtualClock();
   const bridge = new LearningSwitch(clock, { latencyMs: 1 });
