@@ -14,6 +14,12 @@ import { siphash24 } from '../util/siphash.ts';
 /** Linux's IP_IDENTS_SZ (the table is larger on big machines; 2048 is its minimum). */
 export const IP_IDENTS = 2048;
 
+/** One of the table's counters: the next ID and when it was last used (ms). */
+interface IdentCounter {
+  next: number;
+  stamp: number;
+}
+
 export class IpIdentGenerator {
   /**
    * The counters used so far and when each was last used (ms; Linux: jiffies), by bucket.
@@ -21,16 +27,15 @@ export class IpIdentGenerator {
    * kernel; here a bucket's first value is a keyed hash of its index, so a stack holds only
    * the buckets it sent to (at most IP_IDENTS) and a fleet's devices no 24 KiB table each.
    */
-  private readonly idents = new Map<number, number>();
-  private readonly stamps = new Map<number, number>();
+  private readonly counters = new Map<number, IdentCounter>();
   private readonly key = new Uint32Array(4);
   private readonly startKey = new Uint32Array(4);
   private readonly input = Buffer.alloc(12);
   private readonly random: () => number;
-  /** The last destination and protocol and their counter: a flow's datagrams hash once. */
+  /** The last destination and protocol and their counter: a flow's datagrams hash and look up once. */
   private lastDst = -1;
   private lastProtocol = -1;
-  private lastBucket = 0;
+  private lastCounter: IdentCounter | null = null;
 
   /** With a seed, the keys, the counters' start and their jumps are reproducible. */
   constructor(
@@ -54,35 +59,37 @@ export class IpIdentGenerator {
 
   /** Reserves `count` consecutive IDs (a TSO super-frame's segments) toward dst; returns the first. */
   reserve(dst: number, protocol: number, count = 1): number {
-    const bucket = this.bucket(dst, protocol);
+    const c = this.counter(dst, protocol);
     const now = Math.floor(this.clock.now());
-    const idle = now - (this.stamps.get(bucket) ?? 0);
+    const idle = now - c.stamp;
     let jump = 0;
     if (idle > 0) {
-      this.stamps.set(bucket, now);
+      c.stamp = now;
       jump = Math.floor(this.random() * idle);
     }
-    const id = ((this.idents.get(bucket) ?? this.start(bucket)) + jump) >>> 0;
-    this.idents.set(bucket, (id + count) >>> 0);
+    const id = (c.next + jump) >>> 0;
+    c.next = (id + count) >>> 0;
     return id & 0xffff;
   }
 
-  /** A bucket's first counter, as random as Linux's boot-time fill and never stored until used. */
-  private start(bucket: number): number {
-    this.input.writeUInt32LE(bucket, 0);
-    return siphash24(this.startKey, this.input, 0, 4) >>> 0;
-  }
-
-  private bucket(dst: number, protocol: number): number {
-    if (dst === this.lastDst && protocol === this.lastProtocol) return this.lastBucket;
+  /** The counter of (dst, us, protocol)'s bucket, made at its first use. */
+  private counter(dst: number, protocol: number): IdentCounter {
+    if (dst === this.lastDst && protocol === this.lastProtocol && this.lastCounter !== null) return this.lastCounter;
     const b = this.input;
     b.writeUInt32LE(dst >>> 0, 0);
     b.writeUInt32LE(this.src >>> 0, 4);
     b.writeUInt32LE(protocol, 8);
     const bucket = siphash24(this.key, b, 0, 12) & (IP_IDENTS - 1);
+    let c = this.counters.get(bucket);
+    if (c === undefined) {
+      // A bucket's first counter, as random as Linux's boot-time fill and never stored until used.
+      b.writeUInt32LE(bucket, 0);
+      c = { next: siphash24(this.startKey, b, 0, 4) >>> 0, stamp: 0 };
+      this.counters.set(bucket, c);
+    }
     this.lastDst = dst;
     this.lastProtocol = protocol;
-    this.lastBucket = bucket;
-    return bucket;
+    this.lastCounter = c;
+    return c;
   }
 }
