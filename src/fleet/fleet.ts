@@ -9,7 +9,7 @@ import type { Link } from '../link/link.ts';
 import { CapturingLink, type PcapSink, PcapWriter } from '../link/pcap.ts';
 import '../services/all.ts';
 import { addJsonRoute } from '../services/http.ts';
-import { type ServiceName, type ServiceOptions, startServices, type StopService } from '../services/index.ts';
+import { type ServiceName, type ServiceOptions, type ServiceSet, startServiceSet } from '../services/index.ts';
 import { createStack, type Stack, StackConfigError, stableMac, type StackOptions } from '../stack.ts';
 import { formatMac } from '../link/ethernet.ts';
 import { configureHostSide, joinBridge, TapDevice } from '../tap/tap.ts';
@@ -42,7 +42,7 @@ export interface DeviceStatus {
 }
 
 export class Device {
-  private stopServices: StopService | null = null;
+  private services: ServiceSet | null = null;
   private closed = false;
 
   constructor(
@@ -53,7 +53,7 @@ export class Device {
 
   /** @internal */
   async startServices(names: readonly ServiceName[], options: ServiceOptions): Promise<void> {
-    this.stopServices = names.length > 0 ? await startServices(this.stack, names, options) : null;
+    this.services = names.length > 0 ? await startServiceSet(this.stack, names, options) : null;
   }
 
   get address(): string | null {
@@ -81,8 +81,8 @@ export class Device {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.stopServices?.();
-    this.stopServices = null;
+    await this.services?.stop();
+    this.services = null;
     // A DHCP lease is given back (RFC 2131 4.4.6), as a device shut down cleanly does.
     this.stack.dhcp?.release();
     // Closing the stack closes its link: a segment port leaves the segment.

@@ -12,11 +12,11 @@
 
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Stack } from '../stack.ts';
 import { closePage, servePage } from '../teach/page-routes.ts';
 import { LayerCounters } from '../util/counters.ts';
-import { type HttpServiceOptions, registerService, type StopService } from './index.ts';
-import { serveTcp } from './tcp.ts';
+import { type HttpServiceOptions, registerService } from './index.ts';
 
 export const HTTP_PORT = 80;
 
@@ -199,27 +199,28 @@ function useSharedServer(options: HttpServiceOptions | undefined): { server: htt
   };
 }
 
-registerService('http', async (stack, options): Promise<StopService> => {
+/** Hands a connection to port 80 to the shared http.Server, noting the stack it came in on. */
+function handToHttpServer(this: { server: http.Server; stack: Stack }, socket: Duplex): void {
+  stackOfConnection.set(socket, this.stack);
+  this.server.emit('connection', socket);
+}
+
+registerService('http', (stack, options, services) => {
   const counters = new LayerCounters();
   httpCounters.set(stack, counters);
   const { server, release } = useSharedServer(options.http);
-  let stopListening: StopService;
   try {
-    stopListening = await serveTcp(stack, HTTP_PORT, (socket) => {
-      stackOfConnection.set(socket, stack);
-      server.emit('connection', socket);
-    });
+    services.tcp(HTTP_PORT, handToHttpServer.bind({ server, stack }));
   } catch (err) {
     release();
     throw err;
   }
   stack.modules.set('http', { counters, close: release });
-  return async () => {
-    await stopListening();
+  services.onStop(() => {
     release();
     closePage(stack);
     stack.modules.delete('http');
-  };
+  });
 });
 
 /** @internal How many shared HTTP servers the process holds (tests: a fleet holds one). */

@@ -2,7 +2,14 @@
 // function that stops it. Layers register what they can serve; a name with no
 // implementation yet is reported as unavailable rather than silently ignored.
 
+import type { Duplex } from 'node:stream';
 import type { Stack } from '../stack.ts';
+import { reportToApplication } from '../tcp/application-errors.ts';
+import type { Connection } from '../tcp/connection.ts';
+import type { Listener } from '../tcp/layer.ts';
+import { Socket, type SocketOwner } from '../tcp/socket.ts';
+import type { UdpPortHandler, UdpServedPort } from '../udp/udp.ts';
+import { systemError } from '../util/errors.ts';
 
 export type StopService = () => void | Promise<void>;
 
@@ -29,7 +36,114 @@ export interface HttpServiceOptions {
   checkIntervalMs?: number;
 }
 
-export type ServiceStarter = (stack: Stack, options: ServiceOptions) => StopService | Promise<StopService>;
+/** Starts one part of a service on the stack, taking its ports through `services`. */
+export type ServiceStarter = (stack: Stack, options: ServiceOptions, services: ServiceSet) => void | Promise<void>;
+
+/** Linux's default listen backlog for a server that asks for none (Node's 511). */
+const SERVICE_BACKLOG = 511;
+
+/** What a service's TCP listener carries: its set and what it does with a connection. */
+interface TcpServiceContext {
+  readonly services: ServiceSet;
+  readonly onConnection: (socket: Duplex) => void;
+}
+
+function acceptServiceConnection(conn: Connection, listener: Listener): void {
+  const context = listener.context as TcpServiceContext;
+  context.services.accept(conn, context.onConnection);
+}
+
+/** A peer's reset (ECONNRESET) or a timeout ends that connection, never the process. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * A stack's running services: the ports they hold and the connections they serve, stopped
+ * together. Like inetd's built-in services (or the kernel's own users of a port), a service
+ * takes its port straight from the TCP and UDP layers: no net.Server or dgram socket, no
+ * events and no closures per stack, so that 10,000 devices of a fleet each serving echo and
+ * HTTP hold a few small objects each. Accepted connections are full sockets (stream.Duplex).
+ * While it holds a port, the set keeps Node's event loop alive, as a listening server does.
+ */
+export class ServiceSet implements SocketOwner {
+  /** TCP listeners and served UDP ports, in the order taken. */
+  private readonly held: (Listener | UdpServedPort)[] = [];
+  /** Accepted connections not yet destroyed (made at the first). */
+  private open: Set<Socket> | null = null;
+  private stops: StopService[] | null = null;
+  private holdingLoop = false;
+  private stopped = false;
+
+  constructor(readonly stack: Stack) {}
+
+  /** Listens on TCP `port`; each connection, half-open capable, goes to onConnection. Throws EADDRINUSE. */
+  tcp(port: number, onConnection: (socket: Duplex) => void): void {
+    const context: TcpServiceContext = { services: this, onConnection };
+    const listener = this.stack.tcp.listen(port, SERVICE_BACKLOG, acceptServiceConnection, context);
+    if (listener === 'EADDRINUSE') throw systemError('EADDRINUSE', 'listen', '::', port);
+    this.took(listener);
+  }
+
+  /** Serves UDP `port` on our unicast address (see UdpServedPort). Throws EADDRINUSE. */
+  udp(port: number, handler: UdpPortHandler): void {
+    const served = this.stack.udp.servePort(port, handler);
+    if (served === 'EADDRINUSE') throw systemError('EADDRINUSE', 'bind', this.stack.address, port);
+    this.took(served);
+  }
+
+  /** Runs `stop` when the set stops, after its ports are closed (last added, first run). */
+  onStop(stop: StopService): void {
+    (this.stops ??= []).push(stop);
+  }
+
+  private took(port: Listener | UdpServedPort): void {
+    this.held.push(port);
+    if (!this.holdingLoop) {
+      this.holdingLoop = true;
+      this.stack.loopHold.ref();
+    }
+  }
+
+  /** @internal A connection reached ESTABLISHED on one of our listeners. */
+  accept(conn: Connection, onConnection: (socket: Duplex) => void): void {
+    const socket = new Socket(this.stack.tcp, { allowHalfOpen: true });
+    socket.attach(conn);
+    socket.owner = this;
+    (this.open ??= new Set()).add(socket);
+    socket.on('error', destroySocket);
+    // Called from the TCP layer as the handshake's last ACK is processed: what the service
+    // throws is reported as an application's would be (as Server.onAccept does).
+    try {
+      onConnection(socket);
+    } catch (err) {
+      reportToApplication(err);
+    }
+  }
+
+  /** @internal (SocketOwner) an accepted socket was destroyed. */
+  socketDestroyed(socket: Socket): void {
+    this.open?.delete(socket);
+  }
+
+  /** Closes every port, destroys the connections still open, then runs the onStop functions. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const port of this.held.splice(0).reverse()) {
+      if ('onAccept' in port) this.stack.tcp.unlisten(port);
+      else this.stack.udp.unservePort(port);
+    }
+    if (this.open !== null) for (const socket of [...this.open]) socket.destroy();
+    this.open = null;
+    for (const stop of (this.stops ?? []).reverse()) await stop();
+    this.stops = null;
+    if (this.holdingLoop) {
+      this.holdingLoop = false;
+      this.stack.loopHold.unref();
+    }
+  }
+}
 
 /** The names the command line accepts, in the order they are started. */
 export const SERVICE_NAMES = ['echo', 'discard', 'chargen', 'http'] as const;
@@ -48,10 +162,20 @@ export function availableServices(): ServiceName[] {
   return SERVICE_NAMES.filter((n) => (registry.get(n)?.length ?? 0) > 0);
 }
 
+/** Starts the named services on the stack; if one fails, those started are stopped and the error thrown. */
+export async function startServiceSet(stack: Stack, names: readonly ServiceName[], options: ServiceOptions = {}): Promise<ServiceSet> {
+  const services = new ServiceSet(stack);
+  try {
+    for (const name of names) for (const start of registry.get(name) ?? []) await start(stack, options, services);
+  } catch (err) {
+    await services.stop();
+    throw err;
+  }
+  return services;
+}
+
+/** startServiceSet, returning its stop function. */
 export async function startServices(stack: Stack, names: readonly ServiceName[], options: ServiceOptions = {}): Promise<StopService> {
-  const stops: StopService[] = [];
-  for (const name of names) for (const start of registry.get(name) ?? []) stops.push(await start(stack, options));
-  return async () => {
-    for (const stop of stops.reverse()) await stop();
-  };
+  const services = await startServiceSet(stack, names, options);
+  return () => services.stop();
 }

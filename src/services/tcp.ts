@@ -3,50 +3,11 @@
 // (stack.createServer, stream.Duplex sockets), so they are also examples of that API.
 
 import type { Duplex } from 'node:stream';
-import type { Stack } from '../stack.ts';
-import { registerService, type StopService } from './index.ts';
+import { registerService } from './index.ts';
 
 export const ECHO_PORT = 7;
 export const DISCARD_PORT = 9;
 export const CHARGEN_PORT = 19;
-
-/**
- * Listens on `port` and hands every connection to `onConnection`. The returned function
- * stops listening and destroys the connections still open, so a stopped service leaves
- * nothing behind. Sockets are half-open capable: each service decides when to send its FIN.
- */
-export function serveTcp(stack: Stack, port: number, onConnection: (socket: Duplex) => void): Promise<StopService> {
-  const open = new Set<Duplex>();
-  // Listeners shared by every connection (an emitter calls them with `this` = the socket):
-  // thousands of connections at once need no closures of their own.
-  const forget = function (this: Duplex): void {
-    open.delete(this);
-  };
-  const server = stack.createServer({ allowHalfOpen: true }, (socket) => {
-    open.add(socket);
-    socket.on('close', forget);
-    // A peer's reset (ECONNRESET) or a timeout ends that connection, never the process.
-    socket.on('error', destroySocket);
-    onConnection(socket);
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, () => {
-      server.off('error', reject);
-      resolve(
-        () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            for (const socket of open) socket.destroy();
-          }),
-      );
-    });
-  });
-}
-
-function destroySocket(this: Duplex): void {
-  this.destroy();
-}
 
 function endSocket(this: Duplex): void {
   this.end();
@@ -143,6 +104,11 @@ export function chargenConnection(socket: Duplex, limitBytes = Infinity): void {
   pump();
 }
 
-registerService('echo', (stack) => serveTcp(stack, ECHO_PORT, echoConnection));
-registerService('discard', (stack) => serveTcp(stack, DISCARD_PORT, discardConnection));
-registerService('chargen', (stack, options) => serveTcp(stack, CHARGEN_PORT, (socket) => chargenConnection(socket, options.chargenBytes)));
+// Each takes its port through the stack's ServiceSet (src/services/index.ts), which destroys
+// the connections still open when the services stop.
+registerService('echo', (_stack, _options, services) => services.tcp(ECHO_PORT, echoConnection));
+registerService('discard', (_stack, _options, services) => services.tcp(DISCARD_PORT, discardConnection));
+registerService('chargen', (_stack, options, services) => {
+  const limit = options.chargenBytes;
+  services.tcp(CHARGEN_PORT, limit === undefined ? chargenConnection : (socket) => chargenConnection(socket, limit));
+});

@@ -7,9 +7,8 @@
 // service's port or port 0 (inetd's check_loop), or two echo services one spoofs as the
 // other's source would answer each other forever.
 
-import type { Stack } from '../stack.ts';
-import type { UdpSocket } from '../udp/socket.ts';
-import { registerService, type StopService } from './index.ts';
+import type { UdpLayer } from '../udp/udp.ts';
+import { registerService } from './index.ts';
 
 export const UDP_ECHO_PORT = 7;
 export const UDP_DISCARD_PORT = 9;
@@ -20,34 +19,18 @@ export const UDP_DISCARD_PORT = 9;
  */
 export const UDP_LOOP_PORTS: readonly number[] = [0, 7, 9, 13, 19, 37];
 
-/** Binds the socket; resolves with its stop function once listening, rejects if the bind fails. */
-function listen(stack: Stack, socket: UdpSocket, port: number): Promise<StopService> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    socket.once('error', onError);
-    socket.bind(port, stack.address, () => {
-      socket.off('error', onError);
-      // From now on a failed send (say, no route back) is counted by the layers; the service goes on.
-      socket.on('error', () => {});
-      resolve(() => new Promise<void>((done) => (socket.isRunning ? socket.close(done) : done())));
-    });
-  });
+/** RFC 862 over UDP: each datagram goes back to its sender, unless it comes from a loop port. */
+function echoDatagram(udp: UdpLayer, buf: Buffer, off: number, len: number, src: number, srcPort: number): void {
+  if (UDP_LOOP_PORTS.includes(srcPort)) return udp.counters.drop('udp-service-loop');
+  // Sent at once, from the received frame: the payload is copied into the transmit buffer.
+  // A failed send (say, no route back) is counted by the layers; the service goes on.
+  udp.send([buf.subarray(off, off + len)], UDP_ECHO_PORT, src, srcPort, undefined);
 }
 
-export function startUdpEcho(stack: Stack, port = UDP_ECHO_PORT): Promise<StopService> {
-  const socket = stack.createSocket('udp4');
-  socket.on('message', (msg, rinfo) => {
-    if (UDP_LOOP_PORTS.includes(rinfo.port)) return stack.udp.counters.drop('udp-service-loop');
-    socket.send(msg, rinfo.port, rinfo.address);
-  });
-  return listen(stack, socket, port);
-}
+/** RFC 863 over UDP: what arrives is dropped. */
+function discardDatagram(): void {}
 
-export function startUdpDiscard(stack: Stack, port = UDP_DISCARD_PORT): Promise<StopService> {
-  const socket = stack.createSocket('udp4');
-  socket.on('message', () => {});
-  return listen(stack, socket, port);
-}
-
-registerService('echo', (stack) => startUdpEcho(stack));
-registerService('discard', (stack) => startUdpDiscard(stack));
+// The ports are served inside the stack (ServiceSet.udp, UdpServedPort): bound to our unicast
+// address as it is, with no socket or queue per device.
+registerService('echo', (_stack, _options, services) => services.udp(UDP_ECHO_PORT, echoDatagram));
+registerService('discard', (_stack, _options, services) => services.udp(UDP_DISCARD_PORT, discardDatagram));

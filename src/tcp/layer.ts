@@ -58,7 +58,10 @@ export class Listener {
   constructor(
     readonly port: number,
     readonly synBacklog: number,
-    readonly onAccept: (conn: Connection) => void,
+    /** Called with the listener itself, so that one function can serve many (the built-in services). */
+    readonly onAccept: (conn: Connection, listener: Listener) => void,
+    /** Whatever the owner keeps with the listener (a service's set and handler). */
+    readonly context: unknown = null,
   ) {}
 }
 
@@ -205,7 +208,7 @@ export class TcpLayer implements TcpContext {
       abort(conn, null, TCP_EVENTS.listenerGone);
       return;
     }
-    listener.onAccept(conn);
+    listener.onAccept(conn, listener);
   }
 
   /** Called by a connection entering CLOSED. */
@@ -339,9 +342,9 @@ export class TcpLayer implements TcpContext {
     return this.timeWait.all();
   }
 
-  listen(port: number, backlog: number, onAccept: (conn: Connection) => void): Listener | 'EADDRINUSE' {
+  listen(port: number, backlog: number, onAccept: (conn: Connection, listener: Listener) => void, context: unknown = null): Listener | 'EADDRINUSE' {
     if (this.listeners.has(port)) return 'EADDRINUSE';
-    const listener = new Listener(port, Math.max(1, Math.min(backlog, this.config.maxSynBacklog)), onAccept);
+    const listener = new Listener(port, Math.max(1, Math.min(backlog, this.config.maxSynBacklog)), onAccept, context);
     this.listeners.set(port, listener);
     this.counters.listeners = this.listeners.size;
     return listener;

@@ -88,10 +88,73 @@ export interface UdpEnvironment {
   inReceiveBatch(): boolean;
 }
 
+/** What holds a port in the layer's table: a socket, or a port served inside the stack. */
+interface UdpEndpoint {
+  readonly reuseAddr: boolean;
+  readonly hasPeer: boolean;
+  readonly boundAddress: number;
+  readonly remote: number;
+  readonly remotePort: number;
+  accepts(dst: number, src: number, srcPort: number): boolean;
+  allowsGroup(group: number, src: number): boolean;
+  /** false: no room (the receive buffer is full). */
+  deliver(buf: Buffer, off: number, len: number, src: number, srcPort: number): boolean;
+  reportError(code: string): void;
+}
+
+/** Handles one datagram to a served port: its payload is buf[off, off + len), valid only during the call. */
+export type UdpPortHandler = (layer: UdpLayer, buf: Buffer, off: number, len: number, src: number, srcPort: number) => void;
+
+/**
+ * A port served inside the stack, with no socket, no queue and no events: each datagram to our
+ * unicast address goes to the handler as it is received, as the kernel's own users of a port
+ * take theirs (a fleet's 10,000 devices serve UDP echo each with this one small object, not
+ * with a dgram socket). Broadcasts and group datagrams never reach it.
+ */
+export class UdpServedPort implements UdpEndpoint {
+  constructor(
+    private readonly layer: UdpLayer,
+    readonly port: number,
+    private readonly handler: UdpPortHandler,
+  ) {}
+
+  get reuseAddr(): boolean {
+    return false;
+  }
+  get hasPeer(): boolean {
+    return false;
+  }
+  /** Our unicast address as it is now (a DHCP lease may change it). */
+  get boundAddress(): number {
+    return this.layer.ipv4.ip;
+  }
+  get remote(): number {
+    return 0;
+  }
+  get remotePort(): number {
+    return 0;
+  }
+
+  accepts(dst: number): boolean {
+    return dst !== 0 && dst === this.layer.ipv4.ip;
+  }
+
+  allowsGroup(): boolean {
+    return false;
+  }
+
+  deliver(buf: Buffer, off: number, len: number, src: number, srcPort: number): boolean {
+    this.handler(this.layer, buf, off, len, src, srcPort);
+    return true;
+  }
+
+  reportError(): void {}
+}
+
 export class UdpLayer implements UdpSocketContext {
   readonly counters = new LayerCounters();
-  /** Bound sockets by local port; more than one only with reuseAddr. Last bound last. */
-  private readonly ports = new Map<number, UdpSocket[]>();
+  /** Bound sockets and served ports by local port; more than one only with reuseAddr. Last bound last. */
+  private readonly ports = new Map<number, UdpEndpoint[]>();
   private readonly sockets = new Set<UdpSocket>();
   private readonly view = new UdpPacket();
   private readonly txBuf = sharedTxScratch('udp', TX_HEADROOM + UDP_HEADER_LEN + UDP_MAX_PAYLOAD);
@@ -183,14 +246,26 @@ export class UdpLayer implements UdpSocketContext {
     return this.takePort(socket, port);
   }
 
-  private takePort(socket: UdpSocket, port: number): number {
+  /** Serves `port` inside the stack (see UdpServedPort), or EADDRINUSE when a socket holds it. */
+  servePort(port: number, handler: UdpPortHandler): UdpServedPort | 'EADDRINUSE' {
+    if (this.ports.has(port)) return 'EADDRINUSE';
+    const served = new UdpServedPort(this, port, handler);
+    this.takePort(served, port);
+    return served;
+  }
+
+  unservePort(served: UdpServedPort): void {
+    this.releasePort(served, served.port);
+  }
+
+  private takePort(socket: UdpEndpoint, port: number): number {
     const list = this.ports.get(port);
     if (list) list.push(socket);
     else this.ports.set(port, [socket]);
     return port;
   }
 
-  releasePort(socket: UdpSocket, port: number): void {
+  releasePort(socket: UdpEndpoint, port: number): void {
     const list = this.ports.get(port);
     if (!list) return;
     const i = list.indexOf(socket);
@@ -246,8 +321,8 @@ export class UdpLayer implements UdpSocketContext {
    * Linux scores sockets (udp4_lib_lookup2): a connected one that matches the sender beats a
    * bound one; among equals the most recently bound wins.
    */
-  private bestMatch(list: UdpSocket[], dst: number, src: number, srcPort: number): UdpSocket | null {
-    let best: UdpSocket | null = null;
+  private bestMatch(list: UdpEndpoint[], dst: number, src: number, srcPort: number): UdpEndpoint | null {
+    let best: UdpEndpoint | null = null;
     let bestScore = -1;
     for (let i = list.length - 1; i >= 0; i--) {
       const s = list[i]!;
