@@ -26,6 +26,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createFleet } from '../src/fleet/fleet.ts';
+import type { ServiceName } from '../src/services/index.ts';
 import { formatIpv4, parseIpv4 } from '../src/ipv4/address.ts';
 import { createLinkPair } from '../src/link/memory.ts';
 import { RealClock } from '../src/util/clock.ts';
@@ -88,7 +89,7 @@ async function memoryBench(counts: number[]): Promise<number> {
     const clock = new RealClock();
     const [, link] = createLinkPair(clock);
     const t0 = performance.now();
-    const fleet = await createFleet({ count: n, link, clock, ip: FIRST_DEVICE, services: ['echo'], seed: 1 });
+    const fleet = await createFleet({ count: n, link, clock, ip: FIRST_DEVICE, services: SERVICES.split(',') as ServiceName[], seed: 1 });
     const t1 = performance.now();
     await sleep(500);
     (globalThis as { gc?: () => void }).gc?.();

@@ -10,7 +10,6 @@ import { IcmpLayer } from './ipv4/icmp.ts';
 import { IgmpLayer } from './ipv4/igmp.ts';
 import { type DgramModule, dgramModule } from './dgram.ts';
 import { Ipv4Layer } from './ipv4/ipv4.ts';
-import { Ipv4Reassembler } from './ipv4/reassembly.ts';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, formatMac, type Mac } from './link/ethernet.ts';
 import { EthernetLayer } from './link/ethernet-layer.ts';
 import type { Link } from './link/link.ts';
@@ -37,6 +36,11 @@ import { type ParsedStackOptions, parseStackOptions, StackConfigError, type Stac
 export { StackConfigError, stableMac, type StackOptions } from './stack-options.ts';
 
 /** A layer above IPv4 that the stack should close and report counters for. */
+/** Runs after each receive batch (Stack.onBatchEnd): a layer registers itself, not a closure. */
+export interface BatchEnder {
+  endBatch(): void;
+}
+
 export interface StackModule {
   readonly counters: LayerCounters;
   close(): void | Promise<void>;
@@ -82,7 +86,8 @@ export class Stack {
   readonly tap: TapDevice | null;
   /** The capture when StackOptions.pcap is set (its counters are under 'pcap'). */
   pcap: PcapWriter | null = null;
-  private readonly batchEndHandlers: (() => void)[] = [];
+  /** Run after each receive batch, in the order added; exact-size, replaced on change. */
+  private batchEnders: readonly BatchEnder[] = [];
   private readonly linkBatches: boolean;
   /** Frames of a receive batch are being processed; its end handlers have not run yet. */
   private batchOpen = false;
@@ -99,7 +104,11 @@ export class Stack {
   private resolver: DnsResolver | null = null;
   private readonly dnsOptions: StackOptions['dns'];
   /** The loop refs of sockets of other layers (UDP), by owner (refHandle). */
-  private readonly handleRefs = new Map<object, LoopRef>();
+  private handleRefsMade: Map<object, LoopRef> | null = null;
+  /** Made at the first UDP socket's ref. */
+  private get handleRefs(): Map<object, LoopRef> {
+    return (this.handleRefsMade ??= new Map());
+  }
   /** The probe of setProbe and every trace, fanned out to the layers' observation points. */
   private readonly probes: ProbeHub;
 
@@ -139,20 +148,19 @@ export class Stack {
       mtu: this.mtu,
       offload: { txOffload: link.txOffload, gsoMaxSize: link.gsoMaxSize },
       seed: options.seed,
+      reassembly: options.reassembly,
     });
     this.icmp = new IcmpLayer(this.ipv4, this.clock, options.icmp);
-    this.ipv4.makeReassembler = () =>
-      new Ipv4Reassembler(this.clock, this.ipv4.counters, (type, code, rest, first) => this.icmp.sendError(type, code, rest, first), options.reassembly);
     this.igmp = new IgmpLayer(this.ipv4, this.clock, this.ethernet, { seed: options.seed, ...options.igmp });
     this.modules.set('igmp', this.igmp);
-    this.udp = new UdpLayer(this.ipv4, this.icmp, { multicast: this.igmp, handles: this, inReceiveBatch: () => this.batchOpen }, { seed: options.seed, ...options.udp });
+    this.udp = new UdpLayer(this.ipv4, this.icmp, this, { seed: options.seed, ...options.udp });
     // Datagrams received in a batch reach their sockets' listeners at its end.
-    this.onBatchEnd(() => this.udp.drain());
+    this.onBatchEnd(this.udp);
     this.modules.set('udp', this.udp);
     this.tcp = new TcpLayer(this, options.tcp);
     this.modules.set('tcp', this.tcp);
-    this.ethernet.register(ETHERTYPE_IPV4, (buf, off, len, info) => this.ipv4.receive(buf, off, len, info));
-    this.ethernet.register(ETHERTYPE_ARP, (buf, off, len) => this.arp.receive(buf, off, len));
+    this.ethernet.register(ETHERTYPE_IPV4, this.ipv4);
+    this.ethernet.register(ETHERTYPE_ARP, this.arp);
     this.link.setReceiver((buf, off, len, info) => this.receiveFrame(buf, off, len, info));
     this.linkBatches = typeof link.setBatchEndHandler === 'function';
     if (link.setBatchEndHandler) link.setBatchEndHandler(() => this.endBatch());
@@ -224,11 +232,11 @@ export class Stack {
    * wake-up, up to 64), e.g. to send one ACK for all the segments of a batch. Returns a
    * function that removes it.
    */
-  onBatchEnd(handler: () => void): () => void {
-    this.batchEndHandlers.push(handler);
+  onBatchEnd(handler: (() => void) | BatchEnder): () => void {
+    const ender = typeof handler === 'function' ? { endBatch: handler } : handler;
+    this.batchEnders = this.batchEnders.concat(ender);
     return () => {
-      const i = this.batchEndHandlers.indexOf(handler);
-      if (i >= 0) this.batchEndHandlers.splice(i, 1);
+      this.batchEnders = this.batchEnders.filter((e) => e !== ender);
     };
   }
 
@@ -272,10 +280,10 @@ export class Stack {
 
   private endBatch(): void {
     this.batchOpen = false;
-    const handlers = this.batchEndHandlers;
-    for (let i = 0; i < handlers.length; i++) {
+    const enders = this.batchEnders;
+    for (let i = 0; i < enders.length; i++) {
       try {
-        handlers[i]!();
+        enders[i]!.endBatch();
       } catch (err) {
         this.internalError(err);
       }
@@ -297,14 +305,14 @@ export class Stack {
 
   /** Entry point for every received frame, with the link's offload facts about it. Never throws. */
   receiveFrame(buf: Buffer, off: number, len: number, info: RxFrameInfo | null = null): void {
-    this.batchOpen = this.batchEndHandlers.length > 0;
+    this.batchOpen = this.batchEnders.length > 0;
     try {
       this.ethernet.receive(buf, off, len, info);
     } catch (err) {
       this.internalError(err);
     } finally {
       // A link that does not batch: every frame is a batch of its own.
-      if (!this.linkBatches && this.batchEndHandlers.length > 0) this.endBatch();
+      if (!this.linkBatches && this.batchEnders.length > 0) this.endBatch();
     }
   }
 

@@ -4,6 +4,7 @@
 // unresolved address, and announce ourselves with a gratuitous ARP. What an outsider sends
 // can neither poison the cache with non-unicast addresses nor evict or redirect the gateway.
 
+import { sharedTxScratch } from '../util/tx-scratch.ts';
 import type { Clock, Timer } from '../util/clock.ts';
 import { LayerCounters } from '../util/counters.ts';
 import { BROADCAST_MAC, emitEthernet, ETH_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, isGroupMac, type Mac, macEquals } from '../link/ethernet.ts';
@@ -12,6 +13,14 @@ import { prefixMask } from '../ipv4/address.ts';
 import { ARP_REPLY, ARP_REQUEST, ArpPacket, type ArpRepr, emitArp } from './arp-packet.ts';
 
 const UNKNOWN_MAC = Buffer.alloc(6);
+// Scratch of every stack of the process (see src/util/tx-scratch.ts: a frame is built and
+// handed to the link before any other stack runs), so a fleet's device holds none of its own.
+/** An IPv4 group's MAC, 01:00:5e + the group's low 23 bits. */
+const groupMac = Buffer.from([0x01, 0x00, 0x5e, 0, 0, 0]);
+/** The MAC of a request being answered. */
+const askerMac = Buffer.alloc(6);
+/** One reusable description of a packet to send: answering a flood of requests allocates nothing. */
+const txRepr: ArpRepr = { op: 0, senderMac: Buffer.alloc(6), senderIp: 0, targetMac: Buffer.alloc(6), targetIp: 0 };
 
 /**
  * Linux's forced GC (neigh_forced_gc) spares entries updated in the last 5 s; we spare those
@@ -100,13 +109,13 @@ export interface NeighbourInfo {
 
 export class ArpLayer {
   readonly counters = new LayerCounters();
-  private readonly cache = new Map<number, NeighbourEntry>();
+  private cacheMade: Map<number, NeighbourEntry> | null = null;
+  /** The neighbour table, made at the first neighbour (an idle device of a fleet may have none). */
+  private get cache(): Map<number, NeighbourEntry> {
+    return (this.cacheMade ??= new Map());
+  }
   private readonly view = new ArpPacket();
   /** The destination MAC of a multicast frame, its last three bytes set per group. */
-  private readonly groupMac = Buffer.from([0x01, 0x00, 0x5e, 0, 0, 0]);
-  private readonly txBuf = Buffer.alloc(LINK_HEADROOM + 64);
-  private readonly txRepr: ArpRepr;
-  private readonly askerMac = Buffer.alloc(6);
   private readonly ttlMs: number;
   private readonly retryMs: number;
   private readonly maxRequests: number;
@@ -149,7 +158,6 @@ export class ArpLayer {
     const hasBroadcast = network.prefix <= 30;
     this.subnetNetwork = hasBroadcast ? (ip & this.mask) >>> 0 : -1;
     this.subnetBroadcast = hasBroadcast ? (ip | ~this.mask) >>> 0 : -1;
-    this.txRepr = { op: 0, senderMac: mac, senderIp: ip, targetMac: Buffer.alloc(6), targetIp: 0 };
   }
 
   /**
@@ -166,7 +174,6 @@ export class ArpLayer {
     const hasBroadcast = prefix <= 30;
     this.subnetNetwork = hasBroadcast ? (ip & this.mask) >>> 0 : -1;
     this.subnetBroadcast = hasBroadcast ? (ip | ~this.mask) >>> 0 : -1;
-    this.txRepr.senderIp = ip;
     // Neighbours learnt on the old subnet may not be ours to reach any more.
     for (const e of this.cache.values()) if (e.timer !== null) e.timer.cancel();
     this.cache.clear();
@@ -177,10 +184,7 @@ export class ArpLayer {
    * cache learns an address we may not get.
    */
   sendProbe(target: number): void {
-    const repr = this.txRepr;
-    repr.senderIp = 0;
-    this.sendArp(ARP_REQUEST, BROADCAST_MAC, target, UNKNOWN_MAC);
-    repr.senderIp = this.ip;
+    this.sendArp(ARP_REQUEST, BROADCAST_MAC, target, UNKNOWN_MAC, 0);
   }
 
   /** Handles a received ARP packet (the Ethernet payload). */
@@ -250,7 +254,7 @@ export class ArpLayer {
    * and the group's low 23 bits).
    */
   sendIpv4Multicast(buf: Buffer, ipOff: number, ipLen: number, group: number): void {
-    const mac = this.groupMac;
+    const mac = groupMac;
     mac[3] = (group >>> 16) & 0x7f;
     mac[4] = (group >>> 8) & 0xff;
     mac[5] = group & 0xff;
@@ -332,7 +336,7 @@ export class ArpLayer {
   }
 
   private answer(buf: Buffer, macOff: number, senderIp: number): void {
-    const asker = this.askerMac;
+    const asker = askerMac;
     buf.copy(asker, 0, macOff, macOff + 6);
     this.sendArp(ARP_REPLY, asker, senderIp, asker);
   }
@@ -475,12 +479,13 @@ export class ArpLayer {
     probe();
   }
 
-  private sendArp(op: number, ethDst: Uint8Array, targetIp: number, targetMac: Uint8Array): void {
-    const b = this.txBuf;
+  private sendArp(op: number, ethDst: Uint8Array, targetIp: number, targetMac: Uint8Array, senderIp = this.ip): void {
+    const b = sharedTxScratch('arp', LINK_HEADROOM + ETH_HEADER_LEN + 28);
     emitEthernet(b, LINK_HEADROOM, ethDst, this.mac, ETHERTYPE_ARP);
-    // One reusable description of the packet: answering a flood of requests allocates nothing.
-    const r = this.txRepr;
+    const r = txRepr;
     r.op = op;
+    r.senderMac.set(this.mac.subarray(0, 6));
+    r.senderIp = senderIp;
     r.targetMac.set(targetMac.subarray(0, 6));
     r.targetIp = targetIp;
     emitArp(b, LINK_HEADROOM + ETH_HEADER_LEN, r);

@@ -48,7 +48,11 @@ export class IcmpRateLimiter {
   private readonly globalBurst: number;
   private globalTokens: number;
   private globalStamp: number;
-  private readonly peers = new Map<number, { tokens: number; stamp: number }>();
+  private peersMade: Map<number, { tokens: number; stamp: number }> | null = null;
+  /** Made at the first error sent. */
+  private get peers(): Map<number, { tokens: number; stamp: number }> {
+    return (this.peersMade ??= new Map());
+  }
 
   constructor(
     private readonly clock: Clock,
@@ -141,7 +145,11 @@ export class IcmpLayer {
   /** The stack's probe (Stack.setProbe); unset, one null check per error. */
   probe: IcmpProbe | null = null;
   /** Our echo requests by sequence number, each until its reply or its timeout. */
-  private readonly pings = new Map<number, OutstandingPing>();
+  private pingsMade: Map<number, OutstandingPing> | null = null;
+  /** Pings of ours awaiting replies, made at the first. */
+  private get pings(): Map<number, OutstandingPing> {
+    return (this.pingsMade ??= new Map());
+  }
   private pingSequence = 0;
 
   constructor(
@@ -153,8 +161,8 @@ export class IcmpLayer {
     this.ignoreBroadcastEcho = options.ignoreBroadcastEcho ?? true;
     this.minPmtu = options.minPmtu ?? DEFAULT_MIN_PMTU;
     this.txBuf = sharedTxScratch('icmp', TX_HEADROOM + 65536);
-    ip.register(PROTO_ICMP, (ipv4, off, len, checksumTrusted) => this.receive(ipv4, off, len, checksumTrusted), undefined, { checksumOffload: true });
-    ip.onUnknownProtocol = (ipv4) => this.sendError(ICMP_DEST_UNREACHABLE, UNREACH_PROTOCOL, 0, ipv4);
+    ip.register(PROTO_ICMP, this, undefined, { checksumOffload: true });
+    ip.icmp = this;
   }
 
   /** checksumTrusted: the kernel verified the checksum (offloads; see ProtocolHandler). */
@@ -275,6 +283,11 @@ export class IcmpLayer {
       return;
     }
     this.counters.drop('icmp-error-bad-quote');
+  }
+
+  /** Ipv4ErrorReporter: a datagram for a protocol nobody serves (RFC 1122 3.2.2.1). */
+  protocolUnreachable(ip: Ipv4Packet): void {
+    this.sendError(ICMP_DEST_UNREACHABLE, UNREACH_PROTOCOL, 0, ip);
   }
 
   /**

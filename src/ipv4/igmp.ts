@@ -86,7 +86,8 @@ export class IgmpLayer implements MulticastMembership {
   readonly counters = new LayerCounters();
   readonly maxMemberships: number;
   readonly maxSourceFilter: number;
-  private readonly groups = new Map<number, Group>();
+  /** Groups joined or still reporting, made at the first join (the all-systems group is implicit). */
+  private groups: Map<number, Group> | null = null;
   private readonly forceVersion: 0 | 2 | 3;
   private readonly robustness: number;
   private readonly v2IntervalMs: number;
@@ -115,10 +116,12 @@ export class IgmpLayer implements MulticastMembership {
     this.maxMemberships = options.maxMemberships ?? 20;
     this.maxSourceFilter = options.maxSourceFilter ?? 10;
     this.random = options.seed !== undefined ? seededRandom(options.seed ^ 0x69676d70) : Math.random;
-    ipv4.register(PROTO_IGMP, (ip, off, len) => this.receive(ip, off, len));
+    ipv4.register(PROTO_IGMP, this);
     ipv4.multicast = this;
-    // Every host is in the all-systems group (RFC 1112 4; Linux ip_mc_up), never reported.
-    this.change(ALL_HOSTS, (g) => g.asm++);
+    // Every host is in the all-systems group (RFC 1112 4; Linux ip_mc_up), never reported: a
+    // membership of the interface itself, held with no Group state (so an idle stack of a fleet
+    // holds no group table), whatever sockets join or leave it.
+    macFilter.addMulticast(ALL_HOSTS);
   }
 
   /** Reports are built in the process's IGMP scratch (src/util/tx-scratch.ts), not one per stack. */
@@ -160,20 +163,22 @@ export class IgmpLayer implements MulticastMembership {
   }
 
   isMember(group: number): boolean {
-    const g = this.groups.get(group);
+    if (group === ALL_HOSTS) return true;
+    const g = this.groups?.get(group);
     return g !== undefined && isMember(g);
   }
 
   accepts(group: number, src: number, protocol: number): boolean {
-    const g = this.groups.get(group);
+    if (group === ALL_HOSTS) return true;
+    const g = this.groups?.get(group);
     if (g === undefined || !isMember(g)) return false;
     return protocol === PROTO_IGMP || g.asm > 0 || g.include.has(src);
   }
 
   /** The groups joined, for tests and counters: address and mode. */
   memberships(): { group: number; mode: 'include' | 'exclude'; sources: number[] }[] {
-    const out: { group: number; mode: 'include' | 'exclude'; sources: number[] }[] = [];
-    for (const g of this.groups.values())
+    const out: { group: number; mode: 'include' | 'exclude'; sources: number[] }[] = [{ group: ALL_HOSTS, mode: 'exclude', sources: [] }];
+    for (const g of this.groups?.values() ?? [])
       if (isMember(g)) out.push({ group: g.addr, mode: g.asm > 0 ? 'exclude' : 'include', sources: g.asm > 0 ? [] : [...g.include.keys()] });
     return out;
   }
@@ -185,6 +190,8 @@ export class IgmpLayer implements MulticastMembership {
    * report interval.
    */
   private change(addr: number, fn: (g: Group) => void): void {
+    if (addr === ALL_HOSTS) return; // always a member (see the constructor); never reported
+    this.groups ??= new Map();
     let g = this.groups.get(addr);
     if (g === undefined) {
       g = {
@@ -210,7 +217,7 @@ export class IgmpLayer implements MulticastMembership {
     const exclude = g.asm > 0;
     if (!was && now) this.macFilter.addMulticast(addr);
     if (was && !now) this.macFilter.removeMulticast(addr);
-    if (addr === ALL_HOSTS || this.closed) return this.forgetIfIdle(g);
+    if (this.closed) return this.forgetIfIdle(g);
     if (this.version < 3) {
       if (!was && now) this.startChange(g);
       else if (was && !now) {
@@ -286,7 +293,7 @@ export class IgmpLayer implements MulticastMembership {
   /** A group no socket wants, with nothing left to send, goes. */
   private forgetIfIdle(g: Group): void {
     if (isMember(g) || g.changeTimer !== null || g.queryTimer !== null) return;
-    if (this.groups.get(g.addr) === g) this.groups.delete(g.addr);
+    if (this.groups?.get(g.addr) === g) this.groups.delete(g.addr);
   }
 
   private cancelQuery(g: Group): void {
@@ -347,8 +354,8 @@ export class IgmpLayer implements MulticastMembership {
     // Linux igmp_heard_query: a zero max response time still means "soon" (one tick).
     const maxMs = Math.max(1, m.maxResponseMs);
     if (this.version < 3 || queryVersion < 3) {
-      for (const g of this.groups.values()) {
-        if (!isMember(g) || g.addr === ALL_HOSTS || (group !== 0 && g.addr !== group)) continue;
+      for (const g of this.groups?.values() ?? []) {
+        if (!isMember(g) || (group !== 0 && g.addr !== group)) continue;
         this.scheduleAnswer(g, maxMs, null);
       }
       return;
@@ -358,7 +365,7 @@ export class IgmpLayer implements MulticastMembership {
       this.generalTimer = this.clock.setTimer(Math.floor(this.random() * maxMs), () => this.answerGeneral());
       return;
     }
-    const g = this.groups.get(group);
+    const g = this.groups?.get(group);
     if (g === undefined || !isMember(g)) return;
     let asked: Set<number> | null = null;
     const n = m.sourceCount;
@@ -406,8 +413,8 @@ export class IgmpLayer implements MulticastMembership {
     this.generalTimer = null;
     if (this.closed) return;
     const records: GroupRecord[] = [];
-    for (const g of this.groups.values()) {
-      if (g.addr === ALL_HOSTS || !isMember(g)) continue;
+    for (const g of this.groups?.values() ?? []) {
+      if (!isMember(g)) continue;
       const r = this.currentState(g, null);
       if (r !== null) records.push(r);
     }
@@ -424,7 +431,7 @@ export class IgmpLayer implements MulticastMembership {
   /** v1/v2: another member answered first; ours is suppressed (RFC 2236 3). */
   private heardReport(group: number): void {
     if (this.version === 3) return;
-    const g = this.groups.get(group);
+    const g = this.groups?.get(group);
     if (g === undefined || g.queryTimer === null) return;
     this.cancelQuery(g);
     g.reporter = false;
@@ -434,7 +441,7 @@ export class IgmpLayer implements MulticastMembership {
   private dropV3State(): void {
     if (this.generalTimer !== null) this.generalTimer.cancel();
     this.generalTimer = null;
-    for (const g of [...this.groups.values()]) {
+    for (const g of [...(this.groups?.values() ?? [])]) {
       if (g.changeTimer === null && !g.modeChanged) continue;
       this.cancelChange(g);
       this.forgetIfIdle(g);
@@ -477,7 +484,7 @@ export class IgmpLayer implements MulticastMembership {
     this.closed = true;
     if (this.generalTimer !== null) this.generalTimer.cancel();
     this.generalTimer = null;
-    for (const g of this.groups.values()) this.cancel(g);
+    for (const g of this.groups?.values() ?? []) this.cancel(g);
   }
 }
 

@@ -12,6 +12,7 @@ import { IpIdentGenerator } from './ip-ident.ts';
 import { foldChecksum, internetChecksum, pseudoHeaderSum } from '../util/checksum.ts';
 import { emitIpv4, FLAG_DF, FLAG_MF, IPV4_MIN_HEADER, ipv4HeaderLength, Ipv4Packet, type Ipv4Repr, PROTO_TCP, PROTO_UDP } from './ipv4-packet.ts';
 import { PROTO_IGMP } from './igmp-packet.ts';
+import { Ipv4Reassembler, type Reassembler, type ReassemblyOptions } from './reassembly.ts';
 
 /** Where upper layers put their header: room for link, Ethernet and IPv4 headers before it. */
 export const TX_HEADROOM = LINK_HEADROOM + ETH_HEADER_LEN + IPV4_MIN_HEADER;
@@ -35,13 +36,31 @@ export interface IcmpErrorInfo {
 }
 export type IcmpErrorHandler = (info: IcmpErrorInfo, quoted: Ipv4Packet, off: number, len: number) => void;
 
-/** Takes fragments; returns the whole datagram's view once complete, else null. */
-export interface Reassembler {
-  add(ip: Ipv4Packet): Ipv4Packet | null;
-  /** Datagrams being reassembled. */
-  readonly datagrams: number;
-  close(): void;
+/**
+ * A transport registered as itself (TCP, UDP, ICMP, IGMP): its datagrams and the ICMP errors
+ * about what it sent reach its methods, with no closure per stack (a fleet has thousands).
+ */
+export interface Ipv4Transport {
+  receive(ip: Ipv4Packet, off: number, len: number, checksumTrusted: boolean): void;
+  receiveIcmpError?(info: IcmpErrorInfo, quoted: Ipv4Packet, off: number, len: number): void;
 }
+
+/** What the IPv4 layer asks of ICMP: errors about datagrams received (set by the ICMP layer). */
+export interface Ipv4ErrorReporter {
+  sendError(type: number, code: number, rest: number, offending: Ipv4Packet): unknown;
+  /** A datagram for a protocol with no transport (RFC 1122 3.2.2.1: protocol unreachable). */
+  protocolUnreachable(ip: Ipv4Packet): void;
+}
+
+/** One registered protocol. */
+interface Registration {
+  readonly protocol: number;
+  readonly transport: Ipv4Transport;
+  /** The transport takes checksumTrusted (see RegisterOptions). */
+  readonly checksumOffload: boolean;
+}
+
+export type { Reassembler } from './reassembly.ts';
 
 export type SendError = 'EHOSTUNREACH' | 'ENETUNREACH' | 'EMSGSIZE';
 
@@ -105,6 +124,8 @@ export interface Ipv4Config {
   offload?: Ipv4Offload;
   /** Seeds the IP ID generator's key and counters; unset: crypto-random. */
   seed?: number;
+  /** Fragment reassembly's limits (src/ipv4/reassembly.ts), for the reassembler made at the first fragment. */
+  reassembly?: ReassemblyOptions;
 }
 
 export class Ipv4Layer {
@@ -121,16 +142,17 @@ export class Ipv4Layer {
    */
   readonly gsoMaxSize: number;
   private readonly txOffload: TxOffload | null;
-  // By protocol number, grown as transports register (a few entries, not 256 each).
-  private readonly acceptsTrustedChecksum: boolean[] = [];
+  /**
+   * The transports, in the order registered: a few, searched in turn (not a table of 256
+   * per stack); an exact-size array, replaced on register.
+   */
+  private registrations: readonly Registration[] = [];
   private subnetBroadcast: number;
   /** The subnet's network address, a broadcast too for Linux (fib_add_ifaddr); -1 on /31, /32. */
   private subnetNetwork: number;
   private identGenerator: IpIdentGenerator | null = null;
   private readonly seed: number | undefined;
   private readonly view = new Ipv4Packet();
-  private readonly handlers: (ProtocolHandler | undefined)[] = [];
-  private readonly errorHandlers: (IcmpErrorHandler | undefined)[] = [];
   private fragmentBuf: Buffer | null = null;
   private readonly repr: Ipv4Repr = {
     tos: 0,
@@ -144,19 +166,24 @@ export class Ipv4Layer {
     dst: 0,
   };
   private reassemblerMade: Reassembler | null = null;
-  /** Makes the reassembler at the first fragment (most stacks of a fleet never see one). */
-  makeReassembler: (() => Reassembler) | null = null;
-  /** Fragments are put back together here (RFC 791 3.2); null: they are dropped. */
+  /** No reassembler made or set yet: the first fragment makes one (most stacks of a fleet never see one). */
+  private reassemblerPending = true;
+  private readonly reassemblyOptions: ReassemblyOptions | undefined;
+  /**
+   * Fragments are put back together here (RFC 791 3.2); null: they are dropped. Made at the
+   * first use once ICMP is there (it reports reassembly timeouts), or set by hand.
+   */
   get reassembler(): Reassembler | null {
-    if (this.reassemblerMade === null && this.makeReassembler !== null) {
-      this.reassemblerMade = this.makeReassembler();
-      this.makeReassembler = null;
+    const icmp = this.icmp;
+    if (this.reassemblerPending && icmp !== null) {
+      this.reassemblerPending = false;
+      this.reassemblerMade = new Ipv4Reassembler(this.clock, this.counters, (type, code, rest, first) => icmp.sendError(type, code, rest, first), this.reassemblyOptions);
     }
     return this.reassemblerMade;
   }
   set reassembler(r: Reassembler | null) {
     this.reassemblerMade = r;
-    this.makeReassembler = null;
+    this.reassemblerPending = false;
   }
   /** The reassembler if one was made, without making it. */
   get reassemblerIfMade(): Reassembler | null {
@@ -164,8 +191,8 @@ export class Ipv4Layer {
   }
   /** Group memberships (set by the IGMP layer); without it no multicast is received. */
   multicast: MulticastMembership | null = null;
-  /** Called for a datagram whose protocol has no handler (ICMP answers protocol unreachable). */
-  onUnknownProtocol: (ip: Ipv4Packet) => void = () => {};
+  /** The ICMP layer, which sets itself here: protocol unreachable, reassembly time exceeded. */
+  icmp: Ipv4ErrorReporter | null = null;
 
   constructor(
     private readonly arp: ArpLayer,
@@ -174,6 +201,7 @@ export class Ipv4Layer {
   ) {
     this.ip = config.ip;
     this.seed = config.seed;
+    this.reassemblyOptions = config.reassembly;
     this.prefix = config.prefix;
     this.gateway = config.gateway;
     this.mtu = config.mtu;
@@ -213,10 +241,20 @@ export class Ipv4Layer {
     this.subnetNetwork = prefix < 31 ? (ip & prefixMask(prefix)) >>> 0 : -1;
   }
 
-  register(protocol: number, handler: ProtocolHandler, errorHandler?: IcmpErrorHandler, options?: RegisterOptions): void {
-    this.handlers[protocol] = handler;
-    if (errorHandler) this.errorHandlers[protocol] = errorHandler;
-    this.acceptsTrustedChecksum[protocol] = options?.checksumOffload ?? false;
+  /**
+   * Sets the transport of one protocol: an object with receive() (and receiveIcmpError()), or
+   * functions (as addEventListener takes either). A second registration replaces the first.
+   */
+  register(protocol: number, transport: Ipv4Transport | ProtocolHandler, errorHandler?: IcmpErrorHandler, options?: RegisterOptions): void {
+    const t: Ipv4Transport = typeof transport === 'function' ? { receive: transport, receiveIcmpError: errorHandler } : transport;
+    const registration: Registration = { protocol, transport: t, checksumOffload: options?.checksumOffload ?? false };
+    this.registrations = this.registrations.filter((r) => r.protocol !== protocol).concat(registration);
+  }
+
+  private registration(protocol: number): Registration | null {
+    const list = this.registrations;
+    for (let i = 0; i < list.length; i++) if (list[i]!.protocol === protocol) return list[i]!;
+    return null;
   }
 
   /** Is addr one this host receives for (its own, or a broadcast on its subnet)? */
@@ -305,7 +343,7 @@ export class Ipv4Layer {
    */
   private deliverOffloaded(ip: Ipv4Packet, info: RxFrameInfo): void {
     const protocol = ip.protocol;
-    if (this.acceptsTrustedChecksum[protocol] === true) return this.deliver(ip, true);
+    if (this.registration(protocol)?.checksumOffload === true) return this.deliver(ip, true);
     if (info.checksumPartial) {
       const end = ip.off + ip.totalLength;
       if (info.checksumStart < ip.payloadOffset || info.checksumField + 2 > end) return this.counters.drop('ip-bad-partial-checksum');
@@ -316,19 +354,18 @@ export class Ipv4Layer {
 
   /** Passes a complete datagram to its protocol (checksumTrusted: see ProtocolHandler). */
   deliver(ip: Ipv4Packet, checksumTrusted = false): void {
-    const handler = this.handlers[ip.protocol];
-    if (!handler) {
+    const r = this.registration(ip.protocol);
+    if (r === null) {
       this.counters.drop('ip-unknown-protocol');
-      this.onUnknownProtocol(ip);
+      this.icmp?.protocolUnreachable(ip);
       return;
     }
-    handler(ip, ip.payloadOffset, ip.payloadLength, checksumTrusted);
+    r.transport.receive(ip, ip.payloadOffset, ip.payloadLength, checksumTrusted);
   }
 
   /** Hands an ICMP error about one of our datagrams to the protocol that sent it. */
   deliverError(info: IcmpErrorInfo, quoted: Ipv4Packet, off: number, len: number): void {
-    const handler = this.errorHandlers[quoted.protocol];
-    if (handler) handler(info, quoted, off, len);
+    this.registration(quoted.protocol)?.transport.receiveIcmpError?.(info, quoted, off, len);
   }
 
   /** The next hop for dst, or null without a route (RFC 1122 3.3.1.1). */

@@ -20,7 +20,6 @@ import type { LayerCounters } from '../util/counters.ts';
 import { ICMP_TIME_EXCEEDED, TIME_EXCEEDED_REASSEMBLY } from './icmp-packet.ts';
 import { internetChecksum } from '../util/checksum.ts';
 import { FLAG_DF, Ipv4Packet } from './ipv4-packet.ts';
-import type { Reassembler } from './ipv4.ts';
 
 /** Linux ipfrag_high_thresh. */
 export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
@@ -30,6 +29,14 @@ export const DEFAULT_MAX_DATAGRAMS = 1024;
 /** What holding one fragment costs beyond its data (buffer and list entry), for the byte cap. */
 export const FRAGMENT_OVERHEAD = 128;
 const MAX_DATAGRAM = 65535;
+
+/** Takes fragments; returns the whole datagram's view once complete, else null. */
+export interface Reassembler {
+  add(ip: Ipv4Packet): Ipv4Packet | null;
+  /** Datagrams being reassembled. */
+  readonly datagrams: number;
+  close(): void;
+}
 
 export interface ReassemblyOptions {
   maxBytes?: number;

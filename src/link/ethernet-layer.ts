@@ -10,6 +10,14 @@ import type { RxFrameInfo } from './vnet.ts';
 /** Receives the payload of a frame of one EtherType, with the link's offload facts. */
 export type EtherTypeHandler = (buf: Buffer, off: number, len: number, info: RxFrameInfo | null) => void;
 
+/** A layer above (ARP, IPv4) registered as itself: no closure per stack, as a fleet has thousands. */
+export interface EtherTypeReceiver {
+  receive(buf: Buffer, off: number, len: number, info: RxFrameInfo | null): void;
+}
+
+/** The all-systems group's MAC bits (224.0.0.1 -> 01:00:5e:00:00:01). */
+const ALL_SYSTEMS_MAC_KEY = 1;
+
 /**
  * Sees every frame, in as received (before any check) and out as handed to the link. The
  * bytes are valid only during the call.
@@ -21,27 +29,35 @@ export class EthernetLayer {
   /** One optional observer (the stack's probe); unset, one null check per frame. */
   observer: FrameObserver | null = null;
   private readonly view = new EthernetFrame();
-  private readonly types: number[] = [];
-  private readonly handlers: EtherTypeHandler[] = [];
+  // EtherTypes and their receivers, side by side; exact-size arrays (replaced on register).
+  private types: number[] = [];
+  private receivers: EtherTypeReceiver[] = [];
   /**
    * The multicast filter: IPv4 group MACs (01:00:5e + 23 bits, by those bits) with how many
    * groups map to each. Linux dev_mc_add/dev_mc_del program the NIC's filter the same way
-   * (ip_mc_filter_add, via arp_mc_map): frames to other group MACs never reach IP.
+   * (ip_mc_filter_add, via arp_mc_map): frames to other group MACs never reach IP. The
+   * all-systems group's MAC, which every IPv4 host joins, is counted apart, so that the table
+   * is made only when a socket joins a group.
    */
-  private readonly multicastMacs = new Map<number, number>();
+  private multicastMacs: Map<number, number> | null = null;
+  private allSystemsRefs = 0;
 
   constructor(
     private readonly link: Pick<Link, 'send'>,
     readonly mac: Mac,
   ) {}
 
-  /** Sets the handler for frames of one EtherType (ETHERTYPE_ARP, ETHERTYPE_IPV4, ...). */
-  register(etherType: number, handler: EtherTypeHandler): void {
+  /**
+   * Sets the receiver of frames of one EtherType (ETHERTYPE_ARP, ETHERTYPE_IPV4, ...): an
+   * object with receive(), or a function (as addEventListener takes either).
+   */
+  register(etherType: number, receiver: EtherTypeReceiver | EtherTypeHandler): void {
+    const r = typeof receiver === 'function' ? { receive: receiver } : receiver;
     const i = this.types.indexOf(etherType);
-    if (i >= 0) this.handlers[i] = handler;
+    if (i >= 0) this.receivers[i] = r;
     else {
-      this.types.push(etherType);
-      this.handlers.push(handler);
+      this.types = this.types.concat(etherType);
+      this.receivers = this.receivers.concat(r);
     }
   }
 
@@ -59,25 +75,32 @@ export class EthernetLayer {
     } else if (!macEquals(buf, off, this.mac)) return c.drop('eth-not-for-us');
     const i = this.types.indexOf(eth.etherType);
     if (i < 0) return c.drop('eth-unknown-type');
-    this.handlers[i]!(buf, eth.payloadOffset, eth.payloadLength, info);
+    this.receivers[i]!.receive(buf, eth.payloadOffset, eth.payloadLength, info);
   }
 
   /** Accepts frames to the MAC of this IPv4 group (23 low bits) until as many removes. */
   addMulticast(group: number): void {
     const key = group & 0x7fffff;
-    this.multicastMacs.set(key, (this.multicastMacs.get(key) ?? 0) + 1);
+    if (key === ALL_SYSTEMS_MAC_KEY) this.allSystemsRefs++;
+    else (this.multicastMacs ??= new Map()).set(key, (this.multicastMacs.get(key) ?? 0) + 1);
   }
 
   removeMulticast(group: number): void {
     const key = group & 0x7fffff;
-    const n = this.multicastMacs.get(key) ?? 0;
-    if (n <= 1) this.multicastMacs.delete(key);
-    else this.multicastMacs.set(key, n - 1);
+    if (key === ALL_SYSTEMS_MAC_KEY) {
+      this.allSystemsRefs = Math.max(0, this.allSystemsRefs - 1);
+      return;
+    }
+    const n = this.multicastMacs?.get(key) ?? 0;
+    if (n <= 1) this.multicastMacs?.delete(key);
+    else this.multicastMacs!.set(key, n - 1);
   }
 
   private acceptsMulticast(buf: Buffer, off: number): boolean {
     if (buf[off] !== 0x01 || buf[off + 1] !== 0x00 || buf[off + 2] !== 0x5e || (buf[off + 3]! & 0x80) !== 0) return false;
-    return this.multicastMacs.has((buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!);
+    const key = (buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!;
+    if (key === ALL_SYSTEMS_MAC_KEY) return this.allSystemsRefs > 0;
+    return this.multicastMacs?.has(key) ?? false;
   }
 
   /** Sends a whole frame (its Ethernet header written by the caller) on the link. */

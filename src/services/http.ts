@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Stack } from '../stack.ts';
+import type { Stack, StackModule } from '../stack.ts';
 import { closePage, servePage } from '../teach/page-routes.ts';
 import { LayerCounters } from '../util/counters.ts';
 import { type HttpServiceOptions, registerService } from './index.ts';
@@ -117,10 +117,8 @@ function serve(stack: Stack, req: http.IncomingMessage, res: http.ServerResponse
   reply(res, 404, 'text/plain', 'not found\n');
 }
 
-/** The stack a connection handed to a shared http.Server came in on. */
-const stackOfConnection = new WeakMap<object, Stack>();
-/** Each stack's HTTP counters, for a shared server's requests and bad clients. */
-const httpCounters = new WeakMap<Stack, LayerCounters>();
+/** The stack's HTTP service a connection handed to a shared http.Server came in on. */
+const serviceOfConnection = new WeakMap<object, HttpServiceUse>();
 
 /**
  * An http.Server that never listens: connections come from the caller. Node starts the
@@ -133,12 +131,8 @@ const httpCounters = new WeakMap<Stack, LayerCounters>();
  * fleet's): each request is served for, and counted by, the stack its connection came in on.
  */
 export function createHttpServer(stack: Stack | null, options: HttpServiceOptions = {}, counters = new LayerCounters()): http.Server {
-  const stackOf = (socket: object): Stack | undefined => stack ?? stackOfConnection.get(socket);
-  const countersOf = (socket: object): LayerCounters | undefined => {
-    if (stack !== null) return counters;
-    const s = stackOfConnection.get(socket);
-    return s !== undefined ? httpCounters.get(s) : undefined;
-  };
+  const stackOf = (socket: object): Stack | undefined => stack ?? serviceOfConnection.get(socket)?.stack;
+  const countersOf = (socket: object): LayerCounters | undefined => (stack !== null ? counters : serviceOfConnection.get(socket)?.counters);
   const headersTimeout = options.headersTimeoutMs ?? 60_000;
   // Node checks every 30 s, so a client is cut off up to 30 s late; with a short headers
   // timeout the check runs four times per timeout, so that it is kept to within a quarter.
@@ -178,49 +172,71 @@ export function createHttpServer(stack: Stack | null, options: HttpServiceOption
  * that runs the service: a fleet of 10,000 devices holds one http.Server (its parser pool,
  * connections list and check timer), not 10,000. Closed when the last stack stops serving.
  */
-const sharedServers = new Map<string, { server: http.Server; users: number }>();
+const sharedServers = new Map<string, SharedHttpServer>();
 
-function useSharedServer(options: HttpServiceOptions | undefined): { server: http.Server; release: () => void } {
-  const key = JSON.stringify(options ?? {});
-  let shared = sharedServers.get(key);
-  if (shared === undefined) sharedServers.set(key, (shared = { server: createHttpServer(null, options), users: 0 }));
-  shared.users++;
-  let released = false;
-  const entry = shared;
-  return {
-    server: shared.server,
-    release: () => {
-      if (released) return;
-      released = true;
-      if (--entry.users > 0) return;
-      entry.server.close();
-      if (sharedServers.get(key) === entry) sharedServers.delete(key);
-    },
-  };
+interface SharedHttpServer {
+  readonly key: string;
+  readonly server: http.Server;
+  users: number;
 }
 
-/** Hands a connection to port 80 to the shared http.Server, noting the stack it came in on. */
-function handToHttpServer(this: { server: http.Server; stack: Stack }, socket: Duplex): void {
-  stackOfConnection.set(socket, this.stack);
-  this.server.emit('connection', socket);
+/**
+ * One stack's HTTP service: connections to its port 80 go to the shared server, and its
+ * requests are counted here. One small object per stack, its own handler, StackModule and
+ * stop (no closures: a fleet has thousands).
+ */
+class HttpServiceUse implements StackModule {
+  readonly counters = new LayerCounters();
+  private released = false;
+
+  constructor(
+    readonly stack: Stack,
+    private readonly shared: SharedHttpServer,
+  ) {
+    shared.users++;
+  }
+
+  /** A connection to port 80: handed to the shared http.Server, noting whose it is. */
+  onConnection(socket: Duplex): void {
+    serviceOfConnection.set(socket, this);
+    this.shared.server.emit('connection', socket);
+  }
+
+  /** StackModule (the stack closes): gives the shared server up; the last user closes it. */
+  close(): void {
+    if (this.released) return;
+    this.released = true;
+    const shared = this.shared;
+    if (--shared.users > 0) return;
+    shared.server.close();
+    if (sharedServers.get(shared.key) === shared) sharedServers.delete(shared.key);
+  }
+
+  /** The service stops (ServiceSet.stop): the server, the page's sessions, the module entry. */
+  stop(): void {
+    this.close();
+    closePage(this.stack);
+    if (this.stack.modules.get('http') === this) this.stack.modules.delete('http');
+  }
+}
+
+function useSharedServer(stack: Stack, options: HttpServiceOptions | undefined): HttpServiceUse {
+  const key = JSON.stringify(options ?? {});
+  let shared = sharedServers.get(key);
+  if (shared === undefined) sharedServers.set(key, (shared = { key, server: createHttpServer(null, options), users: 0 }));
+  return new HttpServiceUse(stack, shared);
 }
 
 registerService('http', (stack, options, services) => {
-  const counters = new LayerCounters();
-  httpCounters.set(stack, counters);
-  const { server, release } = useSharedServer(options.http);
+  const use = useSharedServer(stack, options.http);
   try {
-    services.tcp(HTTP_PORT, handToHttpServer.bind({ server, stack }));
+    services.tcp(HTTP_PORT, use);
   } catch (err) {
-    release();
+    use.close();
     throw err;
   }
-  stack.modules.set('http', { counters, close: release });
-  services.onStop(() => {
-    release();
-    closePage(stack);
-    stack.modules.delete('http');
-  });
+  stack.modules.set('http', use);
+  services.onStop(use);
 });
 
 /** @internal How many shared HTTP servers the process holds (tests: a fleet holds one). */

@@ -42,15 +42,21 @@ export type ServiceStarter = (stack: Stack, options: ServiceOptions, services: S
 /** Linux's default listen backlog for a server that asks for none (Node's 511). */
 const SERVICE_BACKLOG = 511;
 
-/** What a service's TCP listener carries: its set and what it does with a connection. */
+/** What a TCP service does with each connection: a function, or an object with onConnection. */
+export type TcpServiceHandler = ((socket: Duplex) => void) | { onConnection(socket: Duplex): void };
+
+/** What a service's TCP listener carries: its set and its handler. */
 interface TcpServiceContext {
   readonly services: ServiceSet;
-  readonly onConnection: (socket: Duplex) => void;
+  readonly handler: TcpServiceHandler;
 }
+
+/** Something to do when the set stops: a function, or an object with stop(). */
+export type ServiceStop = StopService | { stop(): void | Promise<void> };
 
 function acceptServiceConnection(conn: Connection, listener: Listener): void {
   const context = listener.context as TcpServiceContext;
-  context.services.accept(conn, context.onConnection);
+  context.services.accept(conn, context.handler);
 }
 
 /** A peer's reset (ECONNRESET) or a timeout ends that connection, never the process. */
@@ -67,19 +73,19 @@ function destroySocket(this: Duplex): void {
  * While it holds a port, the set keeps Node's event loop alive, as a listening server does.
  */
 export class ServiceSet implements SocketOwner {
-  /** TCP listeners and served UDP ports, in the order taken. */
-  private readonly held: (Listener | UdpServedPort)[] = [];
+  /** TCP listeners and served UDP ports, in the order taken (exact-size: replaced as it grows). */
+  private held: readonly (Listener | UdpServedPort)[] = [];
   /** Accepted connections not yet destroyed (made at the first). */
   private open: Set<Socket> | null = null;
-  private stops: StopService[] | null = null;
+  private stops: readonly ServiceStop[] = [];
   private holdingLoop = false;
   private stopped = false;
 
   constructor(readonly stack: Stack) {}
 
-  /** Listens on TCP `port`; each connection, half-open capable, goes to onConnection. Throws EADDRINUSE. */
-  tcp(port: number, onConnection: (socket: Duplex) => void): void {
-    const context: TcpServiceContext = { services: this, onConnection };
+  /** Listens on TCP `port`; each connection, half-open capable, goes to the handler. Throws EADDRINUSE. */
+  tcp(port: number, handler: TcpServiceHandler): void {
+    const context: TcpServiceContext = { services: this, handler };
     const listener = this.stack.tcp.listen(port, SERVICE_BACKLOG, acceptServiceConnection, context);
     if (listener === 'EADDRINUSE') throw systemError('EADDRINUSE', 'listen', '::', port);
     this.took(listener);
@@ -93,12 +99,12 @@ export class ServiceSet implements SocketOwner {
   }
 
   /** Runs `stop` when the set stops, after its ports are closed (last added, first run). */
-  onStop(stop: StopService): void {
-    (this.stops ??= []).push(stop);
+  onStop(stop: ServiceStop): void {
+    this.stops = this.stops.concat(stop);
   }
 
   private took(port: Listener | UdpServedPort): void {
-    this.held.push(port);
+    this.held = this.held.concat(port);
     if (!this.holdingLoop) {
       this.holdingLoop = true;
       this.stack.loopHold.ref();
@@ -106,7 +112,7 @@ export class ServiceSet implements SocketOwner {
   }
 
   /** @internal A connection reached ESTABLISHED on one of our listeners. */
-  accept(conn: Connection, onConnection: (socket: Duplex) => void): void {
+  accept(conn: Connection, handler: TcpServiceHandler): void {
     const socket = new Socket(this.stack.tcp, { allowHalfOpen: true });
     socket.attach(conn);
     socket.owner = this;
@@ -115,7 +121,8 @@ export class ServiceSet implements SocketOwner {
     // Called from the TCP layer as the handshake's last ACK is processed: what the service
     // throws is reported as an application's would be (as Server.onAccept does).
     try {
-      onConnection(socket);
+      if (typeof handler === 'function') handler(socket);
+      else handler.onConnection(socket);
     } catch (err) {
       reportToApplication(err);
     }
@@ -130,14 +137,17 @@ export class ServiceSet implements SocketOwner {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const port of this.held.splice(0).reverse()) {
+    const held = this.held;
+    this.held = [];
+    for (const port of [...held].reverse()) {
       if ('onAccept' in port) this.stack.tcp.unlisten(port);
       else this.stack.udp.unservePort(port);
     }
     if (this.open !== null) for (const socket of [...this.open]) socket.destroy();
     this.open = null;
-    for (const stop of (this.stops ?? []).reverse()) await stop();
-    this.stops = null;
+    const stops = this.stops;
+    this.stops = [];
+    for (const stop of [...stops].reverse()) await (typeof stop === 'function' ? stop() : stop.stop());
     if (this.holdingLoop) {
       this.holdingLoop = false;
       this.stack.loopHold.unref();

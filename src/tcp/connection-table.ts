@@ -12,7 +12,8 @@ export interface FourTuple {
 }
 
 export class ConnectionTable<T extends FourTuple> {
-  private readonly byPorts = new Map<number, T | Map<number, T>>();
+  /** Made at the first connection: a fleet's idle devices hold none. */
+  private byPorts: Map<number, T | Map<number, T>> | null = null;
   private count = 0;
 
   get size(): number {
@@ -20,7 +21,7 @@ export class ConnectionTable<T extends FourTuple> {
   }
 
   find(localPort: number, remoteIp: number, remotePort: number): T | undefined {
-    const entry = this.byPorts.get(localPort * 65536 + remotePort);
+    const entry = this.byPorts?.get(localPort * 65536 + remotePort);
     if (entry === undefined) return undefined;
     if (!(entry instanceof Map)) return entry.remoteIp === remoteIp ? entry : undefined;
     return entry.get(remoteIp);
@@ -28,13 +29,14 @@ export class ConnectionTable<T extends FourTuple> {
 
   add(conn: T): void {
     const key = conn.localPort * 65536 + conn.remotePort;
-    const entry = this.byPorts.get(key);
+    const byPorts = (this.byPorts ??= new Map());
+    const entry = byPorts.get(key);
     if (entry === undefined) {
-      this.byPorts.set(key, conn);
+      byPorts.set(key, conn);
     } else if (!(entry instanceof Map)) {
       const byAddress = new Map<number, T>([[entry.remoteIp, entry]]);
       byAddress.set(conn.remoteIp, conn);
-      this.byPorts.set(key, byAddress);
+      byPorts.set(key, byAddress);
     } else {
       entry.set(conn.remoteIp, conn);
     }
@@ -43,16 +45,18 @@ export class ConnectionTable<T extends FourTuple> {
 
   /** Returns whether conn was in the table. */
   remove(conn: FourTuple): boolean {
+    const byPorts = this.byPorts;
+    if (byPorts === null) return false;
     const key = conn.localPort * 65536 + conn.remotePort;
-    const entry = this.byPorts.get(key);
+    const entry = byPorts.get(key);
     if (entry === conn) {
-      this.byPorts.delete(key);
+      byPorts.delete(key);
       this.count--;
       return true;
     }
     if (entry instanceof Map && entry.get(conn.remoteIp) === conn) {
       entry.delete(conn.remoteIp);
-      if (entry.size === 0) this.byPorts.delete(key);
+      if (entry.size === 0) byPorts.delete(key);
       this.count--;
       return true;
     }
@@ -60,6 +64,7 @@ export class ConnectionTable<T extends FourTuple> {
   }
 
   *all(): IterableIterator<T> {
+    if (this.byPorts === null) return;
     for (const entry of this.byPorts.values()) {
       if (entry instanceof Map) yield* entry.values();
       else yield entry;

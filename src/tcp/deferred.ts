@@ -53,10 +53,13 @@ export class DeferredWork<C extends DeferredWorker> {
   /** Queues conn for the end of this event-loop turn: a 0 ms clock timer shared by every connection of the turn. */
   toEndOfTurn(conn: C): void {
     this.endOfTurn.push(conn);
-    if (this.endOfTurn.length === 1) this.clock.setTimer(0, this.flushEndOfTurn);
+    if (this.endOfTurn.length === 1) this.clock.setTimer(0, (this.onEndOfTurn ??= () => this.flushEndOfTurn()));
   }
 
-  private readonly flushEndOfTurn = (): void => {
+  /** The 0 ms timer's callback, made at the first use. */
+  private onEndOfTurn: (() => void) | null = null;
+
+  private flushEndOfTurn(): void {
     const list = this.endOfTurn;
     this.endOfTurn = [];
     for (const conn of list) {
@@ -66,5 +69,5 @@ export class DeferredWork<C extends DeferredWorker> {
         reportTimerError(this.clock, err);
       }
     }
-  };
+  }
 }

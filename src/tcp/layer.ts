@@ -42,7 +42,8 @@ export interface TcpLayerHost {
   readonly seed: number | undefined;
   /** True while a batch of received frames is processed; onBatchEnd handlers run after it. */
   readonly inReceiveBatch?: boolean;
-  onBatchEnd?(handler: () => void): () => void;
+  /** Runs handler.endBatch() after each receive batch (Stack.onBatchEnd). */
+  onBatchEnd?(handler: { endBatch(): void }): unknown;
   /** Counts the ref'd sockets and servers that keep Node's event loop alive (ref/unref). */
   readonly loopHold?: LoopHold;
   /** Name resolution for connect and listen (Node's lookup contract); default defaultLookup. */
@@ -134,14 +135,9 @@ export class TcpLayer implements TcpContext {
     const challengeRandom = host.seed === undefined ? Math.random : seededRandom(host.seed ^ 0xc4a11);
     this.challengeAcks = new ChallengeAckBudget(host.clock, this.config.challengeAckLimit, challengeRandom);
     // With offloads the kernel has checked (or will complete) the checksum: we skip ours then.
-    host.ipv4.register(
-      PROTO_TCP,
-      (ip, off, len, checksumTrusted) => this.receive(ip, off, len, checksumTrusted),
-      (info, quoted, off, len) => this.receiveIcmpError(info, quoted, off, len),
-      { checksumOffload: true },
-    );
+    host.ipv4.register(PROTO_TCP, this, undefined, { checksumOffload: true });
     this.deferred = new DeferredWork(host.clock);
-    host.onBatchEnd?.(() => this.deferred.endBatch());
+    host.onBatchEnd?.(this.deferred);
   }
 
   /** Connections and TIME-WAIT entries held. */
@@ -498,8 +494,9 @@ export class TcpLayer implements TcpContext {
    * ICMP errors about our segments (RFC 1122 4.2.3.9, RFC 5927 4.1: only when the quoted
    * sequence number is in flight). Port and protocol unreachable abort a connection being
    * opened with ECONNREFUSED, as Linux does; "fragmentation needed" lowers the MSS (RFC 1191).
+   * (Ipv4Transport.)
    */
-  private receiveIcmpError(info: IcmpErrorInfo, quoted: Ipv4Packet, off: number, len: number): void {
+  receiveIcmpError(info: IcmpErrorInfo, quoted: Ipv4Packet, off: number, len: number): void {
     if (len < 8) return;
     const buf = quoted.buf;
     const conn = this.find(buf.readUInt16BE(off), quoted.dst, buf.readUInt16BE(off + 2));

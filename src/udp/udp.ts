@@ -80,12 +80,12 @@ export interface HandleTracker {
   releaseHandle(owner: object): void;
 }
 
-/** What the layer needs of the stack around it. */
-export interface UdpEnvironment {
-  readonly multicast: MulticastContext;
-  readonly handles: HandleTracker;
+/** What the layer needs of the stack around it (the Stack itself: no object or closure of its own). */
+export interface UdpEnvironment extends HandleTracker {
+  /** Group memberships: the IGMP layer. */
+  readonly igmp: MulticastContext;
   /** Is a batch of received frames being processed? (Stack.inReceiveBatch.) */
-  inReceiveBatch(): boolean;
+  readonly inReceiveBatch: boolean;
 }
 
 /** What holds a port in the layer's table: a socket, or a port served inside the stack. */
@@ -155,7 +155,11 @@ export class UdpLayer implements UdpSocketContext {
   readonly counters = new LayerCounters();
   /** Bound sockets and served ports by local port; more than one only with reuseAddr. Last bound last. */
   private readonly ports = new Map<number, UdpEndpoint[]>();
-  private readonly sockets = new Set<UdpSocket>();
+  private socketsMade: Set<UdpSocket> | null = null;
+  /** Open sockets, made at the first (a fleet's devices serve their ports with none). */
+  private get sockets(): Set<UdpSocket> {
+    return (this.socketsMade ??= new Set());
+  }
   private readonly view = new UdpPacket();
   private readonly txBuf = sharedTxScratch('udp', TX_HEADROOM + UDP_HEADER_LEN + UDP_MAX_PAYLOAD);
   private readonly random: () => number;
@@ -172,7 +176,7 @@ export class UdpLayer implements UdpSocketContext {
     options: UdpLayerOptions = {},
   ) {
     this.random = options.seed !== undefined ? seededRandom(options.seed ^ 0x75647000) : Math.random;
-    this.multicast = env.multicast;
+    this.multicast = env.igmp;
     this.buffers = {
       rmemDefault: options.rmemDefault ?? 212992,
       rmemMax: options.rmemMax ?? 212992,
@@ -180,12 +184,7 @@ export class UdpLayer implements UdpSocketContext {
       wmemMax: options.wmemMax ?? 212992,
     };
     // With offloads the kernel has checked the checksum or left it partial: we skip ours then.
-    ipv4.register(
-      PROTO_UDP,
-      (ip, off, len, checksumTrusted) => this.receive(ip, off, len, checksumTrusted),
-      (info, quoted, off, len) => this.receiveIcmpError(info, quoted, off, len),
-      { checksumOffload: true },
-    );
+    ipv4.register(PROTO_UDP, this, undefined, { checksumOffload: true });
   }
 
   /** Like dgram.createSocket: 'udp4' or { type: 'udp4', reuseAddr }, and a 'message' listener. */
@@ -200,17 +199,17 @@ export class UdpLayer implements UdpSocketContext {
   }
 
   refHandle(owner: object): void {
-    this.env.handles.refHandle(owner);
+    this.env.refHandle(owner);
   }
   unrefHandle(owner: object): void {
-    this.env.handles.unrefHandle(owner);
+    this.env.unrefHandle(owner);
   }
   releaseHandle(owner: object): void {
-    this.env.handles.releaseHandle(owner);
+    this.env.releaseHandle(owner);
   }
 
   get inReceiveBatch(): boolean {
-    return this.env.inReceiveBatch();
+    return this.env.inReceiveBatch;
   }
 
   queued(socket: UdpSocket): void {
@@ -218,6 +217,11 @@ export class UdpLayer implements UdpSocketContext {
   }
 
   /** End of a receive batch: every socket's queued datagrams go to the application. */
+  /** The receive batch ended (Stack.onBatchEnd): datagrams queued in it reach their listeners. */
+  endBatch(): void {
+    this.drain();
+  }
+
   drain(): void {
     const list = this.pending;
     for (let i = 0; i < list.length; i++) list[i]!.drain();
@@ -337,7 +341,8 @@ export class UdpLayer implements UdpSocketContext {
   }
 
   /** An ICMP error quoting a datagram we sent: tell the connected socket that sent it. */
-  private receiveIcmpError(info: IcmpErrorInfo, quoted: Ipv4Packet, off: number, len: number): void {
+  /** @internal (Ipv4Transport) */
+  receiveIcmpError(info: IcmpErrorInfo, quoted: Ipv4Packet, off: number, len: number): void {
     if (len < UDP_HEADER_LEN) return this.counters.drop('udp-icmp-short-quote');
     const buf = quoted.buf;
     const localPort = buf.readUInt16BE(off);

@@ -77,11 +77,14 @@ export class TimerQueue<T extends TimerEntry> {
     if (first === undefined || first.timerAt >= this.clockTimerAt) return;
     this.clockTimer?.cancel();
     this.clockTimerAt = first.timerAt;
-    this.clockTimer = this.clock.setTimer(first.timerAt - this.clock.now(), this.run);
+    this.clockTimer = this.clock.setTimer(first.timerAt - this.clock.now(), (this.onClockTimer ??= () => this.run()));
   }
 
+  /** The clock timer's callback, made at the first timer (an idle stack of a fleet never arms one). */
+  private onClockTimer: (() => void) | null = null;
+
   /** The clock timer fired: every entry due runs, in deadline order. */
-  private readonly run = (): void => {
+  private run(): void {
     this.clockTimer = null;
     this.clockTimerAt = Infinity;
     this.running = true;
@@ -105,7 +108,7 @@ export class TimerQueue<T extends TimerEntry> {
       this.running = false;
       this.armClockTimer();
     }
-  };
+  }
 
   private less(a: T, b: T): boolean {
     return a.timerAt < b.timerAt || (a.timerAt === b.timerAt && a.timerSeq < b.timerSeq);
