@@ -376,15 +376,16 @@ function ackAdvances(c: Tcb, ack: number, seg: TcpSegment, dsack: boolean, sacke
   const bytesAcked = Math.min(acked, c.sendBuffer.length);
   c.sendBuffer.consume(bytesAcked);
   c.stats.bytesAcked += bytesAcked;
+  c.rack.beginCumulative();
   c.sent.acknowledge(ack, c.rack);
   snd.una = ack;
   if (seqLt(snd.nxt, ack)) snd.nxt = ack;
   const r = c.recovery;
   if (seqLt(r.highRxt, ack)) r.highRxt = ack;
   c.retries = 0;
-  // RTT from the echoed timestamp or the timed segment (Karn's rule in timers/rtt.ts).
+  // RTT from our send times, the echoed timestamp or the timed segment (Karn's rule in timers/rtt.ts).
   const tsEcr = c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0;
-  if (c.rtt.onAck(ack, tsEcr, now, c.ctx.timestampNow(), snd.max)) {
+  if (c.rtt.onAck(ack, tsEcr, now, c.ctx.timestampNow(), snd.max, c.rack.sentTimeRtt())) {
     const probe = c.ctx.probe;
     if (probe !== null) probe.tcpRtt(c, 'sample');
   }

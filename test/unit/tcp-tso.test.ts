@@ -148,9 +148,10 @@ test('an application writing in small pieces still gets full-sized super-frames 
   const payload = data.reduce((n, s) => n + s.length - ETH_HEADER_LEN - 52, 0);
   assert.is(payload, bytes);
   // Each ACK frees room that the application refills 8 KB at a time: sent as it came, the
-  // frames would average a few KB. Held to the size goal they are nearly all 64 KB.
+  // frames would average a few KB. Held to the size goal (64 KB, or a third of the window
+  // below 192 KB, as in slow start) they average over 40 KB.
   const average = payload / data.length;
-  assert.ok(average > 48_000, `${data.length} data frames, ${Math.round(average)} bytes on average`);
+  assert.ok(average > 40_000, `${data.length} data frames, ${Math.round(average)} bytes on average`);
 });
 
 test('with TCP_NODELAY a short segment goes at once even while a size goal is in flight', async () => {

@@ -40,6 +40,15 @@ export class RackState implements DeliverySink {
   /** The ACK delivered data below data delivered before (reordering, counted once per ACK). */
   reorderedNow = false;
 
+  // The RTT this ACK measures from our own send times (Linux tcp_clean_rtx_queue's first_ackt
+  // and tcp_sacktag's first_sackt): the earliest send time of a never-resent segment it
+  // acknowledged cumulatively, and of one it SACKed; NaN: none.
+  private cumulative = false;
+  private firstAckedSentAt = NaN;
+  private firstSackedSentAt = NaN;
+  /** The cumulative part acknowledged resent data (Linux FLAG_RETRANS_DATA_ACKED): Karn. */
+  private resentAcked = false;
+
   /** RACK.fack before this ACK: reordering is judged against it (Linux's prior_fack). */
   private fackBefore = 0;
   /** Only data at or below this counts for deliveredOriginal (Linux: FLAG_ORIG_SACK_ACKED up to high_seq). */
@@ -55,12 +64,38 @@ export class RackState implements DeliverySink {
     this.fackBefore = this.fack;
     this.deliveredOriginal = false;
     this.reorderedNow = false;
+    this.cumulative = false;
+    this.firstAckedSentAt = NaN;
+    this.firstSackedSentAt = NaN;
+    this.resentAcked = false;
+  }
+
+  /** The SACK blocks are done: what is delivered next is acknowledged cumulatively. */
+  beginCumulative(): void {
+    this.cumulative = true;
+  }
+
+  /**
+   * The RTT of this ACK from send times, in ms, or -1. As Linux's tcp_ack_update_rtt prefers
+   * it to the echoed timestamp (whose clock ticks in ms, far coarser than a TAP's round trip):
+   * the oldest segment acknowledged cumulatively, unless resent data was (Karn, RFC 6298 3);
+   * else the oldest SACKed one; never one that was sent twice.
+   */
+  sentTimeRtt(): number {
+    if (!this.resentAcked && this.firstAckedSentAt === this.firstAckedSentAt) return this.now - this.firstAckedSentAt;
+    if (this.firstSackedSentAt === this.firstSackedSentAt) return this.now - this.firstSackedSentAt;
+    return -1;
   }
 
   /** RFC 8985 6.2 steps 2 and 3, for one newly acknowledged or SACKed segment. */
   delivered(_start: number, end: number, sentAt: number, flags: number): void {
     const retransmitted = (flags & EVER_RETRANSMITTED) !== 0;
     if (!retransmitted && seqLe(end, this.originalLimit)) this.deliveredOriginal = true;
+    if (retransmitted) {
+      if (this.cumulative) this.resentAcked = true;
+    } else if (this.cumulative) {
+      if (!(sentAt >= this.firstAckedSentAt)) this.firstAckedSentAt = sentAt;
+    } else if (!(sentAt >= this.firstSackedSentAt)) this.firstSackedSentAt = sentAt;
     // Step 3: reordering is data delivered below the highest delivered before this ACK,
     // without being resent. (Within one ACK the cumulatively acknowledged segments come
     // first in send order, so judging against the fack this ACK's SACK blocks raised would

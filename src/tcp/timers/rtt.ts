@@ -137,11 +137,18 @@ export class RttEstimator {
   }
 
   /**
-   * An ACK for new data: sample from its timestamp echo (tsEcr, 0 when absent) if it is
-   * newer than our last retransmission, else from the timed segment once it is covered.
-   * `nxt` is the highest sequence number sent (Linux snd_nxt). Returns whether a sample was taken.
+   * An ACK for new data. As Linux's tcp_ack_update_rtt: the RTT measured from our send times
+   * (sentRtt, ms, -1 when the ACK gives none: see RackState.sentTimeRtt), else from its
+   * timestamp echo (tsEcr, 0 when absent) if it is newer than our last retransmission, else
+   * from the timed segment once it is covered. `nxt` is the highest sequence number sent
+   * (Linux snd_nxt). Returns whether a sample was taken.
    */
-  onAck(ack: number, tsEcr: number, now: number, tsNow: number, nxt: number): boolean {
+  onAck(ack: number, tsEcr: number, now: number, tsNow: number, nxt: number, sentRtt = -1): boolean {
+    if (sentRtt >= 0) {
+      this.timing = false;
+      this.sample(sentRtt, ack, nxt);
+      return true;
+    }
     if (tsEcr !== 0 && ((tsEcr - this.lastRetransmitTs) | 0) >= 0) {
       const rtt = (tsNow - tsEcr) >>> 0;
       this.timing = false;
