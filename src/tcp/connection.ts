@@ -120,6 +120,8 @@ export class Connection extends Tcb {
       room = Math.max(0, Math.max(sb.capacity, MEMORY_MIN) - sb.length);
     }
     const n = sb.append(data, off, Math.min(len, room));
+    // Linux's tcp_push marks the tail of what a write queued, all of it or what fitted.
+    if (n > 0) this.pushMarks.add(this.finSeq());
     this.syncMemory();
     // Written while ACKs of a receive batch are processed: it goes out with the batch's output.
     if (n > 0 && canSendData(this.state) && !this.ctx.deferToBatchEnd(this)) output(this);

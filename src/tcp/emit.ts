@@ -151,11 +151,13 @@ export function sendReset(c: Tcb): void {
   emit(c, RST | ACK, c.snd.max, 0, 0, 'reset');
 }
 
-/** Sends a segment with data from the send buffer (offset bytes after SND.UNA's data). */
-export function sendData(c: Tcb, seq: number, offset: number, len: number, fin: boolean): void {
+/** Sends a segment with data from the send buffer (offset bytes after SND.UNA's data); `push` sets PSH. */
+export function sendData(c: Tcb, seq: number, offset: number, len: number, fin: boolean, push = false): void {
   const snd = c.snd;
-  const flags = ACK | (fin ? FIN : 0) | (len > 0 && (fin || offset + len === c.sendBuffer.length) ? PSH : 0);
   const isNew = seqGe(seq, snd.max);
+  // PSH where Linux sets it (push-marks.ts), and on the segment that empties the buffer.
+  const marked = len > 0 && isNew && c.pushMarks.take(seq, seqAdd(seq, len), snd.maxWnd);
+  const flags = ACK | (fin ? FIN : 0) | (len > 0 && (fin || push || marked || offset + len === c.sendBuffer.length) ? PSH : 0);
   emit(c, flags, seq, offset, len, isNew ? (len > 0 ? 'data' : 'fin') : 'retransmit');
   const end = seqAdd(seq, len + (fin ? 1 : 0));
   if (!isNew) {

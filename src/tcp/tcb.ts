@@ -10,6 +10,7 @@ import type { TcpConfig } from './config.ts';
 import { createCongestionControl } from './congestion/choose.ts';
 import type { CongestionControl } from './congestion/congestion.ts';
 import { ConnectionStats, type TcpCounters, type TcpEventName } from './counters.ts';
+import { PushMarks } from './push-marks.ts';
 import { ReassemblyQueue } from './reassembly.ts';
 import { ReceiveEstimates } from './receive-estimates.ts';
 import { RecoveryState } from './recovery/state.ts';
@@ -227,6 +228,8 @@ export abstract class Tcb implements AckHost {
 
   // Application side.
   readonly sendBuffer: SendBuffer;
+  /** Where PSH goes: the ends of the application's writes (push-marks.ts). */
+  readonly pushMarks = new PushMarks();
   readonly reassembly: ReassemblyQueue;
   /** The application asked to close our sending side: a FIN follows the buffered data. */
   finQueued = false;
