@@ -1,7 +1,8 @@
 // Frame I/O strategies for the TAP, measured side by side (run as root; everything happens in
 // a network namespace this script creates and deletes; every load is bounded in time).
 //
-//   npm run bench:tap-io [-- --secs 3 --pings 20000 --runs 3 --tcp-runs 5 --only rx,echo,tcp,c]
+//   npm run bench:tap-io [-- --secs 3 --pings 20000 --runs 3 --tcp-runs 5 --only rx,echo,tcp,c
+//                           --pin none|split|same --modes stream,worker-spin,...]
 //
 // Receive: the kernel's end sends UDP (udpblast from ../shared/peers if built, else a Node
 // sender) at 10.0.0.2, whose MAC is a static neighbour, so every datagram becomes one frame
@@ -26,6 +27,12 @@
 // light load (ping -c 50 -i 0.01), 64-byte echo round trips (tcpcli rr), sequential
 // connect+close (tcpcli cr), bulk both ways (tcpcli push/pull, BULK bytes), CPU per GiB
 // received, and idle CPU over 5 s with no traffic (all targets at once).
+// Placement (--pin): on this kind of machine (a 2-vCPU VM) a frame handed from a process on
+// one CPU to one sleeping on the other waits for the other vCPU to wake from its halt, some
+// 30-60 µs, which is most of a round trip; on one CPU the same exchange is a context switch.
+// --pin split puts the clients (this process and its children) on CPU 0 and the stack on CPU
+// 1; --pin same puts everything on CPU 0; --pin none (default) leaves it to the scheduler,
+// whose choices make the figures bimodal.
 //
 // Other benchmarks (bench/run.ts) may import runTapIo() and print its rows.
 
@@ -37,7 +44,7 @@ import { fileURLToPath } from 'node:url';
 import { createStack } from '../src/stack.ts';
 import { ioctlBuffer } from '../src/tap/ffi.ts';
 import { TAP_IO_MODES, TapDevice, type TapIo } from '../src/tap/tap.ts';
-import { cleanup, cpuSeconds, fmt, kv, median as medianOf, probeAndWarmUp, run, type Running, startLwip, startTapstack, tcpcli } from './targets.ts';
+import { cleanup, fmt, kv, median as medianOf, probeAndWarmUp, run, type Running, startLwip, startTapstack, tcpcli } from './targets.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LOADER = `file://${ROOT}/node_modules/tsx/dist/loader.mjs`;
@@ -61,9 +68,22 @@ type RxStrategy = 'stream' | 'stream-drain' | 'fsread' | 'fsread-4';
 type EchoStrategy = 'stream' | 'stream-drain' | Exclude<TapIo, 'stream'>;
 /** Zero-work ICMP echo responders: on a TapDevice io mode, or a blocking fs.readSync loop. */
 type ZeroStrategy = 'zero:stream' | 'zero:worker-loop' | 'zero:blocking';
-const ECHO_STRATEGIES: EchoStrategy[] = ['stream', 'stream-drain', 'busy-poll', 'worker-ring', 'worker-loop', 'worker-yield', 'worker-spin'];
-const ZERO_STRATEGIES: ZeroStrategy[] = ['zero:stream', 'zero:worker-loop', 'zero:blocking'];
+const ECHO_STRATEGIES: EchoStrategy[] = (process.env.TAPIO_ECHO ?? 'stream,stream-drain,busy-poll,worker-ring,worker-loop,worker-yield,worker-spin').split(',') as EchoStrategy[];
+const ZERO_STRATEGIES: ZeroStrategy[] = (process.env.TAPIO_ZERO ?? 'zero:stream,zero:worker-loop,zero:blocking').split(',').filter(Boolean) as ZeroStrategy[];
 const STACK_MAC_BYTES = Buffer.from(STACK_MAC.split(':').map((h) => parseInt(h, 16)));
+
+type Pin = 'none' | 'split' | 'same';
+let pin: Pin = 'none';
+
+/** taskset(1) on every thread of a process (threads made later inherit it). */
+function setAffinity(pid: number, cpus: string): void {
+  spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+
+/** Puts a measured process (a stack, a responder, lwIP) where --pin says. */
+function placeTarget(pid: number | undefined): void {
+  if (pid !== undefined && pin === 'split') setAffinity(pid, '1');
+}
 
 // ---------------------------------------------------------------------------------------
 // Inner processes (run inside the namespace)
@@ -319,6 +339,7 @@ async function measureEcho(ns: Netns, strategy: EchoStrategy | ZeroStrategy, cou
   else ns.sh('ip', ['neigh', 'del', '10.0.0.2', 'dev', TAP]);
   const inner = ns.start(process.execPath, ['--import', LOADER, SELF, '--inner', zero ? 'zero' : 'echo', strategy, String(count)]);
   await inner.ready;
+  placeTarget(inner.pid);
   const ping = parsePing(ns.sh('ping', ['-f', '-q', '-c', String(count), '-w', '60', '10.0.0.2'], 90_000));
   // A blocking responder waits in read(2) for requests ping did not send: end it.
   const killer = setTimeout(() => inner.kill(), 10_000);
@@ -342,6 +363,7 @@ async function measureEchoLwip(ns: Netns, count: number): Promise<TapIoRow | nul
   ns.sh('ip', ['neigh', 'del', '10.0.0.2', 'dev', TAP]);
   const server = ns.start('bash', ['-c', `echo ready; exec ${lwip} ${TAP} 10.0.0.2 0`]);
   await server.ready;
+  placeTarget(server.pid);
   await sleep(500);
   const ping = parsePing(ns.sh('ping', ['-f', '-q', '-c', String(count), '-w', '60', '10.0.0.2'], 90_000));
   if (server.pid !== undefined) process.kill(server.pid, 'SIGTERM');
@@ -366,12 +388,14 @@ interface TcpFigure {
 export const TCP_FIGURES: TcpFigure[] = [
   { key: 'ping', label: 'flood ping (ping -f -c PINGS)', unit: 'replies/s', decimals: 0 },
   { key: 'rtt', label: 'ping RTT at light load (-c 50 -i 0.01)', unit: 'µs', decimals: 0 },
+  { key: 'rttCpu', label: 'stack CPU per ping at light load', unit: 'µs', decimals: 0 },
   { key: 'rr', label: '64-byte TCP echo round trips (tcpcli rr 10000)', unit: 'RT/s', decimals: 0 },
+  { key: 'rrCpu', label: 'stack CPU per round trip (rr)', unit: 'µs', decimals: 1 },
   { key: 'cr', label: 'sequential connect+close (tcpcli cr 2000)', unit: 'conn/s', decimals: 0 },
   { key: 'push', label: `bulk host -> stack (tcpcli push ${BULK >> 20} MiB)`, unit: 'MB/s', decimals: 0 },
   { key: 'pull', label: `bulk stack -> host (tcpcli pull ${BULK >> 20} MiB)`, unit: 'MB/s', decimals: 0 },
   { key: 'cpu', label: 'stack CPU per GiB received', unit: 's/GiB', decimals: 2 },
-  { key: 'idle', label: 'idle CPU, 5 s without traffic', unit: '% of a CPU', decimals: 1 },
+  { key: 'idle', label: 'idle CPU, 5 s without traffic', unit: '% of a CPU', decimals: 2 },
 ];
 
 export interface TcpColumn {
@@ -384,6 +408,27 @@ interface TcpTarget extends Running {
   column: TcpColumn;
 }
 
+/**
+ * CPU time of a process in seconds, to the nanosecond: the sum of its threads' run time
+ * (/proc/PID/task/TID/schedstat, first field). /proc/PID/stat counts in 10 ms ticks, too
+ * coarse for the CPU of 50 pings or of 5 idle seconds.
+ */
+function cpuPrecise(pid: number): number {
+  let ns = 0;
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        /* the thread just ended */
+      }
+    }
+  } catch {
+    return NaN;
+  }
+  return ns / 1e9;
+}
+
 function addValue(c: TcpColumn, key: string, v: number): void {
   if (Number.isFinite(v)) (c.values[key] ??= []).push(v);
 }
@@ -393,13 +438,17 @@ async function tcpRound(t: TcpTarget, pings: number): Promise<void> {
   const flood = await run('ip', ['netns', 'exec', t.clientNs, 'ping', '-q', '-f', '-c', String(pings), '-w', '60', t.host], 70_000);
   const p = parsePing(flood.out);
   if (p) addValue(c, 'ping', (p.received * 1000) / Math.max(1, p.ms));
+  const l0 = cpuPrecise(t.pid);
   const light = await run('ip', ['netns', 'exec', t.clientNs, 'ping', '-q', '-c', '50', '-i', '0.01', '-w', '10', t.host], 20_000);
   addValue(c, 'rtt', Number(/= [\d.]+\/([\d.]+)\//.exec(light.out)?.[1]) * 1000);
+  addValue(c, 'rttCpu', ((cpuPrecise(t.pid) - l0) * 1e6) / 50);
+  const r0 = cpuPrecise(t.pid);
   addValue(c, 'rr', kv((await tcpcli(t.clientNs, ['rr', t.host, '7', '10000', '64'], 60)).out, 'rtps'));
+  addValue(c, 'rrCpu', ((cpuPrecise(t.pid) - r0) * 1e6) / 10000);
   addValue(c, 'cr', kv((await tcpcli(t.clientNs, ['cr', t.host, '9', '2000'], 60)).out, 'cps'));
-  const c0 = cpuSeconds(t.pid);
+  const c0 = cpuPrecise(t.pid);
   const push = await tcpcli(t.clientNs, ['push', t.host, '9', String(BULK)], 60);
-  const c1 = cpuSeconds(t.pid);
+  const c1 = cpuPrecise(t.pid);
   const mbps = kv(push.out, 'MBps');
   addValue(c, 'push', mbps);
   if (Number.isFinite(mbps)) addValue(c, 'cpu', (c1 - c0) / (BULK / GIB));
@@ -408,9 +457,9 @@ async function tcpRound(t: TcpTarget, pings: number): Promise<void> {
 
 /** Idle CPU of every target at once: no client runs for 5 s. */
 async function idleRound(targets: TcpTarget[]): Promise<void> {
-  const c0 = targets.map((t) => cpuSeconds(t.pid));
+  const c0 = targets.map((t) => cpuPrecise(t.pid));
   await sleep(5000);
-  targets.forEach((t, i) => addValue(t.column, 'idle', ((cpuSeconds(t.pid) - c0[i]!) / 5) * 100));
+  targets.forEach((t, i) => addValue(t.column, 'idle', ((cpuPrecise(t.pid) - c0[i]!) / 5) * 100));
 }
 
 /** Every --tap-io mode through ./bin/tapstack, and tuned lwIP, `runs` rounds taking turns. */
@@ -430,6 +479,7 @@ export async function runTcpFigures(options: { runs?: number; pings?: number; mo
         column.notes.push(r);
         continue;
       }
+      placeTarget(r.pid);
       targets.push({ ...r, column });
       // The same warm-up for all (V8's optimizing compiler, the heap grown).
       if (!(await probeAndWarmUp(r, BULK))) column.notes.push('TCP probe failed');
@@ -536,6 +586,13 @@ async function main(): Promise<void> {
   const pings = Math.min(200_000, Number(get('--pings') ?? 20_000));
   const only = get('--only')?.split(',');
   const runs = Math.min(9, Number(get('--runs') ?? 3));
+  pin = (get('--pin') ?? 'none') as Pin;
+  if (!['none', 'split', 'same'].includes(pin)) {
+    process.stderr.write('--pin: none, split or same\n');
+    process.exit(2);
+  }
+  // The clients (ping, tcpcli, the senders) are this process's children: they inherit it.
+  if (pin !== 'none') setAffinity(process.pid, '0');
   const tcpRuns = Math.min(9, Number(get('--tcp-runs') ?? 5));
   const sections = only ?? ['rx', 'echo', 'tcp', 'c'];
   if (sections.includes('rx') || sections.includes('echo')) printRows(await runTapIo({ secs, pings, only: sections.filter((s) => s !== 'tcp'), runs }));
