@@ -1,9 +1,9 @@
 // The command line with every --tap-io mode other than the default (src/tap/tap.ts, ring.ts),
 // on a TAP in a namespace of the test's, against the kernel's own tools: ping (and a flood),
-// TCP echo, HTTP, a capture and the counters, then a clean exit on SIGTERM (the worker
-// reader woken out of read(2) and joined, the descriptor closed, the device gone). A fleet
-// on one TAP, and SIGINT, with the worker reader.
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+// TCP echo, HTTP, a capture and the counters (offloads: super-frames), then a clean exit on
+// SIGTERM (the worker reader woken out of read(2) and joined, the descriptor closed, the
+// device gone). The trace (the probe), and a fleet on one TAP with SIGINT, on the worker reader.
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -37,6 +37,7 @@ for (const io of ['busy-poll', 'worker-ring', 'worker-loop', 'worker-yield', 'wo
         const counters = JSON.parse(stack.stdout.trim().split('\n').pop()!) as { tap: { rx: number; offload: { rxSuperFrames: number; rxBatches: number } }; pcap: { frames: number } };
         assert.ok(counters.tap.rx > 2000, JSON.stringify(counters.tap));
         assert.ok(counters.tap.offload.rxBatches > 0);
+        assert.ok(counters.tap.offload.rxSuperFrames > 0, 'no super-frames: offloads off?');
         assert.ok(statSync(pcap).size > 2000 * 98, 'capture too small');
         // The stack created the TAP: closing its descriptor removed it.
         const link = await ns.exec('ip', ['link', 'show', 'tap0']);
@@ -47,6 +48,24 @@ for (const io of ['busy-poll', 'worker-ring', 'worker-loop', 'worker-yield', 'wo
     }
   });
 }
+
+it('--tap-io worker-loop with --trace (the probe): the frames of a TCP echo in the trace file', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tapstack-tapio-'));
+  try {
+    await withNamespace(async (ns) => {
+      const file = path.join(dir, 'trace.jsonl');
+      const stack = await ns.startStack(['--tap', 'tap0', '--tap-io', 'worker-loop', '--trace', 'tcp port 7', '--trace-format', 'json', '--trace-file', file]);
+      const echo = await ns.exec('nc', ['-N', '-w', '10', '10.0.0.2', '7'], 20_000, 'hello ring\n');
+      assert.is(echo.stdout, 'hello ring\n');
+      assert.is((await stack.stop()).code, 0, stack.stderr);
+      const frames = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; dir?: string; tcp?: { flags: string; len: number } }).filter((r) => r.type === 'frame');
+      assert.ok(frames.some((f) => f.dir === 'in' && f.tcp!.flags === 'S'), 'the SYN in');
+      assert.ok(frames.some((f) => f.dir === 'out' && f.tcp!.len === 'hello ring\n'.length), 'the echo out');
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 it('--tap-io worker-spin: a fleet of 20 on one TAP answers ping and HTTP; SIGINT exits cleanly', async () => {
   await withNamespace(async (ns) => {
