@@ -1,7 +1,7 @@
 // Frame I/O strategies for the TAP, measured side by side (run as root; everything happens in
 // a network namespace this script creates and deletes; every load is bounded in time).
 //
-//   npm run bench:tap-io [-- --secs 3 --pings 20000 --runs 3 --tcp-runs 5 --only rx,echo,tcp,c
+//   npm run bench:tap-io [-- --secs 3 --pings 20000 --runs 3 --tcp-runs 5 --only rx,echo,tcp,c,fleet --fleet 1000
 //                           --pin none|split|same --modes stream,worker-spin,...]
 //
 // Receive: the kernel's end sends UDP (udpblast from ../shared/peers if built, else a Node
@@ -12,6 +12,8 @@
 //                 frame per wake-up (TapDevice rxBatch 1)
 //   stream-drain  the same, then fs.readSync until EAGAIN after each wake-up (TapDevice's
 //                 default: rxBatch 64, with back-off when a wake-up finds nothing more)
+//   busy-poll     stream-drain, then a bounded poll after wake-ups of small frames (TapIo)
+//   worker-ring   a worker thread blocked in read(2), frames through a shared ring (ring.ts)
 //   fsread        blocking descriptor, fs.read on the libuv thread pool, one read in flight
 //   fsread-4      the same with four reads in flight
 //   C             tapbench rx (../shared/peers): a C read loop, the ceiling
@@ -27,6 +29,9 @@
 // light load (ping -c 50 -i 0.01), 64-byte echo round trips (tcpcli rr), sequential
 // connect+close (tcpcli cr), bulk both ways (tcpcli push/pull, BULK bytes), CPU per GiB
 // received, and idle CPU over 5 s with no traffic (all targets at once).
+// Fleet (--only fleet, not in the default set): `tapstack fleet --count N --tap-io MODE`, one
+// at a time (stream, busy-poll, worker-spin unless --modes): start-up, a flood ping and TCP
+// round trips to one device, single pings to 50 devices in turn, idle CPU, resident memory.
 // Placement (--pin): on this kind of machine (a 2-vCPU VM) a frame handed from a process on
 // one CPU to one sleeping on the other waits for the other vCPU to wake from its halt, some
 // 30-60 µs, which is most of a round trip; on one CPU the same exchange is a context switch.
@@ -44,7 +49,7 @@ import { fileURLToPath } from 'node:url';
 import { createStack } from '../src/stack.ts';
 import { ioctlBuffer } from '../src/tap/ffi.ts';
 import { TAP_IO_MODES, TapDevice, type TapIo } from '../src/tap/tap.ts';
-import { cleanup, fmt, kv, median as medianOf, probeAndWarmUp, run, type Running, startLwip, startTapstack, tcpcli } from './targets.ts';
+import { cleanup, deleteNamespace, fmt, kv, makeNamespace, median as medianOf, probeAndWarmUp, rssMiB, run, type Running, Server, startLwip, startTapstack, TAPSTACK, tcpcli } from './targets.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const LOADER = `file://${ROOT}/node_modules/tsx/dist/loader.mjs`;
@@ -63,7 +68,7 @@ export interface TapIoRow {
   note?: string;
 }
 
-type RxStrategy = 'stream' | 'stream-drain' | 'fsread' | 'fsread-4';
+type RxStrategy = 'stream' | 'stream-drain' | 'busy-poll' | 'worker-ring' | 'fsread' | 'fsread-4';
 /** The stack with TapDevice's 'stream' at rxBatch 1, or with an io mode at its default batch. */
 type EchoStrategy = 'stream' | 'stream-drain' | Exclude<TapIo, 'stream'>;
 /** Zero-work ICMP echo responders: on a TapDevice io mode, or a blocking fs.readSync loop. */
@@ -116,8 +121,9 @@ async function innerRx(strategy: RxStrategy, secs: number): Promise<void> {
     if (frames++ === 0) first();
   };
   let stop: () => void = () => {};
-  if (strategy === 'stream' || strategy === 'stream-drain') {
-    const tap = TapDevice.open({ name: TAP, rxBatch: strategy === 'stream-drain' ? 64 : 1 });
+  if (strategy === 'stream' || strategy === 'stream-drain' || strategy === 'busy-poll' || strategy === 'worker-ring') {
+    const io: TapIo = strategy === 'busy-poll' || strategy === 'worker-ring' ? strategy : 'stream';
+    const tap = TapDevice.open({ name: TAP, rxBatch: strategy === 'stream' ? 1 : 64, io });
     tap.setReceiver(onFrame);
     stop = () => void tap.close();
   } else {
@@ -385,6 +391,8 @@ interface TcpFigure {
   decimals: number;
 }
 
+const IDLE_FIGURE: TcpFigure = { key: 'idle', label: 'idle CPU, 5 s without traffic', unit: '% of a CPU', decimals: 2 };
+
 export const TCP_FIGURES: TcpFigure[] = [
   { key: 'ping', label: 'flood ping (ping -f -c PINGS)', unit: 'replies/s', decimals: 0 },
   { key: 'rtt', label: 'ping RTT at light load (-c 50 -i 0.01)', unit: 'µs', decimals: 0 },
@@ -395,7 +403,7 @@ export const TCP_FIGURES: TcpFigure[] = [
   { key: 'push', label: `bulk host -> stack (tcpcli push ${BULK >> 20} MiB)`, unit: 'MB/s', decimals: 0 },
   { key: 'pull', label: `bulk stack -> host (tcpcli pull ${BULK >> 20} MiB)`, unit: 'MB/s', decimals: 0 },
   { key: 'cpu', label: 'stack CPU per GiB received', unit: 's/GiB', decimals: 2 },
-  { key: 'idle', label: 'idle CPU, 5 s without traffic', unit: '% of a CPU', decimals: 2 },
+  IDLE_FIGURE,
 ];
 
 export interface TcpColumn {
@@ -497,9 +505,62 @@ export async function runTcpFigures(options: { runs?: number; pings?: number; mo
   return columns;
 }
 
-export function tcpTable(columns: TcpColumn[]): string {
+export const FLEET_FIGURES: TcpFigure[] = [
+  { key: 'up', label: 'fleet of FLEET devices: spawn to up', unit: 'ms', decimals: 0 },
+  { key: 'ping', label: 'flood ping to one device (ping -f -c PINGS)', unit: 'replies/s', decimals: 0 },
+  { key: 'rr', label: '64-byte TCP echo round trips to one device (tcpcli rr 5000)', unit: 'RT/s', decimals: 0 },
+  { key: 'sample', label: 'ping 1 each to 50 devices, one after another', unit: 'ms', decimals: 0 },
+  IDLE_FIGURE,
+  { key: 'rss', label: 'resident memory, idle', unit: 'MiB', decimals: 0 },
+];
+
+/** `tapstack fleet --count N --tap-io MODE` for each mode, `runs` times each: one TAP, N stacks. */
+export async function runFleetFigures(options: { runs?: number; pings?: number; count?: number; modes?: readonly TapIo[] } = {}): Promise<TcpColumn[]> {
+  const runs = options.runs ?? 3;
+  const pings = options.pings ?? 20_000;
+  const count = options.count ?? 1000;
+  const columns: TcpColumn[] = (options.modes ?? ['stream', 'busy-poll', 'worker-spin']).map((m) => ({ name: `fleet --tap-io ${m}`, values: {}, notes: [] }));
+  try {
+    for (let i = 0; i < runs; i++) {
+      for (const c of columns) {
+        const ns = makeNamespace();
+        const t0 = performance.now();
+        const server = new Server(ns, TAPSTACK, ['fleet', '--count', String(count), '--ip', '10.0.1.1/16', '--services', 'echo,http', '--seed', '1', '--tap-io', c.name.split(' ').pop()!]);
+        const up = await server.waitFor(/^tapstack up fleet/m, 60_000);
+        if (!up) c.notes.push(`did not start: ${server.out.trim().split('\n').pop()}`);
+        else {
+          addValue(c, 'up', performance.now() - t0);
+          placeTarget(server.pid);
+          const middle = `10.0.${1 + Math.floor(count / 2 / 256)}.${1 + ((count / 2) % 256)}`;
+          await run('ip', ['netns', 'exec', ns, 'ping', '-q', '-c', '3', '-i', '0.01', '-W', '2', middle], 10_000);
+          const flood = parsePing((await run('ip', ['netns', 'exec', ns, 'ping', '-q', '-f', '-c', String(pings), '-w', '60', middle], 70_000)).out);
+          if (flood) addValue(c, 'ping', (flood.received * 1000) / Math.max(1, flood.ms));
+          addValue(c, 'rr', kv((await tcpcli(ns, ['rr', middle, '7', '5000', '64'], 60)).out, 'rtps'));
+          const s0 = performance.now();
+          const step = Math.max(1, Math.floor(count / 50));
+          const sample = Array.from({ length: 50 }, (_, k) => `10.0.${1 + Math.floor(((k * step) % count) / 256)}.${1 + (((k * step) % count) % 256)}`);
+          let answered = 0;
+          for (const a of sample) if ((await run('ip', ['netns', 'exec', ns, 'ping', '-q', '-c', '1', '-W', '2', a], 5_000)).code === 0) answered++;
+          addValue(c, 'sample', performance.now() - s0);
+          if (answered < 50) c.notes.push(`run ${i + 1}: ${answered}/50 answered`);
+          const c0 = cpuPrecise(server.pid);
+          await sleep(5000);
+          addValue(c, 'idle', ((cpuPrecise(server.pid) - c0) / 5) * 100);
+          addValue(c, 'rss', rssMiB(server.pid));
+        }
+        await server.stop();
+        deleteNamespace(ns);
+      }
+    }
+  } finally {
+    cleanup();
+  }
+  return columns;
+}
+
+export function tcpTable(columns: TcpColumn[], figures: TcpFigure[] = TCP_FIGURES): string {
   const lines = [`| figure | unit | ${columns.map((c) => c.name).join(' | ')} |`, `|---|---|${columns.map(() => '---').join('|')}|`];
-  for (const f of TCP_FIGURES) {
+  for (const f of figures) {
     const cells = columns.map((c) => {
       const xs = c.values[f.key];
       if (!xs?.length) return '-';
@@ -542,7 +603,7 @@ export async function runTapIo(options: { secs?: number; pings?: number; only?: 
     ns.makeTap();
     if (only.includes('rx')) {
       for (const payload of [22, 1472]) {
-        for (const s of ['stream', 'stream-drain', 'fsread', 'fsread-4'] as RxStrategy[]) add(await median(runs, () => measureRx(ns, s, payload, secs)));
+        for (const s of ['stream', 'stream-drain', 'busy-poll', 'worker-ring', 'fsread', 'fsread-4'] as RxStrategy[]) add(await median(runs, () => measureRx(ns, s, payload, secs)));
         if (only.includes('c')) add(await median(runs, () => measureRxC(ns, payload, secs)));
       }
     }
@@ -598,7 +659,13 @@ async function main(): Promise<void> {
   if (sections.includes('rx') || sections.includes('echo')) printRows(await runTapIo({ secs, pings, only: sections.filter((s) => s !== 'tcp'), runs }));
   if (sections.includes('tcp')) {
     const modes = get('--modes')?.split(',') as TapIo[] | undefined;
-    process.stdout.write(`\n${tcpTable(await runTcpFigures({ runs: tcpRuns, pings, modes, lwip: sections.includes('c') }))}\n`);
+    process.stdout.write(`\n${tcpTable(await runTcpFigures({ runs: tcpRuns, pings, modes, lwip: sections.includes('c') })).replace('PINGS', String(pings))}\n`);
+  }
+  if (sections.includes('fleet')) {
+    const modes = get('--modes')?.split(',') as TapIo[] | undefined;
+    const count = Math.min(10_000, Number(get('--fleet') ?? 1000));
+    const table = tcpTable(await runFleetFigures({ runs: Math.min(tcpRuns, 5), pings, count, modes }), FLEET_FIGURES);
+    process.stdout.write(`\n${table.replace('FLEET', String(count)).replace('PINGS', String(pings))}\n`);
   }
 }
 
