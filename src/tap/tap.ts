@@ -384,7 +384,12 @@ export class TapDevice implements Link {
         throw new TapError(`TUNSETOFFLOAD failed: ${off.message}`, 'EIO');
       }
     }
-    return new TapDevice(options, fd, !existed, offload);
+    try {
+      return new TapDevice(options, fd, !existed, offload);
+    } catch (err) {
+      fs.closeSync(fd); // the worker reader could not start (no free signal, no thread)
+      throw err;
+    }
   }
 
   send(buf: Buffer, off: number, len: number): void {
