@@ -11,7 +11,8 @@
 // Environment:
 //   RUNS=3               runs per figure (the table shows medians)
 //   BULK=268435456       bytes per bulk transfer
-//   TARGETS=tapstack,lwip-tuned,lwip-deb,kernel   which columns to measure
+//   TARGETS=tapstack,lwip-tuned,lwip-deb,kernel   which columns to measure; tapstack@MODE
+//                        is tapstack with --tap-io MODE (e.g. tapstack@busy-poll)
 //   TAPSTACK_ARGS="..."  extra arguments for ./bin/tapstack (e.g. "--offload off")
 //   TAPSTACK_BASE=DIR    another checkout of tapstack (e.g. a `git worktree` of an older
 //                        commit, with its node_modules): target `tapstack-base` runs its
@@ -180,6 +181,8 @@ async function measureConcurrent(t: Target): Promise<void> {
 async function startTarget(name: string, r: TargetResult): Promise<Target | null> {
   let s: Running | string;
   if (name === 'tapstack') s = await startTapstack(BULK, TAPSTACK_ARGS);
+  // tapstack@MODE: the same with --tap-io MODE (src/tap/tap.ts TapIo), beside the default.
+  else if (name.startsWith('tapstack@')) s = await startTapstack(BULK, [...TAPSTACK_ARGS, '--tap-io', name.slice('tapstack@'.length)]);
   else if (name === 'tapstack-base') s = TAPSTACK_BASE === null ? 'TAPSTACK_BASE is not set' : await startTapstack(BULK, TAPSTACK_ARGS, TAPSTACK_BASE);
   else if (name === 'lwip-tuned' || name === 'lwip-deb') s = await startLwip(BULK, name === 'lwip-tuned' ? 'tuned' : 'deb');
   else s = await startKernel(BULK);
@@ -297,8 +300,8 @@ async function main(): Promise<number> {
     const r: TargetResult = { name, values: {}, notes: {} };
     results.set(name, r);
     let t: Target | null = null;
-    if (!['tapstack', 'tapstack-base', 'lwip-tuned', 'lwip-deb', 'kernel'].includes(name)) {
-      process.stderr.write(`bench: unknown target '${name}' (tapstack, tapstack-base, lwip-tuned, lwip-deb, kernel)\n`);
+    if (!['tapstack', 'tapstack-base', 'lwip-tuned', 'lwip-deb', 'kernel'].includes(name) && !name.startsWith('tapstack@')) {
+      process.stderr.write(`bench: unknown target '${name}' (tapstack, tapstack@IO-MODE, tapstack-base, lwip-tuned, lwip-deb, kernel)\n`);
       for (const started of targets) await started.stop();
       return 2;
     } else if (peersProblem && !name.startsWith('tapstack')) r.unavailable = 'peers not built';

@@ -9,6 +9,7 @@ import { availableServices, SERVICE_NAMES, type ServiceName, startServices } fro
 import './services/all.ts';
 import { createStack, type Stack, StackConfigError, TapError } from './stack.ts';
 import { mallopt } from './tap/ffi.ts';
+import { parseTapIo, TAP_IO_MODES, type TapIo } from './tap/tap.ts';
 import { runPlot } from './teach/plot-cli.ts';
 import { runShow } from './trace/show-cli.ts';
 import { runDrill } from './drill/drill-cli.ts';
@@ -35,6 +36,7 @@ const USAGE = `usage: tapstack [options]
   --http-request-timeout MS     cut off an HTTP client whose whole request takes longer (default 300000; 0: none)
   --http-keep-alive-timeout MS  close an idle keep-alive HTTP connection after MS (default 5000)
   --offload on|off    checksum and TCP segmentation offloads on the TAP (default on where supported)
+  --tap-io MODE       how the TAP is read: ${TAP_IO_MODES.join(', ')} (default stream; see README, TAP I/O)
   --chargen-bytes N   chargen sends N bytes, then closes (default: until the peer closes)
   --stats-on-exit     print the counters as JSON when closing
   --trace [FILTER]    print every frame in and out and the stack's events (state changes, retransmissions,
@@ -69,6 +71,7 @@ export interface CliOptions {
   httpKeepAliveTimeout: number | undefined;
   statsOnExit: boolean;
   offload: boolean;
+  tapIo: TapIo;
   chargenBytes: number | undefined;
   /** The trace's filter ('' for everything), or null without --trace. */
   trace: string | null;
@@ -96,6 +99,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
     httpKeepAliveTimeout: undefined,
     statsOnExit: false,
     offload: true,
+    tapIo: 'stream',
     chargenBytes: undefined,
     trace: null,
     traceFormat: 'text',
@@ -250,6 +254,9 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
         o.offload = v === 'on';
         break;
       }
+      case '--tap-io':
+        o.tapIo = parseTapIo(value(), (m) => new UsageError(m));
+        break;
       default:
         throw new UsageError(`unknown argument '${arg}'`);
     }
@@ -295,6 +302,7 @@ async function main(): Promise<number> {
       pcapMaxBytes: options.pcapMaxBytes,
       onWarning: (message) => process.stderr.write(`tapstack: ${message}\n`),
       offload: options.offload,
+      tapIo: options.tapIo,
     });
   } catch (err) {
     if (err instanceof TapError || err instanceof StackConfigError) {
@@ -311,7 +319,7 @@ async function main(): Promise<number> {
     http: { headersTimeoutMs: options.httpHeadersTimeout, requestTimeoutMs: options.httpRequestTimeout, keepAliveTimeoutMs: options.httpKeepAliveTimeout },
   });
   process.stdout.write(
-    `tapstack up dev ${options.tap} ip ${options.dhcp ? 'dhcp' : options.ip} mac ${stack.macAddress} mtu ${stack.mtu} services ${options.services.join(',') || 'none'} offload ${stack.offload ? 'on' : 'off'}\n`,
+    `tapstack up dev ${options.tap} ip ${options.dhcp ? 'dhcp' : options.ip} mac ${stack.macAddress} mtu ${stack.mtu} services ${options.services.join(',') || 'none'} offload ${stack.offload ? 'on' : 'off'}${options.tapIo !== 'stream' ? ` io ${options.tapIo}` : ''}\n`,
   );
   const trace = startCliTrace(stack, options);
   if (stack.dhcp) reportLease(stack);

@@ -1,6 +1,7 @@
 // The options of createStack, and their parsing and validation: addresses, the gateway, the
 // MTU and the MAC. Every error is a StackConfigError with a message that names the option.
 
+import type { TapIo } from './tap/tap.ts';
 import { createHash } from 'node:crypto';
 import type { ArpOptions } from './arp/arp.ts';
 import type { Clock } from './util/clock.ts';
@@ -66,6 +67,8 @@ export interface StackOptions {
    * segment. Default on where the kernel supports it; a `link` has whatever it offers.
    */
   offload?: boolean;
+  /** How the TAP's frames are read (TapOptions.io; default 'stream'). */
+  tapIo?: TapIo;
   /** TCP tunables (timers, buffers, retries); see src/tcp/config.ts for the defaults. */
   tcp?: Partial<TcpConfig>;
   /**

@@ -438,7 +438,7 @@ export async function createStack(options: StackOptions): Promise<Stack> {
   if (!link) {
     if (!options.tap) throw new StackConfigError('createStack needs a tap device name or a link');
     try {
-      tap = TapDevice.open({ name: options.tap, mtu, vnetHeader: options.vnetHeader, offload: options.offload ?? true });
+      tap = TapDevice.open({ name: options.tap, mtu, vnetHeader: options.vnetHeader, offload: options.offload ?? true, io: options.tapIo });
     } catch (err) {
       pcap?.close();
       throw err;

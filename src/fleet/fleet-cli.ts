@@ -6,6 +6,7 @@
 // --reach the first devices then check that they reach a peer fleet (src/fleet/reach.ts).
 // Runs until SIGINT or SIGTERM.
 
+import { parseTapIo, TAP_IO_MODES, type TapIo } from '../tap/tap.ts';
 import { formatIpv4, parseCidr, parseIpv4 } from '../ipv4/address.ts';
 import { formatMac } from '../link/ethernet.ts';
 import { availableServices, SERVICE_NAMES, type ServiceName } from '../services/index.ts';
@@ -32,6 +33,7 @@ export const FLEET_USAGE = `usage: tapstack fleet --count N (--ip A.B.C.D/P | --
   --gateway A.B.C.D   the devices' default gateway (default: the host ip)
   --mtu N             (default 1500)
   --offload on|off    checksum and segmentation offloads on the TAP (default on)
+  --tap-io MODE       how the TAP is read: ${TAP_IO_MODES.join(', ')} (default stream)
   --seed N            device i's randomness from N + i (default: crypto-random)
   --pcap FILE         capture every frame on the TAP
   -h, --help`;
@@ -54,6 +56,7 @@ export interface FleetCliOptions {
   gateway: string | undefined;
   mtu: number;
   offload: boolean;
+  tapIo: TapIo;
   seed: number | undefined;
   pcap: string | undefined;
 }
@@ -75,6 +78,7 @@ export function parseFleetArgs(argv: string[]): FleetCliOptions | 'help' {
     gateway: undefined,
     mtu: 1500,
     offload: true,
+    tapIo: 'stream',
     seed: undefined,
     pcap: undefined,
   };
@@ -169,6 +173,9 @@ export function parseFleetArgs(argv: string[]): FleetCliOptions | 'help' {
         o.offload = v === 'on';
         break;
       }
+      case '--tap-io':
+        o.tapIo = parseTapIo(value(), (m) => new FleetUsageError(m));
+        break;
       case '--seed':
         o.seed = integer(0, 2 ** 31);
         break;
@@ -218,6 +225,7 @@ export async function runFleetCli(argv: string[]): Promise<number> {
       services: o.services,
       mtu: o.mtu,
       offload: o.offload,
+      tapIo: o.tapIo,
       seed: o.seed,
       pcap: o.pcap,
       stack: { onWarning: (m) => process.stderr.write(`tapstack fleet: ${m}\n`) },

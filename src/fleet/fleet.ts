@@ -12,7 +12,7 @@ import { addJsonRoute } from '../services/http.ts';
 import { type ServiceName, type ServiceOptions, type ServiceSet, startServiceSet } from '../services/index.ts';
 import { createStack, type Stack, StackConfigError, stableMac, type StackOptions } from '../stack.ts';
 import { formatMac } from '../link/ethernet.ts';
-import { configureHostSide, joinBridge, TapDevice } from '../tap/tap.ts';
+import { configureHostSide, joinBridge, TapDevice, type TapIo } from '../tap/tap.ts';
 import { type Clock, HeapClock } from '../util/clock.ts';
 import { Segment, type SegmentCounters } from './segment.ts';
 import type { DhcpOptions } from '../dhcp/client.ts';
@@ -124,6 +124,8 @@ export interface FleetOptions {
   clock?: Clock;
   mtu?: number;
   offload?: boolean;
+  /** How the TAP's frames are read (TapOptions.io). */
+  tapIo?: TapIo;
   /** Capture every frame on the fleet's link. */
   pcap?: string | PcapSink;
   /** Options every device's stack gets (TCP tunables, DNS, ...). */
@@ -280,7 +282,7 @@ export async function createFleet(options: FleetOptions): Promise<Fleet> {
 
   let link: Link;
   if (options.tap !== undefined) {
-    const tap = TapDevice.open({ name: options.tap, mtu: options.mtu, offload: options.offload ?? true });
+    const tap = TapDevice.open({ name: options.tap, mtu: options.mtu, offload: options.offload ?? true, io: options.tapIo });
     try {
       if (options.bridge !== undefined) joinBridge(options.tap, options.bridge, options.mtu ?? 1500, options.stack?.onWarning);
       else if (options.hostIp !== undefined) configureHostSide(options.tap, `${formatIpv4(host!.addr)}/${host!.prefix}`, options.mtu ?? 1500);

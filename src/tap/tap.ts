@@ -4,8 +4,9 @@
 // Node: the descriptor, made non-blocking, is wrapped in a libuv stream handle, so libuv's
 // epoll loop reads it (up to 32 reads a wake-up) straight into our preallocated receive
 // buffer (net.Socket's `onread` user-buffer mode: no allocation per frame), and frames are
-// written with fs.writeSync, which never blocks on a TAP. Measured alternatives are in
-// bench/tap-io.ts.
+// written with fs.writeSync, which never blocks on a TAP. Other ways to read (TapOptions.io):
+// 'busy-poll', the stream plus a bounded poll after each wake-up, and the worker reader of
+// ring.ts. Measured side by side in bench/tap-io.ts.
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,6 +25,7 @@ import {
   VNET_HDR_LEN,
 } from '../link/vnet.ts';
 import { ioctlBuffer, ioctlValue } from './ffi.ts';
+import { RingReader, type RingWake } from './ring.ts';
 
 const TUNSETIFF = 0x400454ca;
 const TUNSETOFFLOAD = 0x400454d0;
@@ -47,6 +49,34 @@ const RX_BATCH = 64;
 const MAX_DRAIN_BACKOFF = 64;
 /** Frames a drain must find to be worth its cost (see drain()). */
 const DRAIN_WORTHWHILE = 4;
+/** busy-poll: how long a wake-up keeps reading the empty queue for a next frame. */
+const BUSY_POLL_US = 50;
+/**
+ * busy-poll polls only after frames up to this size (with any virtio-net header): requests,
+ * replies, ACKs, handshakes. Bulk data comes in large frames and in bursts, which a wake-up
+ * drains anyway; polling between them measured 35% more CPU per GiB received.
+ */
+const BUSY_POLL_MAX_FRAME = 512;
+/** Ring slots for the worker reader (a power of two): about 4 MiB of ring either way. */
+const RING_SLOTS = 256;
+const RING_SLOTS_VNET = 64;
+
+/**
+ * How frames are read (see bench/tap-io.ts for the figures):
+ *   stream        libuv's epoll on the non-blocking descriptor, then readSync until EAGAIN (default)
+ *   busy-poll     the same, then readSync on the empty queue for up to BUSY_POLL_US for one
+ *                 more frame before going back to libuv (costs CPU while traffic flows)
+ *   worker-ring, worker-loop, worker-yield, worker-spin
+ *                 a worker thread blocked in read(2), frames through a shared ring (ring.ts)
+ */
+export type TapIo = 'stream' | 'busy-poll' | RingWake;
+export const TAP_IO_MODES: readonly TapIo[] = ['stream', 'busy-poll', 'worker-ring', 'worker-loop', 'worker-yield', 'worker-spin'];
+
+/** A --tap-io value, or the error made by `usage` (each command line has its own kind). */
+export function parseTapIo(value: string, usage: (message: string) => Error): TapIo {
+  if (!(TAP_IO_MODES as readonly string[]).includes(value)) throw usage(`--tap-io: expected one of ${TAP_IO_MODES.join(', ')}, not '${value}'`);
+  return value as TapIo;
+}
 
 export class TapError extends Error {
   constructor(
@@ -73,6 +103,8 @@ export interface TapOptions {
   offload?: boolean;
   /** Frames handled per wake-up at most (default 64; 1 reads only what libuv hands over). */
   rxBatch?: number;
+  /** How frames are read (default 'stream'; see TapIo). */
+  io?: TapIo;
 }
 
 export function deviceExists(name: string): boolean {
@@ -105,8 +137,21 @@ export class TapDevice implements Link {
   readonly gsoMaxSize: number;
   /** Offload request for the next send (only with offloads; see Link.txOffload). */
   readonly txOffload: TxOffload | undefined;
+  readonly io: TapIo;
   private readonly fd: number;
-  private readonly stream: net.Socket;
+  private readonly stream: net.Socket | null = null;
+  private readonly ring: RingReader | null = null;
+  private readonly busyPoll: boolean;
+  /** busy-poll: the largest frame read since the last wake-up (see BUSY_POLL_MAX_FRAME). */
+  private largestInWakeUp = 0;
+  private pollUntil = 0;
+  /** A poll is under way (an immediate pending). */
+  private pollPending = false;
+  /** The poll under way has caught a frame. */
+  private pollCaught = false;
+  private pollSkip = 0;
+  private pollBackoff = 1;
+  private readonly onPoll = (): void => this.poll();
   private receiver: FrameReceiver = () => {};
   /** Per-frame offload facts (only with a virtio-net header), handed to the receiver. */
   private readonly rxInfo: RxFrameInfo | null;
@@ -134,6 +179,27 @@ export class TapDevice implements Link {
     // Ethernet header, an 802.1Q tag and the virtio-net header (super-frames: up to 64 KB).
     const largestFrame = this.headerSkip + 18 + this.mtu;
     this.rxBuffer = Buffer.alloc(options.receiveBufferSize ?? Math.max(largestFrame, this.vnetHeader ? 65536 + 256 : 16384));
+    this.io = options.io ?? 'stream';
+    this.busyPoll = this.io === 'busy-poll';
+    if (this.io !== 'stream' && this.io !== 'busy-poll') {
+      const vnetSlot = this.rxBuffer.length;
+      this.ring = new RingReader({
+        fd,
+        slotSize: vnetSlot,
+        slots: this.vnetHeader ? RING_SLOTS_VNET : RING_SLOTS,
+        wake: this.io,
+        rxBatch: this.rxBatch,
+        deliver: (buf, n) => this.deliver(buf, n),
+        batchEnd: () => {
+          this.stats.rxBatches++;
+          if (this.batchEnd !== null) this.batchEnd();
+        },
+        onReadError: () => {
+          this.stats.rxErrors++;
+        },
+      });
+      return;
+    }
     const handle = makeStreamHandle(fd);
     this.stream = new net.Socket({
       handle,
@@ -142,8 +208,12 @@ export class TapDevice implements Link {
       onread: {
         buffer: this.rxBuffer,
         callback: (nread: number) => {
-          this.deliver(nread);
+          this.deliver(this.rxBuffer, nread);
           if (this.rxBatch > 1) this.drain();
+          if (this.busyPoll) {
+            if (this.largestInWakeUp <= BUSY_POLL_MAX_FRAME) this.startPoll();
+            this.largestInWakeUp = 0;
+          }
           this.stats.rxBatches++;
           if (this.batchEnd !== null) this.batchEnd();
           return true;
@@ -155,21 +225,22 @@ export class TapDevice implements Link {
     });
   }
 
-  /** Hands one frame (nread bytes at the start of rxBuffer) to the receiver. */
-  private deliver(nread: number): void {
+  /** Hands one frame (nread bytes at the start of buf) to the receiver. */
+  private deliver(buf: Buffer, nread: number): void {
     this.stats.rxFrames++;
+    if (nread > this.largestInWakeUp) this.largestInWakeUp = nread;
     const skip = this.headerSkip;
     if (nread <= skip) return;
     const info = this.rxInfo;
     if (info !== null) {
-      if (parseVnetHeader(this.rxBuffer, 0, nread - skip, info) !== null) {
+      if (parseVnetHeader(buf, 0, nread - skip, info) !== null) {
         this.stats.rxBadVnetHeader++;
         return;
       }
       if (info.checksumPartial) this.stats.rxPartialChecksum++;
       if (info.segmentSize !== 0) this.stats.rxSuperFrames++;
     }
-    this.receiver(this.rxBuffer, skip, nread - skip, info);
+    this.receiver(buf, skip, nread - skip, info);
   }
 
   /**
@@ -198,7 +269,7 @@ export class TapDevice implements Link {
         break;
       }
       got++;
-      this.deliver(n);
+      this.deliver(buf, n);
     }
     Error.stackTraceLimit = traceLimit;
     // A drain pays for its final EAGAIN (~2.5 µs) only when it saves several wake-ups
@@ -211,6 +282,66 @@ export class TapDevice implements Link {
     }
   }
 
+  /**
+   * busy-poll: after a wake-up, reads the empty queue again for up to BUSY_POLL_US, for the
+   * next frame of a ping-pong exchange (it comes some 20-60 µs after our reply): caught so, it
+   * costs no epoll sleep and wake-up. Each try is a turn of the event loop (setImmediate), so
+   * that the application's ticks and promises, which often write the reply, run in between
+   * (a poll inside the read callback held them back: 9,000 TCP round trips/s instead of
+   * 55,000). Every miss is an EAGAIN exception and an epoll_wait(0) (~3 µs of CPU).
+   * A poll that caught nothing (light traffic; or the peer on this very CPU, which cannot run
+   * while we poll) makes the next wake-ups skip it, backing off exponentially as drain() does.
+   */
+  private startPoll(): void {
+    if (this.pollPending) {
+      this.pollCaught = true; // a frame came through libuv while we polled
+    } else if (this.pollSkip > 0) {
+      this.pollSkip--;
+      return;
+    }
+    this.pollUntil = performance.now() + BUSY_POLL_US / 1000;
+    if (!this.pollPending) {
+      this.pollPending = true;
+      setImmediate(this.onPoll);
+    }
+  }
+
+  /** The end of a poll: worth it when it caught a frame; else poll less often. */
+  private endPoll(): void {
+    this.pollPending = false;
+    if (this.pollCaught) {
+      this.pollBackoff = 1;
+    } else {
+      this.pollSkip = this.pollBackoff;
+      this.pollBackoff = Math.min(this.pollBackoff * 2, MAX_DRAIN_BACKOFF);
+    }
+    this.pollCaught = false;
+  }
+
+  private poll(): void {
+    if (this.closed || performance.now() > this.pollUntil) return this.endPoll();
+    const buf = this.rxBuffer;
+    const traceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    let n = -1;
+    try {
+      n = fs.readSync(this.fd, buf, 0, buf.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') this.stats.rxErrors++;
+    }
+    Error.stackTraceLimit = traceLimit;
+    if (n >= 0) {
+      this.pollCaught = true;
+      this.deliver(buf, n);
+      this.stats.rxBatches++;
+      if (this.batchEnd !== null) this.batchEnd();
+      this.pollUntil = performance.now() + BUSY_POLL_US / 1000;
+      this.largestInWakeUp = 0;
+      if (n > BUSY_POLL_MAX_FRAME) return this.endPoll(); // bulk begins: back to libuv's wake-ups
+    }
+    setImmediate(this.onPoll);
+  }
+
   /** Opens /dev/net/tun and attaches to (or creates) the TAP device `name`. */
   static open(options: TapOptions): TapDevice {
     const name = options.name;
@@ -218,7 +349,9 @@ export class TapDevice implements Link {
     const existed = deviceExists(name);
     let fd: number;
     try {
-      fd = fs.openSync('/dev/net/tun', fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+      // The worker reader sleeps in read(2): its descriptor blocks (ring.ts; writes never do).
+      const worker = options.io !== undefined && options.io !== 'stream' && options.io !== 'busy-poll';
+      fd = fs.openSync('/dev/net/tun', fs.constants.O_RDWR | (worker ? 0 : fs.constants.O_NONBLOCK));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'ENOENT') throw new TapError('/dev/net/tun does not exist: this kernel or container has no TUN/TAP support', code);
@@ -251,7 +384,12 @@ export class TapDevice implements Link {
         throw new TapError(`TUNSETOFFLOAD failed: ${off.message}`, 'EIO');
       }
     }
-    return new TapDevice(options, fd, !existed, offload);
+    try {
+      return new TapDevice(options, fd, !existed, offload);
+    } catch (err) {
+      fs.closeSync(fd); // the worker reader could not start (no free signal, no thread)
+      throw err;
+    }
   }
 
   send(buf: Buffer, off: number, len: number): void {
@@ -300,20 +438,29 @@ export class TapDevice implements Link {
 
   /** Lets the process exit while the device is open (the stream otherwise keeps it alive). */
   unref(): void {
-    this.stream.unref();
+    this.stream?.unref();
+    this.ring?.unref();
   }
 
   ref(): void {
-    this.stream.ref();
+    this.stream?.ref();
+    this.ring?.ref();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.ring !== null) {
+      // The reader first (it reads the descriptor), then the descriptor.
+      await this.ring.close();
+      fs.closeSync(this.fd);
+      return;
+    }
+    const stream = this.stream!;
     // Destroying the stream closes the descriptor; a device we created goes away with it.
     await new Promise<void>((resolve) => {
-      this.stream.once('close', () => resolve());
-      this.stream.destroy();
+      stream.once('close', () => resolve());
+      stream.destroy();
     });
   }
 }
