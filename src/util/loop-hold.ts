@@ -1,15 +1,34 @@
 // Whether the stack keeps Node's event loop alive. A kernel socket is a libuv handle: a
 // ref'd one keeps the process running, an unref'd one does not (net.Socket.ref/unref). The
 // stack's sockets are not handles, so the stack counts the ref'd ones (sockets, servers,
-// stack.ref()) and holds one Node handle of its own only while that count is above zero.
+// stack.ref()) and, while that count is above zero, holds the process's one Node handle.
 
 /** A ref'd timer that never fires in practice: the cheapest handle that holds the loop. */
 const HOLD_INTERVAL_MS = 2 ** 30;
 function noop(): void {}
 
+/**
+ * One handle for the whole process, held while any stack holds: a fleet's 10,000 stacks each
+ * serving a port hold one Node timer, not 10,000.
+ */
+let holdingStacks = 0;
+let processHandle: NodeJS.Timeout | null = null;
+
+function holdProcess(): void {
+  if (holdingStacks++ === 0) processHandle = setInterval(noop, HOLD_INTERVAL_MS);
+}
+
+function releaseProcess(): void {
+  if (--holdingStacks === 0 && processHandle !== null) {
+    clearInterval(processHandle);
+    processHandle = null;
+  }
+}
+
 export class LoopHold {
   private count = 0;
-  private handle: NodeJS.Timeout | null = null;
+  /** This stack counts in the process's hold (holdProcess). */
+  private holding = false;
 
   /**
    * enabled false: never holds (a stack in virtual time: nothing in it happens unless its
@@ -23,7 +42,10 @@ export class LoopHold {
   }
 
   ref(): void {
-    if (this.count++ === 0 && this.handle === null && this.enabled) this.handle = setInterval(noop, HOLD_INTERVAL_MS);
+    if (this.count++ === 0 && !this.holding && this.enabled) {
+      this.holding = true;
+      holdProcess();
+    }
   }
 
   unref(): void {
@@ -38,8 +60,9 @@ export class LoopHold {
   }
 
   private release(): void {
-    if (this.handle !== null) clearInterval(this.handle);
-    this.handle = null;
+    if (!this.holding) return;
+    this.holding = false;
+    releaseProcess();
   }
 }
 
