@@ -343,7 +343,8 @@ export class Ipv4Layer {
    */
   private deliverOffloaded(ip: Ipv4Packet, info: RxFrameInfo): void {
     const protocol = ip.protocol;
-    if (this.registration(protocol)?.checksumOffload === true) return this.deliver(ip, true);
+    const r = this.registration(protocol);
+    if (r !== null && r.checksumOffload) return r.transport.receive(ip, ip.payloadOffset, ip.payloadLength, true);
     if (info.checksumPartial) {
       const end = ip.off + ip.totalLength;
       if (info.checksumStart < ip.payloadOffset || info.checksumField + 2 > end) return this.counters.drop('ip-bad-partial-checksum');

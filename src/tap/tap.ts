@@ -70,6 +70,11 @@ const RING_SLOTS_VNET = 64;
  *                 a worker thread blocked in read(2), frames through a shared ring (ring.ts)
  */
 export type TapIo = 'stream' | 'busy-poll' | RingWake;
+
+/** The modes read by a worker thread (ring.ts), on a blocking descriptor. */
+function readsInWorker(io: TapIo | undefined): io is RingWake {
+  return io !== undefined && io !== 'stream' && io !== 'busy-poll';
+}
 export const TAP_IO_MODES: readonly TapIo[] = ['stream', 'busy-poll', 'worker-ring', 'worker-loop', 'worker-yield', 'worker-spin'];
 
 /** A --tap-io value, or the error made by `usage` (each command line has its own kind). */
@@ -181,7 +186,7 @@ export class TapDevice implements Link {
     this.rxBuffer = Buffer.alloc(options.receiveBufferSize ?? Math.max(largestFrame, this.vnetHeader ? 65536 + 256 : 16384));
     this.io = options.io ?? 'stream';
     this.busyPoll = this.io === 'busy-poll';
-    if (this.io !== 'stream' && this.io !== 'busy-poll') {
+    if (readsInWorker(this.io)) {
       const vnetSlot = this.rxBuffer.length;
       this.ring = new RingReader({
         fd,
@@ -243,6 +248,20 @@ export class TapDevice implements Link {
     this.receiver(buf, skip, nread - skip, info);
   }
 
+  /** One non-blocking read into buf: the frame's length, or -1 when the queue is empty (or on an error, counted). */
+  private readNow(buf: Buffer): number {
+    const traceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0; // the expected EAGAIN error needs no stack trace
+    try {
+      return fs.readSync(this.fd, buf, 0, buf.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') this.stats.rxErrors++;
+      return -1;
+    } finally {
+      Error.stackTraceLimit = traceLimit;
+    }
+  }
+
   /**
    * libuv reads one frame per wake-up (a read shorter than its buffer ends its loop), so
    * after it we read on with readSync until the queue is empty or the batch is full. The
@@ -258,20 +277,12 @@ export class TapDevice implements Link {
     }
     let got = 0;
     const buf = this.rxBuffer;
-    const traceLimit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0; // the expected EAGAIN error needs no stack trace
     while (got < this.rxBatch - 1 && !this.closed) {
-      let n: number;
-      try {
-        n = fs.readSync(this.fd, buf, 0, buf.length, null);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') this.stats.rxErrors++;
-        break;
-      }
+      const n = this.readNow(buf);
+      if (n < 0) break;
       got++;
       this.deliver(buf, n);
     }
-    Error.stackTraceLimit = traceLimit;
     // A drain pays for its final EAGAIN (~2.5 µs) only when it saves several wake-ups
     // (~0.5 µs each): below DRAIN_WORTHWHILE frames, back off.
     if (got < DRAIN_WORTHWHILE) {
@@ -321,15 +332,7 @@ export class TapDevice implements Link {
   private poll(): void {
     if (this.closed || performance.now() > this.pollUntil) return this.endPoll();
     const buf = this.rxBuffer;
-    const traceLimit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    let n = -1;
-    try {
-      n = fs.readSync(this.fd, buf, 0, buf.length, null);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') this.stats.rxErrors++;
-    }
-    Error.stackTraceLimit = traceLimit;
+    const n = this.readNow(buf);
     if (n >= 0) {
       this.pollCaught = true;
       this.deliver(buf, n);
@@ -350,8 +353,7 @@ export class TapDevice implements Link {
     let fd: number;
     try {
       // The worker reader sleeps in read(2): its descriptor blocks (ring.ts; writes never do).
-      const worker = options.io !== undefined && options.io !== 'stream' && options.io !== 'busy-poll';
-      fd = fs.openSync('/dev/net/tun', fs.constants.O_RDWR | (worker ? 0 : fs.constants.O_NONBLOCK));
+      fd = fs.openSync('/dev/net/tun', fs.constants.O_RDWR | (readsInWorker(options.io) ? 0 : fs.constants.O_NONBLOCK));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'ENOENT') throw new TapError('/dev/net/tun does not exist: this kernel or container has no TUN/TAP support', code);

@@ -216,13 +216,8 @@ export class UdpLayer implements UdpSocketContext {
     this.pending.push(socket);
   }
 
-  /** End of a receive batch: every socket's queued datagrams go to the application. */
-  /** The receive batch ended (Stack.onBatchEnd): datagrams queued in it reach their listeners. */
+  /** End of a receive batch (Stack.onBatchEnd): every socket's queued datagrams go to the application. */
   endBatch(): void {
-    this.drain();
-  }
-
-  drain(): void {
     const list = this.pending;
     for (let i = 0; i < list.length; i++) list[i]!.drain();
     list.length = 0;

@@ -82,8 +82,8 @@ export class RackState implements DeliverySink {
    * else the oldest SACKed one; never one that was sent twice.
    */
   sentTimeRtt(): number {
-    if (!this.resentAcked && this.firstAckedSentAt === this.firstAckedSentAt) return this.now - this.firstAckedSentAt;
-    if (this.firstSackedSentAt === this.firstSackedSentAt) return this.now - this.firstSackedSentAt;
+    if (!this.resentAcked && !Number.isNaN(this.firstAckedSentAt)) return this.now - this.firstAckedSentAt;
+    if (!Number.isNaN(this.firstSackedSentAt)) return this.now - this.firstSackedSentAt;
     return -1;
   }
 
