@@ -9,10 +9,12 @@
 // machine, at any load.
 //
 //   npm run bench:netsim                         the table, CUBIC (TCP's default)
-//   CONGESTION=newreno npm run bench:netsim      NewReno instead
+//   CONGESTION=newreno npm run bench:netsim      NewReno instead (CONGESTION=bbr: BBR)
 //   SEED=7 BYTES=4194304 npm run bench:netsim    another seed; 4 MiB in every cell
-//   npm run bench:netsim -- --write              also writes bench/results/netsim-<date>.md
+//   npm run bench:netsim -- --write              also writes bench/results/netsim-<date>.md (netsim-bbr-<date>.md, ...)
 //   LIMIT_S=600 MAX_EVENTS=20000000 BUFFER_BYTES=4194304   the bounds of a cell; TCP's buffers
+//   CELLS=3:1,10:100 npm run bench:netsim        only these cells (loss %:RTT ms)
+//   TRACE=DIR npm run bench:netsim               each cell's traces of A and B (JSON lines) in DIR
 //
 // Bytes per cell by loss row: 64 MiB at 0 and 0.1%, 32 at 1%, 16 at 3%, 8 at 10% (ROW_MIB).
 // TCP runs with its defaults (CUBIC, SACK, timestamps, TLP) except for 4 MiB buffers.
@@ -53,8 +55,8 @@ const MAX_EVENTS = positiveInt('MAX_EVENTS', 20_000_000);
 /** Send and receive buffers: 1 MiB (the default) would cap 100 ms at 84 Mbit/s by window alone. */
 const BUFFER_BYTES = positiveInt('BUFFER_BYTES', 4 * 1024 * 1024);
 const CONGESTION = (process.env.CONGESTION ?? 'cubic') as CongestionName;
-if (CONGESTION !== 'cubic' && CONGESTION !== 'newreno') {
-  process.stderr.write(`netsim: CONGESTION must be cubic or newreno, not '${CONGESTION}'\n`);
+if (CONGESTION !== 'cubic' && CONGESTION !== 'newreno' && CONGESTION !== 'bbr') {
+  process.stderr.write(`netsim: CONGESTION must be cubic, newreno or bbr, not '${CONGESTION}'\n`);
   process.exit(2);
 }
 const args = process.argv.slice(2);
@@ -64,6 +66,10 @@ for (const a of args)
     process.exit(2);
   }
 const WRITE = args.includes('--write');
+/** CELLS=loss%:rttMs,...: run only those cells (the table shows the others as '-'). */
+const CELLS = process.env.CELLS ? new Set(process.env.CELLS.split(',').map((c) => c.trim())) : null;
+const TRACE_DIR = process.env.TRACE ?? null;
+const cellKey = (loss: number, rttMs: number): string => `${+(loss * 100).toFixed(1)}:${rttMs}`;
 
 /**
  * netem's limit counts every frame it holds, those on the delay line too (at the full rate,
@@ -148,6 +154,15 @@ async function runCell(loss: number, rttMs: number, bytes: number, seed: number)
   const a: Stack = await createStack({ link: na, clock, ip: '10.0.0.1/24', mac: '02:00:00:00:00:01', seed: 1, tcp });
   const b: Stack = await createStack({ link: nb, clock, ip: '10.0.0.2/24', mac: '02:00:00:00:00:02', seed: 2, tcp });
 
+  const traceOuts: fs.WriteStream[] = [];
+  if (TRACE_DIR) {
+    fs.mkdirSync(TRACE_DIR, { recursive: true });
+    for (const [end, stack] of [['a', a], ['b', b]] as const) {
+      const out = fs.createWriteStream(path.join(TRACE_DIR, `netsim-${cellKey(loss, rttMs).replace(':', '-')}ms-${end}.jsonl`));
+      stack.trace({ filter: 'tcp', format: 'json', output: out });
+      traceOuts.push(out);
+    }
+  }
   let firstSentAt = -1;
   let mss = 0;
   a.setProbe({
@@ -237,6 +252,7 @@ async function runCell(loss: number, rttMs: number, bytes: number, seed: number)
   client.destroy();
   await a.close();
   await b.close();
+  for (const out of traceOuts) await new Promise<void>((r) => out.end(r));
   return cell;
 }
 
@@ -250,26 +266,29 @@ function sig3(x: number): string {
 
 const pct = (p: number): string => `${+(p * 100).toFixed(1)}%`;
 
-function mainTable(cells: Cell[][]): string {
+function mainTable(cells: (Cell | null)[][]): string {
   const head = `| loss \\ RTT | ${RTTS_MS.map((r) => `${r} ms`).join(' | ')} | MiB per cell |`;
   const sep = `|---|${RTTS_MS.map(() => '---').join('|')}|---|`;
   const rows = cells.map((row, i) => {
     const text = row.map((c) => {
+      if (c === null) return '-';
       if (!c.finished) return `did not finish (${sig3((c.received * 8) / (c.ms / 1000) / 1e6)} so far)`;
       return c.loss > 0 ? `${sig3(c.goodputMbps)} (${(c.goodputMbps / c.mathisMbps).toFixed(2)})` : sig3(c.goodputMbps);
     });
-    return `| ${pct(LOSSES[i]!)} | ${text.join(' | ')} | ${+(row[0]!.bytes / 1024 / 1024).toFixed(3)} |`;
+    const bytes = BYTES ?? ROW_MIB[i]! * 1024 * 1024;
+    return `| ${pct(LOSSES[i]!)} | ${text.join(' | ')} | ${+(bytes / 1024 / 1024).toFixed(3)} |`;
   });
   return [head, sep, ...rows].join('\n');
 }
 
-function detailTable(cells: Cell[][]): string {
+function detailTable(cells: (Cell | null)[][]): string {
   const head =
     '| loss | RTT | netem limit | bytes | goodput Mbit/s | Mathis Mbit/s | ratio | virtual s | retransmits | timeouts | fast retransmits | TLPs | data frames lost | ACKs lost | queue drops |';
   const sep = `|${'---|'.repeat(15)}`;
   const rows: string[] = [];
   for (const row of cells)
     for (const c of row) {
+      if (c === null) continue;
       const s = c.stats;
       rows.push(
         `| ${pct(c.loss)} | ${c.rttMs} ms | ${c.limit} | ${c.bytes} | ${c.finished ? sig3(c.goodputMbps) : 'did not finish'} | ${c.loss > 0 ? sig3(c.mathisMbps) : '-'} | ${
@@ -283,11 +302,15 @@ function detailTable(cells: Cell[][]): string {
 const envShown = [`SEED=${SEED}`, `CONGESTION=${CONGESTION}`, ...(BYTES !== null ? [`BYTES=${BYTES}`] : [])].join(' ');
 const command = `${envShown} npm run bench:netsim`;
 const wallStart = performance.now();
-const cells: Cell[][] = [];
+const cells: (Cell | null)[][] = [];
 for (let li = 0; li < LOSSES.length; li++) {
-  const row: Cell[] = [];
+  const row: (Cell | null)[] = [];
   for (let ri = 0; ri < RTTS_MS.length; ri++) {
     const t0 = performance.now();
+    if (CELLS && !CELLS.has(cellKey(LOSSES[li]!, RTTS_MS[ri]!))) {
+      row.push(null);
+      continue;
+    }
     const c = await runCell(LOSSES[li]!, RTTS_MS[ri]!, BYTES ?? ROW_MIB[li]! * 1024 * 1024, SEED * 100 + li * 10 + ri);
     row.push(c);
     process.stderr.write(
@@ -298,7 +321,7 @@ for (let li = 0; li < LOSSES.length; li++) {
 }
 const wallS = (performance.now() - wallStart) / 1000;
 
-const mss = cells[0]![0]!.mss;
+const mss = cells.flat().find((c) => c !== null)?.mss ?? 1448;
 const header = [
   `Goodput in Mbit/s (10^6 bit/s) of one bulk transfer from A to B per cell (its size in the last column), in virtual time from the`,
   `first data byte sent to the last byte received; in brackets the ratio to the Mathis bound`,
@@ -321,7 +344,7 @@ function revision(): string {
 
 if (WRITE) {
   const now = new Date();
-  const file = path.join(ROOT, 'bench/results', `netsim-${now.toISOString().slice(0, 10)}.md`);
+  const file = path.join(ROOT, 'bench/results', `netsim-${CONGESTION === 'cubic' ? '' : `${CONGESTION}-`}${now.toISOString().slice(0, 10)}.md`);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(
     file,

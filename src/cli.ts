@@ -8,6 +8,7 @@ import { parseMac } from './link/ethernet.ts';
 import { availableServices, SERVICE_NAMES, type ServiceName, startServices } from './services/index.ts';
 import './services/all.ts';
 import { createStack, type Stack, StackConfigError, TapError } from './stack.ts';
+import type { CongestionName } from './tcp/congestion/congestion.ts';
 import { mallopt } from './tap/ffi.ts';
 import { parseTapIo, TAP_IO_MODES, type TapIo } from './tap/tap.ts';
 import { runPlot } from './teach/plot-cli.ts';
@@ -36,6 +37,7 @@ const USAGE = `usage: tapstack [options]
   --http-request-timeout MS     cut off an HTTP client whose whole request takes longer (default 300000; 0: none)
   --http-keep-alive-timeout MS  close an idle keep-alive HTTP connection after MS (default 5000)
   --offload on|off    checksum and TCP segmentation offloads on the TAP (default on where supported)
+  --congestion NAME   TCP congestion control: cubic (default, as Linux), newreno or bbr (as Linux's tcp_bbr)
   --tap-io MODE       how the TAP is read: ${TAP_IO_MODES.join(', ')} (default stream; see README, TAP I/O)
   --chargen-bytes N   chargen sends N bytes, then closes (default: until the peer closes)
   --stats-on-exit     print the counters as JSON when closing
@@ -72,6 +74,8 @@ export interface CliOptions {
   statsOnExit: boolean;
   offload: boolean;
   tapIo: TapIo;
+  /** TCP's congestion control (Linux's net.ipv4.tcp_congestion_control). */
+  congestion: CongestionName;
   chargenBytes: number | undefined;
   /** The trace's filter ('' for everything), or null without --trace. */
   trace: string | null;
@@ -100,6 +104,7 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
     statsOnExit: false,
     offload: true,
     tapIo: 'stream',
+    congestion: 'cubic',
     chargenBytes: undefined,
     trace: null,
     traceFormat: 'text',
@@ -257,6 +262,12 @@ export function parseArgs(argv: string[]): CliOptions | 'help' {
       case '--tap-io':
         o.tapIo = parseTapIo(value(), (m) => new UsageError(m));
         break;
+      case '--congestion': {
+        const v = value();
+        if (v !== 'cubic' && v !== 'newreno' && v !== 'bbr') throw new UsageError(`--congestion: expected cubic, newreno or bbr, not '${v}'`);
+        o.congestion = v;
+        break;
+      }
       default:
         throw new UsageError(`unknown argument '${arg}'`);
     }
@@ -303,6 +314,7 @@ async function main(): Promise<number> {
       onWarning: (message) => process.stderr.write(`tapstack: ${message}\n`),
       offload: options.offload,
       tapIo: options.tapIo,
+      tcp: { congestion: options.congestion },
     });
   } catch (err) {
     if (err instanceof TapError || err instanceof StackConfigError) {

@@ -74,6 +74,7 @@ const MAPPED: Record<string, Setter> = {
   tcp_congestion_control: (v, c) => {
     if (v === 'cubic') c.congestion = 'cubic';
     else if (v === 'reno') c.congestion = 'newreno';
+    else if (v === 'bbr') c.congestion = 'bbr';
     else throw new DrillUnsupported(`congestion control ${v}`);
   },
 };

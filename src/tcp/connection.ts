@@ -101,7 +101,7 @@ export class Connection extends Tcb {
         rcv.wscale = this.offeredWscale;
       }
     }
-    this.cc = createCongestionControl(this.config.congestion, snd.mss);
+    this.cc = createCongestionControl(this.config.congestion, snd.mss, snd.iss);
     this.lastReceiveTime = this.now();
     this.transition(TCP_EVENTS.cookieAck);
   }

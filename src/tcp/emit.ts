@@ -3,6 +3,7 @@
 // what the handshake agreed; the finished segment goes to the context to be transmitted.
 // What to send and when is decided elsewhere (output.ts, recovery/, timers/).
 
+import { pacingSent } from './pacing.ts';
 import { armTailLossProbe } from './recovery/probe-timeout.ts';
 import { oowRateLimited } from './rate-limit.ts';
 import { prrSent } from './recovery/prr.ts';
@@ -72,6 +73,7 @@ export function emit(c: Tcb, flags: number, seq: number, offset: number, len: nu
   if (len > 0) {
     if (c.recovery.inRecovery) prrSent(c, len);
     recordSent(c, seq, len);
+    pacingSent(c, len);
   }
   // A super-frame is several segments on the wire (Linux counts tcp_skb_pcount).
   const segments = len > c.snd.mss ? Math.ceil(len / c.snd.mss) : 1;

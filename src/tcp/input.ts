@@ -6,6 +6,7 @@
 
 import { enterTimeWait, restartTimeWait } from './closing.ts';
 import { createCongestionControl } from './congestion/choose.ts';
+import { runRateControl } from './congestion/rate-sample.ts';
 import { challengeAck, flushAck, sendSyn } from './emit.ts';
 import { output } from './output.ts';
 import { oowRateLimited } from './rate-limit.ts';
@@ -54,7 +55,7 @@ export function takeSynOptions(c: Tcb, seg: TcpSegment): void {
   // the options every segment carries (RFC 6691).
   const mss = Math.max(Math.min(peerMss, c.ctx.mtu - 40) - (c.tsEnabled ? 12 : 0), 64);
   c.snd.mss = mss;
-  c.cc = createCongestionControl(c.config.congestion, mss);
+  c.cc = createCongestionControl(c.config.congestion, mss, c.snd.iss);
 }
 
 /** RFC 9293 3.10.7.3: SYN-SENT. */
@@ -272,6 +273,8 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
   const tsEcr = c.tsEnabled && seg.hasTimestamp ? seg.tsEcr : 0;
   c.rack.begin(c.now());
   c.sent.rate.begin();
+  const priorInflight = c.sent.inFlight;
+  const lostBefore = c.sent.lostTotal;
   // RFC 2883 4: a first block at or below the cumulative ACK, or inside the second block,
   // reports a duplicate we sent (the scoreboard ignores it). It widens RACK's reordering
   // window (RFC 8985 6.2 step 4) and may prove a retransmission spurious (undo.ts).
@@ -324,6 +327,8 @@ function processAck(c: Tcb, seg: TcpSegment, seq: number, ack: number, dataLen: 
     const b = seg.sackBlocks;
     checkTailLossProbe(c, ack, dsack && seqLt(b[0]!, r.tlpEnd) && seqGt(b[1]!, r.tlpStart), duplicate);
   }
+  // A model-based controller (BBR) sets cwnd and the pacing rate from this ACK's sample.
+  runRateControl(c, priorInflight, lostBefore);
   continueRecovery(c);
   // Window update (RFC 9293 3.10.7.4): only from a segment newer than the last update.
   if (seqLt(snd.wl1, seq) || (snd.wl1 === seq && seqLe(snd.wl2, ack))) {

@@ -73,6 +73,7 @@ export class TcpLayer implements TcpContext {
   readonly ipv4: Ipv4Layer;
   /** The stack's address; Stack.setAddress changes it (DHCP). */
   ip: number;
+  readonly timerSlackMs: number;
   readonly mtu: number;
   private isns: IsnGenerator | null = null;
   /** Made at the first connection (the fleet's idle devices never need one), from the stack's seed. */
@@ -124,6 +125,7 @@ export class TcpLayer implements TcpContext {
     this.ipv4 = host.ipv4;
     this.ip = host.ip;
     this.mtu = host.mtu;
+    this.timerSlackMs = host.clock.timerSlackMs ?? 0;
     this.loopHold = host.loopHold ?? new LoopHold();
     this.lookup = host.lookup ?? defaultLookup(host.ip);
     this.timers = new TimerQueue(host.clock);

@@ -5,6 +5,7 @@
 // waits with nothing in flight; then any ACK owed.
 
 import { flushAck, sendData } from './emit.ts';
+import { pacingHolds } from './pacing.ts';
 import { canSendData, finAllowed } from './state.ts';
 import { seqSub } from './seq.ts';
 import type { Tcb } from './tcb.ts';
@@ -60,6 +61,7 @@ export function output(c: Tcb): void {
       if (!go && !last && len >= snd.maxWnd >> 1 && (c.noDelay || idle)) go = true;
       if (c.forceSend) go = true;
       if (!go) break;
+      if (pacingHolds(c)) break;
       const fin = c.finQueued && last && finAllowed(c.state);
       sendData(c, snd.nxt, offset, len, fin);
       continue;
@@ -67,8 +69,22 @@ export function output(c: Tcb): void {
     if (c.finQueued && finAllowed(c.state) && snd.nxt === finSeq) sendData(c, snd.nxt, offset, 0, true);
     break;
   }
+  checkAppLimited(c);
   maybeStartPersist(c);
   flushAck(c);
+}
+
+/**
+ * Linux's tcp_rate_check_app_limited: less than a segment left to send, room in the window
+ * and no lost segment waiting to go again: what is sent until the present flight is
+ * delivered is application-limited, and its delivery rate may understate the path's.
+ */
+function checkAppLimited(c: Tcb): void {
+  const snd = c.snd;
+  const log = c.sent;
+  if (log.rate.appLimited !== 0) return;
+  const unsent = c.sendBuffer.length - (seqSub(snd.nxt, snd.una) - (snd.una === snd.iss ? 1 : 0));
+  if (unsent < snd.mss && log.inFlight < c.cc.cwnd && log.lostBytes <= log.retransInFlightBytes) log.rate.markAppLimited(Math.ceil(log.inFlight / snd.mss));
 }
 
 /**
@@ -83,6 +99,8 @@ function sizeGoal(c: Tcb): number {
   const mss = c.snd.mss;
   const max = c.ctx.maxSegmentPayload(mss);
   if (max <= mss) return max;
+  // A pacing controller sizes frames by its rate (Linux's tso_segs hook, bbr_tso_segs_goal).
+  if (c.cc.frameGoal) return Math.max(mss, Math.min(max - (max % mss), c.cc.frameGoal(max)));
   const third = Math.floor(Math.min(c.snd.wnd, c.cc.cwnd) / 3);
   return Math.max(mss, Math.min(max, third - (third % mss)));
 }

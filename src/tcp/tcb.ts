@@ -121,6 +121,8 @@ export interface ConnectionUser {
 export interface TcpContext {
   readonly config: TcpConfig;
   readonly mtu: number;
+  /** How late the clock's timers may fire (Clock.timerSlackMs): pacing catches up by that much. */
+  readonly timerSlackMs: number;
   readonly counters: TcpCounters;
   /** The observer, or null (the usual case). */
   readonly probe: TcpProbe | null;
@@ -291,6 +293,9 @@ export abstract class Tcb implements AckHost {
   error: SystemError | null = null;
   /** This connection's counters (the layer's TcpCounters sum them over all connections). */
   readonly stats = new ConnectionStats();
+
+  /** When pacing lets the next data segment go (pacing.ts; Linux's tcp_wstamp_ns), ms. */
+  pacingNextAt = 0;
 
   // What tcp_info reports (info.ts) that nothing else keeps.
   /** When data last went out, data last came in order, and an acceptable ACK last came (Linux lsndtime, icsk_ack.lrcvtime, rcv_tstamp). */

@@ -19,6 +19,8 @@ export interface Clock {
    * counts it); absent, reportTimerError rethrows.
    */
   internalError?(err: unknown): void;
+  /** How late a timer may fire (ms): Node's at millisecond granularity; absent, exact (virtual time). */
+  readonly timerSlackMs?: number;
 }
 
 /**
@@ -44,6 +46,9 @@ export class GuardedClock implements Clock {
   ) {}
   now(): number {
     return this.inner.now();
+  }
+  get timerSlackMs(): number | undefined {
+    return this.inner.timerSlackMs;
   }
   setTimer(ms: number, fn: () => void): Timer {
     const timer = this.inner.setTimer(ms, () => {
@@ -80,6 +85,7 @@ class RealTimer implements Timer {
 
 /** Wall-clock time from performance.now() and Node's timers. */
 export class RealClock implements Clock {
+  readonly timerSlackMs = 1;
   now(): number {
     return performance.now();
   }

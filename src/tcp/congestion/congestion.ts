@@ -25,9 +25,54 @@ export interface CongestionControl {
   onTimeout(flightSize: number, now: number): void;
   /** RFC 5681 4.1: after an idle period longer than an RTO, restart from the restart window. */
   onIdleRestart(): void;
+  /**
+   * Linux's cong_control hook, for a model-based controller (BBR): called on every ACK
+   * with its delivery rate sample, and then it alone sets cwnd: the sender calls neither
+   * onAck nor PRR for it.
+   */
+  control?(rs: RateSample): void;
+  /** Bytes per ms to pace at (Linux's sk_pacing_rate); absent or 0: not paced. */
+  readonly pacingRate?: number;
+  /** Payload of one super-frame given the link's most (Linux's tso_segs_goal); absent: the sender's own sizing. */
+  frameGoal?(maxBytes: number): number;
+  /** The controller's state in a few words, for the trace's congestion records. */
+  describe?(): string;
+  /** The window after a spurious loss is undone (Linux's undo_cwnd); absent: the larger of cwnd and priorCwnd. */
+  undoCwnd?(priorCwnd: number): number;
 }
 
-export type CongestionName = 'newreno' | 'cubic';
+/**
+ * What one ACK tells a model-based controller (Linux's struct rate_sample with the socket
+ * fields BBR reads), in segments and ms. delivered and intervalMs are -1 when the ACK gave
+ * no valid delivery rate sample.
+ */
+export interface RateSample {
+  now: number;
+  /** Segments delivered over intervalMs, or -1. */
+  delivered: number;
+  intervalMs: number;
+  /** The delivered count when the sampled segment was sent (rs->prior_delivered). */
+  priorDelivered: number;
+  /** The sampled segment was sent while the application had nothing more (rs->is_app_limited). */
+  appLimited: boolean;
+  /** Segments this ACK newly delivered, cumulatively or by SACK (rs->acked_sacked). */
+  ackedSacked: number;
+  /** Segments this ACK marked lost (rs->losses). */
+  losses: number;
+  /** This ACK's RTT from send times, ms, or -1 (rs->rtt_us). */
+  rttMs: number;
+  srttMs: number;
+  /** Segments in flight before and after this ACK (rs->prior_in_flight, tcp_packets_in_flight). */
+  priorInflight: number;
+  inflight: number;
+  /** Segments delivered since the connection began (tp->delivered), and when the last were. */
+  totalDelivered: number;
+  deliveredAt: number;
+  /** Linux's congestion state: Open (or Disorder, CWR), Recovery, Loss (after a timeout). */
+  phase: 'open' | 'recovery' | 'loss';
+}
+
+export type CongestionName = 'newreno' | 'cubic' | 'bbr';
 
 /** RFC 5681 3.1: IW = min(4*SMSS, max(2*SMSS, 4380)); Linux uses 10 segments (RFC 6928). */
 export function initialWindow(mss: number): number {

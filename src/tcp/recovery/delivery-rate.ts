@@ -2,8 +2,10 @@
 // each segment sent remembers how much had been delivered and when (its "tx" stamps, kept by
 // SentSegments beside its send time); when an ACK delivers segments, the most recently sent
 // of them gives a sample: the segments delivered since it was sent over the longer of its
-// send phase and its ACK phase. tcp_info's tcpi_delivery_rate is the last valid sample.
-// App-limited marking (tcp_rate_check_app_limited) is not done: every valid sample counts.
+// send phase and its ACK phase. tcp_info's tcpi_delivery_rate is the last valid sample;
+// BBR (congestion/bbr.ts) reads every ACK's. A segment sent while the application had
+// nothing more to send is marked application-limited (tcp_rate_check_app_limited), and so
+// is a sample taken from it: it may understate what the path carries.
 
 /** Linux's tcp_skb_sent_after: sent later, or at the same time and further in sequence. */
 function sentAfter(t1: number, t2: number, seq1: number, seq2: number): boolean {
@@ -25,6 +27,20 @@ export class DeliveryRate {
   private lastEndSeq = 0;
   private sendPhase = 0;
   private deliveredBefore = 0;
+  private sampledAppLimited = false;
+  /**
+   * Linux tp->app_limited: nonzero while segments sent are application-limited, the
+   * delivered count that ends it (the flight's end when it began); 0 when not.
+   */
+  appLimited = 0;
+
+  // This ACK's sample (Linux struct rate_sample), after generate(): -1 without a valid one.
+  sampleDelivered = -1;
+  sampleIntervalMs = -1;
+  samplePriorDelivered = 0;
+  sampleAppLimited = false;
+  /** Segments this ACK newly delivered (rs->acked_sacked). */
+  newlyDelivered = 0;
 
   /** The last valid sample (tp->rate_delivered, tp->rate_interval_us in ms): 0 before one. */
   rateDelivered = 0;
@@ -43,12 +59,22 @@ export class DeliveryRate {
   }
 
   /**
+   * Linux tcp_rate_check_app_limited: the sender has less than a segment to send and room
+   * in cwnd, with no lost segment waiting to go again: what it sends from now on until the
+   * present flight is delivered is application-limited. `inFlight` in segments.
+   */
+  markAppLimited(inFlight: number): void {
+    this.appLimited = this.delivered + inFlight || 1;
+  }
+
+  /**
    * Linux tcp_rate_skb_delivered, for one segment newly delivered: sent at `sentAt`, ending at
    * `end`, with the stamps it was sent with.
    */
-  onDelivered(txDelivered: number, txDeliveredAt: number, txFirstSentAt: number, sentAt: number, end: number): void {
+  onDelivered(txDelivered: number, txDeliveredAt: number, txFirstSentAt: number, sentAt: number, end: number, txAppLimited: boolean): void {
     if (!this.hasSample || sentAfter(sentAt, this.firstSentAt, end, this.lastEndSeq)) {
       this.hasSample = true;
+      this.sampledAppLimited = txAppLimited;
       this.priorDelivered = txDelivered;
       this.priorAt = txDeliveredAt;
       this.lastEndSeq = end;
@@ -63,11 +89,20 @@ export class DeliveryRate {
    */
   generate(now: number, minRttMs: number, reneged: boolean): void {
     const newly = this.delivered - this.deliveredBefore;
+    this.newlyDelivered = newly;
+    this.sampleDelivered = -1;
+    this.sampleIntervalMs = -1;
+    // The application-limited stretch ends once its flight is delivered.
+    if (this.appLimited !== 0 && this.delivered > this.appLimited) this.appLimited = 0;
     if (newly > 0) this.deliveredAt = now;
     if (!this.hasSample || reneged) return;
     const delivered = this.delivered - this.priorDelivered;
     const interval = Math.max(this.sendPhase, now - this.priorAt);
+    this.samplePriorDelivered = this.priorDelivered;
+    this.sampleAppLimited = this.sampledAppLimited;
     if (interval <= 0 || interval < minRttMs) return;
+    this.sampleDelivered = delivered;
+    this.sampleIntervalMs = interval;
     this.rateDelivered = delivered;
     this.rateIntervalMs = interval;
   }

@@ -93,12 +93,12 @@ export function onAckOfNewData(c: Tcb, ack: number, bytesAcked: number): void {
       if (c.ctx.probe !== null) c.reportCongestion('recovery ends: all lost data acknowledged (RFC 6582 3.2 step 6)');
     } else if (r.afterTimeout) {
       // RFC 5681 3.1: after the loss window, slow start while the holes are repaired.
-      c.cc.onAck(bytesAcked, c.now(), c.rtt.srtt);
+      if (!c.cc.control) c.cc.onAck(bytesAcked, c.now(), c.rtt.srtt);
       if (c.ctx.probe !== null) c.reportCongestion('slow start after a timeout (RFC 5681 3.1)');
     } else if (!r.sackRecovery) {
       newRenoPartialAck(c, bytesAcked);
     }
-  } else {
+  } else if (!c.cc.control) {
     c.cc.onAck(bytesAcked, c.now(), c.rtt.srtt);
     if (c.ctx.probe !== null) c.reportCongestion(c.cc.cwnd <= c.cc.ssthresh ? 'slow start (RFC 5681 3.1)' : 'congestion avoidance');
   }
@@ -111,7 +111,7 @@ export function onAckOfNewData(c: Tcb, ack: number, bytesAcked: number): void {
 export function continueRecovery(c: Tcb): void {
   const r = c.recovery;
   if (!r.inRecovery || !r.sackRecovery) return;
-  if (!r.afterTimeout) {
+  if (!r.afterTimeout && !c.cc.control) {
     prrOnAck(c, r.delivered);
     if (c.ctx.probe !== null) c.reportCongestion('proportional rate reduction (RFC 6937)');
   }

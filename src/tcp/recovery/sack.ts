@@ -5,6 +5,7 @@
 
 import { emit } from '../emit.ts';
 import { output } from '../output.ts';
+import { pacingHolds } from '../pacing.ts';
 import { seqAdd, seqGt, seqSub } from '../seq.ts';
 import type { SendReason, Tcb } from '../tcb.ts';
 import { ACK, FIN, PSH } from '../tcp-segment.ts';
@@ -18,7 +19,8 @@ const MAX_RETRANSMISSIONS_PER_STEP = 1000;
  * sets it on every ACK of the recovery.
  */
 export function enterSackRecovery(c: Tcb): void {
-  c.cc.cwnd = c.cc.ssthresh;
+  // A controller with its own cwnd (BBR) sets it on this ACK instead (control()).
+  if (!c.cc.control) c.cc.cwnd = c.cc.ssthresh;
 }
 
 /** RFC 6675 5 step (C). */
@@ -35,6 +37,7 @@ export function sackRecoveryStep(c: Tcb): void {
   if (!r.frtoNewData) {
     for (let i = 0; i < MAX_RETRANSMISSIONS_PER_STEP; i++) {
       if (c.cc.cwnd - log.inFlight < snd.mss) return;
+      if (log.lostBytes > log.retransInFlightBytes && pacingHolds(c)) return;
       if (!retransmitNextLost(c, 'sack-retransmit')) break;
     }
   }

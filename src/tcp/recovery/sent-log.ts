@@ -47,6 +47,10 @@ export class SentSegments {
   private txDelivered = new Float64Array(0);
   private txDeliveredAt = new Float64Array(0);
   private txFirstSentAt = new Float64Array(0);
+  /** 1: sent while application-limited (Linux's tx.is_app_limited). */
+  private txAppLimited = new Uint8Array(0);
+  /** Segments ever marked lost (Linux tp->lost): its growth over an ACK is BBR's rs->losses. */
+  lostTotal = 0;
   /** The delivery rate samples (tcpi_delivery_rate, tcpi_delivered). */
   readonly rate = new DeliveryRate();
   private head = 0;
@@ -116,12 +120,13 @@ export class SentSegments {
     this.txDelivered[j] = rate.delivered;
     this.txDeliveredAt[j] = rate.deliveredAt;
     this.txFirstSentAt[j] = rate.firstSentAt;
+    this.txAppLimited[j] = rate.appLimited !== 0 ? 1 : 0;
   }
 
   /** Linux tcp_rate_skb_delivered for record j, once (a SACKed record is not sampled again when ACKed). */
   private rateDelivered(j: number): void {
     if (this.txDeliveredAt[j]! < 0) return;
-    this.rate.onDelivered(this.txDelivered[j]!, this.txDeliveredAt[j]!, this.txFirstSentAt[j]!, this.sentAt[j]!, this.end[j]!);
+    this.rate.onDelivered(this.txDelivered[j]!, this.txDeliveredAt[j]!, this.txFirstSentAt[j]!, this.sentAt[j]!, this.end[j]!, this.txAppLimited[j] === 1);
     this.txDeliveredAt[j] = -1;
   }
 
@@ -134,6 +139,7 @@ export class SentSegments {
     const txDelivered = new Float64Array(size);
     const txDeliveredAt = new Float64Array(size);
     const txFirstSentAt = new Float64Array(size);
+    const txAppLimited = new Uint8Array(size);
     for (let i = 0; i < this.count; i++) {
       const j = this.at(i);
       start[i] = this.start[j]!;
@@ -143,6 +149,7 @@ export class SentSegments {
       txDelivered[i] = this.txDelivered[j]!;
       txDeliveredAt[i] = this.txDeliveredAt[j]!;
       txFirstSentAt[i] = this.txFirstSentAt[j]!;
+      txAppLimited[i] = this.txAppLimited[j]!;
     }
     this.start = start;
     this.end = end;
@@ -151,6 +158,7 @@ export class SentSegments {
     this.txDelivered = txDelivered;
     this.txDeliveredAt = txDeliveredAt;
     this.txFirstSentAt = txFirstSentAt;
+    this.txAppLimited = txAppLimited;
     this.head = 0;
     this.mask = size - 1;
   }
@@ -261,6 +269,8 @@ export class SentSegments {
       this.retransmissionLost = true;
     }
     if (!(f & LOST)) this.lostBytes += len;
+    // Linux tcp_notify_skb_loss_event: a first loss and a lost retransmission both count.
+    if (!(f & LOST) || f & RETRANS_IN_FLIGHT) this.lostTotal++;
     this.flag[j] = (f & ~RETRANS_IN_FLIGHT) | LOST;
   }
 
@@ -323,6 +333,7 @@ export class SentSegments {
     this.txDelivered = new Float64Array(0);
     this.txDeliveredAt = new Float64Array(0);
     this.txFirstSentAt = new Float64Array(0);
+    this.txAppLimited = new Uint8Array(0);
     this.mask = -1;
   }
 }

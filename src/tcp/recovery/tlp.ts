@@ -69,7 +69,8 @@ export function checkTailLossProbe(c: Tcb, ack: number, probeDsacked: boolean, d
     c.count('tailLossProbeRecoveries');
     // As Linux's tcp_init_cwnd_reduction, from cwnd: the flight is nearly empty by now.
     c.cc.onCongestionEvent(c.cc.cwnd, c.now());
-    c.cc.cwnd = Math.min(c.cc.cwnd, c.cc.ssthresh);
+    // Not for a controller with its own cwnd (Linux's tcp_end_cwnd_reduction skips cong_control).
+    if (!c.cc.control) c.cc.cwnd = Math.min(c.cc.cwnd, c.cc.ssthresh);
     if (c.ctx.probe !== null) c.reportCongestion('the tail loss probe repaired a loss: window reduced (RFC 8985 7.4.2)');
   } else if (duplicate) {
     r.tlpOutstanding = false;

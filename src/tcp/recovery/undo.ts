@@ -69,7 +69,7 @@ export function tryUndo(c: Tcb, tsEcr: number, advanced: boolean): boolean {
 export function undoCongestionResponse(c: Tcb, counter: TcpEventName, cause: string): void {
   const r = c.recovery;
   const cc = c.cc;
-  cc.cwnd = Math.max(cc.cwnd, r.priorCwnd);
+  cc.cwnd = cc.undoCwnd ? cc.undoCwnd(r.priorCwnd) : Math.max(cc.cwnd, r.priorCwnd);
   if (r.priorSsthresh > cc.ssthresh) cc.ssthresh = r.priorSsthresh;
   c.sent.forgetLosses();
   c.timers.clear(Deadline.ReorderTimeout);

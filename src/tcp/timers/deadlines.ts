@@ -19,15 +19,17 @@ export const Deadline = {
   DelayedAck: 5,
   /** Keepalive probe (RFC 1122 4.2.3.6). */
   KeepAlive: 6,
+  /** The pacing rate lets the next segment go (Linux's TCP internal pacing timer, tcp_pace_kick). */
+  Pacing: 7,
 } as const;
 export type Deadline = (typeof Deadline)[keyof typeof Deadline];
 
-export const DEADLINE_COUNT = 7;
-export const DEADLINE_NAMES = ['close', 'rto', 'reorder', 'tlp', 'persist', 'delayedAck', 'keepAlive'] as const;
+export const DEADLINE_COUNT = 8;
+export const DEADLINE_NAMES = ['close', 'rto', 'reorder', 'tlp', 'persist', 'delayedAck', 'keepAlive', 'pacing'] as const;
 
 export class Deadlines {
   /** A plain array of doubles: lighter per connection than a typed array's backing store. */
-  private readonly at: number[] = [0, 0, 0, 0, 0, 0, 0];
+  private readonly at: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
 
   get(d: Deadline): number {
     return this.at[d]!;

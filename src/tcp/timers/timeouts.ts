@@ -56,6 +56,12 @@ export function onTimer(c: Tcb): void {
     onKeepAliveTimeout(c);
     if ((c.state as TcpState) === 'CLOSED') return;
   }
+  if (t.isDue(Deadline.Pacing, now)) {
+    t.clear(Deadline.Pacing);
+    // What pacing held back goes now: the recovery's retransmissions first.
+    if (c.recovery.sackRecovery) sackRecoveryStep(c);
+    else output(c);
+  }
   c.armTimer();
 }
 
