@@ -46,8 +46,10 @@ export function sackRecoveryStep(c: Tcb): void {
 
 /**
  * NextSeg rule 1: retransmits the first segment marked lost and not being retransmitted,
- * from HighRxt on; false when there is none. The last segment carries our FIN again if the
- * FIN was sent.
+ * from HighRxt on; false when there is none. With segmentation offload the lost segments
+ * that follow it go in the same frame, as far as the window has room (at least the first):
+ * a super-frame lost whole is resent as one, not as 44 frames each of which may be lost.
+ * The last segment carries our FIN again if the FIN was sent.
  */
 export function retransmitNextLost(c: Tcb, reason: SendReason): boolean {
   const snd = c.snd;
@@ -57,11 +59,15 @@ export function retransmitNextLost(c: Tcb, reason: SendReason): boolean {
   if (i < 0) return false;
   const start = log.startOf(i);
   const offset = seqSub(start, snd.una);
-  const n = Math.min(seqSub(log.endOf(i), start), snd.mss, c.sendBuffer.length - offset);
+  const frameMax = c.ctx.maxSegmentPayload(snd.mss);
+  const room = Math.max(snd.mss, c.cc.cwnd - log.inFlight);
+  const end = frameMax > snd.mss ? log.lostRunEnd(i, snd.mss, Math.min(frameMax, room)) : log.endOf(i);
+  const n = Math.min(seqSub(end, start), frameMax, c.sendBuffer.length - offset);
   if (n <= 0) return false;
   const last = offset + n === c.sendBuffer.length;
   const fin = c.finQueued && last && seqGt(snd.max, c.finSeq());
-  c.count('retransmits');
+  // Counted in segments, as Linux's total_retrans.
+  c.count('retransmits', Math.ceil(n / snd.mss));
   c.stats.bytesRetransmitted += n;
   c.rtt.onRetransmit(c.ctx.timestampNow());
   emit(c, ACK | (fin ? FIN : 0) | (last ? PSH : 0), start, offset, n, reason);

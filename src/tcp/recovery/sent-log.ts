@@ -313,6 +313,28 @@ export class SentSegments {
     return -1;
   }
 
+  /**
+   * Where a retransmission starting at record i may end: over the following records while
+   * they are lost too, not being resent, contiguous and each before the last a whole `mss`,
+   * within `maxBytes` of record i's start. Linux resends a lost TSO skb as one frame
+   * (tcp_retransmit_skb, as many segments as cwnd allows); the records here are segments, so
+   * a run of them stands for that skb, and the link cuts the frame where the records end.
+   */
+  lostRunEnd(i: number, mss: number, maxBytes: number): number {
+    const start = this.startOf(i);
+    let end = this.endOf(i);
+    if (((end - start) >>> 0) !== mss) return end;
+    for (let k = i + 1; k < this.count; k++) {
+      const j = this.at(k);
+      if ((this.flag[j]! & (LOST | RETRANS_IN_FLIGHT | SACKED)) !== LOST || this.start[j] !== end) break;
+      const e = this.end[j]!;
+      if (((e - start) >>> 0) > maxBytes) break;
+      end = e;
+      if (((e - this.start[j]!) >>> 0) !== mss) break;
+    }
+    return end;
+  }
+
   clear(): void {
     this.head = 0;
     this.count = 0;
