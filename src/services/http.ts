@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Stack, StackModule } from '../stack.ts';
-import { closePage, servePage } from '../teach/page-routes.ts';
+import { closePage, markWorkload, servePage } from '../teach/page-routes.ts';
 import { LayerCounters } from '../util/counters.ts';
 import { type HttpServiceOptions, registerService } from './index.ts';
 
@@ -158,6 +158,9 @@ export function createHttpServer(stack: Stack | null, options: HttpServiceOption
   // is closed; it must not reach 'error'.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    // Bytes that were no (whole) request: a client's, not a browser's unused connection, which
+    // sends none and is timed out too (the live page shows the one, not the other).
+    if (((socket as { bytesRead?: number }).bytesRead ?? 0) > 0) markWorkload(socket);
     countersOf(socket)?.drop(timeout ? 'http-request-timeout' : `http-bad-request: ${err.code ?? err.message}`);
     const status = timeout ? '408 Request Timeout' : '400 Bad Request';
     if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);

@@ -10,7 +10,9 @@
 //   in the ring instead of growing memory, and one that falls off the ring's start is dropped;
 // - the tracer is attached only while a page is connected, and `lingerMs` after the last one
 //   leaves (a reload keeps its history): with no page the stack pays nothing;
-// - records are sent in batches, every `flushMs`, not one message per frame.
+// - records are sent in batches, every `flushMs`, not one message per frame;
+// - the records held back of connections to the page's own port that have carried no request
+//   yet (see `ownPort`) are at most MAX_HELD_RECORDS for each of MAX_HELD_CONNS connections.
 
 import type http from 'node:http';
 import type { ConnId, TraceRecord } from '../trace/schema.ts';
@@ -28,10 +30,39 @@ export interface PageLiveOptions {
   /** The stack's connection table (stack.connections()), sent every `connectionsMs`. */
   connections?: () => unknown[];
   connectionsMs?: number;
+  /**
+   * The port the page is served on, which serves the stack's workload too (/bytes, /sha256...).
+   * A connection to it is taken for the viewer's own until `carriedOtherRequest` says it has
+   * carried a request that is not the page's: a browser opens connections that never carry
+   * one (Chromium's preconnects and spare connect jobs, which its socket pool may never use)
+   * and the page would show them (a CI run: a CLOSED row of Chromium's). Their records are held
+   * back meanwhile, and their rows left out of the table. Unset: no connection is held.
+   */
+  ownPort?: number;
+  /** Has this connection (on `ownPort`) carried a request that is not one of the page's? */
+  carriedOtherRequest?: (conn: ConnId) => boolean;
 }
 
 /** Records per SSE message: a page parses each message at once. */
 const BATCH_RECORDS = 500;
+/** Connections to the page's port held back at once; the oldest one is let through past it. */
+const MAX_HELD_CONNS = 256;
+/** Records held back for one connection (its handshake is 5 or so); past it, let through. */
+const MAX_HELD_RECORDS = 64;
+/**
+ * A connection held back that has not reached ESTABLISHED this long is no browser's: a scan,
+ * a SYN flood's half-open entry, a SYN answered with a SYN cookie. Let through.
+ */
+const HOLD_HALF_OPEN_MS = 3000;
+/** Kept past TIME-WAIT (60 s here, as Linux's TCP_TIMEWAIT_LEN), when the stack's end closed first. */
+const FORGET_EXCLUDED_MS = 120_000;
+
+/** Records held back of a connection to the page's port that has carried no request yet. */
+interface Held {
+  since: number;
+  lines: string[];
+  established: boolean;
+}
 
 /** The last `capacity` records as JSON lines, numbered for good by `start`..`end`. */
 export class RecordRing {
@@ -78,6 +109,12 @@ export class PageLive {
   private readonly clients = new Set<Client>();
   /** Connections of the pages themselves: their records are not kept (see exclude()). */
   private readonly excluded = new Set<ConnId>();
+  /** Connections to `ownPort` that carried no request yet, in the order they came (see PageLiveOptions.ownPort). */
+  private readonly held = new Map<ConnId, Held>();
+  /** Connections to `ownPort` let through: the stack's workload, or no browser's. */
+  private readonly shown = new Set<ConnId>();
+  /** How a ConnId on `ownPort` reads: `:PORT>` (the local end is first, and only it is followed by '>'). */
+  private readonly ownPortMark: string | null;
   private stopSource: (() => void) | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
   private flushTimer: NodeJS.Timeout | null = null;
@@ -98,6 +135,7 @@ export class PageLive {
     this.clientHighWater = options.clientHighWater ?? 256 * 1024;
     this.lingerMs = options.lingerMs ?? 10_000;
     this.flushMs = options.flushMs ?? 100;
+    this.ownPortMark = options.ownPort !== undefined ? `:${options.ownPort}>` : null;
   }
 
   get clientCount(): number {
@@ -118,9 +156,14 @@ export class PageLive {
   exclude(conn: ConnId, socket: NodeJS.EventEmitter): void {
     if (this.excluded.has(conn)) return;
     this.excluded.add(conn);
+    this.held.delete(conn);
+    this.shown.delete(conn);
     this.ring.forget(conn);
-    // Kept past TIME-WAIT (60 s here, as Linux's TCP_TIMEWAIT_LEN), when the stack's end closed first.
-    socket.once('close', () => setTimeout(() => this.excluded.delete(conn), 120_000).unref());
+    socket.once('close', () => this.forgetExcluded(conn));
+  }
+
+  private forgetExcluded(conn: ConnId): void {
+    setTimeout(() => this.excluded.delete(conn), FORGET_EXCLUDED_MS).unref();
   }
 
   /** Follows `res` as an SSE stream from record `from` (a Last-Event-ID + 1, or the ring's start). */
@@ -172,6 +215,9 @@ export class PageLive {
   private detach(): void {
     this.stopSource?.();
     this.stopSource = null;
+    // With no tracer, none of them will say more: decided again from their next records.
+    this.held.clear();
+    this.shown.clear();
     for (const timer of [this.lingerTimer, this.flushTimer]) if (timer) clearTimeout(timer);
     if (this.connectionsTimer) clearInterval(this.connectionsTimer);
     this.lingerTimer = this.flushTimer = this.connectionsTimer = null;
@@ -185,9 +231,75 @@ export class PageLive {
 
   private onRecord(record: TraceRecord): void {
     const conn = recordConn(record);
-    if (conn !== null && this.excluded.has(conn)) return;
+    if (conn !== null) {
+      if (this.excluded.has(conn)) return;
+      if (this.isOwnPort(conn) && !this.decided(conn)) return this.hold(conn, record);
+    }
     const line = JSON.stringify(record);
     if (record.type === 'meta') this.meta = { seq: this.ring.end, line };
+    // Its last record (TIME-WAIT ends in CLOSED too): the next connection of its 4-tuple is decided anew.
+    else if (record.type === 'state' && record.to === 'CLOSED') this.shown.delete(record.conn);
+    this.keep(line, conn);
+  }
+
+  private isOwnPort(conn: ConnId): boolean {
+    return this.ownPortMark !== null && conn.includes(this.ownPortMark);
+  }
+
+  /** Is a connection to `ownPort` let through (its held records first)? */
+  private decided(conn: ConnId): boolean {
+    if (this.shown.has(conn)) return true;
+    if (!this.options.carriedOtherRequest?.(conn)) return false;
+    this.release(conn);
+    return true;
+  }
+
+  /**
+   * Holds back a record of a connection to the page's port that has carried no request: let
+   * through when it does, dropped when a page request excludes it or it ends after ESTABLISHED
+   * with none (the browser's unused connection), let through when it ends or waits
+   * HOLD_HALF_OPEN_MS without reaching ESTABLISHED (a scan, a half-open connection).
+   */
+  private hold(conn: ConnId, record: TraceRecord): void {
+    const now = Date.now();
+    let held = this.held.get(conn);
+    if (!held) {
+      this.releaseStale(now);
+      if (this.held.size >= MAX_HELD_CONNS) this.release(this.held.keys().next().value!);
+      this.held.set(conn, (held = { since: now, lines: [], established: false }));
+    }
+    held.lines.push(JSON.stringify(record));
+    if (record.type === 'state') {
+      if (record.to === 'ESTABLISHED') held.established = true;
+      else if (record.to === 'CLOSED' || record.to === 'TIME-WAIT') {
+        if (!held.established) {
+          this.release(conn);
+          if (record.to === 'CLOSED') this.shown.delete(conn);
+          return;
+        }
+        this.held.delete(conn);
+        this.excluded.add(conn);
+        this.forgetExcluded(conn);
+        return;
+      }
+    }
+    if (held.lines.length >= MAX_HELD_RECORDS) this.release(conn);
+  }
+
+  /** Lets a held connection through: its records into the ring, in their order. */
+  private release(conn: ConnId): void {
+    const held = this.held.get(conn);
+    this.held.delete(conn);
+    this.shown.add(conn);
+    for (const line of held?.lines ?? []) this.keep(line, conn);
+  }
+
+  /** Lets through the held connections that have waited too long without reaching ESTABLISHED. */
+  private releaseStale(now: number): void {
+    for (const [conn, held] of this.held) if (!held.established && now - held.since >= HOLD_HALF_OPEN_MS) this.release(conn);
+  }
+
+  private keep(line: string, conn: ConnId | null): void {
     this.ring.push(line, conn);
     // One timer per batch: the records of this turn and the next flushMs go out together.
     if (!this.flushTimer && this.clients.size > 0) {
@@ -227,7 +339,14 @@ export class PageLive {
   }
 
   private sendConnections(provide: () => unknown[]): void {
-    const connections = provide().filter((c) => !this.excluded.has((c as { conn?: string }).conn ?? ''));
+    this.releaseStale(Date.now());
+    const connections = provide().filter((entry) => {
+      const c = entry as { conn?: string; state?: string };
+      const conn = c.conn ?? '';
+      if (this.excluded.has(conn)) return false;
+      // The page's port: only what is let through (its listener is no connection of anyone's).
+      return c.state === 'LISTEN' || !this.isOwnPort(conn) || this.decided(conn);
+    });
     const message = `event: connections\ndata: ${JSON.stringify({ connections })}\n\n`;
     // A table is worth sending only to a page that keeps up; the next one comes soon.
     for (const c of this.clients) if (!c.res.destroyed && c.res.writableLength < this.clientHighWater) c.res.write(message);

@@ -12,6 +12,7 @@
 
 import { readFileSync } from 'node:fs';
 import type http from 'node:http';
+import { parseIpv4 } from '../ipv4/address.ts';
 import type { Stack } from '../stack.ts';
 import type { ConnId } from '../trace/schema.ts';
 import { PAGE_SCRIPT_TAG, pageHtml } from './page-html.ts';
@@ -63,11 +64,33 @@ function traceSource(stack: Stack): RecordSource {
 
 const lives = new WeakMap<Stack, PageLive>();
 
-/** The stack's page hub, made on first use. */
-export function pageLive(stack: Stack): PageLive {
+/**
+ * Sockets of the HTTP service that carried a request not for the page (or bytes that were no
+ * request): the stack's workload, shown on the page's port (PageLiveOptions.ownPort). Marked
+ * whether or not a page is open, so that a download started before the page is shown.
+ */
+const workloadSockets = new WeakSet<object>();
+
+/** The HTTP service's socket carried something other than a page request. */
+export function markWorkload(socket: object): void {
+  workloadSockets.add(socket);
+}
+
+/** Has the stack's connection `conn` (while the stack holds it) carried something other than a page request? */
+function carriedOtherRequest(stack: Stack, conn: ConnId): boolean {
+  const m = /^[\d.]+:(\d+)>([\d.]+):(\d+)$/.exec(conn);
+  const remoteIp = m ? parseIpv4(m[2]!) : null;
+  if (!m || remoteIp === null) return false;
+  const user = stack.tcp.find(Number(m[1]), remoteIp, Number(m[3]))?.user;
+  return user != null && workloadSockets.has(user);
+}
+
+/** The stack's page hub, made on first use; `ownPort` the port the page is served on. */
+export function pageLive(stack: Stack, ownPort?: number): PageLive {
   let live = lives.get(stack);
   if (!live) {
-    lives.set(stack, (live = new PageLive(traceSource(stack), { connections: () => stack.connections() })));
+    const options = { connections: () => stack.connections(), ownPort, carriedOtherRequest: (conn: ConnId) => carriedOtherRequest(stack, conn) };
+    lives.set(stack, (live = new PageLive(traceSource(stack), options)));
   }
   return live;
 }
@@ -110,22 +133,39 @@ function sendJsonLines(res: http.ServerResponse, lines: Iterator<string>): void 
   pump();
 }
 
+/** Every connection that asks for the page's parts is the page's own: not traced. */
+function excludeConnection(stack: Stack, req: http.IncomingMessage): PageLive {
+  // The port it came to: connections there are the viewer's until they carry another request.
+  const live = pageLive(stack, req.socket.localPort);
+  const conn = requestConn(req);
+  if (conn) live.exclude(conn, req.socket);
+  return live;
+}
+
 /** Serves the page's routes; false for any other path (the service's own routes). */
 export function servePage(stack: Stack, req: http.IncomingMessage, res: http.ServerResponse): boolean {
   const path = (req.url ?? '/').split('?')[0]!;
   const isScript = Object.hasOwn(SCRIPTS, path);
-  if (path !== '/' && path !== '/events' && path !== '/trace.jsonl' && path !== '/page.html' && !isScript) return false;
+  if (path === '/favicon.ico') {
+    // A browser asks for it by itself, on a connection of its own at times: the viewer's
+    // request too (the service answers 404).
+    excludeConnection(stack, req);
+    return false;
+  }
+  if (path !== '/' && path !== '/events' && path !== '/trace.jsonl' && path !== '/page.html' && !isScript) {
+    markWorkload(req.socket);
+    return false;
+  }
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') {
+    // No browser's page asks this: a client's request, the stack's workload.
+    markWorkload(req.socket);
     res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' });
     res.end('method not allowed\n');
     return true;
   }
   const head = method === 'HEAD';
-  const live = pageLive(stack);
-  // Every connection that asks for the page's parts is the page's own: not traced.
-  const conn = requestConn(req);
-  if (conn) live.exclude(conn, req.socket);
+  const live = excludeConnection(stack, req);
 
   if (path === '/') send(res, 'text/html; charset=utf-8', pageHtml(stack), head);
   else if (isScript) send(res, 'text/javascript; charset=utf-8', script(path), head);

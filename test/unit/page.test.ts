@@ -8,11 +8,11 @@ import * as assert from 'uvu/assert';
 import { createLinkPair } from '../../src/link/memory.ts';
 import '../../src/services/all.ts';
 import { createHttpServer } from '../../src/services/http.ts';
-import { startServices } from '../../src/services/index.ts';
+import { type ServiceName, startServices } from '../../src/services/index.ts';
 import { createStack, type Stack } from '../../src/stack.ts';
 import { PageLive, RecordRing, type RecordSource } from '../../src/teach/page-live.ts';
 import { setPageLive } from '../../src/teach/page-routes.ts';
-import { connectionsFromRecords, connectionTable, lastTransition, parseJsonLines, RecordStore, recordConn } from '../../src/teach/page/model.js';
+import { type ConnectionRow, connectionsFromRecords, connectionTable, lastTransition, parseJsonLines, RecordStore, recordConn } from '../../src/teach/page/model.js';
 import { lineFilter as traceFilter } from '../../src/trace/filter.js';
 import { formatRecord as recordLine } from '../../src/trace/format-text.js';
 import type { FrameRecord, TraceRecord } from '../../src/trace/schema.ts';
@@ -301,38 +301,118 @@ test('exclude(): a page\'s own connection is not traced, and what got in is remo
   page.res.destroy();
 });
 
-test('over two stacks: the page\'s SSE stream carries the real tracer\'s records of a download, none of its own', async () => {
+interface TwoStacks {
+  client: Stack;
+  server: Stack;
+  /** GET over a fresh connection of the client stack's TCP to the server's port 80. */
+  get(path: string): Promise<http.IncomingMessage>;
+  /** The page's SSE stream (GET /events) as it has come so far. */
+  events: { res: http.IncomingMessage; body: string };
+}
+
+/** Two stacks on an in-memory cable, the server running `services`, a page open on it. */
+async function overTwoStacks(services: readonly ServiceName[], body: (t: TwoStacks) => Promise<void>): Promise<void> {
   const clock = new RealClock();
   const [la, lb] = createLinkPair(clock);
   const client = await createStack({ link: la, clock, ip: '10.0.0.1/24' });
   const server = await createStack({ link: lb, clock, ip: '10.0.0.2/24' });
-  const stopHttp = await startServices(server, ['http']);
+  const stopServices = await startServices(server, services);
   try {
     const get = (path: string): Promise<http.IncomingMessage> =>
       new Promise((resolve, reject) => {
         const req = http.get({ path, host: '10.0.0.2', createConnection: () => client.connect({ host: '10.0.0.2', port: 80 }) as never }, resolve);
         req.on('error', reject);
       });
-    const events = await get('/events');
-    let body = '';
-    events.setEncoding('utf8');
-    events.on('data', (c: string) => (body += c));
-    const pageConn = `10.0.0.2:80>10.0.0.1:${(events.socket as unknown as { localPort: number }).localPort}`;
+    const res = await get('/events');
+    const events = { res, body: '' };
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => (events.body += c));
+    await body({ client, server, get, events });
+    res.destroy();
+  } finally {
+    await stopServices();
+    await client.close();
+    await server.close();
+  }
+}
+
+test('over two stacks: the page\'s SSE stream carries the real tracer\'s records of a download, none of its own', () =>
+  overTwoStacks(['http'], async ({ get, events }) => {
+    const pageConn = `10.0.0.2:80>10.0.0.1:${(events.res.socket as unknown as { localPort: number }).localPort}`;
     const download = await get('/bytes/200000');
     download.resume();
     await new Promise((r) => download.on('end', r));
     const downloadConn = `10.0.0.2:80>10.0.0.1:${(download.socket as unknown as { localPort: number }).localPort}`;
-    await until(() => batches(body).flat().some((r) => r.type === 'state' && r.conn === downloadConn && r.from === 'ESTABLISHED'), 'the download\'s close in the stream');
-    const records = batches(body).flat();
+    await until(() => batches(events.body).flat().some((r) => r.type === 'state' && r.conn === downloadConn && r.from === 'ESTABLISHED'), 'the download\'s close in the stream');
+    const records = batches(events.body).flat();
     const frames = records.filter((r) => recordConn(r) === downloadConn && r.type === 'frame').length;
     assert.ok(frames > 5, `${frames} frames of the download`);
     assert.is(records.filter((r) => recordConn(r) === pageConn).length, 0, 'the page\'s own connection is not traced');
-    events.destroy();
-  } finally {
-    await stopHttp();
-    await client.close();
-    await server.close();
-  }
+  }));
+
+test('ownPort: a connection there is held back until its request; dropped if it ends established with none, let through if it never established', async () => {
+  const src = scriptedSource();
+  const workload = new Set<string>();
+  const live = new PageLive(src.source, { flushMs: 5, lingerMs: 0, ownPort: 80, carriedOtherRequest: (c) => workload.has(c) });
+  setPageLive(stack, live);
+  const page = await open('/events');
+  const state = (conn: string, from: string, to: string): TraceRecord => ({ type: 'state', t: 1, conn, from, to, event: 'e', rfc: 'r' }) as TraceRecord;
+  const opened = (conn: string): TraceRecord[] => [state(conn, 'LISTEN', 'SYN-RECEIVED'), state(conn, 'SYN-RECEIVED', 'ESTABLISHED')];
+  const [served, spare, scan, other] = ['10.0.0.2:80>10.0.0.1:5001', '10.0.0.2:80>10.0.0.1:5002', '10.0.0.2:80>10.0.0.1:5003', '10.0.0.2:7>10.0.0.1:5004'];
+  src.emit([...opened(served), ...opened(spare), state(scan, 'LISTEN', 'SYN-RECEIVED'), state(scan, 'SYN-RECEIVED', 'CLOSED'), ...opened(other)]);
+  const kept = (): TraceRecord[] => [...live.jsonLines()].map((l) => JSON.parse(l) as TraceRecord);
+  assert.equal(kept().map(recordConn), [scan, scan, other, other], 'the scan let through when it ended; port 7 at once');
+  // Its request: its records held back go first, in their order.
+  workload.add(served);
+  src.emit([state(served, 'ESTABLISHED', 'CLOSE-WAIT')]);
+  assert.equal(kept().filter((r) => recordConn(r) === served), [...opened(served), state(served, 'ESTABLISHED', 'CLOSE-WAIT')]);
+  // The spare one closes with no request: none of it, then or after.
+  src.emit([state(spare, 'ESTABLISHED', 'CLOSE-WAIT'), state(spare, 'LAST-ACK', 'CLOSED'), state(spare, 'CLOSED', 'CLOSED')]);
+  assert.is(kept().filter((r) => recordConn(r) === spare).length, 0);
+  page.res.destroy();
 });
+
+/** The last connection table in an SSE body (stack.connections() as the page is sent it). */
+function lastConnections(body: string): { conn: string; state: string }[] | null {
+  const m = body.split('\n\n').slice(0, -1).filter((x) => x.includes('event: connections')).at(-1);
+  return m === undefined ? null : (JSON.parse(/^data: (.*)$/m.exec(m)![1]!) as { connections: { conn: string; state: string }[] }).connections;
+}
+
+test('a connection to the page\'s port that carries no request (a browser\'s spare one) is not in the table, open or closed; one to another port is', () =>
+  overTwoStacks(['http', 'echo'], async ({ client, server, get, events }) => {
+    const connectTo = (port: number): Promise<ReturnType<Stack['connect']>> =>
+      new Promise((resolve, reject) => {
+        const s = client.connect({ host: '10.0.0.2', port }, () => resolve(s));
+        s.on('error', reject);
+      });
+    // As Chromium's preconnect: to the page's port, never a byte sent. And the same to port 7.
+    const spare = await connectTo(80);
+    const other = await connectTo(7);
+    const spareConn = `10.0.0.2:80>10.0.0.1:${spare.localPort}`;
+    const otherConn = `10.0.0.2:7>10.0.0.1:${other.localPort}`;
+    // The stack's workload on the page's port: shown, its handshake with it.
+    const download = await get('/bytes/100000');
+    download.resume();
+    await new Promise((r) => download.on('end', r));
+    const downloadConn = `10.0.0.2:80>10.0.0.1:${(download.socket as unknown as { localPort: number }).localPort}`;
+    /** The table as the page draws it (model.js: the rows from the records, the stack's table over them). */
+    const table = (): ConnectionRow[] => connectionTable(connectionsFromRecords(batches(events.body).flat()), lastConnections(events.body));
+    const conns = (): string[] => table().map((r) => r.conn);
+    await until(() => lastConnections(events.body)?.some((c) => c.conn === downloadConn) === true && conns().includes(otherConn), 'the download and port 7 in the table');
+    assert.ok(server.connections().some((c) => c.conn === spareConn && c.state === 'ESTABLISHED'), 'the spare connection is open');
+    assert.not.ok(conns().includes(spareConn), `open: ${conns().join(', ')}`);
+    assert.ok(batches(events.body).flat().some((r) => r.type === 'state' && r.conn === downloadConn && r.to === 'ESTABLISHED'), 'the download\'s handshake, held back until its request, is in the stream');
+    // Both closed by the client: the spare one must not come back as a CLOSED row (the CI run's flake).
+    spare.destroy();
+    other.destroy();
+    const closed = (conn: string): boolean => !server.connections().some((c) => c.conn === conn && c.state !== 'TIME-WAIT');
+    await until(() => closed(spareConn) && closed(otherConn), 'both closed on the server');
+    const seen = events.body.length;
+    await until(() => lastConnections(events.body.slice(seen)) !== null, 'a table sent after they closed');
+    const rows = table();
+    assert.is(rows.find((r) => r.conn === otherConn)?.state, 'CLOSED', 'port 7\'s connection stays, closed');
+    assert.not.ok(rows.some((r) => r.conn === spareConn), `closed: ${rows.map((r) => `${r.conn} ${r.state}`).join(', ')}`);
+    assert.is(batches(events.body).flat().filter((r) => recordConn(r) === spareConn).length, 0, 'none of its records sent');
+  }));
 
 test.run();
