@@ -9,8 +9,13 @@ const it = canUseTap ? test : test.skip;
 
 // Without offloads every frame is one wire-sized segment, so 3% of frames is 3% of segments.
 // With them the rules drop whole super-frames (up to 64 KB): bursts of consecutive segments.
-for (const offload of ['off', 'on']) {
-  it(`64 MiB up and down arrive intact with 3% of frames lost each way (offload ${offload})`, async () => {
+// BBR (--congestion bbr) paces with Node's real timers: the same bytes, through its own path.
+for (const [offload, congestion] of [
+  ['off', 'cubic'],
+  ['on', 'cubic'],
+  ['on', 'bbr'],
+] as const) {
+  it(`64 MiB up and down arrive intact with 3% of frames lost each way (offload ${offload}, ${congestion})`, async () => {
     await withStack(
       async (ns) => {
         await addRandomLoss(ns, 'tap0', 3);
@@ -18,9 +23,9 @@ for (const offload of ['off', 'on']) {
         // The loss really happened, in both directions.
         const lost = await lossCounts(ns);
         assert.ok(lost.toStack > 20 && lost.fromStack > 20, JSON.stringify(lost));
-        process.stdout.write(`  offload ${offload}: up ${took.upSecs} s, down ${took.downSecs} s, frames dropped ${JSON.stringify(lost)}\n`);
+        process.stdout.write(`  offload ${offload}, ${congestion}: up ${took.upSecs} s, down ${took.downSecs} s, frames dropped ${JSON.stringify(lost)}\n`);
       },
-      ['--offload', offload],
+      ['--offload', offload, '--congestion', congestion],
     );
   });
 }
