@@ -34,7 +34,7 @@ interface Case {
   /** Bytes the client sends, and the server; either may be 0. */
   clientBytes: number;
   serverBytes: number;
-  congestion: 'newreno' | 'cubic';
+  congestion: 'newreno' | 'cubic' | 'bbr';
   sack: boolean;
 }
 
@@ -350,7 +350,7 @@ const caseArbitrary: fc.Arbitrary<Case> = fc
     senders: fc.constantFrom('client' as const, 'server' as const, 'both' as const),
     clientBytes: sizeArbitrary,
     serverBytes: sizeArbitrary,
-    congestion: fc.constantFrom('newreno' as const, 'cubic' as const),
+    congestion: fc.constantFrom('newreno' as const, 'cubic' as const, 'bbr' as const),
     sack: fc.boolean(),
   })
   .map(({ senders, clientBytes, serverBytes, ...rest }) => ({
@@ -427,9 +427,20 @@ const regressions: Case[] = [
  *    allowed (3 lost, 3 overtaken). Reordering makes spurious retransmissions, and this
  *    multiplies them; it was behind all but one of the failures seen (about 0.2% of random
  *    cases).
+ * 2, 3 (found 2026-12-03 with TCP_NETEM_SEED=5 and 6, TCP_NETEM_RUNS=40; the same figures at
+ *    commit 35f5a61, before BBR): CUBIC with SACK behind 9.4% reordering with duplicates, and
+ *    behind jitter with Gilbert-Elliott loss: 164 retransmissions where 84 are allowed (58
+ *    recoveries, every one undone: spurious), and 282 where 261 are.
+ * 4 (TCP_NETEM_SEED=2): BBR in STARTUP filling a 1,000-frame queue (150 ms at 79 Mbit/s)
+ *    with 8% loss and 10% reordering on the ACK path: 321 retransmissions where 136 are
+ *    allowed (96 data segments lost), most of them in one recovery during STARTUP; the
+ *    bytes arrive intact. Not yet explained.
  */
 const knownFailures: Case[] = [
   { seed: 1999890410, shapeA: { loss: 0.066, duplicate: 0, reorder: 0.003, gap: 5, corrupt: 0.017, delayMs: 14, jitterMs: 2, rateBps: 4000000, limit: 22 }, shapeB: { loss: 0.002, duplicate: 0.045, reorder: 0.002, gap: 1, corrupt: 0.015, delayMs: 33, jitterMs: 10, rateBps: 38000000, limit: 906 }, congestion: 'cubic', sack: true, clientBytes: 2582, serverBytes: 100372 },
+  { seed: 1003983455, shapeA: { loss: { model: 'gemodel', p: 0.014, r: 0.408, oneMinusH: 0.994 }, duplicate: 0.049, reorder: 0.094, gap: 3, corrupt: 0.012, delayMs: 0, jitterMs: 0, rateBps: 6000000, limit: 28 }, shapeB: { loss: { model: 'gemodel', p: 0.002, r: 0.887, oneMinusH: 0.993 }, duplicate: 0.05, reorder: 0.003, gap: 2, corrupt: 0, delayMs: 0, jitterMs: 0, rateBps: 22000000, limit: 524 }, congestion: 'cubic', sack: true, clientBytes: 0, serverBytes: 2084110 },
+  { seed: 1203989389, shapeA: { loss: { model: 'gemodel', p: 0.043, r: 0.656, oneMinusH: 0.537 }, duplicate: 0.049, reorder: 0.004, gap: 5, corrupt: 0.016, delayMs: 18, jitterMs: 7, rateBps: 24000000, limit: 977 }, shapeB: { loss: 0.001, duplicate: 0.02, reorder: 0.005, gap: 5, corrupt: 0.02, delayMs: 2, jitterMs: 2, rateBps: 6000000, limit: 414 }, congestion: 'cubic', sack: true, clientBytes: 205105, serverBytes: 366639 },
+  { seed: 1083154554, shapeA: { loss: 0.081, duplicate: 0.003, reorder: 0.099, gap: 1, corrupt: 0.004, delayMs: 31, jitterMs: 6, rateBps: 16000000, limit: 355 }, shapeB: { loss: { model: 'gemodel', p: 0.046, r: 0.467, oneMinusH: 0.604 }, duplicate: 0.046, reorder: 0, gap: 3, corrupt: 0.008, delayMs: 10, jitterMs: 0, rateBps: 79000000, limit: 1000 }, congestion: 'bbr', sack: true, clientBytes: 216950, serverBytes: 2091346 },
 ];
 
 // Registered only when asked for, so that a default run (and CI) skips nothing.
