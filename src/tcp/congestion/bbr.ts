@@ -12,7 +12,8 @@
 // Like Linux's cong_control hook, BBR sets cwnd itself on every ACK (control()): the sender
 // calls it instead of onAck and instead of PRR during recovery, where BBR conserves packets
 // for one round trip and then grows back (bbr_set_cwnd_to_recover_or_restore). Not
-// implemented: the long-term bandwidth estimate for token-bucket policers (Linux's lt_bw).
+// implemented: the long-term bandwidth estimate for token-bucket policers (Linux's lt_bw),
+// and PROBE_RTT's marking of its own samples as application-limited.
 
 import { type CongestionControl, initialWindow, type RateSample } from './congestion.ts';
 
@@ -189,7 +190,12 @@ export class Bbr implements CongestionControl {
     this.fullBw = 0;
     this.roundStart = true;
   }
-  /** bbr_cwnd_event(CA_EVENT_TX_START) after idle: pace at the estimate, not above it. */
+  /**
+   * Sending resumes after an idle longer than the RTO (output.ts's RFC 5681 4.1 restart; Linux
+   * tells BBR of every restart from an empty flight, bbr_cwnd_event(CA_EVENT_TX_START), and
+   * halves cwnd per idle RTO in tcp_cwnd_restart, which this does not): pace at the estimate,
+   * not above it, and start a new ACK aggregation epoch.
+   */
   onIdleRestart(): void {
     this.idleRestart = true;
     this.ackEpochAcked = 0;
