@@ -1,4 +1,4 @@
-// The command line's --offload and --chargen-bytes (parseArgs only: no device is touched).
+// The command line's --offload, --chargen-bytes and --congestion (parseArgs only: no device is touched).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseArgs, UsageError } from '../../src/cli.ts';
@@ -25,6 +25,20 @@ test('--chargen-bytes takes a byte count', () => {
   assert.is(o.chargenBytes, 268435456);
   for (const bad of [['--chargen-bytes', '-1'], ['--chargen-bytes', '1e6'], ['--chargen-bytes', '99999999999999999999']]) {
     assert.throws(() => parseArgs(bad), (e: unknown) => e instanceof UsageError && e.message.includes('--chargen-bytes'), bad.join(' '));
+  }
+});
+
+test('--congestion defaults to cubic, as Linux, and takes newreno or bbr', () => {
+  const d = parseArgs([]);
+  if (d === 'help') throw new Error('help');
+  assert.is(d.congestion, 'cubic');
+  for (const name of ['cubic', 'newreno', 'bbr'] as const) {
+    const o = parseArgs(['--congestion', name]);
+    if (o === 'help') throw new Error('help');
+    assert.is(o.congestion, name);
+  }
+  for (const bad of [['--congestion', 'reno'], ['--congestion']]) {
+    assert.throws(() => parseArgs(bad), (e: unknown) => e instanceof UsageError && e.message.includes('--congestion'), bad.join(' '));
   }
 });
 
