@@ -74,6 +74,12 @@ export function output(c: Tcb): void {
   flushAck(c);
 }
 
+/** Bytes of the send buffer beyond SND.NXT (our SYN, while unacknowledged, is no data). */
+function unsentBytes(c: Tcb): number {
+  const snd = c.snd;
+  return c.sendBuffer.length - (seqSub(snd.nxt, snd.una) - (snd.una === snd.iss ? 1 : 0));
+}
+
 /**
  * Linux's tcp_rate_check_app_limited: less than a segment left to send, room in the window
  * and no lost segment waiting to go again: what is sent until the present flight is
@@ -83,8 +89,7 @@ function checkAppLimited(c: Tcb): void {
   const snd = c.snd;
   const log = c.sent;
   if (log.rate.appLimited !== 0) return;
-  const unsent = c.sendBuffer.length - (seqSub(snd.nxt, snd.una) - (snd.una === snd.iss ? 1 : 0));
-  if (unsent < snd.mss && log.inFlight < c.cc.cwnd && log.lostBytes <= log.retransInFlightBytes) log.rate.markAppLimited(Math.ceil(log.inFlight / snd.mss));
+  if (unsentBytes(c) < snd.mss && log.inFlight < c.cc.cwnd && log.lostBytes <= log.retransInFlightBytes) log.rate.markAppLimited(Math.ceil(log.inFlight / snd.mss));
 }
 
 /**
@@ -112,10 +117,7 @@ function sizeGoal(c: Tcb): number {
  */
 function maybeStartPersist(c: Tcb): void {
   const snd = c.snd;
-  const inFlight = seqSub(snd.nxt, snd.una);
-  const offset = inFlight - (snd.una === snd.iss ? 1 : 0);
-  const waiting = c.sendBuffer.length - offset > 0;
-  if (waiting && snd.una === snd.max && !c.timers.isSet(Deadline.Persist)) {
+  if (unsentBytes(c) > 0 && snd.una === snd.max && !c.timers.isSet(Deadline.Persist)) {
     c.timers.clear(Deadline.Retransmit);
     c.setDeadline(Deadline.Persist, c.now() + persistTimeout(c));
   }

@@ -407,16 +407,12 @@ export class Bbr implements CongestionControl {
 
   /**
    * bbr_bdp plus bbr_quantization_budget, in segments: gain x bandwidth x min_rtt, rounded
-   * up, three frames more for the frames held back by TSO and the host, rounded up to even,
-   * and two more while probing with gain 1.25.
+   * up, plus `extra`, then three frames more for the frames held back by TSO and the host,
+   * rounded up to even, and two more while probing with gain 1.25.
    */
-  private inflight(bw: number, gain: number): number {
+  private inflight(bw: number, gain: number, extra = 0): number {
     if (this.minRtt === Infinity) return INIT_CWND_SEGMENTS;
-    return this.quantizationBudget(Math.ceil(bw * this.minRtt * gain));
-  }
-
-  private quantizationBudget(segments: number): number {
-    const budgeted = segments + 3 * (this.frameGoal(Infinity) / this.mss);
+    const budgeted = Math.ceil(bw * this.minRtt * gain) + extra + 3 * (this.frameGoal(Infinity) / this.mss);
     const even = Math.ceil(budgeted / 2) * 2;
     return this.mode === 'probe-bw' && this.cycleIndex === 0 ? even + 2 : even;
   }
@@ -446,7 +442,8 @@ export class Bbr implements CongestionControl {
         conserved = true;
       }
       if (!conserved) {
-        const target = this.inflightTarget();
+        // The window BBR aims at: cwnd_gain x BDP with the ACK aggregation allowance.
+        const target = this.inflight(this.bandwidth, this.cwndGain, this.aggregationCwnd());
         if (this.fullBandwidthReached) cwnd = Math.min(cwnd + acked, target);
         else if (cwnd < target || rs.totalDelivered < INIT_CWND_SEGMENTS) cwnd += acked;
         cwnd = Math.max(cwnd, CWND_MIN_SEGMENTS);
@@ -454,12 +451,6 @@ export class Bbr implements CongestionControl {
     }
     if (this.mode === 'probe-rtt') cwnd = Math.min(cwnd, CWND_MIN_SEGMENTS);
     this.cwnd = Math.max(1, Math.round(cwnd)) * mss;
-  }
-
-  /** The window BBR aims at: cwnd_gain x BDP, the ACK aggregation allowance, the budget. */
-  private inflightTarget(): number {
-    if (this.minRtt === Infinity) return INIT_CWND_SEGMENTS;
-    return this.quantizationBudget(Math.ceil(this.bandwidth * this.minRtt * this.cwndGain) + this.aggregationCwnd());
   }
 
   /** bbr_save_cwnd: outside recovery and PROBE_RTT the window itself, else the larger. */

@@ -29,8 +29,8 @@ const sample: RateSample = {
  * `priorInflight` is the pipe in bytes and `lostBefore` the lost count before the ACK.
  */
 export function runRateControl(c: Tcb, priorInflight: number, lostBefore: number): void {
-  const control = c.cc.control;
-  if (!control) return;
+  const cc = c.cc;
+  if (!cc.control) return;
   const log = c.sent;
   const rate = log.rate;
   const mss = c.snd.mss;
@@ -50,6 +50,6 @@ export function runRateControl(c: Tcb, priorInflight: number, lostBefore: number
   sample.totalDelivered = rate.delivered;
   sample.deliveredAt = rate.deliveredAt;
   sample.phase = !r.inRecovery ? 'open' : r.afterTimeout ? 'loss' : 'recovery';
-  control.call(c.cc, sample);
-  if (c.ctx.probe !== null) c.reportCongestion(c.cc.describe?.() ?? c.cc.name);
+  cc.control(sample);
+  if (c.ctx.probe !== null) c.reportCongestion(cc.describe?.() ?? cc.name);
 }
